@@ -1,0 +1,38 @@
+# kzoo: `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BACKENDS ?= tensorflow jax torch
+PYTEST_ARGS ?=
+DEMO_OUT ?= runs/demo
+
+.PHONY: setup demo test lint bench clean
+
+# Re-install only when the project metadata changes.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[all,dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/kzoo train --model gru --data digits-seq --epochs 30 --batch-size 32 \
+		--lr 3e-3 --backend jax --out $(DEMO_OUT) --overwrite
+
+# One process per backend: Keras fixes its backend at import.
+test: setup
+	@status=0; for b in $(BACKENDS); do \
+		echo "=== backend: $$b ==="; \
+		KERAS_BACKEND=$$b $(PY) -m pytest -q $(PYTEST_ARGS) tests || status=1; \
+	done; exit $$status
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	KERAS_BACKEND=jax $(PY) benchmarks/step_time.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

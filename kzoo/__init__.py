@@ -1,0 +1,29 @@
+"""kzoo: a Keras 3 model zoo and recipe library.
+
+`import kzoo` is cheap and imports no backend: the submodules (`kzoo.zoo`,
+`kzoo.callbacks`, `kzoo.datasets`) and `kzoo.train` load keras, and with it the
+backend named by `KERAS_BACKEND`, on first use. This lets the CLI's `--backend`
+flag set the backend before keras is imported.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "report", "plots")
+_LAZY_ATTRS = {"train": ("kzoo.training", "train"), "fit": ("kzoo.training", "fit")}
+
+__all__ = ["__version__", "train", "fit", *_LAZY_MODULES]
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"kzoo.{name}")
+    if name in _LAZY_ATTRS:
+        module, attr = _LAZY_ATTRS[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'kzoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,59 @@
+"""Test configuration.
+
+The suite runs once per backend, each in its own process (`make test` loops
+over tensorflow, jax and torch), because Keras fixes its backend at import.
+"""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+UCR_DIR = ROOT.parent / "shared" / "data" / "ucr"
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def backend():
+    return keras.backend.backend()
+
+
+@pytest.fixture
+def ucr_dir():
+    """The shared UCR/UEA mirror; skips the test when it is absent."""
+    if not (UCR_DIR / "GunPoint").is_dir():
+        pytest.skip(f"shared UCR data not found at {UCR_DIR}")
+    return UCR_DIR
+
+
+@pytest.fixture
+def tiny_tabular():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 12)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32") + 2 * (x[:, 1] > 0).astype("int32")
+    return x, y
+
+
+@pytest.fixture
+def tiny_sequence():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 10, 3)).astype("float32")
+    y = (x[:, :, 0].mean(axis=1) > 0).astype("int32") + 2 * (x[:, -1, 1] > 0).astype("int32")
+    return x, y

@@ -1,0 +1,24 @@
+"""kzoo.zoo: model builders, their search spaces, and the registry.
+
+Example:
+
+>>> import kzoo
+>>> kzoo.zoo.list()
+>>> model = kzoo.zoo.create("gru", input_shape=(8, 8), num_classes=10)
+"""
+
+from kzoo.zoo._registry import (
+    HEADS,
+    ModelSpec,
+    compile_for_head,
+    create,
+    get_spec,
+    list,
+    register_model,
+)
+
+# Importing a family registers it.
+from kzoo.zoo import mlp as _mlp  # noqa: E402,F401
+from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
+
+__all__ = ["HEADS", "ModelSpec", "compile_for_head", "create", "get_spec", "list", "register_model"]

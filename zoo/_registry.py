@@ -1,0 +1,196 @@
+"""The model registry: `register_model`, `create`, `list`.
+
+A zoo family is one file that defines a builder and a search space and
+registers them here with `@register_model`. Builders take
+`(input_shape, num_classes, *, head, **hparams)` and return an uncompiled
+functional `keras.Model`; `create` validates the hyperparameters against the
+builder's signature and compiles the model for its head.
+"""
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+
+HEADS = ("multiclass", "binary", "multilabel", "regression")
+KINDS = ("tabular", "sequence")
+
+_REGISTRY: dict = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows of one model.
+
+    Attributes:
+        name: registered name, short snake_case (`"lstm"`).
+        builder: `builder(input_shape, num_classes, *, head, **hparams)`.
+        space: `space(hp)` declares the family's KerasTuner hyperparameters and
+            returns the builder's keyword arguments.
+        kind: `"tabular"` (any input rank, flattened) or `"sequence"`
+            (input `(timesteps, features)`).
+        description: one line for `kzoo.zoo.list(verbose=True)` and the CLI.
+        reference: the paper the family follows, if any.
+    """
+
+    name: str
+    builder: Callable
+    space: Callable
+    kind: str
+    description: str = ""
+    reference: str = ""
+
+    @property
+    def defaults(self):
+        """The builder's hyperparameters and their default values."""
+        sig = inspect.signature(self.builder)
+        return {
+            k: p.default
+            for k, p in sig.parameters.items()
+            if p.kind == p.KEYWORD_ONLY and k != "head"
+        }
+
+
+def register_model(name, *, space, kind, description="", reference=""):
+    """Decorator registering a builder under `name`."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+    def decorator(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"A model named {name!r} is already registered.")
+        _REGISTRY[name] = ModelSpec(name, builder, space, kind, description, reference)
+        return builder
+
+    return decorator
+
+
+def list(kind=None):  # noqa: A001 - mirrors timm.list_models / keras_hub presets
+    """Names of the registered models, sorted; optionally only one `kind`."""
+    return sorted(n for n, s in _REGISTRY.items() if kind is None or s.kind == kind)
+
+
+def get_spec(name):
+    """The `ModelSpec` of `name`; ValueError listing the choices if unknown."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown model {name!r}. Registered models: {', '.join(list())}."
+        ) from None
+
+
+def check_hparams(name, hparams):
+    """Raise ValueError for hyperparameter names the builder does not take."""
+    spec = get_spec(name)
+    valid = spec.defaults
+    unknown = sorted(set(hparams) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"Unknown hyperparameter(s) {', '.join(unknown)} for model {name!r}. "
+            f"Valid ones: {', '.join(sorted(valid))}."
+        )
+
+
+def create(
+    name,
+    input_shape,
+    num_classes,
+    *,
+    head="multiclass",
+    compile=True,
+    optimizer="adam",
+    learning_rate=1e-3,
+    **hparams,
+):
+    """Build a registered model.
+
+    Args:
+        name: a name from `kzoo.zoo.list()`.
+        input_shape: shape of one example, without the batch axis: `(features,)`
+            for tabular models, `(timesteps, features)` for sequence models
+            (`timesteps` may be `None` for variable-length input).
+        num_classes: number of classes (multiclass, multilabel), 1 or 2 for
+            binary, number of targets for regression.
+        head: `"multiclass"` (softmax), `"binary"` (one sigmoid unit),
+            `"multilabel"` (independent sigmoids) or `"regression"` (linear).
+            Defaults to `"multiclass"`.
+        compile: whether to compile with the head's loss and metrics. Defaults to
+            `True`; pass `False` to get an uncompiled model.
+        optimizer: optimizer name or instance used when compiling. Defaults to
+            `"adam"`.
+        learning_rate: used when `optimizer` is a name. Defaults to `1e-3`.
+        **hparams: the family's hyperparameters (see `kzoo.zoo.get_spec(name).defaults`).
+
+    Returns:
+        A functional `keras.Model`, compiled unless `compile=False`.
+
+    Example:
+
+    >>> model = kzoo.zoo.create("lstm", input_shape=(8, 8), num_classes=10, units=32)
+    >>> model.fit(x, y, epochs=5)
+    """
+    spec = get_spec(name)
+    check_hparams(name, hparams)
+    check_choice("head", head, HEADS)
+    input_shape = tuple(input_shape)
+    if spec.kind == "sequence" and len(input_shape) != 2:
+        raise ValueError(
+            f"Model {name!r} takes sequences shaped (timesteps, features); got "
+            f"input_shape={input_shape}. Reshape the data to 3-D (batch, timesteps, features)."
+        )
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
+    model = spec.builder(input_shape, num_classes, head=head, **hparams)
+    if compile:
+        compile_for_head(model, head, optimizer=optimizer, learning_rate=learning_rate)
+    return model
+
+
+def compile_for_head(model, head, *, optimizer="adam", learning_rate=1e-3, **compile_kwargs):
+    """Compile `model` with the loss and metrics that suit `head`."""
+    import keras
+
+    check_choice("head", head, HEADS)
+    if isinstance(optimizer, str):
+        optimizer = keras.optimizers.get({"class_name": optimizer, "config": {}})
+        optimizer.learning_rate = learning_rate
+    loss, metrics = {
+        "multiclass": ("sparse_categorical_crossentropy", ["accuracy"]),
+        "binary": ("binary_crossentropy", [keras.metrics.BinaryAccuracy(name="accuracy")]),
+        "multilabel": ("binary_crossentropy", [keras.metrics.BinaryAccuracy(name="accuracy")]),
+        "regression": ("mse", ["mae"]),
+    }[head]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **compile_kwargs)
+    return model
+
+
+def check_choice(name, value, choices):
+    """Raise ValueError naming the valid choices when `value` is not one of them."""
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"Invalid {name}={value!r}. Choose one of: {shown}.")
+
+
+def check_range(name, value, low=None, high=None, *, kind=(int, float)):
+    """Raise ValueError when a numeric hyperparameter is out of range."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ValueError(f"{name} must be a number, got {value!r}.")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        raise ValueError(f"{name}={value!r} is out of range; it must lie in {bounds}.")
+
+
+def output_units(head, num_classes):
+    """Units and activation of the output layer for a head."""
+    if head == "binary":
+        if num_classes not in (1, 2):
+            raise ValueError(f"A binary head takes num_classes 1 or 2, got {num_classes}.")
+        return 1, "sigmoid"
+    if head == "multiclass":
+        if num_classes < 2:
+            raise ValueError("A multiclass head needs num_classes >= 2; use head='binary'.")
+        return num_classes, "softmax"
+    if head == "multilabel":
+        return num_classes, "sigmoid"
+    return num_classes, "linear"
+

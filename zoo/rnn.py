@@ -1,0 +1,159 @@
+"""`simple_rnn`, `lstm`, `gru`: stacked recurrent sequence classifiers.
+
+One builder serves the three cells. Input is `(timesteps, features)`;
+`timesteps` may be `None`. With `masking=True`, steps whose features all equal
+`mask_value` are skipped (pad at the end: right padding keeps cuDNN usable).
+
+cuDNN fast path: Keras runs LSTM/GRU on cuDNN when activation is tanh,
+recurrent activation sigmoid, `recurrent_dropout == 0`, `unroll=False` and
+`use_bias=True` (GRU also `reset_after=True`). The builder keeps all of these
+by default and only `recurrent_dropout > 0` leaves the fast path. Input
+`dropout` and `layer_norm` (applied between layers, not inside the cell) keep it.
+"""
+
+import keras
+
+from kzoo.zoo._registry import check_choice, check_range, register_model
+from kzoo.zoo.layers import AttentionPooling, output_head, regularizer
+
+POOLINGS = ("last", "mean", "attention")
+CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def space(hp):
+    """KerasTuner search space shared by the recurrent families."""
+    return {
+        "units": hp.Choice("units", [32, 64, 128, 256], default=64),
+        "depth": hp.Int("depth", 1, 3, default=1),
+        "bidirectional": hp.Boolean("bidirectional", default=False),
+        "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.0),
+        "pooling": hp.Choice("pooling", list(POOLINGS), default="last"),
+        "layer_norm": hp.Boolean("layer_norm", default=False),
+    }
+
+
+def _build(
+    cell,
+    input_shape,
+    num_classes,
+    *,
+    head,
+    units,
+    depth,
+    bidirectional,
+    dropout,
+    recurrent_dropout,
+    masking,
+    mask_value,
+    pooling,
+    layer_norm,
+    l2,
+    recurrent_initializer,
+):
+    check_choice("pooling", pooling, POOLINGS)
+    check_range("units", units, 1, kind=int)
+    check_range("depth", depth, 1, kind=int)
+    check_range("dropout", dropout, 0.0, 0.99)
+    check_range("recurrent_dropout", recurrent_dropout, 0.0, 0.99)
+    check_range("l2", l2, 0.0)
+    layer_cls = getattr(keras.layers, CELLS[cell])
+    reg = regularizer(0.0, l2)
+
+    inputs = keras.Input(shape=tuple(input_shape), name="sequence")
+    x = keras.layers.Masking(mask_value, name="masking")(inputs) if masking else inputs
+    for i in range(depth):
+        last = i == depth - 1
+        rnn = layer_cls(
+            units,
+            return_sequences=not (last and pooling == "last"),
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            kernel_regularizer=reg,
+            recurrent_initializer=recurrent_initializer,
+            name=f"{cell}_{i}",
+        )
+        if bidirectional:
+            rnn = keras.layers.Bidirectional(rnn, name=f"bi_{cell}_{i}")
+        x = rnn(x)
+        if layer_norm:
+            x = keras.layers.LayerNormalization(name=f"layer_norm_{i}")(x)
+    if pooling == "mean":
+        x = keras.layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    elif pooling == "attention":
+        x = AttentionPooling(name="attention_pool")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = output_head(x, head, num_classes, kernel_regularizer=reg)
+    return keras.Model(inputs, outputs, name=cell)
+
+
+_DOC = """Build a stacked {cls} classifier or regressor.
+
+    Args:
+        input_shape: `(timesteps, features)`; `timesteps` may be `None`.
+        num_classes: output size (see `kzoo.zoo.create`).
+        head: output head. Defaults to `"multiclass"`.
+        units: units per recurrent layer. Defaults to `64`.
+        depth: number of stacked recurrent layers. Defaults to `1`.
+        bidirectional: wrap each layer in `Bidirectional`. Defaults to `False`.
+        dropout: input dropout of each layer and before the head. Defaults to `0.0`.
+        recurrent_dropout: dropout on the recurrent state; leaves the cuDNN
+            path. Defaults to `0.0`.
+        masking: add a `Masking` layer so padded steps are skipped. Defaults to `False`.
+        mask_value: the padding value masked out. Defaults to `0.0`.
+        pooling: `"last"` (final state), `"mean"` (masked mean over time) or
+            `"attention"` (learned attention weights). Defaults to `"last"`.
+        layer_norm: LayerNormalization after each recurrent layer. Defaults to `False`.
+        l2: L2 penalty on input kernels and the head. Defaults to `0.0`.
+        recurrent_initializer: initializer of the recurrent kernel. Defaults to
+            `"orthogonal"` (Saxe et al. 2014).
+    """
+
+
+def _make(cell, description, reference):
+    def builder(
+        input_shape,
+        num_classes,
+        *,
+        head="multiclass",
+        units=64,
+        depth=1,
+        bidirectional=False,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        masking=False,
+        mask_value=0.0,
+        pooling="last",
+        layer_norm=False,
+        l2=0.0,
+        recurrent_initializer="orthogonal",
+    ):
+        return _build(
+            cell,
+            input_shape,
+            num_classes,
+            head=head,
+            units=units,
+            depth=depth,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            masking=masking,
+            mask_value=mask_value,
+            pooling=pooling,
+            layer_norm=layer_norm,
+            l2=l2,
+            recurrent_initializer=recurrent_initializer,
+        )
+
+    builder.__name__ = builder.__qualname__ = cell
+    builder.__doc__ = _DOC.format(cls=CELLS[cell])
+    register_model(
+        cell, space=space, kind="sequence", description=description, reference=reference
+    )(builder)
+    return builder
+
+
+simple_rnn = _make("simple_rnn", "Elman RNN (SimpleRNN) stack.", "Elman 1990")
+lstm = _make("lstm", "LSTM stack.", "Hochreiter & Schmidhuber 1997")
+gru = _make("gru", "GRU stack.", "Cho et al. 2014")
