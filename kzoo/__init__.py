@@ -11,9 +11,9 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "report", "plots")
-_LAZY_ATTRS = {"train": ("kzoo.training", "train"), "fit": ("kzoo.training", "fit")}
+_LAZY_ATTRS = {"train": ("kzoo.training", "train")}
 
-__all__ = ["__version__", "train", "fit", *_LAZY_MODULES]
+__all__ = ["__version__", "train", *_LAZY_MODULES]
 
 
 def __getattr__(name):

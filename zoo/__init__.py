@@ -7,9 +7,15 @@ Example:
 >>> model = kzoo.zoo.create("gru", input_shape=(8, 8), num_classes=10)
 """
 
+# Importing a family registers it.
+from kzoo.zoo import mlp as _mlp  # noqa: E402,F401
+from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
 from kzoo.zoo._registry import (
     HEADS,
     ModelSpec,
+    check_choice,
+    check_hparams,
+    check_range,
     compile_for_head,
     create,
     get_spec,
@@ -17,8 +23,15 @@ from kzoo.zoo._registry import (
     register_model,
 )
 
-# Importing a family registers it.
-from kzoo.zoo import mlp as _mlp  # noqa: E402,F401
-from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
-
-__all__ = ["HEADS", "ModelSpec", "compile_for_head", "create", "get_spec", "list", "register_model"]
+__all__ = [
+    "HEADS",
+    "ModelSpec",
+    "check_choice",
+    "check_hparams",
+    "check_range",
+    "compile_for_head",
+    "create",
+    "get_spec",
+    "list",
+    "register_model",
+]
