@@ -1,0 +1,15 @@
+"""Training-time callbacks: gradient instrumentation and clipping."""
+
+from kzoo.callbacks.gradient_clipping import GradientClipping  # noqa: F401
+from kzoo.callbacks.gradient_health import GradientHealth  # noqa: F401
+from kzoo.callbacks.gradient_norm_logger import GradientNormLogger  # noqa: F401
+from kzoo.callbacks.schedules import (  # noqa: E402
+    CycleMomentum,
+    LearningRateLogger,
+    OneCycle,
+    ReduceLROnPlateauWithWarmup,
+    StepDecay,
+    Warmup,
+    build_schedule,
+    scale_learning_rate,
+)

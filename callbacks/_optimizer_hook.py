@@ -1,0 +1,252 @@
+"""Private: one gradient hook per optimizer, shared by the gradient callbacks.
+
+Every Keras 3 trainer passes the gradients through `optimizer._clip_gradients`
+(TensorFlow and torch from `apply`, jax from `stateless_apply`), so a hook
+there sees them on all backends with the train step compiled. The hook keeps
+its statistics in optimizer variables: on jax those travel through the
+stateless update like Adam's moments, and the host reads them only when a
+callback asks (epoch end, or a health check), never every step.
+
+Cost rules (see benchmarks/grad_overhead.py):
+- per-variable sums of squares are computed every step only when a part needs
+  them every step (norm / global-norm / AutoClip clipping, health); otherwise
+  only on logging steps, inside a `cond`;
+- the global norm, the per-layer norms and clipping share those sums;
+- on torch (eager) the step predicate is a host counter, so no device sync.
+
+The variables exist only during `fit`: parts add them in `on_train_begin`
+and remove them in `on_train_end`, keeping their values on the host, so a
+model saved after `fit` has the optimizer Keras built. `_clip_gradients` is
+private: keras is pinned to 3.15.x in pyproject.toml.
+"""
+
+import types
+
+import keras
+import numpy as np
+from keras import ops
+
+_ATTR = "_kzoo_grad_hook"
+_EPS = 1e-12
+
+
+def get_hook(model):
+    """The hook of `model.optimizer`, created on first use."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        raise ValueError(
+            "Gradient callbacks need a compiled model: call `model.compile(optimizer=...)` "
+            "before `fit`."
+        )
+    hook = getattr(optimizer, _ATTR, None)
+    if hook is None:
+        hook = GradientHook(model)
+        object.__setattr__(optimizer, _ATTR, hook)
+    return hook
+
+
+def layer_of(path, model_name=None):
+    """Layer of a variable path: its first component after the model's name.
+
+    `"sequential/dense/kernel"` -> `"dense"`, `"lstm_0/lstm_cell/kernel"` -> `"lstm_0"`.
+    """
+    parts = path.split("/")
+    if model_name and len(parts) > 2 and parts[0] == model_name:
+        parts = parts[1:]
+    return parts[0]
+
+
+def percentile(hist, count, q):
+    """`q`-th percentile (numpy's linear method) of the first `count` ring entries."""
+    size = hist.shape[0]
+    valid = ops.minimum(count, size)
+    safe = ops.maximum(valid, 1)
+    x = ops.where(ops.arange(size) < valid, hist, float("inf"))
+    s = ops.sort(x)
+    pos = ops.cast(safe - 1, "float32") * (q / 100.0)
+    lo = ops.cast(ops.floor(pos), "int32")
+    hi = ops.minimum(lo + 1, ops.cast(safe - 1, "int32"))
+    a, b = ops.take(s, lo), ops.take(s, hi)
+    value = a + (b - a) * (pos - ops.cast(lo, "float32"))
+    return ops.where(valid > 0, value, 0.0)
+
+
+def ring_push(hist, count, value, keep=True):
+    """Write `value` at slot `count % size` (when `keep`); returns new (hist, count)."""
+    size = hist.shape[0]
+    slot = ops.mod(count, size)
+    hist_new = ops.where(ops.logical_and(ops.arange(size) == slot, keep), value, hist)
+    return hist_new, count + ops.cast(keep, count.dtype)
+
+
+class GradientHook:
+    """Holds the parts (`"clip"`, `"log"`, `"health"`) and runs them on the gradients."""
+
+    def __init__(self, model):
+        self.model = model
+        self.optimizer = model.optimizer
+        self.parts = {}
+        self.vars = {}
+        self.paths = None
+        self.host_step = 0
+
+    # ---- setup, on the host -------------------------------------------------
+
+    def _ensure_built(self):
+        opt = self.optimizer
+        if not opt.built:
+            opt.build(self.model.trainable_variables)
+        if opt.gradient_accumulation_steps:
+            raise ValueError(
+                "kzoo gradient callbacks do not support `gradient_accumulation_steps`; "
+                "compile the optimizer without it."
+            )
+        self.paths = [v.path for v in opt._trainable_variables]
+        names = [layer_of(p, self.model.name) for p in self.paths]
+        self.layers = list(dict.fromkeys(names))
+        index = {name: i for i, name in enumerate(self.layers)}
+        self.layer_index = [index[n] for n in names]
+
+    def _paths_now(self):
+        self._ensure_built()
+        return self.paths
+
+    def attach(self, name, part, variables):
+        """Register `part` and create its optimizer variables.
+
+        Args:
+            name: `"clip"`, `"log"` or `"health"`.
+            part: the callback; the hook calls `part.transform(hook, ctx)`.
+            variables: dict name -> initial numpy value.
+        """
+        if name in self.parts and self.parts[name] is not part:
+            raise ValueError(
+                f"Two gradient callbacks of the same kind ({type(part).__name__}) are "
+                "attached to one model; pass only one."
+            )
+        self._ensure_built()
+        self.parts[name] = part
+        for var_name, value in variables.items():
+            value = np.asarray(value)
+            self.vars[var_name] = self.optimizer.add_variable(
+                shape=value.shape,
+                initializer=keras.initializers.Constant(0.0),
+                dtype=str(value.dtype),
+                name=f"kzoo_{var_name}",
+            )
+            self.vars[var_name].assign(value)
+        self._install()
+
+    def detach(self, name, var_names):
+        """Unregister a part and remove its variables from the optimizer."""
+        self.parts.pop(name, None)
+        for var_name in var_names:
+            var = self.vars.pop(var_name, None)
+            if var is None:
+                continue
+            store = self.optimizer._variables
+            for i in reversed(range(len(store))):
+                if store[i] is var:
+                    del store[i]
+        if not self.parts:
+            self.optimizer.__dict__.pop("_clip_gradients", None)
+            object.__delattr__(self.optimizer, _ATTR)
+        # The next fit must trace a step without (or with other) parts.
+        self.model.train_function = None
+
+    def _install(self):
+        opt = self.optimizer
+        hook = self
+
+        def _clip_gradients(self_opt, grads):
+            return hook.apply(grads)
+
+        opt.__dict__["_clip_gradients"] = types.MethodType(_clip_gradients, opt)
+        self.host_counter = keras.backend.backend() == "torch" and not self.model.jit_compile
+        self.host_step = int(ops.convert_to_numpy(opt.iterations))
+        # fit() made its train function before on_train_begin: retrace it.
+        self.model.make_train_function(force=True)
+
+    # ---- host reads and writes ---------------------------------------------
+
+    def _jax_live(self):
+        state = getattr(self.model, "_jax_state", None)
+        return (
+            keras.backend.backend() == "jax"
+            and state
+            and not self.model._jax_state_synced
+            and state.get("optimizer_variables") is not None
+        )
+
+    def read(self, var_name):
+        """Current value of a hook variable as numpy, without syncing jax state."""
+        return self._read(self.vars[var_name])
+
+    def read_iterations(self):
+        return int(self._read(self.optimizer.iterations))
+
+    def _read(self, var):
+        if self._jax_live():
+            values = self.model._jax_state["optimizer_variables"]
+            for v, value in zip(self.optimizer.variables, values, strict=True):
+                if v is var:
+                    return np.array(value)
+        return np.array(ops.convert_to_numpy(var.value))
+
+    def sync(self):
+        """Bring jax's in-flight state back into the variables (jax only)."""
+        if keras.backend.backend() == "jax":
+            self.model.jax_state_sync()
+
+    def write(self, var_name, value):
+        self.sync()
+        self.vars[var_name].assign(np.asarray(value))
+
+    def resync_step(self):
+        self.host_step = int(ops.convert_to_numpy(self.optimizer.iterations))
+
+    # ---- the traced part ---------------------------------------------------
+
+    def cond(self, every, true_fn, false_fn):
+        """`true_fn()` on steps where `iterations % every == 0`, else `false_fn()`."""
+        if every == 1:
+            return true_fn()
+        if self.host_counter:
+            return true_fn() if self.host_step % every == 0 else false_fn()
+        pred = ops.equal(ops.mod(self.step, every), 0)
+        return ops.cond(pred, true_fn, false_fn)
+
+    def sq_sums(self, grads):
+        return [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
+
+    def layer_norms(self, sq):
+        per_layer = [0.0] * len(self.layers)
+        for s, i in zip(sq, self.layer_index, strict=True):
+            per_layer[i] = per_layer[i] + s
+        return ops.sqrt(ops.stack([ops.convert_to_tensor(p, "float32") for p in per_layer]))
+
+    def apply(self, grads):
+        grads = list(grads)
+        if len(grads) != len(self.paths):
+            raise RuntimeError(
+                f"kzoo gradient hook got {len(grads)} gradients for {len(self.paths)} "
+                "trainable variables (some variables receive no gradient); the gradient "
+                "callbacks need a gradient for every trainable variable."
+            )
+        self.step = ops.convert_to_tensor(self.optimizer.iterations)
+        clip, log, health = (self.parts.get(k) for k in ("clip", "log", "health"))
+        every_step = (clip is not None and clip.needs_sq) or health is not None
+        ctx = {"sq": self.sq_sums(grads) if every_step else None}
+        if ctx["sq"] is not None:
+            ctx["global"] = ops.sqrt(sum(ctx["sq"]))
+        ctx["threshold"] = ops.convert_to_tensor(0.0, "float32")
+        ctx["clipped"] = ops.convert_to_tensor(False)
+        pre_clip = grads
+        if health is not None:
+            grads = health.transform(self, grads, ctx)
+        if clip is not None:
+            grads = clip.transform(self, grads, ctx, want_flag=log is not None)
+        if log is not None:
+            log.transform(self, pre_clip, ctx)
+        self.host_step += 1
+        return grads

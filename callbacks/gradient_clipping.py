@@ -1,0 +1,227 @@
+"""`GradientClipping`: value, norm, global-norm, AGC and AutoClip clipping on any optimizer."""
+
+import keras
+import numpy as np
+from keras import ops
+from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_push
+
+MODES = ("value", "norm", "global_norm", "agc", "autoclip")
+_VARS = ("autoclip_hist", "autoclip_count")
+
+
+class GradientClipping(keras.callbacks.Callback):
+    """Clip gradients inside whatever optimizer the model was compiled with.
+
+    The callback installs itself into `model.optimizer` at `on_train_begin`
+    (through the optimizer's gradient-clipping step, so it runs inside the
+    compiled train step on tensorflow, jax and torch) and removes itself at
+    `on_train_end`. Modes:
+
+    - `"value"`: `clip(g, -clip_value, clip_value)` elementwise.
+    - `"norm"`: each tensor scaled to norm at most `clip_value`.
+    - `"global_norm"`: all gradients scaled together so their global norm is
+      at most `clip_value` (Pascanu et al. 2013).
+    - `"agc"`: adaptive gradient clipping (Brock et al. 2021): each unit's
+      gradient (a row along the last axis of a kernel, an element of a bias)
+      is scaled so `||G_i|| <= clip_value * max(||W_i||, eps)`. Variables of
+      the final layer (`model.layers[-1]`) are not clipped, as in the paper.
+    - `"autoclip"`: clip the global norm at the `percentile`-th percentile of
+      the global norms seen so far (Seetharaman et al. 2020), kept in a
+      bounded window of the last `window` steps (non-finite norms are not
+      recorded).
+
+    State: AutoClip's history lives in optimizer variables during `fit` and
+    on the host between fits; `get_state()` / `set_state()` save and restore
+    it (for checkpoints).
+
+    Args:
+        mode: one of `"value"`, `"norm"`, `"global_norm"`, `"agc"`,
+            `"autoclip"`. Defaults to `"global_norm"`.
+        clip_value: the threshold of `"value"`, `"norm"` and `"global_norm"`,
+            and AGC's lambda. Defaults to `1.0` (use ~0.01 for AGC).
+        percentile: AutoClip's percentile in (0, 100]. Defaults to `10.0`.
+        window: AutoClip's history length. Defaults to `1000`.
+        eps: AGC's floor on the weight norm. Defaults to `1e-3`.
+
+    Example:
+
+    ```python
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, callbacks=[GradientClipping("autoclip", percentile=10)])
+    ```
+
+    Reference:
+        Pascanu et al. 2013, "On the difficulty of training recurrent neural networks";
+        Brock et al. 2021, "High-Performance Large-Scale Image Recognition Without
+        Normalization"; Seetharaman et al. 2020, "AutoClip: Adaptive Gradient Clipping
+        for Source Separation Networks".
+    """
+
+    async_safe = True
+
+    def __init__(self, mode="global_norm", clip_value=1.0, percentile=10.0, window=1000, eps=1e-3):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"GradientClipping: mode must be one of {MODES}, got {mode!r}.")
+        if mode != "autoclip" and not (clip_value is not None and clip_value > 0):
+            raise ValueError(
+                f"GradientClipping: clip_value must be > 0 for mode {mode!r}, got {clip_value!r}."
+            )
+        if not 0 < percentile <= 100:
+            raise ValueError(f"GradientClipping: percentile must be in (0, 100], got {percentile}.")
+        if int(window) < 1:
+            raise ValueError(f"GradientClipping: window must be >= 1, got {window}.")
+        if eps <= 0:
+            raise ValueError(f"GradientClipping: eps must be > 0, got {eps}.")
+        self.mode = mode
+        self.clip_value = clip_value
+        self.percentile = percentile
+        self.window = int(window)
+        self.eps = eps
+        self._state = {"history": [], "count": 0}
+        self._hook = None
+
+    @property
+    def needs_sq(self):
+        return self.mode in ("norm", "global_norm", "autoclip")
+
+    def get_config(self):
+        return {
+            "mode": self.mode,
+            "clip_value": self.clip_value,
+            "percentile": self.percentile,
+            "window": self.window,
+            "eps": self.eps,
+        }
+
+    # ---- state for checkpoints ----------------------------------------------
+
+    def get_state(self):
+        """JSON-able state: AutoClip's recorded global norms (oldest first) and step count."""
+        if self._hook is not None:
+            self._pull()
+        return {"history": list(self._state["history"]), "count": int(self._state["count"])}
+
+    def set_state(self, state):
+        """Restore what `get_state` returned; applies at the next `fit` (or now, mid-fit)."""
+        history = [float(v) for v in state.get("history", [])][-self.window :]
+        self._state = {"history": history, "count": int(state.get("count", len(history)))}
+        if self._hook is not None:
+            hist, count = self._ring()
+            self._hook.write("autoclip_hist", hist)
+            self._hook.write("autoclip_count", count)
+
+    def _ring(self):
+        hist = np.zeros(self.window, "float32")
+        history = self._state["history"][-self.window :]
+        count = len(history)
+        hist[:count] = history  # slot i holds the i-th oldest; count % window is next
+        return hist, np.asarray(count, "int32")
+
+    def _pull(self):
+        hist = self._hook.read("autoclip_hist")
+        count = int(self._hook.read("autoclip_count"))
+        n = min(count, self.window)
+        order = [(count - n + i) % self.window for i in range(n)]
+        self._state = {
+            "history": [float(hist[i]) for i in order],
+            "count": self._state["count"] - len(self._state["history"]) + count,
+        }
+
+    # ---- lifecycle -------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        opt = self.model.optimizer
+        set_clip = {
+            k: getattr(opt, k, None)
+            for k in ("clipnorm", "clipvalue", "global_clipnorm")
+            if getattr(opt, k, None)
+        }
+        if set_clip:
+            raise ValueError(
+                f"GradientClipping: the model's optimizer already clips gradients ({set_clip}). "
+                "Clipping twice is a mistake: compile the optimizer without clipnorm/clipvalue/"
+                "global_clipnorm, or drop the GradientClipping callback."
+            )
+        self._hook = get_hook(self.model)
+        variables = {}
+        if self.mode == "autoclip":
+            hist, count = self._ring()
+            variables = {"autoclip_hist": hist, "autoclip_count": count}
+        if self.mode == "agc":
+            final = {v.path for v in self.model.layers[-1].trainable_variables}
+            self._agc_skip = [p in final for p in get_hook(self.model)._paths_now()]
+        self._hook.attach("clip", self, variables)
+
+    def on_train_end(self, logs=None):
+        if self._hook is None:
+            return
+        if self.mode == "autoclip":
+            self._pull()
+        self._hook.detach("clip", _VARS)
+        self._hook = None
+
+    # ---- the traced part ---------------------------------------------------
+
+    def threshold_of(self, hook, ctx):
+        """The current threshold (AutoClip records the norm first, then takes the percentile)."""
+        if self.mode != "autoclip":
+            return ops.convert_to_tensor(float(self.clip_value), "float32")
+        norm = ctx["global"]
+        hist, count = hook.vars["autoclip_hist"], hook.vars["autoclip_count"]
+        hist_new, count_new = ring_push(
+            ops.convert_to_tensor(hist), ops.convert_to_tensor(count), norm, ops.isfinite(norm)
+        )
+        hist.assign(hist_new)
+        count.assign(count_new)
+        return percentile(hist_new, count_new, self.percentile)
+
+    def transform(self, hook, grads, ctx, want_flag=False):
+        mode = self.mode
+        thr = self.threshold_of(hook, ctx)
+        ctx["threshold"] = thr
+        flags = []
+        if mode == "value":
+            out = [ops.clip(g, -thr, thr) for g in grads]
+            if want_flag:
+                flags = [ops.max(ops.abs(g)) > thr for g in grads]
+        elif mode == "norm":
+            norms = [ops.sqrt(s) for s in ctx["sq"]]
+            out = [
+                g * ops.cast(thr / ops.maximum(n, thr), g.dtype)
+                for g, n in zip(grads, norms, strict=True)
+            ]
+            flags = [n > thr for n in norms]
+        elif mode in ("global_norm", "autoclip"):
+            norm = ctx["global"]
+            scale = thr / ops.maximum(norm, thr)
+            out = [g * ops.cast(scale, g.dtype) for g in grads]
+            flags = [norm > thr]
+        else:
+            out, flags = self._agc(hook, grads, thr)
+        if flags:
+            ctx["clipped"] = ops.any(ops.stack(flags))
+        return out
+
+    def _agc(self, hook, grads, lam):
+        out, flags = [], []
+        for g, var, skip in zip(
+            grads, hook.optimizer._trainable_variables, self._agc_skip, strict=True
+        ):
+            if skip:
+                out.append(g)
+                continue
+            w = ops.cast(ops.convert_to_tensor(var), "float32")
+            g32 = ops.cast(g, "float32")
+            axes = tuple(range(len(g.shape) - 1)) if len(g.shape) > 1 else None
+            if axes is None:  # biases and scalars: each element is a unit
+                w_norm, g_norm = ops.abs(w), ops.abs(g32)
+            else:
+                w_norm = ops.sqrt(ops.sum(ops.square(w), axis=axes, keepdims=True))
+                g_norm = ops.sqrt(ops.sum(ops.square(g32), axis=axes, keepdims=True))
+            max_norm = lam * ops.maximum(w_norm, self.eps)
+            scale = max_norm / ops.maximum(g_norm, max_norm)
+            scale = ops.where(g_norm > max_norm, scale, 1.0)
+            out.append(ops.cast(g32 * scale, g.dtype))
+            flags.append(ops.any(g_norm > max_norm))
+        return out, flags

@@ -1,0 +1,205 @@
+"""`GradientNormLogger`: global and per-layer gradient norms, on every backend."""
+
+import csv
+import math
+import os
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+from kzoo.callbacks._optimizer_hook import get_hook
+
+_VARS = ("log_buf", "log_row", "clip_count", "step_count")
+FIXED_COLUMNS = ("step", "global_norm", "clip_threshold", "clipped")
+
+
+class GradientNormLogger(keras.callbacks.Callback):
+    """Log the global and per-layer gradient norms every `every` steps.
+
+    The norms are computed inside the compiled train step (through the
+    optimizer's clipping hook, shared with `GradientClipping` and
+    `GradientHealth`) and buffered in optimizer variables; the host reads the
+    buffer once per epoch, so the callback never synchronises a step. Norms are
+    those of the gradients before clipping. Layers are the first component of
+    each variable path (`"lstm_0"`, `"dense"`).
+
+    Where the values go:
+    - `logs` at each epoch end, so History / CSVLogger / TensorBoard see them
+      (put this callback before them): `grad_norm` (mean over the epoch's
+      logged steps), `grad_norm_max`, `grad_norm/<layer>` (mean) and, when
+      clipping is active, `grad_clip_fraction` (fraction of all steps clipped);
+    - `<run_dir>/grad_norms.csv`, one row per logged step: `step`,
+      `global_norm`, `clip_threshold` (0 without clipping), `clipped` (0/1),
+      then one column per layer;
+    - optionally TensorBoard scalars per logged step and a histogram of the
+      per-layer norms per epoch (needs the `tensorflow` package).
+
+    Args:
+        every: log every `every` optimizer steps. Defaults to `10`.
+        run_dir: directory for `grad_norms.csv` (created); `None` to skip the
+            file. Defaults to `None`.
+        tensorboard_dir: directory for TensorBoard events; `None` to skip.
+            Defaults to `None`.
+        per_layer: also log per-layer norms. Defaults to `True`.
+
+    Example:
+
+    ```python
+    logger = GradientNormLogger(every=10, run_dir="runs/a")
+    model.fit(x, y, callbacks=[logger, keras.callbacks.CSVLogger("h.csv")])
+    ```
+    """
+
+    async_safe = True
+
+    def __init__(self, every=10, run_dir=None, tensorboard_dir=None, per_layer=True):
+        super().__init__()
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"GradientNormLogger: every must be an int >= 1, got {every!r}.")
+        if run_dir is not None and os.path.isfile(run_dir):
+            raise ValueError(f"GradientNormLogger: run_dir {run_dir!r} is a file, not a directory.")
+        if tensorboard_dir is not None:
+            try:
+                import tensorflow  # noqa: F401
+            except ImportError:
+                raise ValueError(
+                    "GradientNormLogger: tensorboard_dir needs the tensorflow package "
+                    "(pip install tensorflow-cpu), or pass tensorboard_dir=None."
+                ) from None
+        self.every = every
+        self.run_dir = run_dir
+        self.tensorboard_dir = tensorboard_dir
+        self.per_layer = per_layer
+        self._hook = None
+        self._csv_started = False
+        self._writer = None
+        self.rows = []
+
+    def get_config(self):
+        return {
+            "every": self.every,
+            "run_dir": self.run_dir,
+            "tensorboard_dir": self.tensorboard_dir,
+            "per_layer": self.per_layer,
+        }
+
+    @property
+    def csv_path(self):
+        return None if self.run_dir is None else os.path.join(self.run_dir, "grad_norms.csv")
+
+    def on_train_begin(self, logs=None):
+        self._hook = hook = get_hook(self.model)
+        steps = (self.params or {}).get("steps")
+        capacity = math.ceil(steps / self.every) + 1 if steps else 1024
+        self._capacity = capacity
+        hook._ensure_built()
+        width = len(FIXED_COLUMNS) + len(hook.layers)
+        hook.attach(
+            "log",
+            self,
+            {
+                "log_buf": np.zeros((capacity, width), "float32"),
+                "log_row": np.asarray(0, "int32"),
+                "clip_count": np.asarray(0, "int32"),
+                "step_count": np.asarray(0, "int32"),
+            },
+        )
+        self.columns = list(FIXED_COLUMNS) + hook.layers
+        if self.run_dir is not None and not self._csv_started:
+            os.makedirs(self.run_dir, exist_ok=True)
+            with open(self.csv_path, "w", newline="") as f:
+                csv.writer(f).writerow(self.columns)
+            self._csv_started = True
+        if self.tensorboard_dir is not None and self._writer is None:
+            import tensorflow as tf
+
+            self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        hook = self._hook
+        if hook is None:
+            return
+        written = int(hook.read("log_row"))
+        buf = hook.read("log_buf")
+        n = min(written, self._capacity)
+        if written > self._capacity:
+            warnings.warn(
+                f"GradientNormLogger: {written - n} logged steps of epoch {epoch} overflowed "
+                f"the buffer of {self._capacity} rows and were dropped; raise `every`.",
+                stacklevel=2,
+            )
+        rows = buf[[(written - n + i) % self._capacity for i in range(n)]]
+        hook.write("log_row", np.asarray(0, "int32"))
+        clipping = "clip" in hook.parts
+        fraction = None
+        if clipping:
+            count = int(hook.read("step_count"))
+            fraction = int(hook.read("clip_count")) / max(count, 1)
+            hook.write("clip_count", np.asarray(0, "int32"))
+            hook.write("step_count", np.asarray(0, "int32"))
+        self.rows.extend(rows.tolist())
+        if logs is not None and n:
+            logs["grad_norm"] = float(np.mean(rows[:, 1]))
+            logs["grad_norm_max"] = float(np.max(rows[:, 1]))
+            if self.per_layer:
+                for j, layer in enumerate(hook.layers):
+                    logs[f"grad_norm/{layer}"] = float(np.mean(rows[:, len(FIXED_COLUMNS) + j]))
+            if fraction is not None:
+                logs["grad_clip_fraction"] = fraction
+        if self.csv_path is not None and n:
+            with open(self.csv_path, "a", newline="") as f:
+                writer = csv.writer(f)
+                for row in rows:
+                    writer.writerow([int(row[0])] + [f"{v:.8g}" for v in row[1:]])
+        if self._writer is not None and n:
+            self._write_tensorboard(rows, epoch)
+
+    def _write_tensorboard(self, rows, epoch):
+        import tensorflow as tf
+
+        layers = self.columns[len(FIXED_COLUMNS) :]
+        with self._writer.as_default():
+            for row in rows:
+                step = int(row[0])
+                tf.summary.scalar("grad_norm/global", row[1], step=step)
+                if self.per_layer:
+                    for j, layer in enumerate(layers):
+                        tf.summary.scalar(f"grad_norm/{layer}", row[len(FIXED_COLUMNS) + j], step)
+            tf.summary.histogram("grad_norm/layers", rows[-1, len(FIXED_COLUMNS) :], step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._hook is not None:
+            self._hook.detach("log", _VARS)
+            self._hook = None
+
+    # ---- the traced part ---------------------------------------------------
+
+    def transform(self, hook, grads, ctx):
+        buf_var, row_var = hook.vars["log_buf"], hook.vars["log_row"]
+        buf, row = ops.convert_to_tensor(buf_var), ops.convert_to_tensor(row_var)
+        capacity = buf.shape[0]
+
+        def write():
+            sq = ctx["sq"] if ctx["sq"] is not None else hook.sq_sums(grads)
+            layer = hook.layer_norms(sq)
+            head = ops.stack(
+                [
+                    ops.cast(hook.step, "float32"),
+                    ops.sqrt(ops.sum(layer * layer)),
+                    ops.cast(ctx["threshold"], "float32"),
+                    ops.cast(ctx["clipped"], "float32"),
+                ]
+            )
+            values = ops.concatenate([head, layer])
+            hit = ops.expand_dims(ops.arange(capacity) == ops.mod(row, capacity), 1)
+            return ops.where(hit, ops.expand_dims(values, 0), buf), row + 1
+
+        new_buf, new_row = hook.cond(self.every, write, lambda: (buf, row))
+        buf_var.assign(new_buf)
+        row_var.assign(new_row)
+        if "clip" in hook.parts:
+            clip_var, count_var = hook.vars["clip_count"], hook.vars["step_count"]
+            clip_var.assign(clip_var + ops.cast(ctx["clipped"], "int32"))
+            count_var.assign(count_var + 1)
