@@ -129,6 +129,84 @@ def cmd_list(args):
     return 0
 
 
+def _tune_value(value):
+    """`--hp KEY=LOW..HIGH` narrows a range; JSON lists narrow choices; scalars fix."""
+    if isinstance(value, str) and ".." in value:
+        low, _, high = value.partition("..")
+        try:
+            return (_parse_value(low), _parse_value(high))
+        except ValueError:
+            pass
+    return value
+
+
+def cmd_tune(args):
+    from kzoo.tuning import tune
+
+    fixed = {k: _tune_value(v) for k, v in args.hp}
+    if args.show_space:
+        from kzoo import datasets, zoo
+
+        ds = datasets.load(args.data, seed=args.seed)
+        hm = zoo.hypermodel(args.model, ds.input_shape, ds.num_classes, head=ds.task, **fixed)
+        print(hm.space_summary())
+        return 0
+    if args.out is None:
+        raise ValueError("kzoo tune needs --out DIR (the search is written and resumed there).")
+    result = tune(
+        args.model,
+        args.data,
+        out=args.out,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        objective=args.objective,
+        fixed=fixed,
+        seed=args.seed,
+        early_stopping=args.early_stopping,
+        workers=args.workers,
+        heartbeat_timeout=args.heartbeat_timeout,
+        overwrite=args.overwrite,
+        verbose=0 if args.quiet else 1,
+    )
+    if result is not None and result.best:
+        best = result.best
+        print(json.dumps({k: best.get(k) for k in ("trial_id", "objective", "score")}))
+        print(f"Results written to {result.out}/ (trials.csv, best.json, best_model.keras, plots/)")
+    return 0
+
+
+def add_tune_arguments(parser):
+    parser.add_argument("--model", default="gru", help="a registered model (kzoo list)")
+    parser.add_argument("--data", default="digits-seq", help="dataset spec or .npz path")
+    parser.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
+    parser.add_argument("--max-trials", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (hyperband: max)")
+    parser.add_argument("--objective", default=None, help="default: val_accuracy (val_loss)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--hp",
+        type=_hparam,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix (depth=2), narrow (depth=1..2, units=[32,64]) or pass a builder argument",
+    )
+    parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE")
+    parser.add_argument("--workers", type=int, default=0, help="local chief + N worker processes")
+    parser.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=60.0,
+        help="seconds before a silent worker is dropped",
+    )
+    parser.add_argument("--out", default=None, help="search directory (resumed if it exists)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a search in --out")
+    parser.add_argument("--show-space", action="store_true", help="print the search space and exit")
+    parser.add_argument("--quiet", action="store_true")
+    _add_common(parser)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kzoo", description="Keras 3 model zoo: train, search and inspect models."
@@ -138,6 +216,10 @@ def build_parser():
     p = sub.add_parser("train", help="train a zoo model and write a run directory")
     add_train_arguments(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("tune", help="KerasTuner search of a zoo model (resumable, distributed)")
+    add_tune_arguments(p)
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("report", help="re-plot a run directory")
     p.add_argument("run_dir")

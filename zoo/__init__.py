@@ -10,6 +10,7 @@ Example:
 # Importing a family registers it.
 from kzoo.zoo import mlp as _mlp  # noqa: E402,F401
 from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
+from kzoo.zoo._hypermodel import ZooHyperModel, hypermodel  # noqa: E402
 from kzoo.zoo._registry import (
     HEADS,
     ModelSpec,
@@ -32,6 +33,7 @@ __all__ = [
     "compile_for_head",
     "create",
     "get_spec",
+    "hypermodel",
     "list",
     "register_model",
 ]

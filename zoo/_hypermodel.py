@@ -1,0 +1,216 @@
+"""`hypermodel`: a KerasTuner `HyperModel` for any registered zoo family.
+
+The search space is the family's own `spec.space(hp)` plus two training
+hyperparameters every family shares: `learning_rate` (log scale, used when
+compiling) and `batch_size` (used in `HyperModel.fit`, the pattern KerasTuner's
+maintainers recommend for tuning fit arguments; keras-tuner#613, #1042).
+
+Any hyperparameter can be fixed or narrowed by keyword:
+
+- a scalar fixes it (`depth=2` becomes `hp.Fixed("depth", 2)`);
+- a tuple `(low, high)` narrows a numeric range, keeping its step and sampling;
+- a list narrows it to those choices (`units=[32, 64]`);
+- a `keras_tuner` hyperparameter object replaces the declaration outright.
+
+Builder arguments the space does not tune (`masking=True`, `activation="tanh"`)
+are passed to the builder as constants, and recorded as `hp.Fixed` when they
+are scalars so every trial shows them.
+"""
+
+import keras_tuner
+from kzoo.zoo._registry import HEADS, check_choice, create, get_spec
+
+LEARNING_RATE = {"min_value": 1e-4, "max_value": 1e-2, "default": 1e-3}
+BATCH_SIZES = [16, 32, 64, 128]
+DEFAULT_BATCH_SIZE = 32
+_TRAINING_HPS = ("learning_rate", "batch_size")
+
+
+def _declare_training(hp):
+    lr = hp.Float("learning_rate", sampling="log", **LEARNING_RATE)
+    batch_size = hp.Choice("batch_size", BATCH_SIZES, default=DEFAULT_BATCH_SIZE)
+    return lr, batch_size
+
+
+def base_space(name):
+    """The unconstrained `HyperParameters` of family `name` (family + training)."""
+    hp = keras_tuner.HyperParameters()
+    get_spec(name).space(hp)
+    _declare_training(hp)
+    return hp
+
+
+def _override(base, name, value):
+    """A hyperparameter replacing `base` (or None) according to `value`."""
+    hps = keras_tuner.engine.hyperparameters
+    if isinstance(value, hps.HyperParameter):
+        if value.name != name:
+            raise ValueError(f"Override for {name!r} is a hyperparameter named {value.name!r}.")
+        return value
+    if isinstance(value, list):
+        if not value:
+            raise ValueError(f"{name}=[] gives no choices; list at least one value.")
+        default = base.default if base is not None and base.default in value else value[0]
+        return hps.Choice(name, value, default=default)
+    if isinstance(value, tuple):
+        if not isinstance(base, (hps.Int, hps.Float)):
+            kind = type(base).__name__ if base is not None else "not tuned"
+            raise ValueError(
+                f"{name}={value!r}: a (low, high) range needs a numeric hyperparameter, but "
+                f"{name!r} is {kind}. Give a list of choices or a single value instead."
+            )
+        if len(value) != 2 or not value[0] <= value[1]:
+            raise ValueError(f"{name}={value!r}: give a range as (low, high) with low <= high.")
+        config = base.get_config()
+        low, high = value
+        config.update(min_value=low, max_value=high, default=min(max(base.default, low), high))
+        if isinstance(base, hps.Int):
+            config.update(min_value=int(low), max_value=int(high), default=int(config["default"]))
+        if config.get("sampling") == "log" and low <= 0:
+            raise ValueError(f"{name}={value!r}: a log-scale range must be positive.")
+        return type(base).from_config(config)
+    if isinstance(value, (bool, int, float, str)):
+        return hps.Fixed(name, value)
+    return None  # not a scalar: passed to the builder as a constant
+
+
+class ZooHyperModel(keras_tuner.HyperModel):
+    """KerasTuner `HyperModel` building a registered zoo family.
+
+    Args:
+        name: a name from `kzoo.zoo.list()`.
+        input_shape: shape of one example, without the batch axis.
+        num_classes: output size (see `kzoo.zoo.create`).
+        head: output head. Defaults to `"multiclass"`.
+        optimizer: optimizer name used when compiling. Defaults to `"adam"`.
+        **fixed: overrides of the space, or constant builder arguments (see the
+            module docstring).
+
+    Example:
+
+    >>> hm = kzoo.zoo.hypermodel("lstm", (8, 8), 10, depth=1, units=[32, 64])
+    >>> print(hm.space_summary())
+    >>> tuner = keras_tuner.RandomSearch(hm, objective="val_accuracy", max_trials=5)
+    >>> tuner.search(x, y, validation_data=(xv, yv), epochs=5)
+    """
+
+    def __init__(
+        self, name, input_shape, num_classes, *, head="multiclass", optimizer="adam", **fixed
+    ):
+        spec = get_spec(name)
+        check_choice("head", head, HEADS)
+        super().__init__(name=name, tunable=True)
+        self.model_name = name
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.head = head
+        self.optimizer = optimizer
+        self.fixed = dict(fixed)
+
+        base = {hp.name: hp for hp in base_space(name).space}
+        valid = set(spec.defaults) | set(base)
+        unknown = sorted(set(fixed) - valid)
+        if unknown:
+            raise ValueError(
+                f"Unknown hyperparameter(s) {', '.join(unknown)} for model {name!r}. "
+                f"Valid ones: {', '.join(sorted(valid))}."
+            )
+        self._overrides = {}  # name -> HyperParameter declared before the family's space
+        self._constants = {}  # builder kwargs that are not hyperparameters (e.g. lists)
+        for key, value in fixed.items():
+            hp = _override(base.get(key), key, value)
+            if hp is None:
+                self._constants[key] = value
+            else:
+                self._overrides[key] = hp
+        # Fail now, not in the first trial, if the defaults do not build.
+        self.build(keras_tuner.HyperParameters())
+
+    def declare(self, hp):
+        """Declare the space on `hp`; return (builder kwargs, learning rate, batch size)."""
+        for override in self._overrides.values():
+            hp._retrieve(override)
+        hparams = dict(get_spec(self.model_name).space(hp))
+        lr, batch_size = _declare_training(hp)
+        for key in self._overrides:
+            if key not in _TRAINING_HPS:
+                hparams[key] = hp.get(key)
+        hparams.update(self._constants)
+        return hparams, lr, batch_size
+
+    def build(self, hp):
+        hparams, lr, _ = self.declare(hp)
+        return create(
+            self.model_name,
+            self.input_shape,
+            self.num_classes,
+            head=self.head,
+            optimizer=self.optimizer,
+            learning_rate=lr,
+            **hparams,
+        )
+
+    def fit(self, hp, model, *args, **kwargs):
+        if "batch_size" in kwargs:
+            raise ValueError(
+                "batch_size is a hyperparameter of the search; fix it with "
+                "hypermodel(..., batch_size=64) instead of passing it to fit/search."
+            )
+        _, batch_size = _declare_training(hp)
+        return model.fit(*args, batch_size=batch_size, **kwargs)
+
+    def search_space(self):
+        """The `keras_tuner.HyperParameters` this hypermodel declares, at defaults."""
+        hp = keras_tuner.HyperParameters()
+        self.declare(hp)
+        return hp
+
+    def space_summary(self):
+        """The search space as a text table: name, type, range or choices, default."""
+        rows = [("name", "type", "values", "default")]
+        for hp in self.search_space().space:
+            config = hp.get_config()
+            kind = type(hp).__name__
+            if kind == "Choice":
+                values = ", ".join(str(v) for v in config["values"])
+            elif kind in ("Int", "Float"):
+                step = f" step {config['step']}" if config.get("step") else ""
+                log = " log" if config.get("sampling") == "log" else ""
+                values = f"[{config['min_value']}, {config['max_value']}]{step}{log}"
+            elif kind == "Boolean":
+                values = "True, False"
+            else:
+                values = str(config.get("value"))
+            default = config.get("value") if kind == "Fixed" else config.get("default")
+            rows.append((hp.name, kind, values, str(default)))
+        for key, value in self._constants.items():
+            rows.append((key, "constant", repr(value), repr(value)))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
+        return f"Search space of {self.model_name!r}:\n" + "\n".join(lines)
+
+
+def hypermodel(name, input_shape, num_classes, *, head="multiclass", optimizer="adam", **fixed):
+    """A KerasTuner `HyperModel` for the registered family `name`.
+
+    Args:
+        name: a name from `kzoo.zoo.list()`.
+        input_shape: shape of one example, without the batch axis.
+        num_classes: output size (see `kzoo.zoo.create`).
+        head: output head. Defaults to `"multiclass"`.
+        optimizer: optimizer name used when compiling. Defaults to `"adam"`.
+        **fixed: fix (`depth=2`), narrow (`depth=(1, 2)`, `units=[32, 64]`) or
+            replace (a `keras_tuner` hyperparameter) any hyperparameter, including
+            `learning_rate` and `batch_size`; other builder arguments are passed
+            through as constants.
+
+    Returns:
+        A `ZooHyperModel`; `print(hm.space_summary())` shows its space.
+
+    Example:
+
+    >>> hm = kzoo.zoo.hypermodel("mlp", (64,), 10, depth=2, learning_rate=(1e-3, 1e-2))
+    """
+    return ZooHyperModel(name, input_shape, num_classes, head=head, optimizer=optimizer, **fixed)
