@@ -35,7 +35,9 @@ def make_adding(n, T, rng):
     return np.stack([values, markers], axis=-1), target.astype("float32")
 
 
-@register_dataset("adding", description="Adding problem (Hochreiter & Schmidhuber 1997); T=, task=.")
+@register_dataset(
+    "adding", description="Adding problem (Hochreiter & Schmidhuber 1997); T=, task=."
+)
 def adding(*, T=100, task="regression", n=5000, seed=0, val_fraction=0.2, test_fraction=0.2):
     if task not in TASKS:
         raise ValueError(f"adding: task must be one of {TASKS}, got {task!r}.")

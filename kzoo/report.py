@@ -19,9 +19,7 @@ def report(run_dir):
         raise ValueError(f"{run_dir} is not a directory. Pass a run directory written by kzoo.")
     known = ("history.csv", "summary.json", "trials.csv", "grad_norms.csv", "lr_find.json")
     if not any((run_dir / name).exists() for name in known):
-        raise ValueError(
-            f"{run_dir} holds no kzoo run: none of {', '.join(known)} is there."
-        )
+        raise ValueError(f"{run_dir} holds no kzoo run: none of {', '.join(known)} is there.")
     written = [p for plot in _plotters() if (p := plot(run_dir)) is not None]
     return written
 

@@ -193,4 +193,3 @@ def output_units(head, num_classes):
     if head == "multilabel":
         return num_classes, "sigmoid"
     return num_classes, "linear"
-
