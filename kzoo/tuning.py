@@ -807,8 +807,8 @@ def tune(
     kt_tuner = _make_tuner(settings, hypermodel, out)
     oracle = getattr(kt_tuner.oracle, "_oracle", kt_tuner.oracle)
     oracle.verbose = 0  # kzoo prints one line per trial instead of KerasTuner's tables
-    if resumed and role != "worker" and verbose:
-        done = sum(t.status in ("COMPLETED", "FAILED") for t in oracle.trials.values())
+    done = sum(t.status in ("COMPLETED", "FAILED") for t in oracle.trials.values())
+    if resumed and role != "worker" and verbose and (done or oracle._retry_queue):
         print(f"Resuming the search in {out}: {done} trials done, "
               f"{len(oracle._retry_queue)} interrupted to rerun.", flush=True)
     if verbose and role != "worker":
