@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 from keras import ops
+
 from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_push
 
 ACTIONS = ("warn", "stop", "rollback")
@@ -231,16 +232,22 @@ class GradientHealth(keras.callbacks.Callback):
     def _check(self, during_epoch):
         before = (self._host["nonfinite"], self._host["spikes"])
         state, streak = self._pull()
+        step = None
         for layer, s in zip(self._hook.layers, streak, strict=True):
             if s >= self.patience and layer not in self.vanishing_layers:
-                step = self._hook.read_iterations()
+                step = self._hook.read_iterations() if step is None else step
                 self.vanishing_layers[layer] = step
+                self.events.append({"step": step, "kind": "vanishing", "layer": layer})
                 warnings.warn(
                     f"GradientHealth: vanishing gradients in layer {layer!r} at step {step}: "
                     f"its norm stayed below {self.vanishing_threshold:g} x the largest layer "
                     f"norm for {self.patience} checks.",
                     stacklevel=2,
                 )
+            elif s < self.patience and layer in self.vanishing_layers:
+                step = self._hook.read_iterations() if step is None else step
+                del self.vanishing_layers[layer]
+                self.events.append({"step": step, "kind": "recovered", "layer": layer})
         new_nonfinite = self._host["nonfinite"] - before[0]
         new_spikes = self._host["spikes"] - before[1]
         if not (new_nonfinite or new_spikes):
@@ -284,6 +291,9 @@ class GradientHealth(keras.callbacks.Callback):
     def _rollback(self, event):
         hook, model, opt = self._hook, self.model, self._hook.optimizer
         hook.sync()
+        lr_var = opt._learning_rate if isinstance(opt._learning_rate, keras.Variable) else None
+        # Lower the LR in force now (the snapshot holds an older, higher one).
+        lr = None if lr_var is None else float(ops.convert_to_numpy(lr_var.value))
         model_values, opt_values = self._snap
         for v, value in zip(model.variables, model_values, strict=True):
             v.assign(value)
@@ -291,9 +301,8 @@ class GradientHealth(keras.callbacks.Callback):
         theirs = [v for v in opt.variables if id(v) not in own]
         for v, value in zip(theirs, opt_values, strict=True):
             v.assign(value)
-        if isinstance(opt._learning_rate, keras.Variable):
-            lr = float(ops.convert_to_numpy(opt._learning_rate.value))
-            opt._learning_rate.assign(lr * self.lr_factor)
+        if lr_var is not None:
+            lr_var.assign(lr * self.lr_factor)
             event["lr"] = lr * self.lr_factor
             self.lr_reductions += 1
         else:

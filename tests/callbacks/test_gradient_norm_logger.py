@@ -1,0 +1,127 @@
+"""GradientNormLogger: logged norms equal independent autograd norms, on every backend."""
+
+import csv
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from kzoo.callbacks import GradientClipping, GradientNormLogger
+
+
+def _model(seed=0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((12,))
+    x = keras.layers.Dense(8, activation="tanh", name="hidden")(inputs)
+    outputs = keras.layers.Dense(4, name="head")(x)
+    model = keras.Model(inputs, outputs, name="net")
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def _reference_grads(model, x, y):
+    """Gradients by the backend's own autograd, outside Keras' train step."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+    elif backend == "jax":
+        import jax
+
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def f(trainable):
+            pred, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+            return loss_fn(y, pred)
+
+        grads = jax.grad(f)([v.value for v in model.trainable_variables])
+    else:
+        import torch
+
+        loss = loss_fn(y, model(x, training=True))
+        grads = torch.autograd.grad(loss, [v.value for v in model.trainable_variables])
+    return [keras.ops.convert_to_numpy(g) for g in grads]
+
+
+def test_logged_norms_equal_autograd_norms(tiny_tabular, tmp_path):
+    x, y = tiny_tabular
+    model = _model()
+    grads = _reference_grads(model, x, y)
+    layer_of = {"hidden": [0, 1], "head": [2, 3]}
+    expected_layer = {k: math.sqrt(sum(float(np.sum(grads[i] ** 2)) for i in v))
+                      for k, v in layer_of.items()}
+    expected_global = math.sqrt(sum(float(np.sum(g**2)) for g in grads))
+
+    logger = GradientNormLogger(every=1, run_dir=str(tmp_path))
+    # lr=0: every step sees the same weights and batch, so every row is comparable.
+    model.fit(x, y, batch_size=len(x), epochs=2, shuffle=False, verbose=0, callbacks=[logger])
+
+    rows = np.array(logger.rows)
+    assert rows.shape == (2, 6)
+    np.testing.assert_array_equal(rows[:, 0], [0, 1])
+    np.testing.assert_allclose(rows[:, 1], expected_global, rtol=1e-5)
+    np.testing.assert_allclose(rows[:, 4], expected_layer["hidden"], rtol=1e-5)
+    np.testing.assert_allclose(rows[:, 5], expected_layer["head"], rtol=1e-5)
+    with open(tmp_path / "grad_norms.csv") as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == ["step", "global_norm", "clip_threshold", "clipped", "hidden", "head"]
+    assert float(table[1]["head"]) == pytest.approx(expected_layer["head"], rel=1e-5)
+
+
+def test_every_logs_only_those_steps_and_fills_logs(tiny_tabular, tmp_path):
+    x, y = tiny_tabular
+    model = _model()
+    model.compile(optimizer="adam", loss=model.loss)
+    logger = GradientNormLogger(every=3, run_dir=str(tmp_path))
+    csv_logger = keras.callbacks.CSVLogger(str(tmp_path / "history.csv"))
+    history = model.fit(
+        x, y, batch_size=8, epochs=2, verbose=0,
+        callbacks=[GradientClipping("global_norm", clip_value=1e-3), logger, csv_logger],
+    )
+    steps = [int(r[0]) for r in logger.rows]
+    assert steps == list(range(0, 16, 3))  # 8 steps per epoch, 2 epochs
+    assert all(r[3] == 1.0 and r[2] == pytest.approx(1e-3) for r in logger.rows)
+    assert history.history["grad_clip_fraction"] == [1.0, 1.0]
+    assert set(history.history) >= {"grad_norm", "grad_norm_max", "grad_norm/hidden"}
+    with open(tmp_path / "history.csv") as f:
+        assert "grad_norm/head" in next(csv.reader(f))
+    with open(tmp_path / "grad_norms.csv") as f:
+        assert len(f.readlines()) == 1 + len(steps)
+
+
+def test_optimizer_is_left_as_built_after_fit(tiny_tabular, tmp_path):
+    x, y = tiny_tabular
+    model = _model()
+    model.compile(optimizer="adam", loss=model.loss)
+    model.fit(x, y, epochs=1, verbose=0)
+    n_vars = len(model.optimizer.variables)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[GradientNormLogger(every=2)])
+    assert len(model.optimizer.variables) == n_vars
+    assert "_clip_gradients" not in model.optimizer.__dict__
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+@pytest.mark.parametrize("kwargs", [{"every": 0}, {"every": 1.5}])
+def test_bad_arguments_raise(kwargs):
+    with pytest.raises(ValueError, match="every"):
+        GradientNormLogger(**kwargs)
+
+
+def test_run_dir_that_is_a_file_raises(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("keep")
+    with pytest.raises(ValueError, match="run_dir"):
+        GradientNormLogger(run_dir=str(path))
+    assert path.read_text() == "keep"
