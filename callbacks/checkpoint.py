@@ -206,6 +206,7 @@ class Checkpoint(keras.callbacks.Callback):
         self.history = {}
         self._pending_states = None
         self._before_rename = None  # test hook, see atomic_write
+        self._torch_rng = None
         self.last_saved = None
 
     # ------------------------------------------------------------------ wiring
@@ -227,6 +228,20 @@ class Checkpoint(keras.callbacks.Callback):
                 if state is not None:
                     _set_callback_state(cb, state)
         self._pending_states = None
+        if keras.backend.backend() == "torch" and self._torch_rng is None:
+            import torch
+
+            self._torch_rng = torch.get_rng_state()
+
+    # Unseeded torch dropout draws from torch's global generator, which each
+    # DataLoader iterator also draws from; a resumed run makes other iterators
+    # than an uninterrupted one. So the training steps get a generator state of
+    # their own, carried from step to step and saved in the checkpoint.
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._torch_rng is not None:
+            import torch
+
+            torch.set_rng_state(self._torch_rng)
 
     def on_train_end(self, logs=None):
         # A second fit call (rest of the epochs after a partial one) resets the
@@ -234,6 +249,10 @@ class Checkpoint(keras.callbacks.Callback):
         self._pending_states = self._callback_states()
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._torch_rng is not None:
+            import torch
+
+            self._torch_rng = torch.get_rng_state()
         self.global_step += 1
         spe = self.steps_per_epoch
         end_of_epoch = spe and self.global_step % spe == 0
@@ -295,6 +314,8 @@ class Checkpoint(keras.callbacks.Callback):
         record = self._record(model, score, epoch_end)
         arrays = {f"m{i}": _to_numpy(v) for i, v in enumerate(model.variables)}
         arrays.update({f"o{i}": _to_numpy(v) for i, v in enumerate(model.optimizer.variables)})
+        if self._torch_rng is not None:
+            arrays["torch_rng"] = self._torch_rng.numpy()
         arrays["meta"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -403,6 +424,10 @@ class Checkpoint(keras.callbacks.Callback):
         )
         py_state = record["python_rng"]
         random.setstate((py_state[0], tuple(py_state[1]), py_state[2]))
+        if "torch_rng" in arrays and keras.backend.backend() == "torch":
+            import torch
+
+            self._torch_rng = torch.from_numpy(arrays["torch_rng"].copy())
         if self.verbose:
             print(f"Checkpoint: resumed from {path} (epoch {record['epoch']}, step {record['step']})")
         return record
@@ -507,6 +532,7 @@ def apply_checkpoint(model, arrays, record):
         v.assign(arrays[f"m{i}"])
     for i in range(n):
         opt_vars[i].assign(arrays[f"o{i}"])
+
 
 
 def load_model_safely(path):
