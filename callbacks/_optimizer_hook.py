@@ -250,3 +250,42 @@ class GradientHook:
             log.transform(self, pre_clip, ctx)
         self.host_step += 1
         return grads
+
+
+CLIP_CHOICES = ("none", "value", "norm", "global_norm", "agc", "autoclip")
+HEALTH_CHOICES = ("off", "warn", "stop", "rollback")
+
+
+def build_gradient_callbacks(
+    grad_log_every=0, clip="none", clip_value=None, clip_percentile=10.0, grad_health="off",
+    run_dir=None,
+):
+    """The gradient callbacks of `kzoo train`'s flags, in the order they must run.
+
+    They go before CSVLogger/History so their epoch values reach `logs`.
+    Raises ValueError on bad settings (before anything trains).
+    """
+    from kzoo.callbacks import GradientClipping, GradientHealth, GradientNormLogger
+
+    if clip not in CLIP_CHOICES:
+        raise ValueError(f"clip must be one of {CLIP_CHOICES}, got {clip!r}.")
+    if grad_health not in HEALTH_CHOICES:
+        raise ValueError(f"grad_health must be one of {HEALTH_CHOICES}, got {grad_health!r}.")
+    every = grad_log_every
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ValueError(f"grad_log_every must be an int >= 0 (0: off), got {every!r}.")
+    callbacks = []
+    if grad_health != "off":
+        callbacks.append(GradientHealth(action=grad_health))
+    if clip != "none":
+        value = clip_value if clip_value is not None else (0.01 if clip == "agc" else 1.0)
+        callbacks.append(GradientClipping(clip, clip_value=value, percentile=clip_percentile))
+    elif clip_value is not None:
+        raise ValueError("clip_value is set but clip is 'none'; pass --clip MODE as well.")
+    if grad_log_every:
+        callbacks.append(
+            GradientNormLogger(
+                every=grad_log_every, run_dir=None if run_dir is None else str(run_dir)
+            )
+        )
+    return callbacks

@@ -69,6 +69,16 @@ def add_train_arguments(parser):
     parser.add_argument("--out", default=None, help="run directory to write")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    grad = parser.add_argument_group("gradients")
+    grad.add_argument("--grad-log-every", type=int, default=0, metavar="N",
+                      help="log global and per-layer gradient norms every N steps (0: off)")
+    grad.add_argument("--clip", default="none",
+                      choices=("none", "value", "norm", "global_norm", "agc", "autoclip"))
+    grad.add_argument("--clip-value", type=float, default=None,
+                      help="value/norm/global_norm threshold, AGC lambda (default 1.0; AGC 0.01)")
+    grad.add_argument("--clip-percentile", type=float, default=10.0, help="AutoClip percentile")
+    grad.add_argument("--grad-health", default="off", choices=("off", "warn", "stop", "rollback"),
+                      help="vanishing/exploding gradient diagnosis and action")
     _add_common(parser)
 
 
@@ -89,6 +99,11 @@ def cmd_train(args):
         out=args.out,
         overwrite=args.overwrite,
         verbose=0 if args.quiet else "auto",
+        grad_log_every=args.grad_log_every,
+        clip=args.clip,
+        clip_value=args.clip_value,
+        clip_percentile=args.clip_percentile,
+        grad_health=args.grad_health,
     )
     s = result.summary
     shown = {

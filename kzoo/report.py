@@ -9,6 +9,9 @@ from kzoo import plots
 def _plotters():
     """Every plot function that takes a run directory; each skips what is absent."""
     found = [plots.plot_learning_curves]
+    from kzoo.gradplots import plot_grad_norms
+
+    found.append(plot_grad_norms)
     return found
 
 

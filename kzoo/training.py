@@ -44,6 +44,13 @@ class TrainConfig:
         precision: Keras dtype policy: float32, mixed_float16 or mixed_bfloat16.
         overwrite: replace an existing run in `out`.
         verbose: Keras verbosity (1 = progress bar).
+        grad_log_every: log gradient norms every N steps to logs and
+            `grad_norms.csv` (0: off).
+        clip: gradient clipping: none, value, norm, global_norm, agc, autoclip.
+        clip_value: threshold of value/norm/global_norm, AGC's lambda
+            (None: 1.0, AGC 0.01).
+        clip_percentile: AutoClip's percentile.
+        grad_health: vanishing/exploding diagnosis: off, warn, stop, rollback.
     """
 
     model: str = "gru"
@@ -60,6 +67,11 @@ class TrainConfig:
     precision: str = "float32"
     overwrite: bool = False
     verbose: int | str = "auto"
+    grad_log_every: int = 0
+    clip: str = "none"
+    clip_value: float | None = None
+    clip_percentile: float = 10.0
+    grad_health: str = "off"
 
     def to_json(self):
         return {k: v for k, v in dataclasses.asdict(self).items()}
@@ -352,7 +364,8 @@ def build_callbacks(config, run_dir, data):
     """Keras callbacks for a run: CSV history, early stopping, and kzoo's own."""
     import keras
 
-    callbacks = []
+    # Gradient callbacks first: their epoch values must reach CSVLogger's logs.
+    callbacks = _gradient_callbacks(config, run_dir)
     if run_dir is not None:
         callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv")))
     if config.early_stopping:
@@ -473,6 +486,19 @@ def train(
     return RunResult(net, history.history, summary, run_dir)
 
 
+def _gradient_callbacks(config, run_dir):
+    from kzoo.callbacks._optimizer_hook import build_gradient_callbacks
+
+    return build_gradient_callbacks(
+        grad_log_every=config.grad_log_every,
+        clip=config.clip,
+        clip_value=config.clip_value,
+        clip_percentile=config.clip_percentile,
+        grad_health=config.grad_health,
+        run_dir=run_dir,
+    )
+
+
 def _validate_config(config):
     from kzoo.zoo._registry import check_choice
 
@@ -489,6 +515,7 @@ def _validate_config(config):
     check_choice("precision", config.precision, PRECISIONS)
     if not isinstance(config.hparams, dict):
         raise ValueError(f"hparams must be a dict, got {type(config.hparams).__name__}.")
+    _gradient_callbacks(config, None)  # raises on bad gradient settings
 
 
 def _summarize(config, data, net, history, wall):
