@@ -1,0 +1,163 @@
+"""
+Title: Vanishing and exploding gradients on the adding problem
+Description: SimpleRNN, LSTM and GRU on a long-memory task, with and without gradient
+clipping, with the gradients measured inside the train step.
+Run: KERAS_BACKEND=jax python recipes/gradient_problems.py   (a few minutes on a CPU)
+"""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+
+import kzoo.datasets
+from kzoo.callbacks import GradientClipping, GradientHealth, GradientNormLogger
+from kzoo.gradplots import plot_grad_norms
+
+"""
+## The story
+
+Backpropagation through time multiplies one Jacobian per time step. When those
+factors are mostly smaller than one, the gradient that reaches step `t` from a
+loss at step `T` shrinks geometrically with `T - t`: the network cannot learn
+that something early in the sequence matters (Hochreiter 1991; Bengio, Simard &
+Frasconi 1994). When they are larger than one, it grows geometrically and one
+update can throw the weights far away (Pascanu, Mikolov & Bengio 2013).
+
+The LSTM's answer (Hochreiter & Schmidhuber 1997) is an additive cell state
+whose gates can learn to keep the Jacobian near one; the GRU (Cho et al. 2014)
+does the same with fewer gates. The answer to explosion is to clip the
+gradient's norm (Pascanu et al. 2013), or to clip at a percentile of its own
+history (AutoClip, Seetharaman et al. 2020).
+
+The adding problem (Hochreiter & Schmidhuber 1997) tests memory directly: a
+sequence of `T` random values with two marked steps, one in each half; the
+target is the sum of the two marked values. Guessing the mean scores MSE 1/6.
+
+To *see* the temporal vanishing as a per-layer gradient norm, the model gives
+each half of the sequence its own input projection: the gradient of
+`early_proj` reaches it only through at least `T/2` recurrent steps.
+`GradientHealth` flags a layer whose norm stays below 1 % of the largest layer
+norm for 5 consecutive checks.
+"""
+
+T = 100
+UNITS = 32
+EPOCHS = 30
+BATCH_SIZE = 32
+LEARNING_RATE = 3e-3
+OUT = "runs/gradient_problems"
+CELLS = ("SimpleRNN", "LSTM", "GRU")
+SEED = 0
+
+"""
+## Data
+"""
+
+ds = kzoo.datasets.load(f"adding:T={T},n=4000", seed=SEED)
+print(ds.summary())
+
+"""
+## Model
+"""
+
+
+def build(cell):
+    keras.utils.set_random_seed(SEED)
+    inputs = keras.Input((T, 2))
+    early = keras.layers.Cropping1D((0, T // 2))(inputs)
+    late = keras.layers.Cropping1D((T // 2, 0))(inputs)
+    early = keras.layers.Dense(8, name="early_proj")(early)
+    late = keras.layers.Dense(8, name="late_proj")(late)
+    x = keras.layers.Concatenate(axis=1)([early, late])
+    x = getattr(keras.layers, cell)(UNITS, name="rnn")(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="head")(x), name=cell.lower())
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="mse")
+    return model
+
+
+"""
+## Train each cell, with and without global-norm clipping
+
+`GradientNormLogger` writes `grad_norms.csv` (global and per-layer norms every
+10 steps, measured inside the compiled step); `plot_grad_norms` turns it into
+`plots/grad_norms.png` (with the clipping threshold) and a layer x step heatmap.
+"""
+
+results = {}
+for cell in CELLS:
+    for clip in ("none", "global_norm"):
+        run_dir = os.path.join(OUT, f"{cell.lower()}_{clip}")
+        health = GradientHealth(check_every=10, patience=5, vanishing_threshold=1e-2)
+        callbacks = [health, GradientNormLogger(every=10, run_dir=run_dir)]
+        if clip != "none":
+            callbacks.insert(1, GradientClipping("global_norm", clip_value=1.0))
+        model = build(cell)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the findings are printed below
+            model.fit(ds.x_train, ds.y_train, batch_size=BATCH_SIZE, epochs=EPOCHS,
+                      validation_data=(ds.x_val, ds.y_val), verbose=0, callbacks=callbacks)
+        mse = model.evaluate(ds.x_test, ds.y_test, verbose=0)
+        plot_grad_norms(run_dir)
+        flagged = [e for e in health.events if e["kind"] == "vanishing"]
+        results[(cell, clip)] = (mse, dict(health.vanishing_layers), flagged)
+        print(f"{cell:9s} clip={clip:11s} test MSE {mse:.4f}  vanishing now: "
+              f"{sorted(health.vanishing_layers) or '-'}  (flagged during the run: "
+              f"{sorted({e['layer'] for e in flagged}) or '-'})")
+
+"""
+## What to look for
+
+- The SimpleRNN stays near MSE 1/6 (the mean guess): `early_proj`'s gradient is
+  orders of magnitude below the others for the whole run, and GradientHealth
+  still flags it at the end. Clipping does not help: the problem is vanishing,
+  not explosion.
+- The LSTM and GRU start the same way (an LSTM's forget gates start near
+  sigmoid(1) = 0.73, and 0.73^50 is ~1e-7), so their `early_proj` is flagged
+  early on too; then the gates learn to remember, the early gradient rises to a
+  fraction of the others (see the heatmaps), the flag clears, and the MSE
+  falls far below 0.05.
+
+## Exploding gradients
+
+A SimpleRNN whose recurrent kernel has spectral radius 1.5, trained with plain
+SGD at a high learning rate, goes non-finite without clipping; with
+global-norm clipping it trains; `GradientHealth(action="rollback")` restores
+the last healthy weights, halves the learning rate and finishes finite.
+"""
+
+
+def exploding_run(callbacks):
+    keras.utils.set_random_seed(SEED)
+    short = kzoo.datasets.load("adding:T=50,n=1000", seed=SEED)
+    model = keras.Sequential([
+        keras.Input(short.input_shape),
+        keras.layers.SimpleRNN(UNITS, recurrent_initializer=keras.initializers.Orthogonal(1.5)),
+        keras.layers.Dense(1),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        history = model.fit(short.x_train, short.y_train, batch_size=32, epochs=5, verbose=0,
+                            callbacks=callbacks)
+    return history.history["loss"][-1]
+
+
+for name, callbacks in [
+    ("no clipping", []),
+    ("global-norm clip 1.0", [GradientClipping("global_norm", clip_value=1.0)]),
+    ("AutoClip p=10", [GradientClipping("autoclip", percentile=10)]),
+    ("rollback", [GradientHealth(action="rollback", check_every=1, min_history=3)]),
+]:
+    print(f"exploding setup, {name:22s}: final training loss {exploding_run(callbacks):.4g}")
+
+"""
+## Summary table
+"""
+
+print(f"\n{'cell':10s}{'clip':13s}{'test MSE':>10s}  solved (< 0.05)")
+for (cell, clip), (mse, _, _) in results.items():
+    print(f"{cell:10s}{clip:13s}{mse:10.4f}  {'yes' if mse < 0.05 else 'no'}")
+print(f"\nPlots: {OUT}/*/plots/grad_norms.png and grad_norms_layers.png")
+print("Baseline (predict the mean):", round(float(np.var(ds.y_test)), 4))
