@@ -1,0 +1,287 @@
+"""Steady-state training step time: kzoo models against plain Keras and hand-written PyTorch.
+
+For each backend (one subprocess each, since Keras fixes its backend at import)
+this times `model.fit` on numpy arrays for every zoo family, and for the MLP and
+recurrent shapes also an identical plain-Keras model and a hand-written PyTorch
+loop on the same shapes, all in the same run. It prints ratios and writes JSON.
+
+Only ratios measured in one run are comparable: absolute times vary by up to
+40 % from run to run on the machines used here.
+
+Usage:
+    python benchmarks/step_time.py [--backends jax torch tensorflow] [--steps 30]
+                                   [--families mlp lstm ...] [--out benchmarks/step_time.json]
+    python benchmarks/step_time.py --device gpu   # the FIGURES.md shapes
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+# Shapes. "gpu" follows ../shared/gpu/FIGURES.md; "cpu" is scaled down for 2 cores.
+SHAPES = {
+    "cpu": {
+        "mlp": {"batch": 256, "features": 784, "width": 512, "depth": 4, "classes": 10},
+        "seq": {"batch": 64, "T": 64, "F": 16, "units": 64, "classes": 10},
+    },
+    "gpu": {
+        "mlp": {"batch": 1024, "features": 784, "width": 2048, "depth": 4, "classes": 10},
+        "seq": {"batch": 256, "T": 128, "F": 32, "units": 256, "classes": 10},
+    },
+}
+RNN_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+class _Timer:
+    """Times `model.fit` epochs with epoch-level hooks only (a per-batch hook would
+    make Keras synchronise every step)."""
+
+    def __init__(self, model, x, y, batch):
+        import keras
+
+        self.model, self.x, self.y, self.batch = model, x, y, batch
+        marks = self.marks = []
+
+        class EpochTimer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                marks.append(time.perf_counter())
+
+            def on_epoch_end(self, epoch, logs=None):
+                marks[-1] = time.perf_counter() - marks[-1]
+
+        self.callback = EpochTimer()
+
+    def __call__(self):
+        """ms per step of one epoch (the model's train function is compiled once)."""
+        self.model.fit(
+            self.x,
+            self.y,
+            batch_size=self.batch,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[self.callback],
+        )
+        return self.marks[-1] * 1000 * self.batch / len(self.x)
+
+
+def interleaved(timers, rounds):
+    """Best ms per step of each timer over `rounds`, after a warm-up round.
+
+    The variants alternate within each round so that load from other processes
+    hits them alike: ratios from one call are comparable, absolute times less so.
+    """
+    for t in timers.values():
+        t()
+    best = {k: float("inf") for k in timers}
+    for _ in range(rounds):
+        for k, t in timers.items():
+            best[k] = min(best[k], t())
+    return best
+
+
+def _plain_keras(family, shape):
+    import keras
+
+    if family == "mlp":
+        layers = [keras.Input((shape["features"],))]
+        for _ in range(shape["depth"]):
+            layers += [
+                keras.layers.Dense(
+                    shape["width"], activation="relu", kernel_initializer="he_normal"
+                ),
+                keras.layers.Dropout(0.1),
+            ]
+        layers.append(keras.layers.Dense(shape["classes"], activation="softmax"))
+    else:
+        cell = getattr(keras.layers, RNN_CELLS[family])
+        layers = [
+            keras.Input((shape["T"], shape["F"])),
+            cell(shape["units"]),
+            keras.layers.Dense(shape["classes"], activation="softmax"),
+        ]
+    model = keras.Sequential(layers)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _kzoo(family, shape):
+    from kzoo import zoo
+
+    if family == "mlp":
+        return zoo.create(
+            "mlp",
+            (shape["features"],),
+            shape["classes"],
+            depth=shape["depth"],
+            width=shape["width"],
+            dropout=0.1,
+        )
+    hp = {"units": shape["units"]} if family in RNN_CELLS else {}
+    return zoo.create(family, (shape["T"], shape["F"]), shape["classes"], **hp)
+
+
+def worker(args):
+    """Runs in a subprocess with KERAS_BACKEND set: times kzoo and plain Keras models."""
+    import keras
+    import numpy as np
+
+    from kzoo import zoo
+
+    shapes = SHAPES[args.device]
+    rng = np.random.default_rng(0)
+    results = {}
+    for family in args.families or zoo.list():
+        kind = zoo.get_spec(family).kind
+        s = shapes["mlp" if kind == "tabular" else "seq"]
+        n = s["batch"] * args.steps
+        x = rng.normal(size=(n, s["features"]) if kind == "tabular" else (n, s["T"], s["F"]))
+        x = x.astype("float32")
+        y = rng.integers(0, s["classes"], n).astype("int32")
+        keras.utils.set_random_seed(0)
+        timers = {"kzoo": _Timer(_kzoo(family, s), x, y, s["batch"])}
+        if family == "mlp" or family in RNN_CELLS:
+            timers["keras"] = _Timer(_plain_keras(family, s), x, y, s["batch"])
+            if not args.no_torch:
+                timers["torch_loop"] = torch_loop(family, s, args.steps, args.device_name)
+        best = interleaved(timers, args.rounds)
+        entry = {f"{k}_ms": v for k, v in best.items()}
+        for other in ("keras", "torch_loop"):
+            if other in best:
+                entry[f"kzoo_vs_{other}"] = best["kzoo"] / best[other]
+        keras.backend.clear_session()
+        results[family] = entry
+        print(
+            f"  {keras.backend.backend():10s} {family:15s} "
+            + " ".join(f"{k}={v:.3f}" for k, v in entry.items()),
+            file=sys.stderr,
+            flush=True,
+        )
+    json.dump(results, sys.stdout)
+
+
+def torch_loop(family, shape, steps, device):
+    """A hand-written PyTorch training loop on the same shapes (batches copied from
+    host memory, as `fit` on numpy arrays does); returns a function timing one epoch."""
+    import torch
+
+    torch.manual_seed(0)
+    if family == "mlp":
+        layers, d = [], shape["features"]
+        for _ in range(shape["depth"]):
+            layers += [torch.nn.Linear(d, shape["width"]), torch.nn.ReLU(), torch.nn.Dropout(0.1)]
+            d = shape["width"]
+        net = torch.nn.Sequential(*layers, torch.nn.Linear(d, shape["classes"]))
+        x = torch.randn(shape["batch"] * steps, shape["features"])
+    else:
+        cell = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[family]
+
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.rnn = cell(shape["F"], shape["units"], batch_first=True)
+                self.head = torch.nn.Linear(shape["units"], shape["classes"])
+
+            def forward(self, x):
+                out, _ = self.rnn(x)
+                return self.head(out[:, -1])
+
+        net = Net()
+        x = torch.randn(shape["batch"] * steps, shape["T"], shape["F"])
+    net = net.to(device)
+    y = torch.randint(0, shape["classes"], (len(x),))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    b = shape["batch"]
+
+    def epoch():
+        for i in range(steps):
+            xb, yb = x[i * b : (i + 1) * b].to(device), y[i * b : (i + 1) * b].to(device)
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(xb), yb)
+            loss.backward()
+            opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    def timed_epoch():
+        t = time.perf_counter()
+        epoch()
+        return (time.perf_counter() - t) * 1000 / steps
+
+    return timed_epoch
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=["jax", "torch", "tensorflow"])
+    parser.add_argument("--families", nargs="+", default=None)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch loop")
+    parser.add_argument("--out", default="benchmarks/step_time.json")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.device_name = "cuda" if args.device == "gpu" else "cpu"
+    if args.worker:
+        return worker(args)
+
+    report = {
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "device": args.device,
+        "steps": args.steps,
+        "shapes": SHAPES[args.device],
+        "backends": {},
+    }
+    for backend in args.backends:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--device",
+            args.device,
+            "--steps",
+            str(args.steps),
+            "--rounds",
+            str(args.rounds),
+        ]
+        if args.no_torch:
+            cmd.append("--no-torch")
+        if args.families:
+            cmd += ["--families", *args.families]
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        sys.stderr.write(proc.stderr[-3000:] if proc.returncode else "")
+        if proc.returncode:
+            report["backends"][backend] = {"error": proc.stderr.strip().splitlines()[-1]}
+            continue
+        report["backends"][backend] = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    print(f"\n{'family':14s}" + "".join(f"{b:>28s}" for b in report["backends"]))
+    print(f"{'':14s}" + "".join(f"{'ms  vs keras  vs torch':>28s}" for _ in report["backends"]))
+    families = sorted({f for r in report["backends"].values() for f in r if f != "error"})
+    for family in families:
+        row = f"{family:14s}"
+        for res in report["backends"].values():
+            e = res.get(family)
+            if not e:
+                row += f"{'-':>28s}"
+                continue
+            vs_k = f"{e['kzoo_vs_keras']:.2f}x" if "kzoo_vs_keras" in e else "-"
+            vs_t = f"{e['kzoo_vs_torch_loop']:.2f}x" if "kzoo_vs_torch_loop" in e else "-"
+            row += f"{e['kzoo_ms']:10.2f} {vs_k:>8s} {vs_t:>8s}"
+        print(row)
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
