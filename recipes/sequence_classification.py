@@ -15,10 +15,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import kzoo  # noqa: E402
+import kzoo
 
 MODELS = ["simple_rnn", "lstm", "gru"]
 DATA = "digits-seq"
