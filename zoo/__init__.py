@@ -11,6 +11,13 @@ Example:
 from kzoo.zoo import mlp as _mlp  # noqa: E402,F401
 from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
 from kzoo.zoo._hypermodel import ZooHyperModel, hypermodel  # noqa: E402
+from kzoo.zoo import fcn as _fcn  # noqa: E402,F401
+from kzoo.zoo import resnet1d as _resnet1d  # noqa: E402,F401
+from kzoo.zoo import inception_time as _inception_time  # noqa: E402,F401
+from kzoo.zoo import tcn as _tcn  # noqa: E402,F401
+from kzoo.zoo import transformer as _transformer  # noqa: E402,F401
+from kzoo.zoo import lstm_fcn as _lstm_fcn  # noqa: E402,F401
+from kzoo.zoo._precision import POLICIES, precision  # noqa: E402
 from kzoo.zoo._registry import (
     HEADS,
     ModelSpec,
@@ -26,6 +33,7 @@ from kzoo.zoo._registry import (
 
 __all__ = [
     "HEADS",
+    "POLICIES",
     "ModelSpec",
     "check_choice",
     "check_hparams",
@@ -35,5 +43,6 @@ __all__ = [
     "get_spec",
     "hypermodel",
     "list",
+    "precision",
     "register_model",
 ]

@@ -6,7 +6,6 @@ use them save to `.keras` and load back with `safe_mode=True` (no `Lambda`).
 
 import keras
 from keras import ops
-
 from kzoo.zoo._registry import output_units
 
 
@@ -82,3 +81,203 @@ def default_initializer(activation):
         return "lecun_normal"
     relu_like = {"relu", "elu", "gelu", "leaky_relu", "relu6", "silu", "swish", "mish"}
     return "he_normal" if activation in relu_like else "glorot_uniform"
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class MaskedGlobalPooling1D(keras.layers.Layer):
+    """Global pooling over time that skips padded steps.
+
+    Called on `x` alone it is plain global pooling. Called on `[x, sequence]`,
+    where `sequence` is the raw model input (same number of steps as `x`), the
+    steps of `sequence` whose features all equal `mask_value` are left out, so
+    convolutional families can pool right-padded variable-length batches.
+
+    Args:
+        mode: `"mean"`, `"max"` or `"last"` (the last unpadded step). Defaults
+            to `"mean"`.
+        mask_value: the padding value. Defaults to `0.0`.
+    """
+
+    MODES = ("mean", "max", "last")
+
+    def __init__(self, mode="mean", mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}.")
+        self.mode = mode
+        self.mask_value = mask_value
+
+    def call(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            x, sequence = inputs
+            valid = ops.any(ops.not_equal(sequence, self.mask_value), axis=-1)
+        else:
+            x = inputs
+            valid = ops.ones(ops.shape(x)[:2], dtype="bool")
+        weights = ops.cast(valid, x.dtype)
+        if self.mode == "mean":
+            total = ops.sum(x * weights[..., None], axis=1)
+            count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
+            return total / count
+        if self.mode == "max":
+            lowest = ops.full_like(x, -1e4 if x.dtype in ("float16", "bfloat16") else -1e9)
+            return ops.max(ops.where(valid[..., None], x, lowest), axis=1)
+        # Index of the last valid step (right padding); 0 when a row is all padding.
+        steps = ops.arange(ops.shape(x)[1])
+        last = ops.max(ops.where(valid, steps[None, :], 0), axis=1)
+        picked = ops.take_along_axis(x, ops.reshape(last, (-1, 1, 1)), axis=1)
+        return ops.squeeze(picked, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape[0] if isinstance(input_shape, (list, tuple)) and isinstance(
+            input_shape[0], (list, tuple)
+        ) else input_shape
+        return (shape[0], shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "mask_value": self.mask_value}
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class SinusoidalPositionEmbedding(keras.layers.Layer):
+    """Adds fixed sine/cosine position codes to a `(batch, steps, features)` input.
+
+    Having no weights, it works for any number of steps (variable-length input)
+    and passes the Keras mask through.
+
+    Args:
+        max_wavelength: the longest wavelength of the codes. Defaults to `10000`.
+
+    Reference: Vaswani et al. 2017, "Attention is all you need", section 3.5.
+    """
+
+    def __init__(self, max_wavelength=10000, **kwargs):
+        super().__init__(**kwargs)
+        self.max_wavelength = max_wavelength
+        self.supports_masking = True
+
+    def call(self, inputs):
+        steps, features = ops.shape(inputs)[1], inputs.shape[-1]
+        position = ops.cast(ops.arange(steps), "float32")[:, None]
+        index = ops.cast(ops.arange(features) // 2 * 2, "float32")[None, :]
+        angle = position / ops.power(float(self.max_wavelength), index / features)
+        even = ops.equal(ops.arange(features) % 2, 0)[None, :]
+        codes = ops.where(even, ops.sin(angle), ops.cos(angle))
+        return inputs + ops.cast(codes, inputs.dtype)[None]
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        return {**super().get_config(), "max_wavelength": self.max_wavelength}
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class TransformerEncoderBlock(keras.layers.Layer):
+    """One pre-norm Transformer encoder block: self-attention then a feed-forward net,
+    each with a residual connection. Padded steps (Keras mask False) are never
+    attended to.
+
+    Args:
+        num_heads: attention heads. Defaults to `4`.
+        ff_dim: hidden units of the feed-forward net. Defaults to `128`.
+        dropout: dropout on attention weights and residual branches. Defaults to `0.1`.
+        activation: feed-forward activation. Defaults to `"gelu"`.
+
+    Reference: Vaswani et al. 2017; pre-norm placement as in Xiong et al. 2020.
+    """
+
+    def __init__(self, num_heads=4, ff_dim=128, dropout=0.1, activation="gelu", **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.ff_dim = ff_dim
+        self.dropout = dropout
+        self.activation = activation
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        if dim % self.num_heads:
+            raise ValueError(
+                f"The model width {dim} must be divisible by num_heads={self.num_heads}."
+            )
+        self.norm_attention = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_attention")
+        self.attention = keras.layers.MultiHeadAttention(
+            self.num_heads, dim // self.num_heads, dropout=self.dropout, name="attention"
+        )
+        self.norm_ff = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ff")
+        self.ff_hidden = keras.layers.Dense(self.ff_dim, activation=self.activation, name="ff_1")
+        self.ff_out = keras.layers.Dense(dim, name="ff_2")
+        self.drop = keras.layers.Dropout(self.dropout)
+        self.norm_attention.build(input_shape)
+        self.attention.build(input_shape, input_shape)
+        self.norm_ff.build(input_shape)
+        self.ff_hidden.build(input_shape)
+        self.ff_out.build((*input_shape[:-1], self.ff_dim))
+
+    def call(self, inputs, mask=None, training=None):
+        attention_mask = None
+        if mask is not None:
+            keys = ops.cast(mask, "bool")[:, None, :]
+            attention_mask = ops.logical_and(keys, ops.ones_like(keys)[:, :1, :1])
+            attention_mask = ops.broadcast_to(
+                attention_mask, (ops.shape(inputs)[0], ops.shape(inputs)[1], ops.shape(inputs)[1])
+            )
+        h = self.norm_attention(inputs)
+        h = self.attention(h, h, attention_mask=attention_mask, training=training)
+        x = inputs + self.drop(h, training=training)
+        h = self.ff_out(self.ff_hidden(self.norm_ff(x)))
+        return x + self.drop(h, training=training)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "dropout": self.dropout,
+            "activation": self.activation,
+        }
+
+
+def conv_block(x, filters, kernel_size, *, name, activation="relu", dilation_rate=1,
+               padding="same", reg=None):
+    """Conv1D (no bias) -> BatchNorm -> activation, the unit of FCN/ResNet/LSTM-FCN."""
+    x = keras.layers.Conv1D(
+        filters,
+        kernel_size,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        use_bias=False,
+        kernel_initializer="he_uniform",
+        kernel_regularizer=reg,
+        name=f"{name}_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    if activation:
+        x = keras.layers.Activation(activation, name=f"{name}_act")(x)
+    return x
+
+
+def sequence_input(input_shape, name="sequence"):
+    """The `keras.Input` of a sequence family (`timesteps` may be `None`)."""
+    return keras.Input(shape=tuple(input_shape), name=name)
+
+
+def global_pool(x, sequence, *, masking, mask_value, mode="mean", name="pool"):
+    """Global pooling over time; with `masking`, padded steps of `sequence` are skipped."""
+    layer = MaskedGlobalPooling1D(mode, mask_value, name=name)
+    return layer([x, sequence]) if masking else layer(x)
+
+
+def remat_scope(mode):
+    """A `keras.RematScope` for `mode` (`None`: no rematerialisation), validated."""
+    from kzoo.zoo._registry import check_choice
+
+    check_choice("remat", mode, REMAT_MODES)
+    return keras.RematScope(mode=mode)
+
+
+REMAT_MODES = (None, "full", "activations", "larger_than")

@@ -70,6 +70,9 @@ def _build(
             recurrent_dropout=recurrent_dropout,
             kernel_regularizer=reg,
             recurrent_initializer=recurrent_initializer,
+            # Mixed precision: the fused cuDNN kernel rejects bfloat16 on jax
+            # ("Unknown output type bfloat16"), so the cell computes in float32.
+            dtype="float32" if keras.config.dtype_policy().name.startswith("mixed") else None,
             name=f"{cell}_{i}",
         )
         if bidirectional:
