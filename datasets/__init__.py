@@ -7,6 +7,7 @@
 
 from kzoo.datasets import adding as _adding  # noqa: F401  (registers)
 from kzoo.datasets import digits as _digits  # noqa: F401
+from kzoo.datasets import ucr as _ucr  # noqa: F401
 from kzoo.datasets._base import (
     Dataset,
     list_datasets,

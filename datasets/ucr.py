@@ -1,0 +1,332 @@
+"""`ucr`: the UCR (univariate) and UEA (multivariate) time-series classification archives.
+
+`load_ucr(name)` reads the archives' `.ts` text format: univariate and
+multivariate, equal and unequal length. Unequal-length series are right-padded
+with `mask_value` (0.0) to the longest series of the dataset; `info["lengths"]`
+and `info["mask_value"]` tell a model to mask them (`masking=True` in the zoo's
+sequence families). Class labels are mapped to `0..C-1`; `classes[i]` is the
+archive's label of class `i`.
+
+Cache: `$KZOO_DATA/<Name>/<Name>_TRAIN.ts` and `_TEST.ts`, where `KZOO_DATA`
+defaults to `~/.cache/kzoo/ucr`. A dataset missing from the cache is
+downloaded from `https://timeseriesclassification.com/aeon-toolkit/<Name>.zip`.
+The SHA-256 of the zip and of each `.ts` file is recorded in
+`$KZOO_DATA/ucr_checksums.json` on the first download and verified on every
+later load or download. A truncated or corrupt download raises and leaves the
+cache untouched (files are written to a temporary folder and renamed into
+place only once complete).
+
+As a registered dataset, `kzoo.datasets.load("ucr:GunPoint", seed=0)` keeps
+the archive's test split as the test set and carves a stratified validation
+split (`val_fraction`, default 0.2) out of the archive's train split.
+
+Please cite the archives: Dau et al. 2019 (UCR), Bagnall et al. 2018 (UEA).
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+
+import numpy as np
+
+from kzoo.datasets._base import Dataset, register_dataset
+
+BASE_URL = "https://timeseriesclassification.com/aeon-toolkit"
+CHECKSUMS = "ucr_checksums.json"
+MASK_VALUE = 0.0
+
+
+class TsFormatError(ValueError):
+    """A malformed `.ts` file; the message names the file and line."""
+
+
+def data_dir():
+    """The UCR cache folder: `$KZOO_DATA`, by default `~/.cache/kzoo/ucr`."""
+    root = os.environ.get("KZOO_DATA")
+    return pathlib.Path(root).expanduser() if root else pathlib.Path.home() / ".cache/kzoo/ucr"
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_ts(path):
+    """Parse one `.ts` file.
+
+    Returns:
+        `(series, labels, header)`: a list of float32 arrays shaped
+        `(length, channels)`, the label string of each series, and the header
+        fields (`problemname`, `classlabel`, `dimensions`, ...) as strings.
+
+    Raises:
+        TsFormatError: naming the file and line, for a missing `@data`, a wrong
+            number of dimensions, a non-numeric value or a missing label.
+    """
+    path = pathlib.Path(path)
+    header, series, labels = {}, [], []
+    in_data = False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            where = f"{path.name}, line {lineno}"
+            if not in_data:
+                if not line.startswith("@"):
+                    raise TsFormatError(
+                        f"{where}: data before the @data line; a .ts file needs a header "
+                        "ending in '@data'."
+                    )
+                key, _, value = line[1:].partition(" ")
+                key = key.lower()
+                if key == "data":
+                    in_data = True
+                else:
+                    header[key] = value.strip()
+                continue
+            series.append(_parse_case(line, header, where, labels))
+    if not in_data:
+        raise TsFormatError(f"{path.name}: no '@data' line found; is this a .ts file?")
+    if not series:
+        raise TsFormatError(f"{path.name}: no series after '@data'.")
+    return series, labels, header
+
+
+def _parse_case(line, header, where, labels):
+    has_label = header.get("classlabel", "true").split(" ")[0].lower() == "true"
+    parts = line.split(":")
+    if has_label:
+        if len(parts) < 2 or not parts[-1].strip():
+            raise TsFormatError(f"{where}: missing class label (expected 'values:label').")
+        labels.append(parts[-1].strip())
+        parts = parts[:-1]
+    expected = header.get("dimensions")
+    if expected is None and header.get("univariate", "true").lower() == "true":
+        expected = "1"
+    if expected is not None and len(parts) != int(expected):
+        raise TsFormatError(
+            f"{where}: {len(parts)} dimension(s), but the header declares {expected}."
+        )
+    channels = []
+    for dim, text in enumerate(parts):
+        try:
+            values = [float(v) if v.strip() != "?" else np.nan for v in text.split(",")]
+        except ValueError:
+            bad = next(v for v in text.split(",") if not _is_number(v))
+            raise TsFormatError(
+                f"{where}: non-numeric value {bad.strip()!r} in dimension {dim}."
+            ) from None
+        channels.append(values)
+    lengths = {len(c) for c in channels}
+    if len(lengths) != 1:
+        raise TsFormatError(f"{where}: dimensions have different lengths {sorted(lengths)}.")
+    return np.asarray(channels, dtype="float32").T
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return text.strip() == "?"
+
+
+def _read_checksums(root):
+    path = root / CHECKSUMS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _verify_files(name, folder, record):
+    for fname, expected in record.get("files", {}).items():
+        if _sha256(folder / fname) != expected:
+            raise ValueError(
+                f"ucr: {folder / fname} does not match the checksum recorded when it was "
+                f"downloaded; the cache is corrupt. Delete {folder} to download it again."
+            )
+
+
+def download(name, root, *, base_url=BASE_URL, timeout=60):
+    """Download `<base_url>/<name>.zip` and install its `.ts` files under `root/name`.
+
+    Nothing is written under `root/name` unless the zip is complete and holds
+    both splits; the zip's checksum is recorded on the first download and must
+    match on later ones.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    url = f"{base_url.rstrip('/')}/{name}.zip"
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
+        tmp = pathlib.Path(tmp)
+        archive = tmp / f"{name}.zip"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as f:
+                shutil.copyfileobj(response, f)
+        except OSError as err:
+            raise ValueError(
+                f"ucr: could not download {url} ({err}). Check the name and your connection, "
+                f"or put {name}_TRAIN.ts and {name}_TEST.ts in {root / name} by hand."
+            ) from None
+        digest = _sha256(archive)
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                bad = zf.testzip()
+                if bad is not None:
+                    raise zipfile.BadZipFile(f"bad CRC in {bad}")
+                members = {pathlib.PurePosixPath(m).name: m for m in zf.namelist()}
+                wanted = [f"{name}_TRAIN.ts", f"{name}_TEST.ts"]
+                missing = [w for w in wanted if w not in members]
+                if missing:
+                    raise ValueError(
+                        f"ucr: {url} holds no {', '.join(missing)}; is {name!r} spelled as "
+                        "on timeseriesclassification.com?"
+                    )
+                staged = tmp / name
+                staged.mkdir()
+                for w in wanted:
+                    with zf.open(members[w]) as src, open(staged / w, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        except (zipfile.BadZipFile, EOFError, OSError) as err:
+            raise ValueError(
+                f"ucr: the download of {url} is not a valid zip ({err}); it may be truncated. "
+                "Nothing was cached; try again."
+            ) from None
+        checksums = _read_checksums(root)
+        record = checksums.get(name)
+        if record and record.get("zip") != digest:
+            raise ValueError(
+                f"ucr: {url} has SHA-256 {digest}, but {record['zip']} was recorded at the "
+                f"first download ({root / CHECKSUMS}). Nothing was cached. If the archive "
+                "really changed, delete its entry from that file."
+            )
+        files = {w: _sha256(staged / w) for w in wanted}
+        checksums[name] = {"zip": digest, "url": url, "files": files}
+        target = root / name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staged, target)
+        tmp_record = root / f".{CHECKSUMS}.tmp"
+        tmp_record.write_text(json.dumps(checksums, indent=2, sort_keys=True))
+        os.replace(tmp_record, root / CHECKSUMS)
+    return target
+
+
+def _pad(series, length):
+    out = np.full((len(series), length, series[0].shape[1]), MASK_VALUE, dtype="float32")
+    for i, s in enumerate(series):
+        out[i, : len(s)] = s
+    return out
+
+
+def _class_order(labels, declared):
+    names = declared.split(" ")[1:] if declared else []
+    names = [n for n in names if n] or sorted(set(labels))
+    try:
+        return sorted(names, key=float)
+    except ValueError:
+        return sorted(names)
+
+
+def load_ucr(name, *, root=None, download_missing=True, base_url=BASE_URL):
+    """Read a UCR/UEA dataset, downloading it when it is not cached.
+
+    Args:
+        name: the archive's name, e.g. `"GunPoint"`, `"JapaneseVowels"`.
+        root: cache folder. Defaults to `data_dir()` (`$KZOO_DATA`).
+        download_missing: download when the files are not cached. Defaults to `True`.
+        base_url: where `<name>.zip` is fetched from. Defaults to `BASE_URL`.
+
+    Returns:
+        A dict with `x_train`, `y_train`, `x_test`, `y_test` (x float32 shaped
+        `(n, steps, channels)`, right-padded with `0.0` when lengths differ;
+        y int32 in `0..C-1`), `classes` (archive label of each index) and `info`
+        (`lengths_train`, `lengths_test`, `equal_length`, `mask_value`, `source`).
+
+    Example:
+
+    >>> data = load_ucr("GunPoint")
+    >>> data["x_train"].shape
+    (50, 150, 1)
+    """
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise ValueError(f"ucr: invalid dataset name {name!r}; use e.g. 'ucr:GunPoint'.")
+    root = pathlib.Path(root) if root is not None else data_dir()
+    folder = root / name
+    paths = [folder / f"{name}_{split}.ts" for split in ("TRAIN", "TEST")]
+    if not all(p.is_file() for p in paths):
+        if not download_missing:
+            raise ValueError(
+                f"ucr: {name} is not in {root} and download_missing=False. Set KZOO_DATA "
+                f"to the folder holding {name}/{name}_TRAIN.ts."
+            )
+        download(name, root, base_url=base_url)
+    record = _read_checksums(root).get(name)
+    if record:
+        _verify_files(name, folder, record)
+    (s_train, l_train, header), (s_test, l_test, _) = (parse_ts(p) for p in paths)
+    if s_train[0].shape[1] != s_test[0].shape[1]:
+        raise ValueError(f"ucr: {name} train and test have different channel counts.")
+    classes = _class_order(l_train + l_test, header.get("classlabel", ""))
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(l_train + l_test) - set(index), key=str)
+    if unknown:
+        raise ValueError(f"ucr: {name} uses labels {unknown} not declared in @classLabel.")
+    lengths_train = [len(s) for s in s_train]
+    lengths_test = [len(s) for s in s_test]
+    longest = max(lengths_train + lengths_test)
+    return {
+        "x_train": _pad(s_train, longest),
+        "y_train": np.asarray([index[c] for c in l_train], dtype="int32"),
+        "x_test": _pad(s_test, longest),
+        "y_test": np.asarray([index[c] for c in l_test], dtype="int32"),
+        "classes": classes,
+        "info": {
+            "source": str(folder),
+            "lengths_train": lengths_train,
+            "lengths_test": lengths_test,
+            "equal_length": len(set(lengths_train + lengths_test)) == 1,
+            "mask_value": MASK_VALUE,
+            "cite": "Dau et al. 2019 (UCR); Bagnall et al. 2018 (UEA)",
+        },
+    }
+
+
+@register_dataset("ucr", description="UCR/UEA archive dataset by name, e.g. ucr:GunPoint.")
+def ucr(name=None, *, seed=0, val_fraction=0.2, root=None):
+    """`kzoo.datasets.load("ucr:GunPoint")`: validation carved from the archive's train split."""
+    if name is None:
+        raise ValueError("ucr: give a dataset name, e.g. 'ucr:GunPoint' or 'ucr:name=GunPoint'.")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"ucr: val_fraction must lie in (0, 1), got {val_fraction!r}.")
+    data = load_ucr(str(name), root=root)
+    x, y = data["x_train"], data["y_train"]
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(y):  # stratified; at least one per class stays in train
+        members = rng.permutation(np.flatnonzero(y == c))
+        take = min(len(members) - 1, int(round(len(members) * val_fraction)))
+        val.extend(members[:take].tolist())
+    val = np.sort(np.asarray(val, dtype=int))
+    train = np.setdiff1d(np.arange(len(y)), val)
+    info = {**data["info"], "seed": seed, "val_fraction": val_fraction}
+    return Dataset(
+        name=f"ucr:{name}",
+        x_train=x[train],
+        y_train=y[train],
+        x_val=x[val],
+        y_val=y[val],
+        x_test=data["x_test"],
+        y_test=data["y_test"],
+        task="multiclass",
+        num_classes=len(data["classes"]),
+        kind="sequence",
+        classes=data["classes"],
+        info=info,
+    )
