@@ -280,7 +280,10 @@ class Checkpoint(keras.callbacks.Callback):
 
     def _record(self, model, score, epoch_end):
         spe = self.steps_per_epoch or 0
-        epoch, step = divmod(self.global_step, spe) if spe else (len(self.history.get("loss", [])), 0)
+        if spe:
+            epoch, step = divmod(self.global_step, spe)
+        else:
+            epoch, step = len(self.history.get("loss", [])), 0
         np_state = np.random.get_state()
         py_state = random.getstate()
         return {
@@ -371,7 +374,8 @@ class Checkpoint(keras.callbacks.Callback):
             keep |= {
                 e["file"]
                 for e in entries
-                if e["epoch_end"] is not None and (e["epoch_end"] + 1) % self.keep_every_n_epochs == 0
+                if e["epoch_end"] is not None
+                and (e["epoch_end"] + 1) % self.keep_every_n_epochs == 0
             }
         dropped = [e for e in entries if e["file"] not in keep]
         if not dropped:
@@ -429,7 +433,7 @@ class Checkpoint(keras.callbacks.Callback):
 
             self._torch_rng = torch.from_numpy(arrays["torch_rng"].copy())
         if self.verbose:
-            print(f"Checkpoint: resumed from {path} (epoch {record['epoch']}, step {record['step']})")
+            print(f"Checkpoint: resumed from {path} (global step {record['global_step']})")
         return record
 
     def get_config(self):
@@ -506,7 +510,7 @@ def apply_checkpoint(model, arrays, record):
     model_vars = model.variables
     saved = record["model_variables"]
     if len(saved) != len(model_vars) or any(
-        tuple(s) != tuple(v.shape) for (_, s), v in zip(saved, model_vars)
+        tuple(s) != tuple(v.shape) for (_, s), v in zip(saved, model_vars, strict=False)
     ):
         raise ValueError(
             "The checkpoint does not fit this model: it holds "
@@ -521,9 +525,10 @@ def apply_checkpoint(model, arrays, record):
     # Variables added after build (e.g. CycleMomentum's) come last and are
     # recomputed from the step counter, so only the common prefix must match.
     n = min(len(saved_opt), len(opt_vars))
-    if any(tuple(s) != tuple(v.shape) for (_, s), v in zip(saved_opt[:n], opt_vars[:n])) or (
-        len(opt_vars) > len(saved_opt)
-    ):
+    shapes_differ = any(
+        tuple(s) != tuple(v.shape) for (_, s), v in zip(saved_opt[:n], opt_vars[:n], strict=True)
+    )
+    if shapes_differ or len(opt_vars) > len(saved_opt):
         raise ValueError(
             "The checkpoint's optimizer state does not fit this optimizer. Use the same "
             "optimizer as the run that wrote it."

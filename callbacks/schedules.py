@@ -509,7 +509,7 @@ class LearningRateLogger(keras.callbacks.Callback):
         if self.path is not None:
             with open(self.path, "w") as f:
                 f.write("step,lr\n")
-                f.writelines(f"{s},{lr:.8g}\n" for s, lr in zip(self.steps, self.lrs))
+                f.writelines(f"{s},{lr:.8g}\n" for s, lr in zip(self.steps, self.lrs, strict=False))
 
     def get_state(self):
         return {"steps": list(self.steps), "lrs": list(self.lrs)}

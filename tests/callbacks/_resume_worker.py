@@ -54,7 +54,7 @@ def train(run_dir, pause_in_write=False):
 
         def pause(path):
             print(f"writing {ckpt.global_step}", flush=True)
-            time.sleep(0.5)
+            time.sleep(0.2)
 
         ckpt._before_rename = pause
     es = keras.callbacks.EarlyStopping(monitor="loss", patience=50)
