@@ -18,7 +18,8 @@ def _data():
 
 def test_train_writes_grad_norms_and_plots(tmp_path):
     out = tmp_path / "run"
-    kzoo.train("mlp", _data(), epochs=2, batch_size=16, out=str(out), verbose=0,
+    kzoo.train("mlp", _data(), epochs=1, batch_size=16, out=str(out), verbose=0,
+               hparams={"depth": 1, "width": 8},
                grad_log_every=2, clip="autoclip", grad_health="warn")
     with open(out / "grad_norms.csv") as f:
         rows = list(csv.DictReader(f))
