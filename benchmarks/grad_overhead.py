@@ -113,6 +113,21 @@ def worker(args):
     json.dump(results, sys.stdout if args.out == "-" else open(args.out, "w"), indent=1)
 
 
+def markdown(path):
+    with open(path) as f:
+        report = json.load(f)
+    print(f"{report['machine']}; keras {report['keras']}; {report['date']}; "
+          f"{report['settings']}\n")
+    print("| backend | shape | setting | ms/step | ratio to plain fit |")
+    print("|---|---|---|---|---|")
+    for backend, shapes in report["results"].items():
+        for shape, settings in shapes.items():
+            for setting, r in settings.items():
+                if setting != "plain":
+                    print(f"| {backend} | {shape} | {setting} | {r['ms_per_step']:.3g} "
+                          f"(plain {settings['plain']['ms_per_step']:.3g}) | {r['ratio']:.2f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
@@ -122,9 +137,12 @@ def main():
     parser.add_argument("--steps", type=int, default=20, help="steps per epoch")
     parser.add_argument("--out", default=os.path.join(HERE, "grad_overhead.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--markdown", action="store_true", help="print --out as a table")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.markdown:
+        return markdown(args.out)
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "

@@ -125,3 +125,12 @@ def test_run_dir_that_is_a_file_raises(tmp_path):
     with pytest.raises(ValueError, match="run_dir"):
         GradientNormLogger(run_dir=str(path))
     assert path.read_text() == "keep"
+
+
+def test_tensorboard_events_are_written(tiny_tabular, tmp_path):
+    x, y = tiny_tabular
+    model = _model()
+    logger = GradientNormLogger(every=2, tensorboard_dir=str(tmp_path / "tb"))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[logger])
+    events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 100
