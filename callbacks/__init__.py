@@ -13,3 +13,5 @@ from kzoo.callbacks.schedules import (  # noqa: E402
     build_schedule,
     scale_learning_rate,
 )
+from kzoo.callbacks.checkpoint import Checkpoint, CheckpointWriteError, load_model_safely  # noqa: E402
+from kzoo.callbacks.lr_finder import LRFinder  # noqa: E402
