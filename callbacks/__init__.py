@@ -1,9 +1,15 @@
 """Training-time callbacks: gradient instrumentation and clipping."""
 
+from kzoo.callbacks.checkpoint import (  # noqa: F401
+    Checkpoint,
+    CheckpointWriteError,
+    load_model_safely,
+)
 from kzoo.callbacks.gradient_clipping import GradientClipping  # noqa: F401
 from kzoo.callbacks.gradient_health import GradientHealth  # noqa: F401
 from kzoo.callbacks.gradient_norm_logger import GradientNormLogger  # noqa: F401
-from kzoo.callbacks.schedules import (  # noqa: E402
+from kzoo.callbacks.lr_finder import LRFinder  # noqa: F401
+from kzoo.callbacks.schedules import (  # noqa: F401
     CycleMomentum,
     LearningRateLogger,
     OneCycle,
@@ -13,5 +19,3 @@ from kzoo.callbacks.schedules import (  # noqa: E402
     build_schedule,
     scale_learning_rate,
 )
-from kzoo.callbacks.checkpoint import Checkpoint, CheckpointWriteError, load_model_safely  # noqa: E402
-from kzoo.callbacks.lr_finder import LRFinder  # noqa: E402
