@@ -79,32 +79,41 @@ def add_train_arguments(parser):
     grad.add_argument("--clip-percentile", type=float, default=10.0, help="AutoClip percentile")
     grad.add_argument("--grad-health", default="off", choices=("off", "warn", "stop", "rollback"),
                       help="vanishing/exploding gradient diagnosis and action")
+    from kzoo.lr_cli import add_lr_arguments
+
+    add_lr_arguments(parser)
     _add_common(parser)
 
 
 def cmd_train(args):
     from kzoo.training import train
 
-    result = train(
-        args.model,
-        args.data,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        seed=args.seed,
-        hparams=dict(args.hp),
-        early_stopping=args.early_stopping,
-        precision=args.precision,
-        out=args.out,
-        overwrite=args.overwrite,
-        verbose=0 if args.quiet else "auto",
-        grad_log_every=args.grad_log_every,
-        clip=args.clip,
-        clip_value=args.clip_value,
-        clip_percentile=args.clip_percentile,
-        grad_health=args.grad_health,
-    )
+    if args.resume:
+        from kzoo.lr_cli import resume_from_cli
+
+        result = resume_from_cli(args)
+    else:
+        result = train(
+            args.model,
+            args.data,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            seed=args.seed,
+            hparams=dict(args.hp),
+            early_stopping=args.early_stopping,
+            precision=args.precision,
+            out=args.out,
+            overwrite=args.overwrite,
+            verbose=0 if args.quiet else "auto",
+            grad_log_every=args.grad_log_every,
+            clip=args.clip,
+            clip_value=args.clip_value,
+            clip_percentile=args.clip_percentile,
+            grad_health=args.grad_health,
+            **lr_settings(args),
+        )
     s = result.summary
     shown = {
         k: s.get(k)
@@ -116,6 +125,12 @@ def cmd_train(args):
             f"Results written to {result.run_dir}/ (summary.json, history.csv, model.keras, plots/)"
         )
     return 0
+
+
+def lr_settings(args):
+    from kzoo.lr_cli import lr_settings as settings
+
+    return settings(args)
 
 
 def cmd_report(args):
@@ -235,6 +250,10 @@ def build_parser():
     p = sub.add_parser("tune", help="KerasTuner search of a zoo model (resumable, distributed)")
     add_tune_arguments(p)
     p.set_defaults(func=cmd_tune)
+
+    from kzoo.lr_cli import add_lr_find_parser
+
+    add_lr_find_parser(sub, add_train_arguments)
 
     p = sub.add_parser("report", help="re-plot a run directory")
     p.add_argument("run_dir")

@@ -51,6 +51,14 @@ class TrainConfig:
             (None: 1.0, AGC 0.01).
         clip_percentile: AutoClip's percentile.
         grad_health: vanishing/exploding diagnosis: off, warn, stop, rollback.
+        schedule: LR schedule (kzoo.callbacks.schedules.SCHEDULES).
+        warmup_epochs, warmup_steps: linear LR warmup length (one of the two).
+        lr_scaling: scale lr with batch_size / base_batch_size: none, linear, sqrt.
+        base_batch_size: the batch size `lr` was tuned for.
+        checkpoint_every_epochs, checkpoint_every_steps: full-state checkpoints in
+            `out/checkpoints` (0: off); needed by `resume`.
+        keep_best: number of best checkpoints kept.
+        resume: continue the run in `out` from its latest valid checkpoint.
     """
 
     model: str = "gru"
@@ -72,6 +80,15 @@ class TrainConfig:
     clip_value: float | None = None
     clip_percentile: float = 10.0
     grad_health: str = "off"
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    warmup_steps: int = 0
+    lr_scaling: str = "none"
+    base_batch_size: int = 32
+    checkpoint_every_epochs: int = 1
+    checkpoint_every_steps: int = 0
+    keep_best: int = 1
+    resume: bool = False
 
     def to_json(self):
         return {k: v for k, v in dataclasses.asdict(self).items()}
@@ -440,7 +457,7 @@ def train(
         task=task,
     )
     check_model_fits_data(config.model, prepared)
-    run_dir = prepare_run_dir(config.out, config.overwrite)
+    run_dir = prepare_run_dir(config.out, config.overwrite or config.resume)
 
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.config.dtype_policy()
@@ -452,16 +469,20 @@ def train(
             num_classes=prepared.num_classes,
             head=prepared.task,
             optimizer=config.optimizer,
-            learning_rate=config.lr,
+            learning_rate=1e-3 if config.lr == "auto" else config.lr,
             **config.hparams,
         )
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
-    if run_dir is not None:
+    if run_dir is not None and not config.resume:
         _clear_run_dir(run_dir)
         write_json(run_dir / "config.json", config.to_json())
-    cbs = build_callbacks(config, run_dir, prepared) + list(callbacks or [])
+    from kzoo.resume import fit_run, setup_lr
+
+    # LR callbacks first: the `lr` they put in the epoch logs reaches CSVLogger.
+    lr_cbs = setup_lr(config, net, prepared, run_dir)
+    cbs = lr_cbs + build_callbacks(config, run_dir, prepared) + list(callbacks or [])
 
     fit_kwargs = {"epochs": config.epochs, "callbacks": cbs, "verbose": config.verbose}
     if isinstance(prepared.train, tuple):
@@ -473,17 +494,17 @@ def train(
         fit_kwargs["validation_data"] = prepared.val
 
     start = time.perf_counter()
-    history = net.fit(**fit_kwargs)
+    history = fit_run(net, fit_kwargs, config, run_dir)
     wall = time.perf_counter() - start
 
-    summary = _summarize(config, prepared, net, history.history, wall)
+    summary = _summarize(config, prepared, net, history, wall)
     if run_dir is not None:
         net.save(run_dir / "model.keras")
         write_json(run_dir / "summary.json", summary)
         from kzoo.report import report
 
         report(run_dir)
-    return RunResult(net, history.history, summary, run_dir)
+    return RunResult(net, history, summary, run_dir)
 
 
 def _gradient_callbacks(config, run_dir):
@@ -506,7 +527,7 @@ def _validate_config(config):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    if not isinstance(config.lr, (int, float)) or not (0 < config.lr < 10):
+    if config.lr != "auto" and (not isinstance(config.lr, (int, float)) or not 0 < config.lr < 10):
         raise ValueError(f"lr must be a number in (0, 10), got {config.lr!r}.")
     if not isinstance(config.early_stopping, int) or config.early_stopping < 0:
         raise ValueError(
@@ -516,6 +537,9 @@ def _validate_config(config):
     if not isinstance(config.hparams, dict):
         raise ValueError(f"hparams must be a dict, got {type(config.hparams).__name__}.")
     _gradient_callbacks(config, None)  # raises on bad gradient settings
+    from kzoo.resume import validate_lr_settings
+
+    validate_lr_settings(config)
 
 
 def _summarize(config, data, net, history, wall):
