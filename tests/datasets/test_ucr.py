@@ -1,0 +1,153 @@
+import hashlib
+import http.server
+import io
+import json
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+
+import kzoo.datasets
+from kzoo.datasets.ucr import TsFormatError, load_ucr, parse_ts
+
+SHAPES = {  # name: (n_train, n_test, steps, channels, classes)
+    "GunPoint": (50, 150, 150, 1, 2),
+    "ItalyPowerDemand": (67, 1029, 24, 1, 2),
+    "BasicMotions": (40, 40, 100, 6, 4),
+    "JapaneseVowels": (270, 370, 29, 12, 9),
+}
+
+HEADER = "@problemName Toy\n@univariate false\n@dimensions 2\n@classLabel true a b\n"
+TOY_TRAIN = HEADER + "@data\n1,2,3:4,5,6:a\n7,8:9,10:b\n"
+TOY_TEST = HEADER + "@data\n1,1:2,2:b\n"
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_reads_the_shared_datasets(name, ucr_dir):
+    n_train, n_test, steps, channels, classes = SHAPES[name]
+    data = load_ucr(name, root=ucr_dir, download_missing=False)
+    assert data["x_train"].shape == (n_train, steps, channels)
+    assert data["x_test"].shape == (n_test, steps, channels)
+    assert len(data["classes"]) == classes
+    assert set(np.unique(data["y_train"])) == set(range(classes))
+    assert data["info"]["equal_length"] == (name != "JapaneseVowels")
+
+
+def test_unequal_lengths_are_right_padded_with_the_mask_value(ucr_dir):
+    data = load_ucr("JapaneseVowels", root=ucr_dir, download_missing=False)
+    lengths = data["info"]["lengths_train"]
+    assert min(lengths) == 7 and max(lengths) <= 29
+    i = int(np.argmin(lengths))
+    assert np.all(data["x_train"][i, lengths[i]:] == data["info"]["mask_value"])
+    assert np.all(np.any(data["x_train"][i, : lengths[i]] != 0.0, axis=-1))
+
+
+def test_registered_spec_carves_validation_from_train(ucr_dir, monkeypatch):
+    monkeypatch.setenv("KZOO_DATA", str(ucr_dir))
+    ds = kzoo.datasets.load("ucr:GunPoint", seed=3)
+    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (40, 10, 150)
+    assert ds.classes == ["1", "2"] and ds.kind == "sequence" and ds.num_classes == 2
+    assert np.bincount(ds.y_val).tolist() == [5, 5]
+    again = kzoo.datasets.load("ucr:GunPoint", seed=3)
+    np.testing.assert_array_equal(ds.x_val, again.x_val)
+
+
+def _write(tmp_path, text, name="bad.ts"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (HEADER + "1,2:3,4:a\n", "line 5: data before the @data line"),
+        (HEADER, "no '@data' line"),
+        (HEADER + "@data\n1,2:3,4:a\n1,2,3:b\n", "line 7: 1 dimension"),
+        (HEADER + "@data\n1,2:3,x:a\n", "line 6: non-numeric value 'x'"),
+        (HEADER + "@data\n1,2:3,4:a\n1,2:3,4:\n", "line 7: missing class label"),
+    ],
+    ids=["data-before-header-end", "missing-data", "dimensions", "non-numeric", "missing-label"],
+)
+def test_malformed_ts_names_the_line(tmp_path, body, message):
+    with pytest.raises(TsFormatError, match=message):
+        parse_ts(_write(tmp_path, body))
+
+
+def test_parse_toy_labels_in_declared_order(tmp_path):
+    series, labels, header = parse_ts(_write(tmp_path, TOY_TRAIN))
+    assert [s.shape for s in series] == [(3, 2), (2, 2)]
+    assert labels == ["a", "b"] and header["dimensions"] == "2"
+
+
+def _zip_bytes(test=TOY_TEST):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, text in (("Toy/Toy_TRAIN.ts", TOY_TRAIN), ("Toy/Toy_TEST.ts", test)):
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), text)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server; set `server.payload` to the bytes it serves."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = httpd.payload
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    httpd.payload = b""
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_caches_records_checksums_and_verifies(tmp_path, server):
+    server.payload = _zip_bytes()
+    data = load_ucr("Toy", root=tmp_path, base_url=server.url)
+    assert data["x_train"].shape == (2, 3, 2) and data["y_test"].tolist() == [1]
+    assert data["x_train"][1, 2].tolist() == [0.0, 0.0]  # padded
+    record = json.loads((tmp_path / "ucr_checksums.json").read_text())["Toy"]
+    assert record["zip"] == hashlib.sha256(server.payload).hexdigest()
+    # A cached file altered afterwards is detected.
+    (tmp_path / "Toy" / "Toy_TEST.ts").write_text(TOY_TEST.replace("1,1", "9,9"))
+    with pytest.raises(ValueError, match="does not match the checksum"):
+        load_ucr("Toy", root=tmp_path, base_url=server.url)
+    # A re-download whose zip differs from the recorded one is refused, cache untouched.
+    (tmp_path / "Toy" / "Toy_TEST.ts").unlink()
+    server.payload = _zip_bytes(TOY_TEST.replace("1,1", "3,3"))
+    with pytest.raises(ValueError, match="was recorded at the first download"):
+        load_ucr("Toy", root=tmp_path, base_url=server.url)
+    assert sorted(p.name for p in (tmp_path / "Toy").iterdir()) == ["Toy_TRAIN.ts"]
+    server.payload = _zip_bytes()  # the original archive again: accepted
+    assert load_ucr("Toy", root=tmp_path, base_url=server.url)["x_test"][0, 0, 0] == 1.0
+
+
+@pytest.mark.parametrize("cut", ["truncated", "garbage"])
+def test_corrupt_download_raises_and_caches_nothing(tmp_path, server, cut):
+    payload = _zip_bytes()
+    server.payload = payload[: len(payload) // 2] if cut == "truncated" else b"<html>404</html>"
+    with pytest.raises(ValueError, match="not a valid zip"):
+        load_ucr("Toy", root=tmp_path, base_url=server.url)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    server.payload = payload  # a later good download works
+    assert load_ucr("Toy", root=tmp_path, base_url=server.url)["classes"] == ["a", "b"]
+
+
+def test_missing_without_download_and_bad_names(tmp_path):
+    with pytest.raises(ValueError, match="download_missing=False"):
+        load_ucr("Toy", root=tmp_path, download_missing=False)
+    with pytest.raises(ValueError, match="invalid dataset name"):
+        load_ucr("../etc", root=tmp_path)
