@@ -57,3 +57,19 @@ def plot_lr_schedule(lr_csv, path):
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_lr_run(run_dir):
+    """`kzoo report` hook: plots/lr.png from lr_steps.csv, plots/lr_find.png from
+    lr_find.json; returns the first path written (None if neither file exists)."""
+    import json
+
+    run_dir = pathlib.Path(run_dir)
+    written = None
+    if (run_dir / "lr_steps.csv").exists():
+        written = plot_lr_schedule(run_dir / "lr_steps.csv", run_dir / "plots" / "lr.png")
+    if (run_dir / "lr_find.json").exists():
+        result = json.loads((run_dir / "lr_find.json").read_text())
+        path = plot_lr_find(result, run_dir / "plots" / "lr_find.png")
+        written = written or path
+    return written

@@ -12,6 +12,9 @@ def _plotters():
     from kzoo.gradplots import plot_grad_norms
 
     found.append(plot_grad_norms)
+    from kzoo.lrplots import plot_lr_run
+
+    found.append(plot_lr_run)
     return found
 
 
