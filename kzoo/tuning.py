@@ -233,7 +233,13 @@ class _Recorder:
         path = self.out / "trial_workers.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
+    _lock = threading.Lock()  # the chief ends trials from several gRPC threads
+
     def trial_ended(self, trial_id, worker):
+        with self._lock:
+            self._trial_ended(trial_id, worker)
+
+    def _trial_ended(self, trial_id, worker):
         workers = self.workers()
         workers[trial_id] = worker
         _atomic_write(self.out / "trial_workers.json", json.dumps(workers))

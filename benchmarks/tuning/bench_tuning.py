@@ -162,8 +162,8 @@ def main():
                 entry["trials_per_hour"] = round(3600 * entry["trials"] / entry["wall_s"], 1)
                 entry["wall_s"] = round(entry["wall_s"], 1)
             results["cases"][f"{data}+{model}"] = case
-    (HERE / "results.json").write_text(json.dumps(results, indent=2))
-    plot(results)
+            (HERE / "results.json").write_text(json.dumps(results, indent=2))
+            plot(results)
 
 
 def plot(results):
@@ -174,6 +174,7 @@ def plot(results):
 
     cases = results["cases"]
     fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.6))
+    axes = axes if len(cases) > 1 else [axes]
     for ax, (name, case) in zip(list(axes), cases.items(), strict=True):
         for label, entry in case.items():
             t, best = zip(*entry["curve"], strict=True)
