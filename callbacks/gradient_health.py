@@ -38,7 +38,8 @@ class GradientHealth(keras.callbacks.Callback):
     - `"warn"`: report only (checked at epoch end; the callback is async-safe).
     - `"stop"`: set `model.stop_training` at the next check.
     - `"rollback"`: restore the last healthy weights and optimizer state
-      (snapshots in host memory, taken at healthy checks), multiply the
+      (snapshots in host memory, taken at `on_train_begin` and at healthy
+      checks once `min_history` norms are recorded), multiply the
       learning rate by `lr_factor`, and go on with the next batch. The bad
       step's update is also zeroed inside the step, so a non-finite gradient
       never reaches the weights.
@@ -251,7 +252,10 @@ class GradientHealth(keras.callbacks.Callback):
         new_nonfinite = self._host["nonfinite"] - before[0]
         new_spikes = self._host["spikes"] - before[1]
         if not (new_nonfinite or new_spikes):
-            if self.action == "rollback" and during_epoch:
+            # Only steps judged against a full history count as good: before
+            # min_history norms, a diverging start would pass unnoticed.
+            judged = len(self._host["history"]) >= self.min_history
+            if self.action == "rollback" and during_epoch and judged:
                 self._snapshot()
             return
         kind = "nonfinite" if new_nonfinite else "spike"

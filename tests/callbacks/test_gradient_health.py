@@ -38,7 +38,7 @@ def _finite(model):
 def test_rollback_survives_a_nonfinite_batch():
     x, y = _data(bad_batch=5)
     model = _model()
-    health = GradientHealth(action="rollback", check_every=1, lr_factor=0.5)
+    health = GradientHealth(action="rollback", check_every=1, lr_factor=0.5, min_history=3)
     with pytest.warns(UserWarning, match="nonfinite"):
         history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
                             callbacks=[health])
