@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
+# Backends run concurrently (each in its own process); JOBS=1 runs them one after another.
+JOBS ?= 3
 DEMO_OUT ?= runs/demo
 
 .PHONY: setup demo test lint bench clean
@@ -24,10 +26,7 @@ demo: setup
 
 # One process per backend: Keras fixes its backend at import.
 test: setup
-	@status=0; for b in $(BACKENDS); do \
-		echo "=== backend: $$b ==="; \
-		KERAS_BACKEND=$$b $(PY) -m pytest -q $(PYTEST_ARGS) tests || status=1; \
-	done; exit $$status
+	@tests/run_backends.sh $(PY) "$(BACKENDS)" $(JOBS) $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

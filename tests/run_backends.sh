@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Run the suite once per Keras backend, each in its own process (Keras fixes its
+# backend at import). With JOBS > 1 the backends run concurrently and their logs
+# are printed in order afterwards. Exits non-zero if any backend fails.
+# Usage: tests/run_backends.sh PYTHON "BACKENDS" JOBS [pytest args...]
+set -u
+py=$1; backends=$2; jobs=$3; shift 3
+logs=$(mktemp -d)
+run() {
+  local b=$1; shift
+  local t0=$SECONDS
+  KERAS_BACKEND=$b "$py" -m pytest -q -p no:cacheprovider "$@" tests >"$logs/$b.log" 2>&1
+  echo $? >"$logs/$b.rc"
+  echo $((SECONDS - t0)) >"$logs/$b.secs"
+}
+running=0
+for b in $backends; do
+  if [ "$jobs" -gt 1 ]; then
+    run "$b" "$@" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then wait -n; running=$((running - 1)); fi
+  else
+    run "$b" "$@"
+  fi
+done
+wait
+status=0
+for b in $backends; do
+  echo "=== backend: $b ($(cat "$logs/$b.secs") s) ==="
+  cat "$logs/$b.log"
+  rc=$(cat "$logs/$b.rc")
+  [ "$rc" = 0 ] || { echo "=== backend $b FAILED (exit $rc) ==="; status=1; }
+done
+rm -rf "$logs"
+exit $status
