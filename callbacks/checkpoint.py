@@ -151,6 +151,9 @@ class Checkpoint(keras.callbacks.Callback):
             to `None`.
         keep_every_n_epochs: keep (never prune) the checkpoint of every n-th
             epoch. Defaults to `None`.
+        async_write: write files in a background thread (the state is copied
+            first, so training goes on meanwhile); an error surfaces at the next
+            save or at the end of training. Defaults to `False`.
         verbose: print a line per save. Defaults to `0`.
 
     Example:
@@ -170,6 +173,7 @@ class Checkpoint(keras.callbacks.Callback):
         every_n_epochs=1,
         every_n_steps=None,
         keep_every_n_epochs=None,
+        async_write=False,
         verbose=0,
     ):
         super().__init__()
@@ -195,7 +199,10 @@ class Checkpoint(keras.callbacks.Callback):
         self.every_n_epochs = every_n_epochs
         self.every_n_steps = every_n_steps
         self.keep_every_n_epochs = keep_every_n_epochs
+        self.async_write = async_write
         self.verbose = verbose
+        self._pool = None
+        self._pending_write = None
         if mode == "auto":
             mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
         self._sign = 1.0 if mode == "min" else -1.0
@@ -247,6 +254,7 @@ class Checkpoint(keras.callbacks.Callback):
         # A second fit call (rest of the epochs after a partial one) resets the
         # callbacks again; carry their state over.
         self._pending_states = self._callback_states()
+        self.wait()
 
     def on_train_batch_end(self, batch, logs=None):
         if self._torch_rng is not None:
@@ -324,6 +332,27 @@ class Checkpoint(keras.callbacks.Callback):
         np.savez(buf, **arrays)
         data = buf.getvalue()
         name = f"step-{self.global_step:08d}.ckpt"
+        self.wait()
+        if self.async_write:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="kzoo-checkpoint")
+            self._pending_write = self._pool.submit(self._write, directory, name, data, record)
+        else:
+            self._write(directory, name, data, record)
+        self.last_saved = str(directory / name)
+        if self.verbose:
+            print(f"Checkpoint: saved {self.last_saved}")
+        return self.last_saved
+
+    def wait(self):
+        """Block until a background write is done; raise its error if it failed."""
+        pending, self._pending_write = self._pending_write, None
+        if pending is not None:
+            pending.result()
+
+    def _write(self, directory, name, data, record):
         try:
             directory.mkdir(parents=True, exist_ok=True)
             atomic_write(directory / name, data, self._before_rename)
@@ -336,10 +365,6 @@ class Checkpoint(keras.callbacks.Callback):
                 "checkpoint.save(model, directory=OTHER_DIR), or free space/fix "
                 "permissions and resume."
             ) from err
-        self.last_saved = str(directory / name)
-        if self.verbose:
-            print(f"Checkpoint: saved {self.last_saved}")
-        return self.last_saved
 
     def _update_manifest(self, directory, name, data, record):
         manifest = read_manifest(directory)
@@ -446,6 +471,7 @@ class Checkpoint(keras.callbacks.Callback):
             "every_n_epochs": self.every_n_epochs,
             "every_n_steps": self.every_n_steps,
             "keep_every_n_epochs": self.keep_every_n_epochs,
+            "async_write": self.async_write,
             "verbose": self.verbose,
         }
 
