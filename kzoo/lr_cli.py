@@ -9,10 +9,14 @@ Adds to `kzoo train`: `--schedule`, `--warmup-epochs`, `--warmup-steps`,
 import json
 import pathlib
 
+# The names of kzoo.callbacks.schedules.SCHEDULES, spelled out so that building the
+# parser imports no keras: `--backend` must take effect before keras is imported.
+# tests/kzoo/test_cli.py checks the two lists agree.
+SCHEDULES = ("constant", "cosine", "linear", "exponential", "step", "onecycle",
+             "cosine_restarts", "plateau")
+
 
 def add_lr_arguments(parser):
-    from kzoo.callbacks.schedules import SCHEDULES
-
     group = parser.add_argument_group("learning rate and checkpoints")
     group.add_argument("--schedule", default="constant", choices=SCHEDULES)
     group.add_argument("--warmup-epochs", type=float, default=0.0, help="linear LR warmup")

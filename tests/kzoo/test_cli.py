@@ -180,3 +180,19 @@ def test_cli_backend_flag_sets_keras_backend(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["backend"] == other
+
+
+def test_parser_schedule_names_match_the_schedules():
+    from kzoo.callbacks.schedules import SCHEDULES
+    from kzoo.lr_cli import SCHEDULES as CLI_SCHEDULES
+
+    assert tuple(CLI_SCHEDULES) == tuple(SCHEDULES)
+
+
+def test_building_the_parser_imports_no_keras():
+    proc = _run(
+        "import sys; from kzoo.cli import build_parser; build_parser(); "
+        "print('keras' in sys.modules)"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
