@@ -277,6 +277,14 @@ def remat_scope(mode):
     from kzoo.zoo._registry import check_choice
 
     check_choice("remat", mode, REMAT_MODES)
+    if mode and keras.config.dtype_policy().name.startswith("mixed"):
+        # Keras 3.15 fails here on torch (checkpoint recomputes with other dtypes)
+        # and on jax (the functional call cannot be built); measured, not assumed.
+        raise ValueError(
+            f"remat={mode!r} cannot be combined with the {keras.config.dtype_policy().name} "
+            "policy (Keras 3.15 fails on the torch and jax backends). Use float32 "
+            "precision with remat, or remat=None."
+        )
     return keras.RematScope(mode=mode)
 
 

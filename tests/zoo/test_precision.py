@@ -65,3 +65,9 @@ def test_remat_gives_the_same_outputs_and_gradient_step(family, data):
                                    atol=1e-4)
     with pytest.raises(ValueError, match="remat"):
         kzoo.zoo.create(family, (12, 3), 3, remat="sometimes")
+
+
+def test_remat_with_mixed_precision_is_refused():
+    with kzoo.zoo.precision("mixed_bfloat16"):
+        with pytest.raises(ValueError, match="cannot be combined"):
+            kzoo.zoo.create("fcn", (12, 3), 3, remat="full", filters=4)
