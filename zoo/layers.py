@@ -277,6 +277,12 @@ def remat_scope(mode):
     from kzoo.zoo._registry import check_choice
 
     check_choice("remat", mode, REMAT_MODES)
+    if mode and keras.backend.backend() == "tensorflow":
+        raise ValueError(
+            f"remat={mode!r} is not supported on the tensorflow backend: in Keras 3.15 its "
+            "custom_gradient fails inside a compiled train step. Use the jax or torch "
+            "backend for rematerialisation, or remat=None."
+        )
     if mode and keras.config.dtype_policy().name.startswith("mixed"):
         # Keras 3.15 fails here on torch (checkpoint recomputes with other dtypes)
         # and on jax (the functional call cannot be built); measured, not assumed.
