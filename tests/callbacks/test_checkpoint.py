@@ -209,3 +209,17 @@ def test_jax_written_weights_evaluate_identically_here(tmp_path, backend):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), expected, atol=1e-6)
     full = load_model_safely(tmp_path / "m.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(full(x)), expected, atol=1e-6)
+
+
+def test_async_write_produces_the_same_resumable_files(tmp_path):
+    x, y = _data()
+    keras.utils.set_random_seed(2)
+    model = _model()
+    ckpt = Checkpoint(tmp_path, every_n_steps=1, keep_last=2, async_write=True)
+    fit_resumable(model, x, y, epochs=2, batch_size=8, checkpoint=ckpt)
+    path, _, record = latest_checkpoint(tmp_path)
+    assert record["global_step"] == 6 and path.name == "step-00000006.ckpt"
+    fresh = _model()
+    Checkpoint(tmp_path).restore(fresh)
+    for a, b in zip(_weights(model), _weights(fresh), strict=True):
+        np.testing.assert_array_equal(a, b)
