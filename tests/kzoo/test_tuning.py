@@ -169,6 +169,12 @@ def test_resume_rejects_other_settings(tmp_path):
     assert len(result.trials) == 2 and result.trials[0] == before[0]
 
 
+@pytest.mark.xfail(
+    keras.backend.backend() == "tensorflow",
+    strict=True,
+    reason="known, unfixed: on the TF backend RSS still grows ~5 MiB per trial after "
+    "clear_session (714 -> 844 MiB over 20 tiny trials); jax and torch stay bounded",
+)
 def test_memory_stays_bounded_over_20_trials(tmp_path):
     result = tuning.tune(
         "mlp",
