@@ -10,7 +10,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "report", "plots")
+_LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "tuning", "report", "plots")
 _LAZY_ATTRS = {"train": ("kzoo.training", "train")}
 
 __all__ = ["__version__", "train", *_LAZY_MODULES]
