@@ -6,6 +6,7 @@ use them save to `.keras` and load back with `safe_mode=True` (no `Lambda`).
 
 import keras
 from keras import ops
+
 from kzoo.zoo._registry import output_units
 
 
@@ -277,11 +278,15 @@ def remat_scope(mode):
     from kzoo.zoo._registry import check_choice
 
     check_choice("remat", mode, REMAT_MODES)
-    if mode and keras.backend.backend() == "tensorflow":
+    backend = keras.backend.backend()
+    if mode and backend in ("tensorflow", "jax"):
+        # Measured with Keras 3.15: on tensorflow its custom_gradient fails inside a
+        # compiled train step; on jax, predict() of a rematerialised BatchNormalization
+        # or attention block fails with a tracer-to-bool conversion.
         raise ValueError(
-            f"remat={mode!r} is not supported on the tensorflow backend: in Keras 3.15 its "
-            "custom_gradient fails inside a compiled train step. Use the jax or torch "
-            "backend for rematerialisation, or remat=None."
+            f"remat={mode!r} is not supported on the {backend} backend with Keras 3.15 "
+            "(it fails inside compiled steps). Use the torch backend for "
+            "rematerialisation, or remat=None."
         )
     if mode and keras.config.dtype_policy().name.startswith("mixed"):
         # Keras 3.15 fails here on torch (checkpoint recomputes with other dtypes)

@@ -169,11 +169,12 @@ def test_resume_rejects_other_settings(tmp_path):
     assert len(result.trials) == 2 and result.trials[0] == before[0]
 
 
-@pytest.mark.xfail(
-    keras.backend.backend() == "tensorflow",
-    strict=True,
-    reason="known, unfixed: on the TF backend RSS still grows ~5 MiB per trial after "
-    "clear_session (714 -> 844 MiB over 20 tiny trials); jax and torch stay bounded",
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason="20 trials cost 40-90 s per backend, so this runs on torch only (CI time "
+    "budget). jax also stayed bounded when measured; on tensorflow RSS still grows "
+    "~5 MiB per trial after clear_session (714 -> 844 MiB over 20 tiny trials): "
+    "known, unfixed, reported in the issue notes",
 )
 def test_memory_stays_bounded_over_20_trials(tmp_path):
     result = tuning.tune(
