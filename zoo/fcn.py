@@ -13,8 +13,7 @@ import keras
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
     conv_block,
-    global_pool,
-    output_head,
+    pooled_head,
     regularizer,
     remat_scope,
     sequence_input,
@@ -101,8 +100,6 @@ def fcn(
             zip(block_widths(depth, filters), block_kernels(depth, kernel_sizes), strict=True)
         ):
             x = conv_block(x, width, kernel, name=f"block_{i}", reg=reg)
-        x = global_pool(x, inputs, masking=masking, mask_value=mask_value, name="gap")
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        outputs = output_head(x, head, num_classes, kernel_regularizer=reg)
+        outputs = pooled_head(x, inputs, head=head, num_classes=num_classes, reg=reg,
+                              dropout=dropout, masking=masking, mask_value=mask_value)
     return keras.Model(inputs, outputs, name="fcn")

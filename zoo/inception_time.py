@@ -17,7 +17,7 @@ trained separately, as in the paper.
 import keras
 
 from kzoo.zoo._registry import check_range, register_model
-from kzoo.zoo.layers import global_pool, output_head, regularizer, remat_scope, sequence_input
+from kzoo.zoo.layers import pooled_head, regularizer, remat_scope, sequence_input
 
 
 def space(hp):
@@ -129,11 +129,10 @@ def inception_time(
                 inputs, depth=depth, filters=filters, kernel_size=kernel_size,
                 bottleneck=bottleneck, residual=residual, reg=reg, prefix=prefix,
             )
-            x = global_pool(x, inputs, masking=masking, mask_value=mask_value, name=f"{prefix}gap")
-            if dropout:
-                x = keras.layers.Dropout(dropout, name=f"{prefix}head_dropout")(x)
-            outputs.append(output_head(x, head, num_classes, kernel_regularizer=reg,
-                                       name=f"{prefix}head"))
+            outputs.append(pooled_head(
+                x, inputs, head=head, num_classes=num_classes, reg=reg, dropout=dropout,
+                masking=masking, mask_value=mask_value, prefix=prefix,
+            ))
         if ensemble > 1:
             output = keras.layers.Average(dtype="float32", name="ensemble_mean")(outputs)
         else:

@@ -273,6 +273,17 @@ def global_pool(x, sequence, *, masking, mask_value, mode="mean", name="pool"):
     return layer([x, sequence]) if masking else layer(x)
 
 
+def pooled_head(x, sequence, *, head, num_classes, reg=None, dropout=0.0, masking=False,
+                mask_value=0.0, mode="mean", prefix="", pool_name="gap"):
+    """The tail every convolutional family shares: global pooling over time (padded
+    steps of `sequence` left out with `masking`), optional dropout, then the head."""
+    x = global_pool(x, sequence, masking=masking, mask_value=mask_value, mode=mode,
+                    name=f"{prefix}{pool_name}")
+    if dropout:
+        x = keras.layers.Dropout(dropout, name=f"{prefix}head_dropout")(x)
+    return output_head(x, head, num_classes, kernel_regularizer=reg, name=f"{prefix}head")
+
+
 def remat_scope(mode):
     """A `keras.RematScope` for `mode` (`None`: no rematerialisation), validated."""
     from kzoo.zoo._registry import check_choice

@@ -12,8 +12,7 @@ import keras
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
     conv_block,
-    global_pool,
-    output_head,
+    pooled_head,
     regularizer,
     remat_scope,
     sequence_input,
@@ -97,8 +96,6 @@ def resnet1d(
                 )
             x = keras.layers.Add(name=f"block_{b}_add")([shortcut, x])
             x = keras.layers.Activation("relu", name=f"block_{b}_out")(x)
-        x = global_pool(x, inputs, masking=masking, mask_value=mask_value, name="gap")
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        outputs = output_head(x, head, num_classes, kernel_regularizer=reg)
+        outputs = pooled_head(x, inputs, head=head, num_classes=num_classes, reg=reg,
+                              dropout=dropout, masking=masking, mask_value=mask_value)
     return keras.Model(inputs, outputs, name="resnet1d")

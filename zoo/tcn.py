@@ -17,7 +17,7 @@ import keras
 from kzoo.zoo._registry import check_choice, check_range, register_model
 from kzoo.zoo.layers import (
     MaskedGlobalPooling1D,
-    output_head,
+    pooled_head,
     regularizer,
     remat_scope,
     sequence_input,
@@ -126,7 +126,7 @@ def tcn(
                 )
             x = keras.layers.Add(name=f"block_{b}_add")([shortcut, x])
             x = keras.layers.Activation("relu", name=f"block_{b}_out")(x)
-        pool = MaskedGlobalPooling1D(pooling, mask_value, name="pool")
-        x = pool([x, inputs]) if masking else pool(x)
-        outputs = output_head(x, head, num_classes, kernel_regularizer=reg)
+        outputs = pooled_head(x, inputs, head=head, num_classes=num_classes, reg=reg,
+                              masking=masking, mask_value=mask_value, mode=pooling,
+                              pool_name="pool")
     return keras.Model(inputs, outputs, name="tcn")
