@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 from keras import ops
+
 from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_push
 
 MODES = ("value", "norm", "global_norm", "agc", "autoclip")
@@ -195,7 +196,7 @@ class GradientClipping(keras.callbacks.Callback):
         elif mode in ("global_norm", "autoclip"):
             norm = ctx["global"]
             scale = thr / ops.maximum(norm, thr)
-            out = [g * ops.cast(scale, g.dtype) for g in grads]
+            out = hook.scale(grads, scale)
             flags = [norm > thr]
         else:
             out, flags = self._agc(hook, grads, thr)

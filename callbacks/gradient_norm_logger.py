@@ -8,6 +8,7 @@ import warnings
 import keras
 import numpy as np
 from keras import ops
+
 from kzoo.callbacks._optimizer_hook import get_hook
 
 _VARS = ("log_buf", "log_row", "clip_count", "step_count")
@@ -197,8 +198,9 @@ class GradientNormLogger(keras.callbacks.Callback):
             return ops.where(hit, ops.expand_dims(values, 0), buf), row + 1
 
         new_buf, new_row = hook.cond(self.every, write, lambda: (buf, row))
-        buf_var.assign(new_buf)
-        row_var.assign(new_row)
+        if new_row is not row:  # torch eager skips the write on steps it does not log
+            buf_var.assign(new_buf)
+            row_var.assign(new_row)
         if "clip" in hook.parts:
             clip_var, count_var = hook.vars["clip_count"], hook.vars["step_count"]
             clip_var.assign(clip_var + ops.cast(ctx["clipped"], "int32"))
