@@ -789,13 +789,17 @@ def tune(
             f"{_ENV_IP} set (this process is already a {role})."
         )
     from kzoo import datasets, zoo
-    from kzoo.training import check_model_fits_data
+    from kzoo.training import auto_masking, check_model_fits_data
 
     fixed = dict(fixed or {})
     spec_name = data if isinstance(data, str) else getattr(data, "name", "custom")
     dataset = datasets.load(data, seed=seed) if isinstance(data, str) else data
     zoo.get_spec(model)
     check_model_fits_data(model, dataset)
+    # Padded data: masking joins `fixed`, so tune_config.json and every trial record it.
+    fixed, note = auto_masking(model, fixed, getattr(dataset, "info", None))
+    if note and verbose and role != "worker":
+        print(note, flush=True)
     if objective is None:
         objective = "val_loss" if dataset.task == "regression" else "val_accuracy"
     # Built now so a bad override raises before anything is written.
