@@ -77,7 +77,7 @@ def test_hyperparameter_object_and_builder_constant():
     assert list(space["dropout"].values) == [0.0, 0.3]
     assert space["activation"].value == "tanh"
     model = hm.build(keras_tuner.HyperParameters())
-    assert model.get_layer("act_0").activation.__name__ == "tanh"
+    assert model.get_layer("dense_0").activation.__name__ == "tanh"
 
 
 @pytest.mark.parametrize(
