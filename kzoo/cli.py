@@ -194,6 +194,7 @@ def cmd_tune(args):
         fixed=fixed,
         seed=args.seed,
         early_stopping=args.early_stopping,
+        prune=args.prune,
         workers=args.workers,
         heartbeat_timeout=args.heartbeat_timeout,
         overwrite=args.overwrite,
@@ -223,6 +224,11 @@ def add_tune_arguments(parser):
         help="fix (depth=2), narrow (depth=1..2, units=[32,64]) or pass a builder argument",
     )
     parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="stop trials below the median of finished ones at the same epoch (random, bayesian)",
+    )
     parser.add_argument("--workers", type=int, default=0, help="local chief + N worker processes")
     parser.add_argument(
         "--heartbeat-timeout",

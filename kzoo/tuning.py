@@ -40,6 +40,10 @@ import time
 import warnings
 
 TUNERS = ("random", "bayesian", "hyperband")
+# Median stopping rule (`prune=True`): like Optuna's MedianPruner(n_startup_trials=3,
+# n_warmup_steps=1), a trial is judged from its second epoch, against >= 3 trials.
+PRUNE_MIN_TRIALS = 3
+PRUNE_WARMUP_EPOCHS = 1
 CONFIG_FILE = "tune_config.json"
 PROJECT = "kt"
 HEARTBEAT = "__kzoo_heartbeat__"
@@ -87,9 +91,16 @@ def _rss_mb():
 # --------------------------------------------------------------------------- settings
 
 
-def _check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout):
+def _check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune=False):
     if tuner not in TUNERS:
         raise ValueError(f"Unknown tuner {tuner!r}. Choose one of: {', '.join(TUNERS)}.")
+    if not isinstance(prune, bool):
+        raise ValueError(f"prune must be True or False, got {prune!r}.")
+    if prune and tuner == "hyperband":
+        raise ValueError(
+            "prune=True is for the random and bayesian tuners: hyperband already stops "
+            "poor trials early (successive halving). Drop --prune or pick another tuner."
+        )
     for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
@@ -102,7 +113,10 @@ def _check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout):
 def _identity(settings):
     """The settings that must match to resume a search (max_trials may grow)."""
     keep = ("model", "data", "tuner", "epochs", "objective", "fixed", "seed", "backend")
-    return {k: settings[k] for k in keep}
+    identity = {k: settings[k] for k in keep}
+    if settings.get("prune"):  # absent when off, so earlier searches still resume
+        identity["prune"] = True
+    return identity
 
 
 def _prepare_out(out, identity, overwrite, role):
@@ -117,7 +131,7 @@ def _prepare_out(out, identity, overwrite, role):
     if config.exists() and not overwrite:
         saved = json.loads(config.read_text())
         if saved != identity:
-            diff = sorted(k for k in identity if saved.get(k) != identity[k])
+            diff = sorted(k for k in {*identity, *saved} if saved.get(k) != identity.get(k))
             raise ValueError(
                 f"--out {out} holds a search with different settings ({', '.join(diff)}: "
                 f"{ {k: saved.get(k) for k in diff} }). Use the same settings to resume it, "
@@ -151,6 +165,67 @@ def _is_plain(value):
 # --------------------------------------------------------------------------- tuner
 
 
+def _curve_name(epoch):
+    return f"curve/{epoch}"
+
+
+def _median_curve(trials, epochs, min_trials=PRUNE_MIN_TRIALS):
+    """Per epoch, the median objective of finished, unpruned trials (None if too few).
+
+    `trials` are KerasTuner trials whose metrics hold their per-epoch objective
+    (`curve/<epoch>`) and a `pruned` flag, as `prune=True` searches record them.
+    """
+    import numpy as np
+
+    done = [
+        t
+        for t in trials
+        if t.status == "COMPLETED"
+        and t.metrics.exists("pruned")
+        and not t.metrics.get_last_value("pruned")
+    ]
+    medians = []
+    for epoch in range(epochs):
+        name = _curve_name(epoch)
+        values = [t.metrics.get_last_value(name) for t in done if t.metrics.exists(name)]
+        medians.append(float(np.median(values)) if len(values) >= min_trials else None)
+    return medians
+
+
+class _MedianStop:
+    """Median stopping rule (Golovin et al., 2017, "Google Vizier", KDD).
+
+    Stops a trial at the first epoch (from `warmup` on) where its best objective
+    so far is worse than the median that finished, unpruned trials had at that
+    epoch. Fed by `KzooTuner.on_epoch_end`, KerasTuner's per-epoch hook.
+    """
+
+    def __init__(self, objective, medians, warmup=PRUNE_WARMUP_EPOCHS):
+        self.objective = objective
+        self.medians = medians
+        self.warmup = warmup
+        self.curve = {}
+        self.stopped_at = None
+
+    def update(self, epoch, logs):
+        """Record this epoch; True when the trial should stop."""
+        if not logs or not self.objective.has_value(logs):
+            return False
+        self.curve[epoch] = float(self.objective.get_value(logs))
+        pick = max if self.objective.direction == "max" else min
+        best = pick(self.curve.values())
+        median = self.medians[epoch] if epoch < len(self.medians) else None
+        if epoch >= self.warmup and median is not None and self.objective.better_than(median, best):
+            self.stopped_at = epoch
+            return True
+        return False
+
+    def metrics(self):
+        out = {_curve_name(e): v for e, v in self.curve.items()}
+        out["pruned"] = float(self.stopped_at is not None)
+        return out
+
+
 def _make_tuner(settings, hypermodel, out):
     import keras
     import keras_tuner as kt
@@ -164,8 +239,16 @@ def _make_tuner(settings, hypermodel, out):
     seed = settings["seed"]
 
     class KzooTuner(base):
+        _stopper = None
+
         def run_trial(self, trial, *args, **kwargs):
             keras.utils.set_random_seed(seed + int(trial.trial_id))
+            self._stopper = None
+            if settings.get("prune"):
+                # Trials finished so far, from the oracle (the chief's, on a worker).
+                reference = self.oracle.get_best_trials(settings["max_trials"])
+                medians = _median_curve(reference, settings["epochs"])
+                self._stopper = _MedianStop(self.oracle.objective, medians)
             rss = _rss_mb()
             start = time.perf_counter()
             histories = super().run_trial(trial, *args, **kwargs)
@@ -178,7 +261,14 @@ def _make_tuner(settings, hypermodel, out):
                 finished_at=time.time(),
                 rss_mb=rss,
             )
+            if self._stopper is not None:
+                metrics.update(self._stopper.metrics())
             return metrics
+
+        def on_epoch_end(self, trial, model, epoch, logs=None):
+            super().on_epoch_end(trial, model, epoch, logs=logs)
+            if self._stopper is not None and self._stopper.update(epoch, logs):
+                model.stop_training = True
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
@@ -266,6 +356,8 @@ class _Recorder:
                 "epochs_run": _int_or_none(metric("epochs_run")),
                 "wall_time_s": _round(metric("wall_time_s"), 3),
             }
+            if m.exists("pruned"):  # prune=True searches only
+                row["pruned"] = int(metric("pruned"))
             values = t.hyperparameters.values
             for name in space + sorted(set(values) - set(space)):
                 row[name] = values.get(name)
@@ -303,6 +395,8 @@ def _progress_line(rows, trial_id, settings):
     head = f"[{done}/{settings['max_trials']}] trial {trial_id} {row['status']}"
     if row["status"] != "COMPLETED":
         return f"{head}: {row['error']}"
+    if row.get("pruned"):
+        head += f" (pruned after epoch {row['epochs_run']})"
     best = max(scored, key=lambda r: r["score"] * _sign(settings["objective"]))
     return (
         f"{head} {settings['objective']}={row['score']:.4f} in {row['wall_time_s']:.1f}s "
@@ -364,6 +458,8 @@ def _finish(tuner, oracle, settings, data, out):
         "backend": settings["backend"],
         "trials": {"total": len(rows), "completed": len(completed), "failed": len(failed)},
     }
+    if settings.get("prune"):
+        payload["trials"]["pruned"] = sum(bool(r.get("pruned")) for r in completed)
     try:
         with warnings.catch_warnings():
             # The checkpoint holds optimizer slots a fresh model lacks; weights load.
@@ -402,6 +498,7 @@ def plot_search(out):
         "score",
         "epochs_run",
         "wall_time_s",
+        "pruned",
         "rss_mb",
         "worker",
         "finished_at",
@@ -740,6 +837,7 @@ def tune(
     fixed=None,
     seed=0,
     early_stopping=0,
+    prune=False,
     callbacks=None,
     workers=0,
     heartbeat_timeout=60.0,
@@ -762,6 +860,12 @@ def tune(
             (`{"depth": 2, "units": [32, 64], "learning_rate": (1e-3, 1e-2)}`).
         seed: seeds the oracle and each trial's weights. Defaults to `0`.
         early_stopping: patience on the objective; `0` disables. Defaults to `0`.
+        prune: stop a trial early when, from its second epoch on, its best
+            objective so far is worse than the median of the finished, unpruned
+            trials at the same epoch (median stopping rule), once 3 trials have
+            reached that epoch. Pruned trials count as completed, with the
+            score they reached (`pruned` column of `trials.csv`). `random` and
+            `bayesian` only. Defaults to `False`.
         callbacks: extra Keras callbacks for every trial (deep-copied per trial).
         workers: `0` runs trials in this process; `N` starts a chief and `N`
             worker processes on this host (one GPU each when there are several).
@@ -781,7 +885,7 @@ def tune(
     """
     from kzoo.backend import current_backend
 
-    _check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout)
+    _check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune)
     role = _role()
     if workers and role != "single":
         raise ValueError(
@@ -816,6 +920,7 @@ def tune(
         "seed": seed,
         "backend": current_backend(),
         "max_trials": max_trials,
+        "prune": prune,
         "verbose": verbose,
     }
     out = pathlib.Path(out)
@@ -833,6 +938,7 @@ def tune(
             fixed=fixed,
             seed=seed,
             early_stopping=early_stopping,
+            prune=prune,
             callbacks=callbacks,
             heartbeat_timeout=heartbeat_timeout,
             verbose=verbose,

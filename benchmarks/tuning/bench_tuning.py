@@ -2,20 +2,31 @@
 
 Same space (the family's `kzoo.zoo.hypermodel`: family hps, log learning rate,
 batch size), same budget (MAX_TRIALS trials of at most EPOCHS epochs), same
-data split, one process, run one after another so they share the machine's load.
+data split, one process. Per seed and case the runners go back to back, in an
+order rotated by the seed, so they share the machine's load.
+
+Time is wall-clock from the start of a search: for kzoo each point is when a
+trial's `run_trial` ended (oracle, checkpoints and bookkeeping of earlier
+trials included); `wall_s` also includes the end of `tune` (best model export,
+test evaluation, plots). For Optuna each point is when its objective returned.
 
 Optuna is a dependency of this benchmark only:
 
     .venv/bin/pip install optuna
     KERAS_BACKEND=jax .venv/bin/python benchmarks/tuning/bench_tuning.py
 
-Writes `benchmarks/tuning/results.json` and `benchmarks/tuning/best_vs_time.png`.
+Environment: BENCH_TRIALS (8), BENCH_EPOCHS (5), BENCH_SEEDS ("0,1"),
+BENCH_CASES ("digits+mlp,digits-seq+lstm"), BENCH_RUNNERS (all of RUNNERS),
+BENCH_APPEND=1 (keep the runs already in results.json).
+Writes `benchmarks/tuning/results.json` (after every run) and
+`benchmarks/tuning/best_vs_time.png`.
 """
 
 import json
 import os
 import pathlib
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -30,14 +41,29 @@ from kzoo import datasets, zoo  # noqa: E402
 from kzoo.tuning import tune  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
-CASES = [("digits", "mlp", {}), ("digits-seq", "lstm", {"depth": (1, 2)})]
-MAX_TRIALS = int(os.environ.get("BENCH_TRIALS", 10))
-EPOCHS = int(os.environ.get("BENCH_EPOCHS", 6))
-SEED = 0
+CASES = {
+    "digits+mlp": ("digits", "mlp", {}),
+    "digits-seq+lstm": ("digits-seq", "lstm", {"depth": (1, 2)}),
+}
+RUNNERS = (
+    "kzoo-random",
+    "kzoo-bayesian",
+    "kzoo-hyperband",
+    "kzoo-random-prune",
+    "kzoo-bayesian-prune",
+    "optuna-tpe-median",
+)
+MAX_TRIALS = int(os.environ.get("BENCH_TRIALS", 8))
+EPOCHS = int(os.environ.get("BENCH_EPOCHS", 5))
+SEEDS = [int(s) for s in os.environ.get("BENCH_SEEDS", "0,1").split(",")]
+# Within this much of Optuna's best counts as "the same" in the tolerant verdict:
+# one validation example of digits' 360 is 0.0028.
+TOLERANCE = 0.003
 
 
-def run_kzoo(data, model, fixed, tuner, out):
-    start = time.perf_counter()
+def run_kzoo(data, model, fixed, runner, seed, out):
+    tuner = runner.split("-")[1]
+    t0 = time.time()
     result = tune(
         model,
         data,
@@ -46,24 +72,36 @@ def run_kzoo(data, model, fixed, tuner, out):
         max_trials=MAX_TRIALS,
         epochs=EPOCHS,
         fixed=fixed,
-        seed=SEED,
+        seed=seed,
+        prune=runner.endswith("-prune"),
         verbose=0,
     )
-    wall = time.perf_counter() - start
-    rows = sorted(
-        (r for r in result.trials if r["status"] == "COMPLETED"),
-        key=lambda r: r["finished_at"],
-    )
-    return wall, _curve([r["wall_time_s"] for r in rows], [r["score"] for r in rows]), len(rows)
+    wall = time.time() - t0
+    finished = []
+    for path in pathlib.Path(out, "kt").glob("trial_*/trial.json"):
+        state = json.loads(path.read_text())
+        if state["status"] != "COMPLETED":
+            continue
+        obs = state["metrics"]["metrics"]["finished_at"]["observations"][-1]["value"]
+        finished.append((obs[0] if isinstance(obs, list) else obs, state["score"]))
+    finished.sort()
+    completed = [r for r in result.trials if r["status"] == "COMPLETED"]
+    return {
+        "wall_s": wall,
+        "trials": len(completed),
+        "epochs_trained": int(sum(r["epochs_run"] for r in completed)),
+        "pruned": int(sum(bool(r.get("pruned")) for r in completed)),
+        "curve": _curve([t - t0 for t, _ in finished], [s for _, s in finished]),
+    }
 
 
-def run_optuna(data, model, fixed):
+def run_optuna(data, model, fixed, seed):
     import optuna
 
-    ds = datasets.load(data, seed=SEED)
+    ds = datasets.load(data, seed=seed)
     hm = zoo.hypermodel(model, ds.input_shape, ds.num_classes, head=ds.task, **fixed)
     space = hm.search_space().space
-    durations, scores = [], []
+    stamps, scores, epochs = [], [], []
 
     def suggest(trial, hp):
         kind = type(hp).__name__
@@ -88,9 +126,8 @@ def run_optuna(data, model, fixed):
                 self.pruned, self.model.stop_training = True, True
 
     def objective(trial):
-        begin = time.perf_counter()
         keras.backend.clear_session()
-        keras.utils.set_random_seed(SEED + trial.number)
+        keras.utils.set_random_seed(seed + trial.number)
         hp = keras_tuner.HyperParameters()
         hp.values = {p.name: suggest(trial, p) for p in space}
         net = hm.build(hp)
@@ -106,8 +143,9 @@ def run_optuna(data, model, fixed):
             callbacks=[prune],
         )
         best = max(history.history["val_accuracy"])
-        durations.append(time.perf_counter() - begin)
+        stamps.append(time.perf_counter() - start)
         scores.append(best)
+        epochs.append(len(history.history["val_accuracy"]))
         if prune.pruned:
             raise optuna.TrialPruned()
         return best
@@ -115,26 +153,89 @@ def run_optuna(data, model, fixed):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=SEED),
+        sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
     )
     start = time.perf_counter()
     study.optimize(objective, n_trials=MAX_TRIALS)
     wall = time.perf_counter() - start
-    return wall, _curve(durations, scores), len(study.trials)
+    return {
+        "wall_s": wall,
+        "trials": len(study.trials),
+        "epochs_trained": sum(epochs),
+        "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+        "curve": _curve(stamps, scores),
+    }
 
 
-def _curve(durations, scores):
-    """(elapsed seconds, best so far) after each trial, trials run back to back."""
-    points, t, best = [], 0.0, float("-inf")
-    for d, s in zip(durations, scores, strict=True):
-        t += d
+def _curve(stamps, scores):
+    """(seconds since the search began, best so far) after each trial."""
+    points, best = [], float("-inf")
+    for t, s in zip(stamps, scores, strict=True):
         best = max(best, s)
         points.append((round(t, 2), round(best, 4)))
     return points
 
 
+def _time_to(curve, target):
+    return next((t for t, best in curve if best >= target - 1e-9), None)
+
+
+def summarize(results):
+    """Per case and runner: means over seeds, and the goal verdict against Optuna."""
+    summary = {}
+    for case in CASES:
+        runs = [r for r in results["runs"] if r["case"] == case]
+        seeds = sorted({r["seed"] for r in runs})
+        optuna_runs = {r["seed"]: r for r in runs if r["runner"] == "optuna-tpe-median"}
+        rows = {}
+        for runner in RUNNERS:
+            mine = {r["seed"]: r for r in runs if r["runner"] == runner}
+            if not mine:
+                continue
+            row = {
+                "seeds": sorted(mine),
+                "best_val_accuracy": [mine[s]["best_val_accuracy"] for s in sorted(mine)],
+                "wall_s": [mine[s]["wall_s"] for s in sorted(mine)],
+                "epochs_trained": [mine[s]["epochs_trained"] for s in sorted(mine)],
+                "pruned": [mine[s]["pruned"] for s in sorted(mine)],
+            }
+            row["mean_best"] = round(statistics.mean(row["best_val_accuracy"]), 4)
+            row["mean_wall_s"] = round(statistics.mean(row["wall_s"]), 1)
+            verdicts = []
+            for s in sorted(mine):
+                if s not in optuna_runs:
+                    continue
+                ref = optuna_runs[s]
+                target = ref["best_val_accuracy"]
+                ref_time = _time_to(ref["curve"], target)
+                t_same = _time_to(mine[s]["curve"], target)
+                t_tol = _time_to(mine[s]["curve"], target - TOLERANCE)
+                ref_tol = _time_to(ref["curve"], target - TOLERANCE)
+                verdicts.append(
+                    {
+                        "seed": s,
+                        "optuna_best": target,
+                        "optuna_time_to_best_s": ref_time,
+                        "time_to_optuna_best_s": t_same,
+                        "met": t_same is not None and t_same <= ref_time,
+                        "time_within_tolerance_s": t_tol,
+                        "optuna_time_within_tolerance_s": ref_tol,
+                        "met_within_tolerance": t_tol is not None and t_tol <= ref_tol,
+                    }
+                )
+            row["vs_optuna"] = verdicts
+            rows[runner] = row
+        if rows:
+            summary[case] = {"seeds": seeds, "runners": rows}
+    results["summary"] = summary
+    return results
+
+
 def main():
+    results_path = HERE / "results.json"
+    cases = os.environ.get("BENCH_CASES", ",".join(CASES)).split(",")
+    runners = os.environ.get("BENCH_RUNNERS", ",".join(RUNNERS)).split(",")
     results = {
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs (shared), "
         f"CPU only, python {sys.version.split()[0]}",
@@ -142,28 +243,48 @@ def main():
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "max_trials": MAX_TRIALS,
         "epochs": EPOCHS,
-        "cases": {},
+        "tolerance": TOLERANCE,
+        "runs": [],
     }
+    if os.environ.get("BENCH_APPEND") and results_path.exists():
+        # Add seeds to an earlier run with the same budget (e.g. one seed per session).
+        earlier = json.loads(results_path.read_text())
+        same = ("backend", "max_trials", "epochs")
+        if all(earlier.get(k) == results[k] for k in same):
+            results["runs"] = earlier["runs"]
+            results["date"] = f"{earlier['date']} .. {results['date']}"
     with tempfile.TemporaryDirectory() as tmp:
-        for data, model, fixed in CASES:
-            case = {}
-            for tuner in ("random", "bayesian", "hyperband"):
-                out = pathlib.Path(tmp) / f"{model}-{tuner}"
-                wall, curve, n = run_kzoo(data, model, fixed, tuner, out)
-                case[f"kzoo-{tuner}"] = {"wall_s": wall, "trials": n, "curve": curve}
-                print(
-                    f"{data}/{model} kzoo-{tuner}: best {curve[-1][1]} in {wall:.0f}s", flush=True
-                )
-            wall, curve, n = run_optuna(data, model, fixed)
-            case["optuna-tpe-median"] = {"wall_s": wall, "trials": n, "curve": curve}
-            print(f"{data}/{model} optuna: best {curve[-1][1]} in {wall:.0f}s", flush=True)
-            for entry in case.values():
-                entry["best_val_accuracy"] = entry["curve"][-1][1]
-                entry["trials_per_hour"] = round(3600 * entry["trials"] / entry["wall_s"], 1)
-                entry["wall_s"] = round(entry["wall_s"], 1)
-            results["cases"][f"{data}+{model}"] = case
-            (HERE / "results.json").write_text(json.dumps(results, indent=2))
-            plot(results)
+        # Warm-up outside the timings: imports, dataset caches, matplotlib.
+        tune("mlp", "digits", out=f"{tmp}/warm", max_trials=1, epochs=1, verbose=0)
+        for seed in SEEDS:
+            for case in cases:
+                data, model, fixed = CASES[case]
+                k = seed % len(runners)
+                for runner in runners[k:] + runners[:k]:
+                    load = os.getloadavg()[0]
+                    if runner.startswith("kzoo-"):
+                        out = pathlib.Path(tmp) / f"{case}-{runner}-{seed}"
+                        run = run_kzoo(data, model, fixed, runner, seed, out)
+                    else:
+                        run = run_optuna(data, model, fixed, seed)
+                    run.update(
+                        case=case,
+                        runner=runner,
+                        seed=seed,
+                        load_before=round(load, 2),
+                        load_after=round(os.getloadavg()[0], 2),
+                        best_val_accuracy=run["curve"][-1][1],
+                        wall_s=round(run["wall_s"], 1),
+                    )
+                    results["runs"].append(run)
+                    print(
+                        f"seed {seed} {case} {runner}: best {run['best_val_accuracy']} "
+                        f"in {run['wall_s']:.0f}s ({run['epochs_trained']} epochs, "
+                        f"{run['pruned']} pruned, load {load:.1f})",
+                        flush=True,
+                    )
+                    results_path.write_text(json.dumps(summarize(results), indent=2))
+                    plot(results)
 
 
 def plot(results):
@@ -172,19 +293,32 @@ def plot(results):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cases = results["cases"]
-    fig, axes = plt.subplots(1, len(cases), figsize=(5 * len(cases), 3.6))
-    axes = axes if len(cases) > 1 else [axes]
-    for ax, (name, case) in zip(list(axes), cases.items(), strict=True):
-        for label, entry in case.items():
-            t, best = zip(*entry["curve"], strict=True)
-            ax.step(t, best, where="post", label=label)
-        ax.set_title(name)
-        ax.set_xlabel("wall time (s)")
+    cases = [c for c in CASES if any(r["case"] == c for r in results["runs"])]
+    fig, axes = plt.subplots(1, len(cases), figsize=(6 * len(cases), 4), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for ax, case in zip(axes[0], cases, strict=True):
+        for i, runner in enumerate(RUNNERS):
+            for run in (r for r in results["runs"] if r["case"] == case and r["runner"] == runner):
+                t, best = zip(*run["curve"], strict=True)
+                ax.step(
+                    t,
+                    best,
+                    where="post",
+                    color=f"C{i}",
+                    linestyle=styles[run["seed"] % len(styles)],
+                    label=runner if run["seed"] == min(results_seeds(results)) else None,
+                )
+        ax.set_title(f"{case} (line style = seed)")
+        ax.set_xlabel("wall time since search start (s)")
         ax.set_ylabel("best val accuracy")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(HERE / "best_vs_time.png", dpi=90)
+    plt.close(fig)
+
+
+def results_seeds(results):
+    return {r["seed"] for r in results["runs"]}
 
 
 if __name__ == "__main__":

@@ -145,6 +145,7 @@ def test_bad_settings_raise_before_anything_is_written(tmp_path):
         ({"max_trials": 0}, "max_trials"),
         ({"workers": -1}, "workers"),
         ({"fixed": {"depthh": 1}}, "Unknown hyperparameter"),
+        ({"tuner": "hyperband", "prune": True}, "hyperband already stops"),
     ]:
         with pytest.raises(ValueError, match=match):
             tuning.tune("mlp", data, out=tmp_path / "a", **kwargs)
@@ -167,6 +168,80 @@ def test_resume_rejects_other_settings(tmp_path):
     before = read_csv(tmp_path / "trials.csv")
     result = tuning.tune("mlp", data, out=tmp_path, max_trials=2, epochs=1, fixed=TINY, verbose=0)
     assert len(result.trials) == 2 and result.trials[0] == before[0]
+
+
+class Scripted(keras.callbacks.Callback):
+    """Overwrites val_accuracy with 100 x the trial's learning rate, every epoch.
+
+    It runs before KerasTuner's callbacks, which read the same logs, so the search
+    sees a known, flat curve per trial whatever the backend's arithmetic.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        lr = keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        logs["val_accuracy"] = 100 * float(lr)
+
+
+def test_prune_stops_trials_below_the_median_of_finished_ones(tmp_path, capsys):
+    result = tuning.tune(
+        "mlp",
+        _tiny_data(),
+        out=tmp_path,
+        max_trials=5,
+        epochs=3,
+        prune=True,
+        fixed={**TINY, "batch_size": 64},
+        callbacks=[Scripted()],
+    )
+    rows = result.trials
+    assert len(rows) == 5 and {r["status"] for r in rows} == {"COMPLETED"}
+    kept = []  # scores of finished, unpruned trials, in trial order
+    for r in rows:  # pruned after epoch 2 iff below the median of >= 3 kept trials
+        below = len(kept) >= tuning.PRUNE_MIN_TRIALS and r["score"] < np.median(kept)
+        assert (r["pruned"], r["epochs_run"]) == ((1, 2) if below else (0, 3)), rows
+        if not below:
+            kept.append(r["score"])
+    pruned = sum(r["pruned"] for r in rows)
+    assert pruned >= 1 and result.best["trials"]["pruned"] == pruned
+    assert "(pruned after epoch 2)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="different settings.*prune"):
+        fixed = {**TINY, "batch_size": 64}
+        tuning.tune("mlp", _tiny_data(), out=tmp_path, max_trials=5, epochs=3, fixed=fixed)
+
+
+def test_median_stopping_rule():
+    from keras_tuner.engine.trial import Trial
+
+    def trial(curve, status="COMPLETED", pruned=0.0):
+        t = Trial(keras_tuner.HyperParameters(), trial_id="0", status=status)
+        for epoch, value in enumerate(curve):
+            t.metrics.update(f"curve/{epoch}", value)
+        t.metrics.update("pruned", pruned)
+        return t
+
+    trials = [
+        trial([0.5, 0.6, 0.7]),
+        trial([0.3, 0.5]),  # stopped early by EarlyStopping: counts where it ran
+        trial([0.1, 0.9, 0.9]),
+        trial([0.0, 0.0], pruned=1.0),  # pruned trials do not lower the bar
+        trial([0.0, 0.0, 0.0], status="FAILED"),
+    ]
+    assert tuning._median_curve(trials, epochs=4) == [0.3, 0.6, None, None]
+
+    objective = keras_tuner.Objective("val_accuracy", "max")
+    stop = tuning._MedianStop(objective, [0.3, 0.6, None, None])
+    assert not stop.update(0, {"val_accuracy": 0.2})  # epoch 0: warm-up
+    assert stop.update(1, {"val_accuracy": 0.59})  # best 0.59 < median 0.6
+    assert stop.stopped_at == 1
+    assert stop.metrics() == {"curve/0": 0.2, "curve/1": 0.59, "pruned": 1.0}
+    stop = tuning._MedianStop(objective, [0.3, 0.6, None, None])
+    assert not stop.update(0, {"val_accuracy": 0.7}) and not stop.update(1, {"val_accuracy": 0.1})
+    assert stop.metrics()["pruned"] == 0.0  # the best so far (0.7) is above the median
+    loss = keras_tuner.Objective("val_loss", "min")
+    stop = tuning._MedianStop(loss, [1.0, 0.5])
+    assert not stop.update(0, {"val_loss": 2.0})  # warm-up
+    assert not stop.update(1, {"val_loss": 0.5})  # level with the median: kept
+    assert tuning._MedianStop(loss, [1.0, 0.5]).update(1, {"val_loss": 0.51})
 
 
 @pytest.mark.skipif(
