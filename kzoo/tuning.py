@@ -301,7 +301,10 @@ def _make_tuner(settings, hypermodel, out):
 
     common = {
         "objective": settings["objective"],
-        "seed": seed,
+        # KerasTuner's Oracle reads a seed of 0 as "none" (`seed or random.randint(...)`)
+        # and samples differently on every run; shift it so that every kzoo seed,
+        # 0 included, reproduces its search.
+        "seed": seed + 1,
         "directory": str(out),
         "project_name": PROJECT,
         "overwrite": False,

@@ -170,6 +170,20 @@ def test_resume_rejects_other_settings(tmp_path):
     assert len(result.trials) == 2 and result.trials[0] == before[0]
 
 
+def test_same_seed_same_search(tmp_path):
+    # seed=0 included: KerasTuner alone would draw a random oracle seed for it.
+    runs = [
+        tuning.tune("mlp", _tiny_data(), out=tmp_path / name, max_trials=3, epochs=1, fixed=TINY)
+        for name in ("a", "b")
+    ]
+    hps = [[(r["learning_rate"], r["batch_size"]) for r in run.trials] for run in runs]
+    assert hps[0] == hps[1] and len(set(hps[0])) == 3
+    other = tuning.tune(
+        "mlp", _tiny_data(), out=tmp_path / "c", max_trials=3, epochs=1, fixed=TINY, seed=1
+    )
+    assert [(r["learning_rate"], r["batch_size"]) for r in other.trials] != hps[0]
+
+
 class Scripted(keras.callbacks.Callback):
     """Overwrites val_accuracy with 100 x the trial's learning rate, every epoch.
 
