@@ -1,5 +1,7 @@
 """`GradientClipping`: value, norm, global-norm, AGC and AutoClip clipping on any optimizer."""
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -170,12 +172,33 @@ class GradientClipping(keras.callbacks.Callback):
             return ops.convert_to_tensor(float(self.clip_value), "float32")
         norm = ctx["global"]
         hist, count = hook.vars["autoclip_hist"], hook.vars["autoclip_count"]
+        host_hist, host_count = hook.host_value(hist), hook.host_value(count)
+        if host_hist is not None and host_count is not None:
+            return self._host_threshold(host_hist, host_count, norm)
         hist_new, count_new = ring_push(
             ops.convert_to_tensor(hist), ops.convert_to_tensor(count), norm, ops.isfinite(norm)
         )
         hist.assign(hist_new)
         count.assign(count_new)
         return percentile(hist_new, count_new, self.percentile)
+
+    def _host_threshold(self, hist, count, norm):
+        """`threshold_of` for AutoClip on eager torch with CPU tensors, in place."""
+        import torch
+
+        with torch.no_grad():
+            n = int(count)
+            value = float(norm)
+            if math.isfinite(value):
+                hist[n % self.window] = value
+                count.add_(1)
+                n += 1
+            valid = min(n, self.window)
+            if valid == 0:
+                return torch.zeros((), dtype=torch.float32)
+            # Slots [0, valid) hold the recorded norms; torch's default quantile
+            # interpolation is numpy's "linear", as in `percentile`.
+            return torch.quantile(hist[:valid], self.percentile / 100.0)
 
     def transform(self, hook, grads, ctx, want_flag=False):
         mode = self.mode
@@ -195,12 +218,17 @@ class GradientClipping(keras.callbacks.Callback):
             flags = [n > thr for n in norms]
         elif mode in ("global_norm", "autoclip"):
             norm = ctx["global"]
-            scale = thr / ops.maximum(norm, thr)
+            if hook.host_counter:  # eager torch: tensor methods, no keras.ops dispatch
+                scale = (thr / norm).clamp(max=1.0)
+            else:
+                scale = thr / ops.maximum(norm, thr)
             out = hook.scale(grads, scale)
             flags = [norm > thr]
         else:
             out, flags = self._agc(hook, grads, thr)
-        if flags:
+        if len(flags) == 1:
+            ctx["clipped"] = flags[0]
+        elif flags:
             ctx["clipped"] = ops.any(ops.stack(flags))
         return out
 

@@ -203,5 +203,10 @@ class GradientNormLogger(keras.callbacks.Callback):
             row_var.assign(new_row)
         if "clip" in hook.parts:
             clip_var, count_var = hook.vars["clip_count"], hook.vars["step_count"]
-            clip_var.assign(clip_var + ops.cast(ctx["clipped"], "int32"))
-            count_var.assign(count_var + 1)
+            host_clip, host_count = hook.host_value(clip_var), hook.host_value(count_var)
+            if host_clip is not None and host_count is not None:
+                host_clip.add_(ctx["clipped"].to(host_clip.dtype))
+                host_count.add_(1)
+            else:
+                clip_var.assign(clip_var + ops.cast(ctx["clipped"], "int32"))
+                count_var.assign(count_var + 1)
