@@ -95,6 +95,25 @@ def run_kzoo(data, model, fixed, runner, seed, out):
     }
 
 
+def fit_trial(hm, ds, values, seed, epochs, callbacks=()):
+    """One trial without KerasTuner: fresh session, seed, build from `values`, fit."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    hp = keras_tuner.HyperParameters()
+    hp.values = dict(values)
+    net = hm.build(hp)
+    return hm.fit(
+        hp,
+        net,
+        ds.x_train,
+        ds.y_train,
+        validation_data=(ds.x_val, ds.y_val),
+        epochs=epochs,
+        verbose=0,
+        callbacks=list(callbacks),
+    )
+
+
 def run_optuna(data, model, fixed, seed):
     import optuna
 
@@ -126,22 +145,9 @@ def run_optuna(data, model, fixed, seed):
                 self.pruned, self.model.stop_training = True, True
 
     def objective(trial):
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(seed + trial.number)
-        hp = keras_tuner.HyperParameters()
-        hp.values = {p.name: suggest(trial, p) for p in space}
-        net = hm.build(hp)
+        values = {p.name: suggest(trial, p) for p in space}
         prune = Prune(trial)
-        history = hm.fit(
-            hp,
-            net,
-            ds.x_train,
-            ds.y_train,
-            validation_data=(ds.x_val, ds.y_val),
-            epochs=EPOCHS,
-            verbose=0,
-            callbacks=[prune],
-        )
+        history = fit_trial(hm, ds, values, seed + trial.number, EPOCHS, [prune])
         best = max(history.history["val_accuracy"])
         stamps.append(time.perf_counter() - start)
         scores.append(best)

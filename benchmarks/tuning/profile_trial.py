@@ -26,7 +26,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-import keras_tuner  # noqa: E402
+from bench_tuning import fit_trial  # noqa: E402  (this folder: the Optuna objective's trial)
 from keras_tuner.src.engine import oracle as oracle_module  # noqa: E402
 from keras_tuner.src.engine import tuner as tuner_module  # noqa: E402
 from keras_tuner.src.engine import tuner_utils  # noqa: E402
@@ -95,20 +95,7 @@ def bare_loop(ds, hm, values_list):
     times = []
     for i, values in enumerate(values_list):
         start = time.perf_counter()
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(i)
-        hp = keras_tuner.HyperParameters()
-        hp.values = dict(values)
-        net = hm.build(hp)
-        hm.fit(
-            hp,
-            net,
-            ds.x_train,
-            ds.y_train,
-            validation_data=(ds.x_val, ds.y_val),
-            epochs=EPOCHS,
-            verbose=0,
-        )
+        fit_trial(hm, ds, values, i, EPOCHS)
         times.append(time.perf_counter() - start)
     return times
 
