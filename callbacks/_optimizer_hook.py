@@ -20,6 +20,7 @@ model saved after `fit` has the optimizer Keras built. `_clip_gradients` is
 private: keras is pinned to 3.15.x in pyproject.toml.
 """
 
+import math
 import types
 
 import keras
@@ -63,21 +64,43 @@ def _torch():
     return keras.backend.backend() == "torch"
 
 
+def _tensorflow():
+    """True on the tensorflow backend, where the hook updates ring slots and counters
+    in place on the `tf.Variable`s (one op each) instead of rewriting whole variables."""
+    return keras.backend.backend() == "tensorflow"
+
+
+def ring_array(history, window):
+    """Host value of a ring of `window` slots holding `history` (oldest first).
+
+    Returns `(hist, count)`: slot i holds the i-th oldest value and `count % window`
+    is the next slot; slots not yet written hold +inf, so a sort puts them last.
+    """
+    history = [float(v) for v in history][-window:]
+    hist = np.full(window, np.inf, "float32")
+    hist[: len(history)] = history
+    return hist, np.asarray(len(history), "int32")
+
+
 def percentile(hist, count, q):
-    """`q`-th percentile (numpy's linear method) of the first `count` ring entries."""
+    """`q`-th percentile (numpy's linear method) of the first `count` ring entries.
+
+    Unwritten slots hold +inf (see `ring_array`), so the entries needed are among the
+    `k` smallest, `k` fixed by the window size and `q`: a partial `top_k` instead of a
+    full sort.
+    """
     if _torch():
         return _percentile_torch(hist, count, q)
     size = hist.shape[0]
-    valid = ops.minimum(count, size)
-    safe = ops.maximum(valid, 1)
-    x = ops.where(ops.arange(size) < valid, hist, float("inf"))
-    s = ops.sort(x)
-    pos = ops.cast(safe - 1, "float32") * (q / 100.0)
-    lo = ops.cast(ops.floor(pos), "int32")
-    hi = ops.minimum(lo + 1, ops.cast(safe - 1, "int32"))
-    a, b = ops.take(s, lo), ops.take(s, hi)
+    k = min(size, int(math.floor((size - 1) * q / 100.0)) + 3)
+    smallest = -ops.top_k(-hist, k)[0]  # ascending
+    last = ops.maximum(ops.minimum(count, size) - 1, 0)
+    pos = ops.cast(last, "float32") * (q / 100.0)
+    lo = ops.minimum(ops.cast(pos, "int32"), k - 1)
+    hi = ops.minimum(ops.minimum(lo + 1, last), k - 1)
+    a, b = ops.take(smallest, lo), ops.take(smallest, hi)
     value = a + (b - a) * (pos - ops.cast(lo, "float32"))
-    return ops.where(valid > 0, value, 0.0)
+    return ops.where(count > 0, value, 0.0)
 
 
 def _percentile_torch(hist, count, q):
@@ -108,6 +131,37 @@ def ring_push(hist, count, value, keep=True):
     slot = ops.mod(count, size)
     hist_new = ops.where(ops.logical_and(ops.arange(size) == slot, keep), value, hist)
     return hist_new, count + ops.cast(keep, count.dtype)
+
+
+def ring_record(hist_var, count_var, value, keep):
+    """`ring_push` into the variables themselves; returns the new (hist, count) tensors.
+
+    On tensorflow the slot and the count are updated in place (a scatter and an
+    `assign_add`; XLA compiles both), not by rewriting the whole window each step.
+    """
+    if _tensorflow():
+        import tensorflow as tf
+
+        hist, count = hist_var.value, count_var.value
+        slot = tf.reshape(tf.math.floormod(count.read_value(), hist.shape[0]), (1, 1))
+        old = tf.gather_nd(hist.read_value(), slot)
+        hist.scatter_nd_update(slot, tf.where(keep, tf.reshape(value, (1,)), old))
+        count.assign_add(tf.cast(keep, count.dtype), read_value=False)
+        return hist.read_value(), count.read_value()
+    hist, count = ring_push(
+        ops.convert_to_tensor(hist_var), ops.convert_to_tensor(count_var), value, keep
+    )
+    hist_var.assign(hist)
+    count_var.assign(count)
+    return hist, count
+
+
+def add_to(var, value):
+    """`var += value` (an integer counter): one in-place op on tensorflow."""
+    if _tensorflow():
+        var.value.assign_add(ops.cast(value, var.dtype), read_value=False)
+    else:
+        var.assign(var + ops.cast(value, var.dtype))
 
 
 class GradientHook:
@@ -265,20 +319,25 @@ class GradientHook:
         return ops.cond(pred, true_fn, false_fn)
 
     def sq_sums(self, grads):
-        """Per-variable sums of squares (float32), one fused kernel on torch."""
+        """Per-variable sums of squares in float32, as one 1-D tensor.
+
+        One op per variable: `_foreach_norm` on torch (one fused kernel), `L2Loss` on
+        tensorflow (whose graph executor pays per op: a 64-layer MLP has 130 variables).
+        """
         if _torch():
             import torch
 
             g32 = [g if g.dtype == torch.float32 else g.float() for g in grads]
-            return list(torch.stack(torch._foreach_norm(g32)).square().unbind())
-        return [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
+            return torch.stack(torch._foreach_norm(g32)).square()
+        if _tensorflow():
+            import tensorflow as tf
+
+            halves = [tf.nn.l2_loss(tf.cast(g, tf.float32)) for g in grads]  # sum(g**2) / 2
+            return 2.0 * tf.stack(halves)
+        return ops.stack([ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads])
 
     def global_norm(self, sq):
-        if _torch():
-            import torch
-
-            return torch.stack(sq).sum().sqrt()
-        return ops.sqrt(sum(sq))
+        return ops.sqrt(ops.sum(sq)) if not _torch() else sq.sum().sqrt()
 
     def scale(self, grads, factor):
         """`[g * factor for g in grads]` (one fused kernel on torch)."""
@@ -290,10 +349,10 @@ class GradientHook:
         return [g * ops.cast(factor, g.dtype) for g in grads]
 
     def layer_norms(self, sq):
-        per_layer = [0.0] * len(self.layers)
-        for s, i in zip(sq, self.layer_index, strict=True):
-            per_layer[i] = per_layer[i] + s
-        return ops.sqrt(ops.stack([ops.convert_to_tensor(p, "float32") for p in per_layer]))
+        """Norm of each layer's gradients, from `sq_sums` (one segment sum)."""
+        ids = np.asarray(self.layer_index, "int32")
+        per_layer = ops.segment_sum(sq, ids, num_segments=len(self.layers))
+        return ops.sqrt(per_layer)
 
     def apply(self, grads):
         grads = list(grads)

@@ -3,10 +3,9 @@
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
-from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_push
+from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
 
 MODES = ("value", "norm", "global_norm", "agc", "autoclip")
 _VARS = ("autoclip_hist", "autoclip_count")
@@ -115,11 +114,7 @@ class GradientClipping(keras.callbacks.Callback):
             self._hook.write("autoclip_count", count)
 
     def _ring(self):
-        hist = np.zeros(self.window, "float32")
-        history = self._state["history"][-self.window :]
-        count = len(history)
-        hist[:count] = history  # slot i holds the i-th oldest; count % window is next
-        return hist, np.asarray(count, "int32")
+        return ring_array(self._state["history"], self.window)
 
     def _pull(self):
         hist = self._hook.read("autoclip_hist")
@@ -175,11 +170,7 @@ class GradientClipping(keras.callbacks.Callback):
         host_hist, host_count = hook.host_value(hist), hook.host_value(count)
         if host_hist is not None and host_count is not None:
             return self._host_threshold(host_hist, host_count, norm)
-        hist_new, count_new = ring_push(
-            ops.convert_to_tensor(hist), ops.convert_to_tensor(count), norm, ops.isfinite(norm)
-        )
-        hist.assign(hist_new)
-        count.assign(count_new)
+        hist_new, count_new = ring_record(hist, count, norm, ops.isfinite(norm))
         return percentile(hist_new, count_new, self.percentile)
 
     def _host_threshold(self, hist, count, norm):
@@ -210,7 +201,7 @@ class GradientClipping(keras.callbacks.Callback):
             if want_flag:
                 flags = [ops.max(ops.abs(g)) > thr for g in grads]
         elif mode == "norm":
-            norms = [ops.sqrt(s) for s in ctx["sq"]]
+            norms = ops.unstack(ops.sqrt(ctx["sq"]))
             out = [
                 g * ops.cast(thr / ops.maximum(n, thr), g.dtype)
                 for g, n in zip(grads, norms, strict=True)

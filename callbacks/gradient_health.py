@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_push
+from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
 
 ACTIONS = ("warn", "stop", "rollback")
 _VARS = ("health_hist", "health_count", "health_state", "vanish_streak")
@@ -169,9 +169,7 @@ class GradientHealth(keras.callbacks.Callback):
                 self._hook.write(name, value)
 
     def _initial_vars(self):
-        hist = np.zeros(self.window, "float32")
-        history = self._host["history"]
-        hist[: len(history)] = history
+        hist, count = ring_array(self._host["history"], self.window)
         state = np.zeros(5, "float32")
         state[_NONFINITE], state[_SPIKES] = self._host["nonfinite"], self._host["spikes"]
         state[_LAST_STEP] = -1
@@ -179,7 +177,7 @@ class GradientHealth(keras.callbacks.Callback):
         streak = np.array([streaks.get(name, 0) for name in self._hook.layers], "int32")
         return {
             "health_hist": hist,
-            "health_count": np.asarray(len(history), "int32"),
+            "health_count": count,
             "health_state": state,
             "vanish_streak": streak,
         }
@@ -331,9 +329,7 @@ class GradientHealth(keras.callbacks.Callback):
             ops.logical_and(finite, count >= self.min_history), norm > self.spike_factor * median
         )
         bad = ops.logical_or(ops.logical_not(finite), spike)
-        hist_new, count_new = ring_push(hist, count, norm, ops.logical_and(finite, ~spike))
-        v["health_hist"].assign(hist_new)
-        v["health_count"].assign(count_new)
+        ring_record(v["health_hist"], v["health_count"], norm, ops.logical_and(finite, ~spike))
         state = ops.convert_to_tensor(v["health_state"])
         step = ops.cast(hook.step, "float32")
         new_state = ops.stack(

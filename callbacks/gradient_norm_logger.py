@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo.callbacks._optimizer_hook import get_hook
+from kzoo.callbacks._optimizer_hook import add_to, get_hook
 
 _VARS = ("log_buf", "log_row", "clip_count", "step_count")
 FIXED_COLUMNS = ("step", "global_norm", "clip_threshold", "clipped")
@@ -179,10 +179,9 @@ class GradientNormLogger(keras.callbacks.Callback):
 
     def transform(self, hook, grads, ctx):
         buf_var, row_var = hook.vars["log_buf"], hook.vars["log_row"]
-        buf, row = ops.convert_to_tensor(buf_var), ops.convert_to_tensor(row_var)
-        capacity = buf.shape[0]
+        capacity = buf_var.shape[0]
 
-        def write():
+        def values():
             sq = ctx["sq"] if ctx["sq"] is not None else hook.sq_sums(grads)
             layer = hook.layer_norms(sq)
             head = ops.stack(
@@ -193,14 +192,28 @@ class GradientNormLogger(keras.callbacks.Callback):
                     ops.cast(ctx["clipped"], "float32"),
                 ]
             )
-            values = ops.concatenate([head, layer])
-            hit = ops.expand_dims(ops.arange(capacity) == ops.mod(row, capacity), 1)
-            return ops.where(hit, ops.expand_dims(values, 0), buf), row + 1
+            return ops.concatenate([head, layer])
 
-        new_buf, new_row = hook.cond(self.every, write, lambda: (buf, row))
-        if new_row is not row:  # torch eager skips the write on steps it does not log
-            buf_var.assign(new_buf)
-            row_var.assign(new_row)
+        if keras.backend.backend() == "tensorflow":
+            # Write the row in place, inside the branch: steps that do not log run no op.
+            def write_in_place():
+                slot = ops.reshape(row_var.value.read_value() % capacity, (1, 1))
+                buf_var.value.scatter_nd_update(slot, ops.expand_dims(values(), 0))
+                row_var.value.assign_add(1, read_value=False)
+                return ops.convert_to_tensor(True)
+
+            hook.cond(self.every, write_in_place, lambda: ops.convert_to_tensor(False))
+        else:
+            buf, row = ops.convert_to_tensor(buf_var), ops.convert_to_tensor(row_var)
+
+            def write():
+                hit = ops.expand_dims(ops.arange(capacity) == ops.mod(row, capacity), 1)
+                return ops.where(hit, ops.expand_dims(values(), 0), buf), row + 1
+
+            new_buf, new_row = hook.cond(self.every, write, lambda: (buf, row))
+            if new_row is not row:  # torch eager skips the write on steps it does not log
+                buf_var.assign(new_buf)
+                row_var.assign(new_row)
         if "clip" in hook.parts:
             clip_var, count_var = hook.vars["clip_count"], hook.vars["step_count"]
             host_clip, host_count = hook.host_value(clip_var), hook.host_value(count_var)
@@ -208,5 +221,5 @@ class GradientNormLogger(keras.callbacks.Callback):
                 host_clip.add_(ctx["clipped"].to(host_clip.dtype))
                 host_count.add_(1)
             else:
-                clip_var.assign(clip_var + ops.cast(ctx["clipped"], "int32"))
-                count_var.assign(count_var + 1)
+                add_to(clip_var, ctx["clipped"])
+                add_to(count_var, 1)

@@ -134,3 +134,34 @@ def test_tensorboard_events_are_written(tiny_tabular, tmp_path):
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[logger])
     events = list((tmp_path / "tb").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 100
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_all_three_callbacks_agree_with_and_without_xla(tiny_tabular, jit_compile):
+    """The hook's in-place updates also compile under XLA (tensorflow's jit_compile=True;
+    jax always compiles); logged norms and AutoClip's history match the eager values."""
+    from kzoo.callbacks import GradientHealth
+
+    if keras.backend.backend() == "torch" and jit_compile:
+        pytest.skip("torch: jit_compile is torch.compile, not XLA; covered by the eager runs")
+    x, y = tiny_tabular
+    runs = []
+    for jit in (jit_compile, False):
+        model = _model()
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.05),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit,
+        )
+        clip = GradientClipping("autoclip", percentile=25, window=5)
+        logger = GradientNormLogger(every=2)
+        health = GradientHealth(action="warn", window=8, min_history=4)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                  callbacks=[health, clip, logger])
+        runs.append((np.array(logger.rows), clip.get_state(), health.get_state()["history"]))
+    (rows, clip_state, health_hist), (rows_ref, clip_ref, health_ref) = runs
+    assert len(rows) == len(rows_ref) > 2
+    np.testing.assert_allclose(rows, rows_ref, rtol=1e-4)
+    assert clip_state["count"] == clip_ref["count"] > 5
+    np.testing.assert_allclose(clip_state["history"], clip_ref["history"], rtol=1e-4)
+    np.testing.assert_allclose(health_hist, health_ref, rtol=1e-4)

@@ -1,0 +1,44 @@
+"""The ring window and percentile shared by AutoClip and GradientHealth."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kzoo.callbacks._optimizer_hook import percentile, ring_array, ring_record
+
+
+@pytest.mark.parametrize("window", [1, 7, 1000])
+@pytest.mark.parametrize("q", [0.5, 10.0, 25.0, 50.0, 99.0, 100.0])
+def test_percentile_of_ring_equals_numpy(window, q):
+    rng = np.random.default_rng(int(q * 10) + window)
+    values = rng.lognormal(size=window + 9).astype("float32")
+    for count in sorted({0, 1, 2, window // 10 + 2, window - 1, window, window + 9}):
+        hist, _ = ring_array([], window)
+        for i in range(count):  # the last `window` of these are the history
+            hist[i % window] = values[i]
+        n = np.asarray(count, "int32")
+        got = float(ops.convert_to_numpy(percentile(ops.convert_to_tensor(hist),
+                                                    ops.convert_to_tensor(n), q)))
+        recorded = values[max(0, count - window) : count]
+        expected = float(np.percentile(recorded, q)) if count else 0.0
+        assert got == pytest.approx(expected, rel=1e-5), (count, q, window)
+
+
+def test_ring_record_keeps_only_marked_values_in_a_bounded_window():
+    hist_np, count_np = ring_array([4.0, 5.0], 3)
+    assert np.isinf(hist_np[2]) and int(count_np) == 2
+    hist = keras.Variable(hist_np, trainable=False)
+    count = keras.Variable(count_np, trainable=False)
+    for value, keep in [(6.0, True), (np.inf, False), (7.0, True), (8.0, True)]:
+        ring_record(hist, count, ops.convert_to_tensor(value, "float32"),
+                    ops.convert_to_tensor(keep))
+    # 5 pushes kept (2 restored + 3), slots hold the last 3 in ring order.
+    assert int(ops.convert_to_numpy(count)) == 5
+    np.testing.assert_array_equal(ops.convert_to_numpy(hist), [7.0, 8.0, 6.0])
+
+
+def test_ring_array_keeps_the_newest_values():
+    hist, count = ring_array([1.0, 2.0, 3.0, 4.0], 3)
+    np.testing.assert_array_equal(hist, [2.0, 3.0, 4.0])
+    assert int(count) == 3
