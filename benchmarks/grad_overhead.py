@@ -9,10 +9,15 @@ same data, within one process (timings are noisy; ratios from one run only):
 - depth scaling: an MLP of 4, 16 and 64 hidden layers, `log10+autoclip`.
 
 Shapes are the MLP and LSTM of ../shared/gpu/FIGURES.md scaled down for a CPU.
-Steady-state time per step: one `fit` per setting and repeat (settings
-interleaved) with an epoch-end timer (an async-safe hook); every epoch after the
-first (compilation) is a sample, and the ratio is the median sample over the
-median plain sample (`ratio_of_best`: best over best, for comparison).
+Paired epochs: the instrumented model trains for `--epochs` epochs, and after each
+of its epochs an identical, already compiled plain model trains one epoch (timed
+the same way, by an async-safe epoch timer), so each pair of epochs runs within a
+second or two of each other and a burst of interference on the shared machine hits
+both. An epoch's time runs from the start of its 6th batch to its end (the epoch-end
+work of the callbacks included; the epoch's start, where tensorflow builds a new
+data iterator in a varying 40-150 ms, left out). The ratio is the median over pairs
+(the first, compiling, epoch dropped) of instrumented / plain epoch time;
+`ratio_iqr` is its interquartile range.
 
 Usage:
     python benchmarks/grad_overhead.py                   # all backends, writes JSON
@@ -29,6 +34,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 5  # batches at the start of each epoch left out of its time
 SHAPES = {
     # name: (kind, input shape, hidden, batch)
     "mlp": ("mlp", (784,), [256] * 4, 128),
@@ -55,11 +61,31 @@ def worker(args):
     class EpochTimer(keras.callbacks.Callback):
         async_safe = True
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            # From the start of batch SKIP: the epoch's start (TF builds a new
+            # iterator each epoch: 40-150 ms here, varying) is not a step cost.
+            if batch == SKIP:
+                self.t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             self.times.append(time.perf_counter() - self.t0)
+
+    class PairedPlainEpoch(EpochTimer):
+        """After each timed epoch of the instrumented model, one timed epoch of plain fit."""
+
+        def __init__(self, plain, x, y, batch):
+            super().__init__()
+            self.plain, self.data, self.batch = plain, (x, y), batch
+            self.plain_timer = EpochTimer()
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            self.plain.fit(*self.data, batch_size=self.batch, epochs=1, verbose=0,
+                           callbacks=[self.plain_timer])
 
     def build(kind, shape, hidden):
         keras.utils.set_random_seed(0)
@@ -90,28 +116,32 @@ def worker(args):
         n = batch * args.steps
         x = rng.normal(size=(n, *shape)).astype("float32")
         y = rng.integers(0, 10, size=n).astype("int32")
-        per_setting = {s: [] for s in SETTINGS[name]}
-        for _ in range(args.repeats):
-            for setting in SETTINGS[name]:
+        plain = build(kind, shape, hidden)
+        plain.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compile it once
+        results[name] = {}
+        plain_all = []
+        for setting in SETTINGS[name][1:]:
+            ratios, ms, plain_ms = [], [], []
+            for _ in range(args.repeats):
                 model = build(kind, shape, hidden)
-                timer = EpochTimer()
-                timer.times = []
+                paired = PairedPlainEpoch(plain, x, y, batch)
                 model.fit(x, y, batch_size=batch, epochs=args.epochs, verbose=0,
-                          callbacks=[*callbacks_for(setting), timer])
-                # Every epoch after the first (compilation) is one sample.
-                per_setting[setting].extend(1000 * t / args.steps for t in timer.times[1:])
-        # Median over all samples: interference on a shared machine comes in bursts that
-        # the median ignores; the best epoch (min) is kept for comparison.
-        plain = per_setting["plain"]
-        results[name] = {
-            s: {
-                "ms_per_step": round(float(np.median(v)), 4),
-                "ratio": round(float(np.median(v) / np.median(plain)), 4),
-                "ratio_of_best": round(float(np.min(v) / np.min(plain)), 4),
-                "samples_ms": [round(t, 4) for t in v],
+                          callbacks=[*callbacks_for(setting), paired])
+                # Epoch 0 compiles the instrumented step: dropped.
+                for t, t_plain in zip(paired.times[1:], paired.plain_timer.times[1:], strict=True):
+                    ratios.append(t / t_plain)
+                    ms.append(1000 * t / (args.steps - SKIP))
+                    plain_ms.append(1000 * t_plain / (args.steps - SKIP))
+            plain_all += plain_ms
+            results[name][setting] = {
+                "ms_per_step": round(float(np.median(ms)), 4),
+                "plain_ms_per_step": round(float(np.median(plain_ms)), 4),
+                "ratio": round(float(np.median(ratios)), 4),
+                "ratio_iqr": [round(float(q), 4) for q in np.percentile(ratios, [25, 75])],
+                "pairs": len(ratios),
             }
-            for s, v in per_setting.items()
-        }
+        results[name]["plain"] = {"ms_per_step": round(float(np.median(plain_all)), 4),
+                                  "ratio": 1.0}
         print(keras.backend.backend(), name, {s: r["ratio"] for s, r in results[name].items()},
               flush=True)
     json.dump(results, sys.stdout if args.out == "-" else open(args.out, "w"), indent=1)
@@ -122,22 +152,24 @@ def markdown(path):
         report = json.load(f)
     print(f"{report['machine']}; keras {report['keras']}; {report['date']}; "
           f"{report['settings']}\n")
-    print("| backend | shape | setting | ms/step | ratio to plain fit |")
+    print("| backend | shape | setting | ms/step (paired plain) | ratio to plain fit (IQR) |")
     print("|---|---|---|---|---|")
     for backend, shapes in report["results"].items():
         for shape, settings in shapes.items():
             for setting, r in settings.items():
                 if setting != "plain":
+                    lo, hi = r["ratio_iqr"]
                     print(f"| {backend} | {shape} | {setting} | {r['ms_per_step']:.3g} "
-                          f"(plain {settings['plain']['ms_per_step']:.3g}) | {r['ratio']:.2f} |")
+                          f"({r['plain_ms_per_step']:.3g}) | {r['ratio']:.2f} "
+                          f"({lo:.2f}-{hi:.2f}) |")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES))
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=4, help="first one (compile) dropped")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=7, help="first one (compile) dropped")
     parser.add_argument("--steps", type=int, default=200, help="steps per epoch")
     parser.add_argument("--out", default=os.path.join(HERE, "grad_overhead.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
