@@ -296,6 +296,19 @@ def test_median_stopping_rule():
     assert tuning._MedianStop(loss, [1.0, 0.5]).update(1, {"val_loss": 0.51})
 
 
+def _many_tiny_trials(out, trials):
+    """A search of `trials` one-epoch trials of a tiny MLP, for the memory tests."""
+    return tuning.tune(
+        "mlp",
+        _tiny_data(64),
+        out=out,
+        max_trials=trials,
+        epochs=1,
+        verbose=0,
+        fixed={**TINY, "batch_size": 64, "norm": "none"},
+    )
+
+
 @pytest.mark.skipif(
     keras.backend.backend() != "torch",
     reason="20 trials cost 40-90 s per backend, so this runs on torch only (CI time "
@@ -303,15 +316,7 @@ def test_median_stopping_rule():
     "the fix that test_tensorflow_trials_do_not_keep_their_graphs checks)",
 )
 def test_memory_stays_bounded_over_20_trials(tmp_path):
-    result = tuning.tune(
-        "mlp",
-        _tiny_data(64),
-        out=tmp_path,
-        max_trials=20,
-        epochs=1,
-        verbose=0,
-        fixed={**TINY, "batch_size": 64, "norm": "none"},
-    )
+    result = _many_tiny_trials(tmp_path, 20)
     rss = [r["rss_mb"] for r in result.trials]
     assert len(rss) == 20 and {r["status"] for r in result.trials} == {"COMPLETED"}
     # Measured at the start of each trial, after the previous one was cleared.
@@ -326,15 +331,7 @@ def test_tensorflow_trials_do_not_keep_their_graphs(tmp_path):
     per tiny trial before the fix); `tune` drops what each trial registered."""
     registry = tuning._tf_gradient_registry()
     before = {k for k in registry if k.startswith("CustomGradient-")}
-    result = tuning.tune(
-        "mlp",
-        _tiny_data(64),
-        out=tmp_path,
-        max_trials=8,
-        epochs=1,
-        verbose=0,
-        fixed={**TINY, "batch_size": 64, "norm": "none"},
-    )
+    result = _many_tiny_trials(tmp_path, 8)
     assert {r["status"] for r in result.trials} == {"COMPLETED"}
     assert {k for k in registry if k.startswith("CustomGradient-")} == before
     rss = [r["rss_mb"] for r in result.trials]
