@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 FORMAT = 1
+BEST_WEIGHTS = "best_weights"
 MANIFEST = "manifest.json"
 _NAME = re.compile(r"^step-(\d{8,})\.ckpt$")
 
@@ -107,7 +108,38 @@ def _callback_state(cb):
         names = ("wait", "best", "cooldown_counter")
     else:
         return None
-    return {n: _plain(getattr(cb, n, None)) for n in names}
+    state = {n: _plain(getattr(cb, n, None)) for n in names}
+    if isinstance(cb, keras.callbacks.EarlyStopping) and cb.best_weights is not None:
+        # Kept as arrays: `save` writes them beside the model's (see _split_weights).
+        state[BEST_WEIGHTS] = list(cb.best_weights)
+    return state
+
+
+def _split_weights(states):
+    """JSON-able callback states and the arrays they hold (EarlyStopping's best
+    weights), named `c<callback index>w<weight index>` in the checkpoint file."""
+    plain, arrays = {}, {}
+    for key, state in states.items():
+        weights = state.get(BEST_WEIGHTS) if isinstance(state, dict) else None
+        if weights is not None:
+            index = key.split(":", 1)[0]
+            arrays.update({f"c{index}w{j}": np.asarray(w) for j, w in enumerate(weights)})
+            state = {**state, BEST_WEIGHTS: {"arrays": len(weights)}}
+        plain[key] = state
+    return plain, arrays
+
+
+def _join_weights(states, arrays):
+    """Inverse of `_split_weights` for a loaded checkpoint."""
+    joined = {}
+    for key, state in states.items():
+        saved = state.get(BEST_WEIGHTS) if isinstance(state, dict) else None
+        if isinstance(saved, dict):
+            index = key.split(":", 1)[0]
+            weights = [arrays[f"c{index}w{j}"] for j in range(saved["arrays"])]
+            state = {**state, BEST_WEIGHTS: weights}
+        joined[key] = state
+    return joined
 
 
 def _set_callback_state(cb, state):
@@ -215,6 +247,7 @@ class Checkpoint(keras.callbacks.Callback):
         self._before_rename = None  # test hook, see atomic_write
         self._torch_rng = None
         self.last_saved = None
+        self._pending_metrics = None
 
     # ------------------------------------------------------------------ wiring
 
@@ -267,6 +300,24 @@ class Checkpoint(keras.callbacks.Callback):
         if self.every_n_steps and self.global_step % self.every_n_steps == 0 and not end_of_epoch:
             self.save(self.model)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        # Resumed mid-epoch: Keras has just reset the metrics for this epoch; put
+        # back the running sums of the steps done before the interruption, so the
+        # epoch's logged loss and metrics cover the whole epoch.
+        saved, self._pending_metrics = self._pending_metrics, None
+        if saved is None:
+            return
+        variables = self.model.metrics_variables
+        if [tuple(v.shape) for v in variables] != [a.shape for a in saved]:
+            warnings.warn(
+                "Checkpoint: this model's metrics differ from the checkpoint's, so the "
+                "resumed epoch's logged loss/metrics cover only the steps after the resume.",
+                stacklevel=2,
+            )
+            return
+        for v, a in zip(variables, saved, strict=True):
+            v.assign(a)
+
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         for k, v in logs.items():
@@ -283,10 +334,14 @@ class Checkpoint(keras.callbacks.Callback):
         for i, cb in enumerate(self.tracked):
             state = _callback_state(cb)
             if state is not None:
-                states[_callback_key(i, cb)] = _plain(state)
+                weights = state.pop(BEST_WEIGHTS, None) if isinstance(state, dict) else None
+                state = _plain(state)
+                if weights is not None:
+                    state[BEST_WEIGHTS] = weights
+                states[_callback_key(i, cb)] = state
         return states
 
-    def _record(self, model, score, epoch_end):
+    def _record(self, model, score, epoch_end, callback_states):
         spe = self.steps_per_epoch or 0
         if spe:
             epoch, step = divmod(self.global_step, spe)
@@ -304,7 +359,7 @@ class Checkpoint(keras.callbacks.Callback):
             "score": score,
             "epoch_end": epoch_end,
             "history": self.history,
-            "callbacks": self._callback_states(),
+            "callbacks": callback_states,
             "numpy_rng": [np_state[0], np_state[1].tolist(), *np_state[2:]],
             "python_rng": [py_state[0], list(py_state[1]), py_state[2]],
             "backend": keras.backend.backend(),
@@ -322,9 +377,12 @@ class Checkpoint(keras.callbacks.Callback):
                 memory is unchanged, so `save(model, directory=elsewhere)` works.
         """
         directory = pathlib.Path(directory or self.directory)
-        record = self._record(model, score, epoch_end)
+        callback_states, callback_arrays = _split_weights(self._callback_states())
+        record = self._record(model, score, epoch_end, callback_states)
         arrays = {f"m{i}": _to_numpy(v) for i, v in enumerate(model.variables)}
         arrays.update({f"o{i}": _to_numpy(v) for i, v in enumerate(model.optimizer.variables)})
+        arrays.update(callback_arrays)
+        arrays.update({f"t{i}": _to_numpy(v) for i, v in enumerate(model.metrics_variables)})
         if self._torch_rng is not None:
             arrays["torch_rng"] = self._torch_rng.numpy()
         arrays["meta"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
@@ -380,7 +438,8 @@ class Checkpoint(keras.callbacks.Callback):
                 "score": record["score"],
                 "epoch_end": record["epoch_end"],
                 "contents": "model variables (weights, RNG seeds), optimizer variables, "
-                "epoch/step, history, callback states, numpy/python RNG",
+                "epoch/step, the epoch's running metric sums, history, callback "
+                "states (EarlyStopping's best weights included), numpy/python RNG",
             }
         )
         manifest["checkpoints"] = sorted(entries, key=lambda e: e["global_step"])
@@ -446,7 +505,11 @@ class Checkpoint(keras.callbacks.Callback):
             )
         self.global_step = record["global_step"]
         self.history = {k: list(v) for k, v in record["history"].items()}
-        self._pending_states = record["callbacks"]
+        self._pending_states = _join_weights(record["callbacks"], arrays)
+        metrics = []
+        while f"t{len(metrics)}" in arrays:
+            metrics.append(arrays[f"t{len(metrics)}"])
+        self._pending_metrics = metrics if record["step"] else None
         np_state = record["numpy_rng"]
         np.random.set_state(
             (np_state[0], np.array(np_state[1], dtype=np.uint32), *np_state[2:])

@@ -5,11 +5,13 @@ checkpoint captures, so a resumed run would see other batches. Here the order
 is owned: epoch `e` uses the permutation `default_rng([seed, e])`, and batch
 `g` of the run (global step) is a pure function of `(seed, g)`. Together with
 the model variables (which include the dropout `SeedGenerator` states), the
-optimizer variables (its step counter drives the LR schedule) and the callback
-states, this makes a run killed at any step and resumed from its last
-checkpoint end with the same weights as an uninterrupted run.
+optimizer variables (its step counter drives the LR schedule), the callback
+states and the interrupted epoch's metric sums, this makes a run killed at any
+step and resumed from its last checkpoint end with the same weights and the
+same per-epoch logs as an uninterrupted run.
 """
 
+import contextlib
 import json
 import math
 import pathlib
@@ -102,7 +104,8 @@ def fit_resumable(
         checkpoint: a `kzoo.callbacks.Checkpoint`.
         seed: seed of the batch order. Defaults to `0`.
         callbacks: other callbacks; their `get_state()` (or, for EarlyStopping and
-            ReduceLROnPlateau, their counters) are saved and restored.
+            ReduceLROnPlateau, their counters, and EarlyStopping's best weights)
+            are saved and restored.
         validation_data: passed to `fit`.
         resume: resume from the latest checkpoint if there is one. Defaults to `True`.
         verbose: passed to `fit`. Defaults to `0`.
@@ -146,14 +149,49 @@ def fit_resumable(
 
     epoch, step = divmod(global_step, spe)
     if global_step < total and step:
+        _build_metrics(model, data[0])
         # The rest of the interrupted epoch, as its own short fit.
-        run(global_step, spe - step, spe - step, epoch, epoch + 1)
+        with _no_restore_unless_stopped(model, callbacks):
+            run(global_step, spe - step, spe - step, epoch, epoch + 1)
         epoch += 1
         if model.stop_training:
             return history
     if epoch < epochs:
         run(epoch * spe, (epochs - epoch) * spe, spe, epoch, epochs)
     return history
+
+
+def _build_metrics(model, batch):
+    """Create the compiled metrics' variables now (tensorflow builds them when
+    it traces the first step), so the checkpoint can put their running sums
+    back when the resumed epoch begins; fit resets the update made here."""
+    xb, yb = batch[:2]
+    model.compute_metrics(xb, yb, model(xb, training=False), None)
+
+
+@contextlib.contextmanager
+def _no_restore_unless_stopped(model, callbacks):
+    """EarlyStopping(restore_best_weights=True) restores the best weights when a
+    fit ends; a fit that only finishes an interrupted epoch is not the end of
+    the run, so it restores them only if it stopped the run."""
+    patched = [
+        cb
+        for cb in callbacks
+        if isinstance(cb, keras.callbacks.EarlyStopping) and cb.restore_best_weights
+    ]
+    for cb in patched:
+        original = cb.on_train_end
+
+        def on_train_end(logs=None, _original=original):
+            if model.stop_training:
+                _original(logs)
+
+        cb.on_train_end = on_train_end
+    try:
+        yield
+    finally:
+        for cb in patched:
+            del cb.on_train_end  # the class's method again
 
 
 # ------------------------------------------------------------- `kzoo train` glue

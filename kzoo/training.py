@@ -237,7 +237,8 @@ def prepare_data(data, *, seed=0, val_data=None, test_data=None, num_classes=Non
         )
     raise ValueError(
         f"Unsupported data of type {type(data).__name__}. Pass a dataset name, an .npz path, "
-        "a (x, y) tuple of arrays, a tf.data.Dataset, a keras.utils.PyDataset or a torch DataLoader."
+        "a (x, y) tuple of arrays, a tf.data.Dataset, a keras.utils.PyDataset or a torch "
+        "DataLoader."
     )
 
 

@@ -84,5 +84,6 @@ if __name__ == "__main__":
         **{f"r{i}": keras.ops.convert_to_numpy(a) for i, a in enumerate(resumed)},
         **{f"u{i}": a for i, a in enumerate(ref)},
         epochs=np.array([len(history["loss"]), len(ref_history["loss"])]),
+        losses=np.array([history["loss"], ref_history["loss"]]),
     )
     print("DONE", flush=True)

@@ -87,6 +87,50 @@ def test_resume_restores_weights_optimizer_history_and_callbacks(tmp_path):
     assert es2.wait == saved_wait and es2.best == pytest.approx(saved_best)
 
 
+class _StopAtStep(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt after training step `step` (a crash mid-epoch)."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) == self.step:
+            raise KeyboardInterrupt
+
+
+def test_early_stopping_best_weights_survive_a_resume(tmp_path):
+    """EarlyStopping(restore_best_weights=True) ends a resumed run on the same
+    weights as an uninterrupted one: its best weights travel in the checkpoint,
+    and finishing the interrupted epoch as its own short fit does not restore
+    them mid-run."""
+    x, y = _data()
+
+    def run(directory, extra=()):
+        keras.utils.set_random_seed(1)
+        model = _model()
+        # "Best" = highest loss, so the best epoch comes before the crash (loss
+        # falls on the whole), and the weights restored at the end are that epoch's.
+        es = keras.callbacks.EarlyStopping(
+            monitor="loss", mode="max", patience=50, restore_best_weights=True
+        )
+        ckpt = Checkpoint(directory, every_n_steps=1)
+        history = fit_resumable(model, x, y, epochs=5, batch_size=8, checkpoint=ckpt,
+                                callbacks=[es, *extra])
+        return model, history, es
+
+    ref, ref_history, ref_es = run(tmp_path / "ref")
+    assert ref_es.best_epoch < 2
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "run", [_StopAtStep(8)])  # mid-epoch 2 (3 steps per epoch)
+    resumed, history, es = run(tmp_path / "run")
+    assert es.best_epoch == ref_es.best_epoch and es.best == pytest.approx(ref_es.best)
+    # The interrupted epoch's loss too: the running sums before the crash come back.
+    np.testing.assert_allclose(history["loss"], ref_history["loss"], rtol=1e-6)
+    for a, b in zip(_weights(ref), _weights(resumed), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 def test_corrupt_latest_falls_back_with_warning(tmp_path):
     x, y = _data()
     ckpt = Checkpoint(tmp_path, every_n_steps=1, keep_last=3)

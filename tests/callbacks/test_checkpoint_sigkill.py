@@ -62,6 +62,8 @@ def test_sigkill_at_random_steps_and_mid_write_resumes_exactly(tmp_path):
         n = len([k for k in z.files if k.startswith("r")])
         assert n == 4
         assert list(z["epochs"]) == [4, 4]  # the history spans the whole run
+        # Each epoch's logged loss too, the two interrupted epochs' included.
+        np.testing.assert_allclose(z["losses"][0], z["losses"][1], rtol=1e-6)
         for i in range(n):
             resumed, reference = z[f"r{i}"], z[f"u{i}"]
             np.testing.assert_allclose(resumed, reference, rtol=0, atol=1e-6)

@@ -32,6 +32,11 @@ def test_interrupted_train_resumes_to_the_same_weights(tmp_path):
         )
     rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
     assert len(rows) == 2 and "lr" in rows[0]
+    # Every logged value, the interrupted epoch's included, equals the reference.
+    ref_rows = list(csv.DictReader(open(tmp_path / "ref" / "history.csv")))
+    for ref_row, row in zip(ref_rows, rows, strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+            assert float(row[key]) == pytest.approx(float(ref_row[key]), rel=1e-5), key
     steps = list(csv.DictReader(open(tmp_path / "ref" / "lr_steps.csv")))
     lrs = [float(r["lr"]) for r in steps]
     assert lrs[:3] == pytest.approx([0.0, 1e-3 / 3, 2e-3 / 3], abs=1e-9)
