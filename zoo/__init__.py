@@ -8,15 +8,15 @@ Example:
 """
 
 # Importing a family registers it.
-from kzoo.zoo import mlp as _mlp  # noqa: E402,F401
-from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
-from kzoo.zoo._hypermodel import ZooHyperModel, hypermodel  # noqa: E402
 from kzoo.zoo import fcn as _fcn  # noqa: E402,F401
-from kzoo.zoo import resnet1d as _resnet1d  # noqa: E402,F401
 from kzoo.zoo import inception_time as _inception_time  # noqa: E402,F401
+from kzoo.zoo import lstm_fcn as _lstm_fcn  # noqa: E402,F401
+from kzoo.zoo import mlp as _mlp  # noqa: E402,F401
+from kzoo.zoo import resnet1d as _resnet1d  # noqa: E402,F401
+from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
 from kzoo.zoo import tcn as _tcn  # noqa: E402,F401
 from kzoo.zoo import transformer as _transformer  # noqa: E402,F401
-from kzoo.zoo import lstm_fcn as _lstm_fcn  # noqa: E402,F401
+from kzoo.zoo._hypermodel import ZooHyperModel, hypermodel  # noqa: E402
 from kzoo.zoo._precision import POLICIES, precision  # noqa: E402
 from kzoo.zoo._registry import (
     HEADS,
@@ -41,6 +41,7 @@ __all__ = [
     "compile_for_head",
     "create",
     "get_spec",
+    "ZooHyperModel",
     "hypermodel",
     "list",
     "precision",

@@ -18,6 +18,7 @@ are scalars so every trial shows them.
 """
 
 import keras_tuner
+
 from kzoo.zoo._registry import HEADS, check_choice, create, get_spec
 
 LEARNING_RATE = {"min_value": 1e-4, "max_value": 1e-2, "default": 1e-3}
