@@ -3,9 +3,10 @@
 A checkpoint file (`step-00000123.ckpt`) is a NumPy `.npz` archive read with
 `allow_pickle=False`, so loading one never runs code. It holds every model
 variable (weights and the dropout `SeedGenerator` states), every optimizer
-variable (moments, the step counter that drives LR schedules), and a JSON
-record: epoch, step within the epoch, global step, the history so far, the
-callbacks' states, NumPy/Python RNG states and the monitored score.
+variable (moments, the step counter that drives LR schedules), the metrics'
+running sums within the current epoch, EarlyStopping's best weights, and a
+JSON record: epoch, step within the epoch, global step, the history so far,
+the callbacks' states, NumPy/Python RNG states and the monitored score.
 
 Writes are atomic: a temporary file in the same directory, flushed and
 fsynced, then renamed over its final name, then the directory fsynced; a
