@@ -45,24 +45,26 @@ def _add_common(parser):
     )
 
 
-def add_train_arguments(parser):
-    """Arguments of `kzoo train` (other subcommands reuse the model/data ones)."""
+def _add_model_and_data(parser, hp_help):
+    """--model, --data, --hp, --seed and --early-stopping, shared by train and tune."""
     parser.add_argument("--model", default="gru", help="a registered model (kzoo list)")
     parser.add_argument("--data", default="digits-seq", help="dataset spec or .npz path")
+    parser.add_argument(
+        "--hp", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help=hp_help
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE")
+
+
+def add_train_arguments(parser):
+    """Arguments of `kzoo train` (other subcommands reuse the model/data ones)."""
+    _add_model_and_data(
+        parser, "model hyperparameter, repeatable (e.g. --hp units=128 --hp bidirectional=true)"
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=_lr, default=1e-3, help="learning rate")
     parser.add_argument("--optimizer", default="adam")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--hp",
-        type=_hparam,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model hyperparameter, repeatable (e.g. --hp units=128 --hp bidirectional=true)",
-    )
-    parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE")
     parser.add_argument(
         "--precision", default="float32", choices=("float32", "mixed_float16", "mixed_bfloat16")
     )
@@ -208,22 +210,13 @@ def cmd_tune(args):
 
 
 def add_tune_arguments(parser):
-    parser.add_argument("--model", default="gru", help="a registered model (kzoo list)")
-    parser.add_argument("--data", default="digits-seq", help="dataset spec or .npz path")
+    _add_model_and_data(
+        parser, "fix (depth=2), narrow (depth=1..2, units=[32,64]) or pass a builder argument"
+    )
     parser.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
     parser.add_argument("--max-trials", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (hyperband: max)")
     parser.add_argument("--objective", default=None, help="default: val_accuracy (val_loss)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--hp",
-        type=_hparam,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fix (depth=2), narrow (depth=1..2, units=[32,64]) or pass a builder argument",
-    )
-    parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE")
     parser.add_argument(
         "--prune",
         action="store_true",
