@@ -405,6 +405,12 @@ def build_gradient_callbacks(
     callbacks = []
     if grad_health != "off":
         callbacks.append(GradientHealth(action=grad_health))
+    if clip == "autoclip" and clip_value is not None:
+        raise ValueError(
+            "clip_value does not apply to autoclip: its threshold is the clip_percentile-th "
+            "percentile of the recent global norms. Drop --clip-value, or set "
+            "--clip-percentile instead."
+        )
     if clip != "none":
         value = clip_value if clip_value is not None else (0.01 if clip == "agc" else 1.0)
         callbacks.append(GradientClipping(clip, clip_value=value, percentile=clip_percentile))

@@ -40,6 +40,7 @@ def test_train_writes_grad_norms_and_plots(tmp_path):
         ({"grad_health": "panic"}, "grad_health"),
         ({"grad_log_every": -1}, "grad_log_every"),
         ({"clip": "none", "clip_value": 2.0}, "clip_value"),
+        ({"clip": "autoclip", "clip_value": 5.0}, "does not apply to autoclip"),
         ({"clip": "autoclip", "clip_percentile": 0.0}, "percentile"),
     ],
 )
