@@ -385,7 +385,7 @@ HEALTH_CHOICES = ("off", "warn", "stop", "rollback")
 
 
 def build_gradient_callbacks(
-    grad_log_every=0, clip="none", clip_value=None, clip_percentile=10.0, grad_health="off",
+    grad_log_every=0, clip="none", clip_value=None, clip_percentile=None, grad_health="off",
     run_dir=None,
 ):
     """The gradient callbacks of `kzoo train`'s flags, in the order they must run.
@@ -411,9 +411,15 @@ def build_gradient_callbacks(
             "percentile of the recent global norms. Drop --clip-value, or set "
             "--clip-percentile instead."
         )
+    if clip != "autoclip" and clip_percentile is not None:
+        raise ValueError(
+            f"clip_percentile is set but clip is {clip!r}; it applies to autoclip only "
+            "(pass --clip autoclip, or drop --clip-percentile)."
+        )
     if clip != "none":
         value = clip_value if clip_value is not None else (0.01 if clip == "agc" else 1.0)
-        callbacks.append(GradientClipping(clip, clip_value=value, percentile=clip_percentile))
+        percentile = 10.0 if clip_percentile is None else clip_percentile
+        callbacks.append(GradientClipping(clip, clip_value=value, percentile=percentile))
     elif clip_value is not None:
         raise ValueError("clip_value is set but clip is 'none'; pass --clip MODE as well.")
     if grad_log_every:

@@ -79,7 +79,8 @@ def add_train_arguments(parser):
     grad.add_argument("--clip-value", type=float, default=None,
                       help="value/norm/global_norm threshold, AGC lambda (default 1.0; AGC 0.01; "
                       "not for autoclip)")
-    grad.add_argument("--clip-percentile", type=float, default=10.0, help="AutoClip percentile")
+    grad.add_argument("--clip-percentile", type=float, default=None,
+                      help="AutoClip percentile (default 10; autoclip only)")
     grad.add_argument("--grad-health", default="off", choices=("off", "warn", "stop", "rollback"),
                       help="vanishing/exploding gradient diagnosis and action")
     from kzoo.lr_cli import add_lr_arguments

@@ -49,7 +49,7 @@ class TrainConfig:
         clip: gradient clipping: none, value, norm, global_norm, agc, autoclip.
         clip_value: threshold of value/norm/global_norm, AGC's lambda
             (None: 1.0, AGC 0.01).
-        clip_percentile: AutoClip's percentile.
+        clip_percentile: AutoClip's percentile (default 10; autoclip only).
         grad_health: vanishing/exploding diagnosis: off, warn, stop, rollback.
         schedule: LR schedule (kzoo.callbacks.schedules.SCHEDULES).
         warmup_epochs, warmup_steps: linear LR warmup length (one of the two).
@@ -78,7 +78,7 @@ class TrainConfig:
     grad_log_every: int = 0
     clip: str = "none"
     clip_value: float | None = None
-    clip_percentile: float = 10.0
+    clip_percentile: float | None = None
     grad_health: str = "off"
     schedule: str = "constant"
     warmup_epochs: float = 0.0
