@@ -1,8 +1,8 @@
 """
 Title: Interrupt a training run and resume it exactly
 Description: Full-state checkpoints (weights, optimizer, RNG, epoch and step,
-callback states, history) let a crashed run continue mid-epoch and end with the
-same weights as a run that was never interrupted.
+callback states, metric sums, history) let a crashed run continue mid-epoch and
+end with the same weights and logs as a run that was never interrupted.
 
 Run: `KERAS_BACKEND=jax python recipes/resume_training.py` (any backend works).
 The CLI equivalent is `kzoo train ... --out runs/a --checkpoint-every-steps 20`
@@ -58,7 +58,8 @@ def run(directory, extra_callbacks=()):
     """Train with checkpoints in `directory`, resuming from it if it holds any."""
     model = make_model()
     ckpt = Checkpoint(directory, every_n_steps=CHECKPOINT_EVERY_STEPS, save_best_k=2)
-    early = keras.callbacks.EarlyStopping(patience=3)  # its wait/best are checkpointed too
+    # Its counters and best weights are checkpointed too.
+    early = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
     history = fit_resumable(
         model,
         data.x_train,
@@ -106,12 +107,15 @@ print("epochs in the resumed run's history:", len(history["loss"]))
 
 """## Compare with a run that was never interrupted"""
 
-reference, _ = run(f"{workdir}/reference")
+reference, reference_history = run(f"{workdir}/reference")
 diff = max(
     float(np.max(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b))))
     for a, b in zip(resumed.weights, reference.weights, strict=True)
 )
 print(f"largest weight difference, resumed vs uninterrupted: {diff:.3g}")
+# The interrupted epoch's logged loss too: the metrics' running sums are checkpointed.
+print("per-epoch loss, resumed:      ", np.round(history["loss"], 5))
+print("per-epoch loss, uninterrupted:", np.round(reference_history["loss"], 5))
 test = resumed.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
 print(f"test accuracy: {test['accuracy']:.3f}")
 shutil.rmtree(workdir)
