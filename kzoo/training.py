@@ -519,6 +519,12 @@ def train(
         task=task,
     )
     check_model_fits_data(config.model, prepared)
+    if config.checkpoint_every_steps and not isinstance(prepared.train, tuple):
+        raise ValueError(
+            "checkpoint_every_steps needs array data (x, y): mid-epoch resume replays the "
+            f"batch order, which a {type(data).__name__} stream owns. Pass arrays, or drop "
+            "checkpoint_every_steps (streams train without checkpoints)."
+        )
     # Recorded in config.hparams (config.json), so the run repeats without it.
     config.hparams, note = auto_masking(config.model, config.hparams, prepared.info)
     if note and config.verbose != 0:

@@ -105,6 +105,14 @@ def test_streaming_inputs(kind):
     assert len(result.history["loss"]) == 1
 
 
+def test_streaming_input_refuses_step_checkpoints(tmp_path):
+    data = _stream_cases()["pydataset"]()
+    with pytest.raises(ValueError, match="checkpoint_every_steps needs array data"):
+        train("lstm", data, num_classes=3, epochs=1, verbose=0, out=str(tmp_path / "run"),
+              checkpoint_every_steps=2)
+    assert not (tmp_path / "run").exists()
+
+
 def test_streaming_input_needs_num_classes():
     data = _stream_cases()["pydataset"]()
     with pytest.raises(ValueError, match="pass num_classes="):
