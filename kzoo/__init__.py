@@ -11,9 +11,12 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "tuning", "report", "plots")
-_LAZY_ATTRS = {"train": ("kzoo.training", "train")}
+_LAZY_ATTRS = {
+    "train": ("kzoo.training", "train"),
+    "clear_session": ("kzoo.backend", "clear_session"),
+}
 
-__all__ = ["__version__", "train", *_LAZY_MODULES]
+__all__ = ["__version__", "train", "clear_session", *_LAZY_MODULES]
 
 
 def __getattr__(name):

@@ -41,6 +41,8 @@ import threading
 import time
 import warnings
 
+from kzoo.backend import drop_tf_custom_gradients, tf_gradient_registry
+
 TUNERS = ("random", "bayesian", "hyperband")
 # Median stopping rule (`prune=True`): like Optuna's MedianPruner(n_startup_trials=3,
 # n_warmup_steps=1), a trial is judged from its second epoch, against >= 3 trials.
@@ -246,27 +248,6 @@ class _MedianStop:
         return out
 
 
-def _tf_gradient_registry():
-    """TensorFlow's global registry of gradient functions, or None (other backends).
-
-    Keras' TF optimizer all-reduces the gradients through `tf.custom_gradient`, which
-    in graph mode registers one gradient function per traced train step in this
-    registry and never removes it; the function's closure holds the traced graph, so
-    every trial kept its graphs alive (~4 MiB per trial, measured; `clear_session`
-    does not reach them). `tune` drops the entries a trial added when it ends.
-    """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return None
-    try:
-        from tensorflow.python.framework import ops
-
-        return ops._gradient_registry._registry
-    except (ImportError, AttributeError):  # a TF without this private registry
-        return None
-
-
 def _bayesian_oracle_class():
     import keras_tuner as kt
     import numpy as np
@@ -340,7 +321,7 @@ def _make_tuner(settings, hypermodel, out):
                 reference = self.oracle.get_best_trials(settings["max_trials"])
                 medians = _median_curve(reference, settings["epochs"])
                 self._stopper = _MedianStop(self.oracle.objective, medians)
-            registry = _tf_gradient_registry()
+            registry = tf_gradient_registry()
             self._gradients_before = None if registry is None else set(registry)
             rss = _rss_mb()
             start = time.perf_counter()
@@ -369,11 +350,11 @@ def _make_tuner(settings, hypermodel, out):
             # #873, #1031). No gc here: KerasTuner's `_try_build` collects right
             # before the next build, and a full collection costs ~0.3 s.
             keras.backend.clear_session(free_memory=False)
-            registry, before = _tf_gradient_registry(), self._gradients_before
-            if registry is not None and before is not None:
-                for name in [k for k in registry if k not in before]:
-                    if name.startswith("CustomGradient-"):
-                        del registry[name]
+            # Keras' TF optimizer left a custom gradient per traced step in TF's
+            # registry, holding the trial's graphs (~4 MiB per trial); drop the
+            # trial's own (see kzoo.backend.drop_tf_custom_gradients).
+            if self._gradients_before is not None:
+                drop_tf_custom_gradients(keep=self._gradients_before)
             if _role() == "single":
                 _Recorder(out, settings, self.oracle).trial_ended(trial.trial_id, "main")
 
