@@ -100,8 +100,10 @@ def _callback_key(i, cb):
 
 
 def _callback_state(cb):
+    """JSON-able state of `cb` (None if it has none); EarlyStopping's best weights
+    stay arrays, which `save` writes beside the model's (see _split_weights)."""
     if hasattr(cb, "get_state"):
-        return cb.get_state()
+        return _plain(cb.get_state())
     # Keras' own stateful callbacks have no get_state: save their counters.
     if isinstance(cb, keras.callbacks.EarlyStopping):
         names = ("wait", "best", "stopped_epoch", "best_epoch")
@@ -111,7 +113,6 @@ def _callback_state(cb):
         return None
     state = {n: _plain(getattr(cb, n, None)) for n in names}
     if isinstance(cb, keras.callbacks.EarlyStopping) and cb.best_weights is not None:
-        # Kept as arrays: `save` writes them beside the model's (see _split_weights).
         state[BEST_WEIGHTS] = list(cb.best_weights)
     return state
 
@@ -335,10 +336,6 @@ class Checkpoint(keras.callbacks.Callback):
         for i, cb in enumerate(self.tracked):
             state = _callback_state(cb)
             if state is not None:
-                weights = state.pop(BEST_WEIGHTS, None) if isinstance(state, dict) else None
-                state = _plain(state)
-                if weights is not None:
-                    state[BEST_WEIGHTS] = weights
                 states[_callback_key(i, cb)] = state
         return states
 
