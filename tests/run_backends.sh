@@ -9,7 +9,7 @@ logs=$(mktemp -d)
 run() {
   local b=$1; shift
   local t0=$SECONDS
-  KERAS_BACKEND=$b "$py" -m pytest -q -p no:cacheprovider "$@" tests >"$logs/$b.log" 2>&1
+  KERAS_BACKEND=$b "$py" -m pytest -q -p no:cacheprovider --durations=8 "$@" tests >"$logs/$b.log" 2>&1
   echo $? >"$logs/$b.rc"
   echo $((SECONDS - t0)) >"$logs/$b.secs"
 }
