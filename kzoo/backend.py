@@ -56,6 +56,15 @@ def tf_gradient_registry():
         return None
 
 
+def tf_custom_gradients():
+    """Names of the graph-mode `tf.custom_gradient` registrations in TF's gradient
+    registry (an empty set off tensorflow)."""
+    registry = tf_gradient_registry()
+    if registry is None:
+        return set()
+    return {k for k in registry if k.startswith("CustomGradient-")}
+
+
 def drop_tf_custom_gradients(keep=()):
     """Remove the graph-mode `tf.custom_gradient` registrations not in `keep`.
 
@@ -66,10 +75,8 @@ def drop_tf_custom_gradients(keep=()):
     (`keras.backend.clear_session` does not reach them). Returns how many were
     removed (0 off tensorflow).
     """
+    stale = tf_custom_gradients().difference(keep)
     registry = tf_gradient_registry()
-    if registry is None:
-        return 0
-    stale = [k for k in registry if k.startswith("CustomGradient-") and k not in keep]
     for name in stale:
         del registry[name]
     return len(stale)

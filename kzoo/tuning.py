@@ -41,7 +41,7 @@ import threading
 import time
 import warnings
 
-from kzoo.backend import drop_tf_custom_gradients, tf_gradient_registry
+from kzoo.backend import drop_tf_custom_gradients, tf_custom_gradients, tf_gradient_registry
 
 TUNERS = ("random", "bayesian", "hyperband")
 # Median stopping rule (`prune=True`): like Optuna's MedianPruner(n_startup_trials=3,
@@ -321,8 +321,8 @@ def _make_tuner(settings, hypermodel, out):
                 reference = self.oracle.get_best_trials(settings["max_trials"])
                 medians = _median_curve(reference, settings["epochs"])
                 self._stopper = _MedianStop(self.oracle.objective, medians)
-            registry = tf_gradient_registry()
-            self._gradients_before = None if registry is None else set(registry)
+            on_tf = tf_gradient_registry() is not None
+            self._gradients_before = tf_custom_gradients() if on_tf else None
             rss = _rss_mb()
             start = time.perf_counter()
             histories = super().run_trial(trial, *args, **kwargs)
