@@ -284,8 +284,11 @@ def _bayesian_oracle_class():
             points = self._random_state.uniform(
                 bounds[:, 0], bounds[:, 1], size=(self.candidates, len(bounds))
             )
-            best_x, best = None, np.inf
-            for start in points[np.argsort(bound(points))[: self.refine]]:
+            scores = bound(points)
+            order = np.argsort(scores)
+            # The best random point stands unless a refinement beats it.
+            best_x, best = points[order[0]], scores[order[0]]
+            for start in points[order[: self.refine]]:
                 result = scipy.optimize.minimize(
                     lambda p: float(bound(p)[0]), x0=start, bounds=bounds, method="L-BFGS-B"
                 )
