@@ -167,7 +167,7 @@ def _plain(value):
 class Checkpoint(keras.callbacks.Callback):
     """Save the full training state, atomically; keep the best k and the last.
 
-    Used with `kzoo.resume.fit_resumable` it resumes mid-epoch and exactly;
+    Used with `kzoo.callbacks.fit_resumable` it resumes mid-epoch and exactly;
     with a plain `model.fit` it still saves (and `restore` works), but Keras'
     own shuffling then makes the resumed batch order differ.
 
@@ -193,8 +193,8 @@ class Checkpoint(keras.callbacks.Callback):
     Example:
 
     >>> ckpt = Checkpoint("runs/a/checkpoints", every_n_steps=100, save_best_k=3)
-    >>> history = kzoo.resume.fit_resumable(model, x, y, epochs=20, batch_size=32,
-    ...                                     checkpoint=ckpt)
+    >>> history = kzoo.callbacks.fit_resumable(model, x, y, epochs=20, batch_size=32,
+    ...                                        checkpoint=ckpt)
     """
 
     def __init__(

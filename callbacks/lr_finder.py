@@ -25,7 +25,9 @@ import pathlib
 import keras
 import numpy as np
 
-from kzoo.resume import ShuffledBatches
+from kzoo.callbacks.resumable_fit import ShuffledBatches
+
+RESULT_FILE = "lr_find.json"
 
 
 class _Sweep(keras.callbacks.Callback):
@@ -119,7 +121,7 @@ class LRFinder:
 
     >>> finder = LRFinder(num_steps=100)
     >>> result = finder.find(model, x_train, y_train)
-    >>> finder.save("runs/lr")  # lr_find.json and plots/lr_find.png
+    >>> finder.save("runs/lr")  # lr_find.json (kzoo.plots.plot_lr_find draws it)
     >>> model.optimizer.learning_rate = result["suggestions"]["valley"]
 
     Reference:
@@ -215,16 +217,16 @@ class LRFinder:
         return self.result
 
     def save(self, out_dir):
-        """Write `lr_find.json` and `plots/lr_find.png` into `out_dir`."""
+        """Write `RESULT_FILE` (`lr_find.json`) into `out_dir`; returns its path.
+
+        The library does not plot: `kzoo.plots.plot_lr_find` draws the result.
+        """
         if self.result is None:
             raise ValueError("Run find() before save().")
-        from kzoo.lrplots import plot_lr_find
-
         out = pathlib.Path(out_dir)
-        (out / "plots").mkdir(parents=True, exist_ok=True)
-        (out / "lr_find.json").write_text(json.dumps(_finite(self.result), indent=1))
-        plot_lr_find(self.result, out / "plots" / "lr_find.png")
-        return out / "lr_find.json"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RESULT_FILE).write_text(json.dumps(_finite(self.result), indent=1))
+        return out / RESULT_FILE
 
     def get_config(self):
         return {

@@ -83,6 +83,9 @@ def cmd_lr_find(args):
     )
     result = finder.find(net, *data.train)
     finder.save(pathlib.Path(args.out))
+    from kzoo.lrplots import plot_lr_find
+
+    plot_lr_find(result, pathlib.Path(args.out) / "plots" / "lr_find.png")
     print(json.dumps({"suggestions": result["suggestions"], "diverged_at": result["diverged_at"]}))
     print(f"Results written to {args.out}/ (lr_find.json, plots/lr_find.png)")
     return 0

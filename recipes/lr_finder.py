@@ -17,6 +17,7 @@ import keras
 
 from kzoo import datasets, zoo
 from kzoo.callbacks import CycleMomentum, LearningRateLogger, LRFinder, OneCycle
+from kzoo.lrplots import plot_lr_find
 
 SEED = 0
 BATCH_SIZE = 64
@@ -39,6 +40,7 @@ same model can be trained right away.
 finder = LRFinder(min_lr=1e-7, max_lr=10.0, num_steps=100, batch_size=BATCH_SIZE, seed=SEED)
 result = finder.find(model, data.x_train, data.y_train)
 finder.save(OUT)
+plot_lr_find(result, f"{OUT}/plots/lr_find.png")
 print(f"sweep ran {result['steps_run']} steps; diverged at {result['diverged_at']}")
 for rule, lr in result["suggestions"].items():
     print(f"  {rule:12s} {lr:.3g}")

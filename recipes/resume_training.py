@@ -18,8 +18,7 @@ import keras
 import numpy as np
 
 from kzoo import datasets, zoo
-from kzoo.callbacks import Checkpoint, LearningRateLogger, Warmup
-from kzoo.resume import fit_resumable
+from kzoo.callbacks import Checkpoint, LearningRateLogger, Warmup, fit_resumable
 
 SEED = 0
 EPOCHS = 4

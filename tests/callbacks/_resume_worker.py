@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from kzoo.callbacks.checkpoint import Checkpoint  # noqa: E402
 from kzoo.callbacks.schedules import LearningRateLogger, Warmup  # noqa: E402
-from kzoo.resume import fit_resumable  # noqa: E402
+from kzoo.callbacks import fit_resumable  # noqa: E402
 
 SEED, EPOCHS, BATCH = 7, 4, 8
 

@@ -15,7 +15,7 @@ from kzoo.callbacks.checkpoint import (
     latest_checkpoint,
     load_model_safely,
 )
-from kzoo.resume import ShuffledBatches, fit_resumable
+from kzoo.callbacks import ShuffledBatches, fit_resumable
 
 
 def _model():

@@ -57,7 +57,7 @@ def test_sweep_stops_on_divergence_restores_state_and_writes_files(tmp_path):
     finder.save(tmp_path)
     saved = json.loads((tmp_path / "lr_find.json").read_text())
     assert saved["suggestions"] == pytest.approx(s)
-    assert (tmp_path / "plots" / "lr_find.png").stat().st_size > 1000
+    assert not (tmp_path / "plots").exists()  # the library does not plot
 
 
 def test_first_recorded_loss_is_the_batch_loss():
