@@ -16,8 +16,7 @@ import time
 import keras
 
 from kzoo import datasets, zoo
-from kzoo.callbacks import Checkpoint
-from kzoo.callbacks import fit_resumable
+from kzoo.callbacks import Checkpoint, fit_resumable
 
 EPOCHS = 5
 BATCH_SIZE = 64

@@ -10,7 +10,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "tuning", "report", "plots")
+_LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "tuning", "plots")
 _LAZY_ATTRS = {
     "train": ("kzoo.training", "train"),
     "clear_session": ("kzoo.backend", "clear_session"),

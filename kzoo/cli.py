@@ -1,7 +1,9 @@
 """The `kzoo` command line: `kzoo train`, `kzoo report`, `kzoo list`, ...
 
 The `--backend` flag sets `KERAS_BACKEND` before keras is imported, so every
-subcommand imports keras lazily, inside its handler.
+subcommand imports keras lazily, inside its handler (the deferred imports
+below keep `kzoo --help` keras-free). Defaults and choices of `kzoo train`
+come from the keras-free `kzoo.training.config`.
 """
 
 import argparse
@@ -10,6 +12,16 @@ import os
 import sys
 
 from kzoo.backend import BACKENDS, DEFAULT_BACKEND, set_backend
+from kzoo.cli_lr_find import add_lr_find_parser
+from kzoo.training.config import (
+    CLIP_CHOICES,
+    HEALTH_CHOICES,
+    LR_SCALINGS,
+    PRECISIONS,
+    SCHEDULES,
+    default,
+    field_names,
+)
 
 
 def _parse_value(text):
@@ -47,77 +59,83 @@ def _add_common(parser):
 
 def _add_model_and_data(parser, hp_help):
     """--model, --data, --hp, --seed and --early-stopping, shared by train and tune."""
-    parser.add_argument("--model", default="gru", help="a registered model (kzoo list)")
-    parser.add_argument("--data", default="digits-seq", help="dataset spec or .npz path")
+    parser.add_argument("--model", default=default("model"), help="a registered model (kzoo list)")
+    parser.add_argument("--data", default=default("data"), help="dataset spec or .npz path")
     parser.add_argument(
         "--hp", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help=hp_help
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE")
+    parser.add_argument("--seed", type=int, default=default("seed"))
+    parser.add_argument(
+        "--early-stopping", type=int, default=default("early_stopping"), metavar="PATIENCE"
+    )
 
 
 def add_train_arguments(parser):
-    """Arguments of `kzoo train` (other subcommands reuse the model/data ones)."""
+    """Arguments of `kzoo train` (other subcommands reuse the model/data ones).
+
+    Defaults and choices come from `kzoo.training.config`, the one place they are spelled.
+    """
     _add_model_and_data(
         parser, "model hyperparameter, repeatable (e.g. --hp units=128 --hp bidirectional=true)"
     )
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=_lr, default=1e-3, help="learning rate")
-    parser.add_argument("--optimizer", default="adam")
-    parser.add_argument(
-        "--precision", default="float32", choices=("float32", "mixed_float16", "mixed_bfloat16")
-    )
-    parser.add_argument("--out", default=None, help="run directory to write")
+    parser.add_argument("--epochs", type=int, default=default("epochs"))
+    parser.add_argument("--batch-size", type=int, default=default("batch_size"))
+    parser.add_argument("--lr", type=_lr, default=default("lr"), help="learning rate, or 'auto'")
+    parser.add_argument("--optimizer", default=default("optimizer"))
+    parser.add_argument("--precision", default=default("precision"), choices=PRECISIONS)
+    parser.add_argument("--out", default=default("out"), help="run directory to write")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     grad = parser.add_argument_group("gradients")
-    grad.add_argument("--grad-log-every", type=int, default=0, metavar="N",
+    grad.add_argument("--grad-log-every", type=int, default=default("grad_log_every"),
+                      metavar="N",
                       help="log global and per-layer gradient norms every N steps (0: off)")
-    grad.add_argument("--clip", default="none",
-                      choices=("none", "value", "norm", "global_norm", "agc", "autoclip"))
-    grad.add_argument("--clip-value", type=float, default=None,
+    grad.add_argument("--clip", default=default("clip"), choices=CLIP_CHOICES)
+    grad.add_argument("--clip-value", type=float, default=default("clip_value"),
                       help="value/norm/global_norm threshold, AGC lambda (default 1.0; AGC 0.01; "
                       "not for autoclip)")
-    grad.add_argument("--clip-percentile", type=float, default=None,
+    grad.add_argument("--clip-percentile", type=float, default=default("clip_percentile"),
                       help="AutoClip percentile (default 10; autoclip only)")
-    grad.add_argument("--grad-health", default="off", choices=("off", "warn", "stop", "rollback"),
+    grad.add_argument("--grad-health", default=default("grad_health"), choices=HEALTH_CHOICES,
                       help="vanishing/exploding gradient diagnosis and action")
-    from kzoo.lr_cli import add_lr_arguments
-
-    add_lr_arguments(parser)
+    lr = parser.add_argument_group("learning rate and checkpoints")
+    lr.add_argument("--schedule", default=default("schedule"), choices=SCHEDULES)
+    lr.add_argument("--warmup-epochs", type=float, default=default("warmup_epochs"),
+                    help="linear LR warmup")
+    lr.add_argument("--warmup-steps", type=int, default=default("warmup_steps"),
+                    help="linear LR warmup, in steps")
+    lr.add_argument("--lr-scaling", default=default("lr_scaling"), choices=LR_SCALINGS,
+                    help="scale --lr by batch-size / base-batch-size (or its square root)")
+    lr.add_argument("--base-batch-size", type=int, default=default("base_batch_size"))
+    lr.add_argument("--checkpoint-every-epochs", type=int,
+                    default=default("checkpoint_every_epochs"), metavar="N",
+                    help="full-state checkpoint every N epochs into OUT/checkpoints (0: off)")
+    lr.add_argument("--checkpoint-every-steps", type=int,
+                    default=default("checkpoint_every_steps"), metavar="N",
+                    help="also checkpoint every N steps (mid-epoch resume)")
+    lr.add_argument("--keep-best", type=int, default=default("keep_best"),
+                    help="best checkpoints kept")
+    lr.add_argument("--resume", default=None, metavar="DIR",
+                    help="continue the killed run in DIR with its own settings")
     _add_common(parser)
 
 
+# TrainConfig fields the train flags do not carry under their own name: --hp, --quiet,
+# --resume DIR (a path, not the bool) and --backend (applied before keras is imported).
+NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend")
+
+
 def cmd_train(args):
-    from kzoo.training import train
+    from kzoo.training import resume, train
 
+    verbose = 0 if args.quiet else "auto"
     if args.resume:
-        from kzoo.lr_cli import resume_from_cli
-
-        result = resume_from_cli(args)
+        result = resume(args.resume, verbose=verbose)
     else:
-        result = train(
-            args.model,
-            args.data,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            optimizer=args.optimizer,
-            seed=args.seed,
-            hparams=dict(args.hp),
-            early_stopping=args.early_stopping,
-            precision=args.precision,
-            out=args.out,
-            overwrite=args.overwrite,
-            verbose=0 if args.quiet else "auto",
-            grad_log_every=args.grad_log_every,
-            clip=args.clip,
-            clip_value=args.clip_value,
-            clip_percentile=args.clip_percentile,
-            grad_health=args.grad_health,
-            **lr_settings(args),
-        )
+        settings = {
+            name: getattr(args, name) for name in field_names() if name not in NOT_TRAIN_FLAGS
+        }
+        result = train(**settings, hparams=dict(args.hp), verbose=verbose)
     s = result.summary
     shown = {
         k: s.get(k)
@@ -131,14 +149,8 @@ def cmd_train(args):
     return 0
 
 
-def lr_settings(args):
-    from kzoo.lr_cli import lr_settings as settings
-
-    return settings(args)
-
-
 def cmd_report(args):
-    from kzoo.report import describe, report
+    from kzoo.plots import describe, report
 
     paths = report(args.run_dir)
     text = describe(args.run_dir)
@@ -251,8 +263,6 @@ def build_parser():
     p = sub.add_parser("tune", help="KerasTuner search of a zoo model (resumable, distributed)")
     add_tune_arguments(p)
     p.set_defaults(func=cmd_tune)
-
-    from kzoo.lr_cli import add_lr_find_parser
 
     add_lr_find_parser(sub, add_train_arguments)
 

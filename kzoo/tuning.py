@@ -980,7 +980,7 @@ def tune(
             f"{_ENV_IP} set (this process is already a {role})."
         )
     from kzoo import datasets, zoo
-    from kzoo.training import auto_masking, check_model_fits_data
+    from kzoo.zoo import auto_masking, check_model_fits_data
 
     fixed = dict(fixed or {})
     spec_name = data if isinstance(data, str) else getattr(data, "name", "custom")

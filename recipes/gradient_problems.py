@@ -13,7 +13,7 @@ import numpy as np
 
 import kzoo.datasets
 from kzoo.callbacks import GradientClipping, GradientHealth, GradientNormLogger
-from kzoo.gradplots import plot_grad_norms
+from kzoo.plots import plot_grad_norms
 
 """
 ## The story

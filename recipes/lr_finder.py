@@ -17,7 +17,7 @@ import keras
 
 from kzoo import datasets, zoo
 from kzoo.callbacks import CycleMomentum, LearningRateLogger, LRFinder, OneCycle
-from kzoo.lrplots import plot_lr_find
+from kzoo.plots import plot_lr_find
 
 SEED = 0
 BATCH_SIZE = 64

@@ -16,6 +16,7 @@ from kzoo.zoo import resnet1d as _resnet1d  # noqa: E402,F401
 from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
 from kzoo.zoo import tcn as _tcn  # noqa: E402,F401
 from kzoo.zoo import transformer as _transformer  # noqa: E402,F401
+from kzoo.zoo._data_fit import auto_masking, check_model_fits_data  # noqa: E402
 from kzoo.zoo._hypermodel import ZooHyperModel, hypermodel  # noqa: E402
 from kzoo.zoo._precision import POLICIES, precision  # noqa: E402
 from kzoo.zoo._registry import (
@@ -35,8 +36,10 @@ __all__ = [
     "HEADS",
     "POLICIES",
     "ModelSpec",
+    "auto_masking",
     "check_choice",
     "check_hparams",
+    "check_model_fits_data",
     "check_range",
     "compile_for_head",
     "create",

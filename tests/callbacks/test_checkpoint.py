@@ -9,13 +9,13 @@ import keras
 import numpy as np
 import pytest
 
+from kzoo.callbacks import fit_resumable
 from kzoo.callbacks.checkpoint import (
     Checkpoint,
     CheckpointWriteError,
     latest_checkpoint,
     load_model_safely,
 )
-from kzoo.callbacks import ShuffledBatches, fit_resumable
 
 
 def _model():
@@ -35,18 +35,6 @@ def _data():
 
 def _weights(model):
     return [keras.ops.convert_to_numpy(v) for v in model.weights]
-
-
-def test_shuffled_batches_are_a_seeded_permutation_per_epoch():
-    x = np.arange(10, dtype="float32")[:, None]
-    data = ShuffledBatches(x, x[:, 0], batch_size=4, seed=3, num_steps=6)
-    assert data.steps_per_epoch == 3 and len(data) == 6
-    epoch0 = np.concatenate([data[i][1] for i in range(3)])
-    epoch1 = np.concatenate([data[i][1] for i in range(3, 6)])
-    assert sorted(epoch0) == list(range(10)) and sorted(epoch1) == list(range(10))
-    assert not np.array_equal(epoch0, epoch1)
-    later = ShuffledBatches(x, x[:, 0], batch_size=4, seed=3, start_step=4, num_steps=2)
-    np.testing.assert_array_equal(later[0][1], data[4][1])  # starts mid-epoch 1
 
 
 def test_best_k_last_and_manifest(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 import kzoo
 from kzoo.cli import build_parser
-from kzoo.report import report
+from kzoo.plots import report
 
 
 def _data():

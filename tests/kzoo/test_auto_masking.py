@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from kzoo import zoo
-from kzoo.training import auto_masking, train
+from kzoo.training import train
 from kzoo.tuning import tune
+from kzoo.zoo import auto_masking
 
 PADDED = {"equal_length": False, "mask_value": 0.0}
 # filters == channels: no shortcut conv, fewer weight shapes to initialise (jax compiles each).

@@ -186,13 +186,6 @@ def test_cli_backend_flag_sets_keras_backend(tmp_path):
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["backend"] == other
 
 
-def test_parser_schedule_names_match_the_schedules():
-    from kzoo.callbacks.schedules import SCHEDULES
-    from kzoo.lr_cli import SCHEDULES as CLI_SCHEDULES
-
-    assert tuple(CLI_SCHEDULES) == tuple(SCHEDULES)
-
-
 def test_building_the_parser_imports_no_keras():
     proc = _run(
         "import sys; from kzoo.cli import build_parser; build_parser(); "

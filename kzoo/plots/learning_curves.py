@@ -1,16 +1,16 @@
-"""Plots of a run directory, written with matplotlib's Agg backend (no display)."""
+"""`plots/learning_curves.png`: loss and the first metric per epoch, from `history.csv`.
+
+`history.csv` is written by Keras' `CSVLogger`: an `epoch` column, then one
+column per log key (`loss`, `val_loss`, `accuracy`, ...).
+"""
 
 import csv
 import pathlib
 
+from kzoo.plots import _mpl
+from kzoo.training import run_dir as layout
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+FILE_NAME = "learning_curves.png"
 
 
 def read_csv(path):
@@ -34,13 +34,14 @@ def plot_learning_curves(run_dir):
     Returns the path written, or None when the run has no `history.csv`.
     """
     run_dir = pathlib.Path(run_dir)
-    rows = read_csv(run_dir / "history.csv") if (run_dir / "history.csv").exists() else []
+    history = run_dir / layout.HISTORY_FILE
+    rows = read_csv(history) if history.exists() else []
     if not rows:
         return None
-    plt = _pyplot()
     keys = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
     panels = ["loss"] + [k for k in keys if k in ("accuracy", "mae")][:1]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    fig = _mpl.figure((5 * len(panels), 3.6))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     epochs = [int(r.get("epoch", i)) + 1 for i, r in enumerate(rows)]
     for ax, key in zip(axes[0], panels, strict=True):
         ax.plot(epochs, [r[key] for r in rows], label=f"train {key}")
@@ -54,8 +55,4 @@ def plot_learning_curves(run_dir):
         ax.legend()
     fig.suptitle(run_dir.name)
     fig.tight_layout()
-    out = run_dir / "plots" / "learning_curves.png"
-    out.parent.mkdir(exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _mpl.save(fig, run_dir / layout.PLOTS_DIR / FILE_NAME, dpi=110)

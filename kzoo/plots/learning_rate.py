@@ -1,23 +1,25 @@
-"""Plots of learning rates: the LR finder's sweep and the applied LR per step."""
+"""Plots of learning rates: the LR finder's sweep and the rate applied per step.
+
+The sweep is the result dict of `kzoo.callbacks.LRFinder.find` (`lr_find.json`);
+the applied rates are `LearningRateLogger`'s `step,lr` CSV (`lr_steps.csv`).
+"""
 
 import csv
+import json
 import math
 import pathlib
 
+from kzoo.plots import _mpl
+from kzoo.training import run_dir as layout
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+LR_FIND_PNG = "lr_find.png"
+LR_SCHEDULE_PNG = "lr.png"
 
 
 def plot_lr_find(result, path):
-    """Loss against rate (log axis) with the suggested rates marked."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """Loss against rate (log axis) with the suggested rates marked; returns `path`."""
+    fig = _mpl.figure((6, 4))
+    ax = fig.subplots()
     lrs = result["lrs"]
     ax.plot(lrs, result["losses"], color="0.75", lw=1, label="batch loss")
     ax.plot(lrs, result["smoothed"], color="C0", lw=2, label="smoothed")
@@ -34,9 +36,7 @@ def plot_lr_find(result, path):
     ax.set_title("LR range test")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _mpl.save(fig, path, dpi=100)
     return path
 
 
@@ -46,30 +46,27 @@ def plot_lr_schedule(lr_csv, path):
         rows = [(int(r["step"]), float(r["lr"])) for r in csv.DictReader(f)]
     if not rows:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig = _mpl.figure((6, 3))
+    ax = fig.subplots()
     ax.plot([s for s, _ in rows], [lr for _, lr in rows], color="C0")
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     ax.set_title("Applied learning rate")
     fig.tight_layout()
-    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _mpl.save(fig, path, dpi=100)
     return path
 
 
 def plot_lr_run(run_dir):
     """`kzoo report` hook: plots/lr.png from lr_steps.csv, plots/lr_find.png from
     lr_find.json; returns the first path written (None if neither file exists)."""
-    import json
-
     run_dir = pathlib.Path(run_dir)
+    plots = run_dir / layout.PLOTS_DIR
     written = None
-    if (run_dir / "lr_steps.csv").exists():
-        written = plot_lr_schedule(run_dir / "lr_steps.csv", run_dir / "plots" / "lr.png")
-    if (run_dir / "lr_find.json").exists():
-        result = json.loads((run_dir / "lr_find.json").read_text())
-        path = plot_lr_find(result, run_dir / "plots" / "lr_find.png")
+    if (run_dir / layout.LR_STEPS_FILE).exists():
+        written = plot_lr_schedule(run_dir / layout.LR_STEPS_FILE, plots / LR_SCHEDULE_PNG)
+    if (run_dir / layout.LR_FIND_FILE).exists():
+        result = json.loads((run_dir / layout.LR_FIND_FILE).read_text())
+        path = plot_lr_find(result, plots / LR_FIND_PNG)
         written = written or path
     return written

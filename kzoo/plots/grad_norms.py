@@ -1,11 +1,21 @@
-"""Plots of `grad_norms.csv` (written by `kzoo.callbacks.GradientNormLogger`)."""
+"""Plots of `grad_norms.csv`, written by `kzoo.callbacks.GradientNormLogger`.
+
+The file's columns are the logger's `FIXED_COLUMNS` (step, global norm, clip
+threshold, clipped flag) followed by one column per layer; this module reads
+them through the logger's own constant.
+"""
 
 import csv
 import pathlib
 
 import numpy as np
 
-FIXED_COLUMNS = ("step", "global_norm", "clip_threshold", "clipped")
+from kzoo.callbacks.gradient_norm_logger import FIXED_COLUMNS
+from kzoo.plots import _mpl
+from kzoo.training import run_dir as layout
+
+GLOBAL_PNG = "grad_norms.png"
+LAYERS_PNG = "grad_norms_layers.png"
 
 
 def read_grad_norms(path):
@@ -34,23 +44,18 @@ def plot_grad_norms(run_dir):
         `grad_norms.csv`.
     """
     run_dir = pathlib.Path(run_dir)
-    path = run_dir / "grad_norms.csv"
+    path = run_dir / layout.GRAD_NORMS_FILE
     if not path.exists():
         return None
     columns, table = read_grad_norms(path)
     if not len(table):
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir = run_dir / "plots"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    step, norm, threshold, clipped = (table[:, i] for i in range(4))
+    out_dir = run_dir / layout.PLOTS_DIR
+    step, norm, threshold, clipped = (table[:, columns.index(c)] for c in FIXED_COLUMNS)
     tiny = np.finfo("float64").tiny
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = _mpl.figure((8, 4))
+    ax = fig.subplots()
     finite = np.isfinite(norm)
     ax.plot(step[finite], np.maximum(norm[finite], tiny), lw=1, label="global norm (pre-clip)")
     if np.any(threshold > 0):
@@ -67,16 +72,15 @@ def plot_grad_norms(run_dir):
     ax.set_title("Global gradient norm")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    main_path = out_dir / "grad_norms.png"
-    fig.savefig(main_path, dpi=110)
-    plt.close(fig)
+    main_path = _mpl.save(fig, out_dir / GLOBAL_PNG, dpi=110)
 
     layers = columns[len(FIXED_COLUMNS) :]
     if layers:
         values = table[:, len(FIXED_COLUMNS) :].T
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.log10(np.where(np.isfinite(values) & (values > 0), values, np.nan))
-        fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * len(layers)))
+        fig = _mpl.figure((8, 1.2 + 0.35 * len(layers)))
+        ax = fig.subplots()
         image = ax.imshow(
             logs,
             aspect="auto",
@@ -90,6 +94,5 @@ def plot_grad_norms(run_dir):
         ax.set_title("Per-layer gradient norm (log10)")
         fig.colorbar(image, ax=ax, label="log10 norm")
         fig.tight_layout()
-        fig.savefig(out_dir / "grad_norms_layers.png", dpi=110)
-        plt.close(fig)
+        _mpl.save(fig, out_dir / LAYERS_PNG, dpi=110)
     return main_path

@@ -1,0 +1,52 @@
+"""`kzoo lr-find`: the learning-rate range test from the command line.
+
+Writes `lr_find.json` and `plots/lr_find.png` into `--out`. Keras loads inside
+the handler, after `--backend` took effect (like every `kzoo` subcommand).
+"""
+
+import json
+import pathlib
+
+
+def cmd_lr_find(args):
+    import keras
+
+    from kzoo import zoo
+    from kzoo.callbacks import LRFinder
+    from kzoo.plots import plot_lr_find
+    from kzoo.plots.learning_rate import LR_FIND_PNG
+    from kzoo.training import prepare_data
+    from kzoo.training.run_dir import PLOTS_DIR
+
+    if args.out is None:
+        raise ValueError("kzoo lr-find needs --out DIR for lr_find.json and plots/lr_find.png.")
+    data = prepare_data(args.data, seed=args.seed)
+    zoo.check_model_fits_data(args.model, data)
+    if not isinstance(data.train, tuple):
+        raise ValueError("kzoo lr-find needs array data (a dataset name or an .npz file).")
+    finder = LRFinder(
+        min_lr=args.min_lr, max_lr=args.max_lr, num_steps=args.num_steps,
+        batch_size=args.batch_size, seed=args.seed,
+    )
+    keras.utils.set_random_seed(args.seed)
+    net = zoo.create(
+        args.model, data.input_shape, data.num_classes, head=data.task,
+        optimizer=args.optimizer, learning_rate=args.min_lr, **dict(args.hp),
+    )
+    result = finder.find(net, *data.train)
+    out = pathlib.Path(args.out)
+    finder.save(out)
+    plot_lr_find(result, out / PLOTS_DIR / LR_FIND_PNG)
+    print(json.dumps({"suggestions": result["suggestions"], "diverged_at": result["diverged_at"]}))
+    print(f"Results written to {args.out}/ (lr_find.json, plots/lr_find.png)")
+    return 0
+
+
+def add_lr_find_parser(sub, add_model_arguments):
+    """The `lr-find` subparser; `add_model_arguments` adds the train options it shares."""
+    p = sub.add_parser("lr-find", help="learning-rate range test; writes lr_find.json and a plot")
+    add_model_arguments(p)
+    p.add_argument("--min-lr", type=float, default=1e-7)
+    p.add_argument("--max-lr", type=float, default=10.0)
+    p.add_argument("--num-steps", type=int, default=100)
+    p.set_defaults(func=cmd_lr_find)

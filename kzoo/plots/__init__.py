@@ -1,0 +1,58 @@
+"""kzoo.plots: every plot of a run directory, drawn to files (no display).
+
+    _mpl.py              the one matplotlib setup (Agg figures, no pyplot state)
+    learning_curves.py   loss and metric per epoch, from history.csv
+    grad_norms.py        global and per-layer gradient norms, from grad_norms.csv
+    learning_rate.py     the LR finder's sweep and the applied rate per step
+
+Each plot reads the file layout from `kzoo.training.run_dir` and the columns
+from the callback that writes the file. The library (`kzoo.callbacks`) never
+plots; `report(run_dir)` redraws everything a run holds (`kzoo report DIR`).
+"""
+
+import json
+import pathlib
+
+from kzoo.plots.grad_norms import plot_grad_norms, read_grad_norms
+from kzoo.plots.learning_curves import plot_learning_curves, read_csv
+from kzoo.plots.learning_rate import plot_lr_find, plot_lr_run, plot_lr_schedule
+from kzoo.training import run_dir as layout
+
+# Every plot that takes a run directory; each skips what the run does not hold.
+RUN_PLOTS = (plot_learning_curves, plot_grad_norms, plot_lr_run)
+
+__all__ = [
+    "describe",
+    "plot_grad_norms",
+    "plot_learning_curves",
+    "plot_lr_find",
+    "plot_lr_run",
+    "plot_lr_schedule",
+    "read_csv",
+    "read_grad_norms",
+    "report",
+]
+
+
+def report(run_dir):
+    """Regenerate every plot of `run_dir` and return the paths written."""
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"{run_dir} is not a directory. Pass a run directory written by kzoo.")
+    known = layout.REPORTABLE_FILES
+    if not any((run_dir / name).exists() for name in known):
+        raise ValueError(f"{run_dir} holds no kzoo run: none of {', '.join(known)} is there.")
+    return [p for plot in RUN_PLOTS if (p := plot(run_dir)) is not None]
+
+
+def describe(run_dir):
+    """A one-paragraph text summary of a run directory (from summary.json)."""
+    path = pathlib.Path(run_dir) / layout.SUMMARY_FILE
+    if not path.exists():
+        return ""
+    s = json.loads(path.read_text())
+    parts = [f"{k}={s[k]}" for k in ("model", "data", "backend", "epochs_run") if k in s]
+    for k in ("test_accuracy", "test_loss", "wall_time_s"):
+        if s.get(k) is not None:
+            parts.append(f"{k}={s[k]:.4g}")
+    return ", ".join(parts)

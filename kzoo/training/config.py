@@ -1,0 +1,182 @@
+"""What a run is told and what it returns: `TrainConfig`, `RunResult`, the
+choices of each option, and `validate_config`.
+
+Keras-free: `kzoo.cli` builds its parser from this module (defaults from
+`TrainConfig`, choices from the tuples below) before `--backend` is applied.
+"""
+
+import dataclasses
+import pathlib
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# The names of kzoo.callbacks.schedules.SCHEDULES, and of the gradient callbacks'
+# modes plus "none"/"off", spelled out here so the CLI imports no keras;
+# tests/kzoo/training/test_config.py checks they agree with the callbacks.
+SCHEDULES = ("constant", "cosine", "linear", "exponential", "step", "onecycle",
+             "cosine_restarts", "plateau")
+LR_SCALINGS = ("none", "linear", "sqrt")
+CLIP_CHOICES = ("none", "value", "norm", "global_norm", "agc", "autoclip")
+HEALTH_CHOICES = ("off", "warn", "stop", "rollback")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a run; `config.json` holds it as written here.
+
+    Attributes:
+        model: a registered model name (`kzoo.zoo.list()`).
+        data: a dataset spec (`kzoo.datasets.list_datasets()`) or a path to an
+            `.npz` holding `x_train`, `y_train` and optionally `x_val`, `y_val`,
+            `x_test`, `y_test`.
+        epochs: maximum epochs.
+        batch_size: examples per step.
+        lr: base learning rate, or `"auto"` (the LR finder's valley suggestion).
+        optimizer: a Keras optimizer name.
+        backend: the Keras backend the run used.
+        out: run directory (None: write nothing).
+        seed: seeds data splits, initialisation and dropout.
+        hparams: the model family's hyperparameters.
+        early_stopping: patience in epochs on `val_loss`; 0 disables it.
+        precision: Keras dtype policy: float32, mixed_float16 or mixed_bfloat16.
+        overwrite: replace an existing run in `out`.
+        verbose: Keras verbosity (1 = progress bar).
+        grad_log_every: log gradient norms every N steps to logs and
+            `grad_norms.csv` (0: off).
+        clip: gradient clipping: none, value, norm, global_norm, agc, autoclip.
+        clip_value: threshold of value/norm/global_norm, AGC's lambda
+            (None: 1.0, AGC 0.01).
+        clip_percentile: AutoClip's percentile (default 10; autoclip only).
+        grad_health: vanishing/exploding diagnosis: off, warn, stop, rollback.
+        schedule: LR schedule (`SCHEDULES`).
+        warmup_epochs, warmup_steps: linear LR warmup length (one of the two).
+        lr_scaling: scale lr with batch_size / base_batch_size: none, linear, sqrt.
+        base_batch_size: the batch size `lr` was tuned for.
+        checkpoint_every_epochs, checkpoint_every_steps: full-state checkpoints in
+            `out/checkpoints` (0: off); needed by `resume`.
+        keep_best: number of best checkpoints kept.
+        resume: continue the run in `out` from its latest valid checkpoint.
+    """
+
+    model: str = "gru"
+    data: str = "digits-seq"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    backend: str | None = None
+    out: str | None = None
+    seed: int = 0
+    hparams: dict = dataclasses.field(default_factory=dict)
+    early_stopping: int = 0
+    precision: str = "float32"
+    overwrite: bool = False
+    verbose: int | str = "auto"
+    grad_log_every: int = 0
+    clip: str = "none"
+    clip_value: float | None = None
+    clip_percentile: float | None = None
+    grad_health: str = "off"
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    warmup_steps: int = 0
+    lr_scaling: str = "none"
+    base_batch_size: int = 32
+    checkpoint_every_epochs: int = 1
+    checkpoint_every_steps: int = 0
+    keep_best: int = 1
+    resume: bool = False
+
+    def to_json(self):
+        return {k: v for k, v in dataclasses.asdict(self).items()}
+
+
+def field_names():
+    """The names of every `TrainConfig` field, in declaration order."""
+    return [f.name for f in dataclasses.fields(TrainConfig)]
+
+
+def default(name):
+    """The default of `TrainConfig.<name>` (argparse reads its defaults here)."""
+    field = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `train` returns: the trained model, its history, and the summary."""
+
+    model: object
+    history: dict
+    summary: dict
+    run_dir: pathlib.Path | None
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        return f"{name} must be an int >= {low}, got {value!r}."
+    return None
+
+
+def validate_config(config):
+    """Raise ValueError on any bad setting of a `TrainConfig`, naming the fix.
+
+    Called before data is loaded or anything is written. The gradient
+    callbacks' own range checks run when the runner builds them, also before
+    anything is written.
+    """
+    # Deferred: kzoo.zoo imports keras, and this module must stay keras-free for the CLI.
+    from kzoo.zoo import check_choice
+
+    for name in ("epochs", "batch_size"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if config.lr != "auto" and (not isinstance(config.lr, (int, float)) or not 0 < config.lr < 10):
+        raise ValueError(f"lr must be a number in (0, 10), got {config.lr!r}.")
+    if not isinstance(config.early_stopping, int) or config.early_stopping < 0:
+        raise ValueError(
+            f"early_stopping is a patience in epochs >= 0, got {config.early_stopping!r}."
+        )
+    check_choice("precision", config.precision, PRECISIONS)
+    if not isinstance(config.hparams, dict):
+        raise ValueError(f"hparams must be a dict, got {type(config.hparams).__name__}.")
+    _validate_gradient_settings(config)
+    check_choice("schedule", config.schedule, SCHEDULES)
+    check_choice("lr_scaling", config.lr_scaling, LR_SCALINGS)
+    if config.warmup_epochs < 0 or config.warmup_steps < 0:
+        raise ValueError("warmup_epochs and warmup_steps must be >= 0.")
+    if config.warmup_epochs and config.warmup_steps:
+        raise ValueError("Give warmup_epochs or warmup_steps, not both.")
+    for name in ("checkpoint_every_epochs", "checkpoint_every_steps", "keep_best"):
+        if message := _check_int(name, getattr(config, name), 0):
+            raise ValueError(message)
+    if config.resume and not config.out:
+        raise ValueError("resume needs the run directory as out.")
+
+
+def _validate_gradient_settings(config):
+    if config.clip not in CLIP_CHOICES:
+        raise ValueError(f"clip must be one of {CLIP_CHOICES}, got {config.clip!r}.")
+    if config.grad_health not in HEALTH_CHOICES:
+        raise ValueError(
+            f"grad_health must be one of {HEALTH_CHOICES}, got {config.grad_health!r}."
+        )
+    if _check_int("grad_log_every", config.grad_log_every, 0):
+        raise ValueError(
+            f"grad_log_every must be an int >= 0 (0: off), got {config.grad_log_every!r}."
+        )
+    if config.clip == "autoclip" and config.clip_value is not None:
+        raise ValueError(
+            "clip_value does not apply to autoclip: its threshold is the clip_percentile-th "
+            "percentile of the recent global norms. Drop --clip-value, or set "
+            "--clip-percentile instead."
+        )
+    if config.clip != "autoclip" and config.clip_percentile is not None:
+        raise ValueError(
+            f"clip_percentile is set but clip is {config.clip!r}; it applies to autoclip only "
+            "(pass --clip autoclip, or drop --clip-percentile)."
+        )
+    if config.clip == "none" and config.clip_value is not None:
+        raise ValueError("clip_value is set but clip is 'none'; pass --clip MODE as well.")

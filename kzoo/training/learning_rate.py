@@ -1,0 +1,60 @@
+"""The learning rate of a run: `--lr auto`, batch-size scaling and the schedule."""
+
+import math
+
+from kzoo.callbacks import LearningRateLogger, LRFinder, build_schedule, scale_learning_rate
+from kzoo.plots import plot_lr_find
+from kzoo.plots.learning_rate import LR_FIND_PNG
+from kzoo.training import run_dir as layout
+
+
+def setup_learning_rate(config, net, data, run_dir):
+    """Apply `--lr auto`, batch-size scaling and the schedule; return callbacks.
+
+    Sets `config.lr` to the rate used (the finder's valley suggestion for
+    `auto`), sets the optimizer's learning rate, and returns the schedule's
+    callbacks plus a `LearningRateLogger` (put them before CSVLogger so the
+    `lr` column reaches history.csv).
+    """
+    arrays = isinstance(data.train, tuple)
+    if config.lr == "auto":
+        config.lr = _find_learning_rate(config, net, data, run_dir)
+    lr = float(config.lr)
+    if config.lr_scaling != "none":
+        lr = scale_learning_rate(lr, config.batch_size, config.base_batch_size, config.lr_scaling)
+    if arrays:
+        steps_per_epoch = math.ceil(len(data.train[0]) / config.batch_size)
+    else:
+        steps_per_epoch = len(data.train) if hasattr(data.train, "__len__") else 1
+    total = config.epochs * steps_per_epoch
+    warmup = config.warmup_steps or int(round(config.warmup_epochs * steps_per_epoch))
+    warmup = min(warmup, total - 1)
+    rate, callbacks = build_schedule(
+        config.schedule,
+        lr,
+        total,
+        warmup_steps=warmup,
+        steps_per_epoch=steps_per_epoch,
+        monitor="val_loss" if data.val is not None else "loss",
+    )
+    net.optimizer.learning_rate = rate
+    lr_csv = str(run_dir / layout.LR_STEPS_FILE) if run_dir is not None else None
+    return [*callbacks, LearningRateLogger(path=lr_csv)]
+
+
+def _find_learning_rate(config, net, data, run_dir):
+    """`--lr auto`: the LR finder's valley suggestion, or on resume the rate the
+    run chose (recorded in lr_find.json)."""
+    if not isinstance(data.train, tuple):
+        raise ValueError("--lr auto needs array data (the finder sweeps over x, y).")
+    if config.resume:
+        return layout.read_lr_find(run_dir)["chosen_lr"]
+    finder = LRFinder(num_steps=60, batch_size=config.batch_size, seed=config.seed)
+    result = finder.find(net, *data.train)
+    lr = result["suggestions"]["valley"] or result["suggestions"]["min_over_10"] or 1e-3
+    result["chosen_lr"] = lr
+    if run_dir is not None:
+        finder.save(run_dir)
+        layout.add_to_lr_find(run_dir, chosen_lr=lr)
+        plot_lr_find(result, run_dir / layout.PLOTS_DIR / LR_FIND_PNG)
+    return float(lr)

@@ -1,0 +1,80 @@
+"""Does a model family fit the data? Shape checks and masking for padded data.
+
+Used by `kzoo.train`, `kzoo lr-find` and `kzoo tune` before a model is built.
+"""
+
+import warnings
+
+from kzoo.zoo import _registry
+
+
+def check_model_fits_data(model_name, data):
+    """Shapes that cannot match the model's kind raise before any model is built.
+
+    Args:
+        model_name: a registered model name.
+        data: an object with `input_shape` (one example's shape) and `name`
+            (the data's name, shown in the error).
+    """
+    spec = _registry.get_spec(model_name)
+    if spec.kind == "sequence" and len(data.input_shape) != 2:
+        raise ValueError(
+            f"Model {model_name!r} takes sequences (batch, timesteps, features), but {data.name} "
+            f"has examples shaped {tuple(data.input_shape)}. Use sequence data (e.g. digits-seq) "
+            f"or a tabular model ({', '.join(_registry.list('tabular'))})."
+        )
+
+
+def auto_masking(model_name, hparams, info):
+    """Turn masking on for padded (unequal-length) data when the family can mask.
+
+    Data is padded when `info["equal_length"]` is False (`Dataset.info` of
+    `ucr:` datasets). Then, if the family's builder takes `masking` and
+    `hparams` does not set it, `masking=True` is added, with
+    `mask_value=info["mask_value"]` and `dimension_shuffle=False` (LSTM-FCN's
+    transposed LSTM cannot mask) where the builder takes them and `hparams`
+    leaves them unset. Masking set by the caller is kept: an explicit
+    `masking=False` (or `dimension_shuffle=True`) on padded data only warns.
+
+    Args:
+        model_name: a registered model name.
+        hparams: the hyperparameters (or tuner overrides) given by the caller.
+        info: the data's `info` dict; equal length when the key is missing.
+
+    Returns:
+        `(hparams, note)`: a new dict, and a line saying what was set (`None`
+        when nothing was).
+
+    Example:
+
+    >>> auto_masking("tcn", {}, {"equal_length": False, "mask_value": 0.0})[0]
+    {'masking': True, 'mask_value': 0.0}
+    """
+    hparams = dict(hparams)
+    defaults = _registry.get_spec(model_name).defaults
+    if (info or {}).get("equal_length", True) or "masking" not in defaults:
+        return hparams, None
+    if "masking" in hparams or hparams.get("dimension_shuffle") is True:
+        if hparams.get("masking") is not True:
+            given = ("masking", "dimension_shuffle")
+            given = ", ".join(f"{k}={hparams[k]!r}" for k in given if k in hparams)
+            warnings.warn(
+                f"{model_name}: the data is padded to equal length, but masking is off "
+                f"({given}), "
+                "so padded steps count as data. Leave masking unset (or masking=True, "
+                "dimension_shuffle=False) to skip them.",
+                stacklevel=3,
+            )
+        return hparams, None
+    added = {"masking": True}
+    if "mask_value" in defaults and "mask_value" not in hparams:
+        added["mask_value"] = float(info.get("mask_value", defaults["mask_value"]))
+    if "dimension_shuffle" in defaults and "dimension_shuffle" not in hparams:
+        added["dimension_shuffle"] = False
+    hparams.update(added)
+    shown = ", ".join(f"{k}={v!r}" for k, v in added.items())
+    note = (
+        f"kzoo: the data holds unequal-length series padded to equal length; {model_name} "
+        f"skips the padding: {shown} (pass masking=False to keep padded steps)."
+    )
+    return hparams, note
