@@ -25,7 +25,8 @@ def check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune=
 def check_objective(objective, metric_names, direction):
     """Refuse an objective the model will not log, or whose direction KerasTuner
     cannot tell (`metric_names`: what `fit` logs for the training split)."""
-    known = [*metric_names, *(f"val_{m}" for m in metric_names)]
+    names = sorted(metric_names, key=lambda m: (m != "loss", m))
+    known = [*names, *(f"val_{m}" for m in names)]
     if objective not in known:
         raise ValueError(
             f"Unknown objective {objective!r}: this model logs {', '.join(known)}. "
