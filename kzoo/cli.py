@@ -191,9 +191,10 @@ def cmd_tune(args):
 
     fixed = {k: _tune_value(v) for k, v in args.hp}
     if args.show_space:
-        from kzoo import datasets, zoo
+        from kzoo import zoo
+        from kzoo.tuning.api import load_data
 
-        ds = datasets.load(args.data, seed=args.seed)
+        ds = load_data(args.data, seed=args.seed)
         hm = zoo.hypermodel(args.model, ds.input_shape, ds.num_classes, head=ds.task, **fixed)
         print(hm.space_summary())
         return 0
@@ -227,10 +228,17 @@ def add_tune_arguments(parser):
     _add_model_and_data(
         parser, "fix (depth=2), narrow (depth=1..2, units=[32,64]) or pass a builder argument"
     )
-    parser.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
+    from kzoo.tuning import TUNERS  # keras-free
+
+    parser.add_argument("--tuner", choices=TUNERS, default="random")
     parser.add_argument("--max-trials", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (hyperband: max)")
-    parser.add_argument("--objective", default=None, help="default: val_accuracy (val_loss)")
+    parser.add_argument(
+        "--objective",
+        default=None,
+        help="a metric the model logs, e.g. val_mae; best follows KerasTuner's direction "
+        "for it (default: val_accuracy, or val_loss for regression)",
+    )
     parser.add_argument(
         "--prune",
         action="store_true",

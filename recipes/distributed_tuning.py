@@ -49,8 +49,9 @@ print(hm.space_summary())
 """## A chief and two workers on this host
 
 Worker output goes to `OUT/workers/tuner<i>.log`; the chief prints one line per
-finished trial. Callbacks passed with `callbacks=` are pickled to the workers,
-so their classes must live in an importable module.
+finished trial. The workers read their settings as JSON (never pickle):
+callbacks passed with `callbacks=` are rebuilt there from their class, which must
+live in an importable module, and their `__init__` arguments.
 """
 
 result = tune(

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from kzoo import tuning, zoo  # noqa: E402
 from kzoo.datasets import Dataset  # noqa: E402
+from kzoo.tuning.tuner import rss_mb  # noqa: E402
 
 TRIALS = int(os.environ.get("PROBE_TRIALS", 20))
 FIXED = {"depth": 1, "width": 8, "batch_size": 64, "norm": "none"}
@@ -53,7 +54,7 @@ def loop(trim):
         gc.collect()
         if libc is not None:
             libc.malloc_trim(0)
-        rss.append(tuning._rss_mb())
+        rss.append(rss_mb())
         keras.utils.set_random_seed(i)
         hp = keras_tuner.HyperParameters()
         model = hm.build(hp)

@@ -32,6 +32,7 @@ from keras_tuner.src.engine import tuner as tuner_module  # noqa: E402
 from keras_tuner.src.engine import tuner_utils  # noqa: E402
 
 from kzoo import datasets, tuning, zoo  # noqa: E402
+from kzoo.tuning import api, best, records  # noqa: E402
 from kzoo.zoo import _hypermodel  # noqa: E402
 
 DATA, MODEL = os.environ.get("PROFILE_CASE", "digits:mlp").split(":")
@@ -85,9 +86,9 @@ def instrument():
     timed(_hypermodel.ZooHyperModel, "fit", "hypermodel.fit (incl. callbacks)")
     timed(tuner_utils.SaveBestEpoch, "_save_model", "SaveBestEpoch weight saves (in fit)")
     timed(tuner_module.utils, "save_json", "utils.save_json (trial, oracle, build config; nested)")
-    timed(tuning._Recorder, "trial_ended", "recorder: trials.csv + progress")
-    timed(tuning, "plot_search", "final: plots")
-    timed(tuning, "_finish", "final: _finish (load best, save, test eval, plots)")
+    timed(records.Recorder, "trial_ended", "recorder: trials.csv + progress")
+    timed(best, "plot_search", "final: plots")
+    timed(api, "write_best", "final: write_best (load best, save, test eval, plots)")
 
 
 def bare_loop(ds, hm, values_list):

@@ -1,0 +1,47 @@
+"""`kzoo tune`: KerasTuner search over a zoo family, resumable and distributed.
+
+`tune(model, data, out=...)` runs a KerasTuner search (random, bayesian or
+hyperband) of `kzoo.zoo.hypermodel(model, ...)` and writes into `out`:
+
+- `tune_config.json`: the settings a resume must match, and the objective's direction;
+- `trials.csv`: one row per trial (id, status, score, epochs run, wall time,
+  every hyperparameter, RSS at trial start, worker, error);
+- `best.json` and `best_model.keras`;
+- `plots/`: the objective against each hyperparameter and the search over time;
+- `kt/`: KerasTuner's own project (`oracle.json`, `trial_*/trial.json`).
+
+Resuming: the tuner is built with `overwrite=False`, so KerasTuner reloads its
+oracle from `kt/` and sends interrupted trials back to the queue; completed
+trials are never rerun, and `trials.csv` is rewritten from the oracle's state
+after every trial, so it is consistent after a SIGKILL.
+
+The package follows KerasTuner's layout:
+
+| module | holds |
+|---|---|
+| `api` | `tune`, and the entry point of launched chief/worker processes |
+| `settings`, `search_dir` | the checks; the search directory and its config file |
+| `tuner`, `bayesian`, `pruning` | `KzooTuner`, `BayesianOracle`, the median stopping rule |
+| `records`, `progress`, `best`, `plots` | trials.csv; printed lines; best.json and model |
+| `distribute/` | roles, the gRPC chief, worker heartbeats, the JSON hand-off, the launcher |
+| `_keras_tuner_private` | every touch of KerasTuner's private API (pinned 1.4.8) |
+"""
+
+from kzoo.tuning.records import SearchFailedError, TuneResult
+from kzoo.tuning.settings import TUNERS
+
+__all__ = ["tune", "TuneResult", "SearchFailedError", "TUNERS", "plot_search"]
+
+
+def __getattr__(name):
+    # Deferred: `tune` and `plot_search` import keras (and keras_tuner, matplotlib),
+    # and `import kzoo.tuning` must leave the backend unchosen for the CLI's --backend.
+    if name == "tune":
+        from kzoo.tuning.api import tune
+
+        return tune
+    if name == "plot_search":
+        from kzoo.tuning.plots import plot_search
+
+        return plot_search
+    raise AttributeError(f"module 'kzoo.tuning' has no attribute {name!r}")

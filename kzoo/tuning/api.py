@@ -1,0 +1,173 @@
+"""`tune`: a KerasTuner search over a zoo family, resumable and distributed."""
+
+import pathlib
+import sys
+
+import keras
+import keras_tuner as kt
+
+from kzoo import datasets, zoo
+from kzoo.backend import current_backend
+from kzoo.training.inputs import load_npz
+from kzoo.tuning import _keras_tuner_private as private
+from kzoo.tuning.best import write_best
+from kzoo.tuning.distribute import chief, handoff, launcher, roles, worker
+from kzoo.tuning.progress import Progress
+from kzoo.tuning.records import Recorder, SearchFailedError, read_result
+from kzoo.tuning.search_dir import identity, prepare_search_dir
+from kzoo.tuning.settings import check_objective, check_settings, jsonable_fixed
+from kzoo.tuning.tuner import frozen_heap, make_tuner
+
+
+def load_data(data, seed=0):
+    """A `Dataset` from a spec, an `.npz` path (read as `kzoo train` reads it) or a Dataset."""
+    if isinstance(data, (str, pathlib.Path)) and str(data).endswith(".npz"):
+        return load_npz(data)
+    return datasets.load(data, seed=seed) if isinstance(data, str) else data
+
+
+def metric_names(hypermodel, dataset):
+    """What a trial's `fit` logs for the training split (`loss`, `accuracy`, ...): the
+    names from a model built with the space's defaults, evaluated on two examples."""
+    model = hypermodel.build(kt.HyperParameters())
+    logs = model.evaluate(dataset.x_val[:2], dataset.y_val[:2], verbose=0, return_dict=True)
+    keras.backend.clear_session(free_memory=False)
+    return list(logs)
+
+
+def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objective=None,
+         fixed=None, seed=0, early_stopping=0, prune=False, callbacks=None, workers=0,
+         heartbeat_timeout=60.0, overwrite=False, verbose=1):
+    """Search the learning rate, batch size and architecture of a zoo family.
+
+    Args:
+        model: a name from `kzoo.zoo.list()`.
+        data: a dataset spec (`"digits-seq"`), a path to an `.npz` (as for
+            `kzoo train`) or a `kzoo.datasets.Dataset`.
+        out: directory for the search; an existing search there with the same
+            settings is resumed.
+        tuner: `"random"`, `"bayesian"` or `"hyperband"`. Defaults to `"random"`.
+        max_trials: trial budget (also caps hyperband). Defaults to `10`.
+        epochs: epochs per trial (hyperband's `max_epochs`). Defaults to `10`.
+        objective: a metric the model logs, to optimise in KerasTuner's direction
+            for it (`val_mae` down, `val_accuracy` up). Defaults to
+            `"val_accuracy"`, or `"val_loss"` for regression.
+        fixed: overrides of the space, as for `kzoo.zoo.hypermodel`
+            (`{"depth": 2, "units": [32, 64], "learning_rate": (1e-3, 1e-2)}`).
+        seed: seeds the oracle and each trial's weights. Defaults to `0`.
+        early_stopping: patience on the objective; `0` disables. Defaults to `0`.
+        prune: stop a trial early when, from its second epoch on, its best
+            objective so far is worse than the median of the finished, unpruned
+            trials at the same epoch (median stopping rule), once 3 trials have
+            reached that epoch. Pruned trials count as completed, with the
+            score they reached (`pruned` column of `trials.csv`). `random` and
+            `bayesian` only. Defaults to `False`.
+        callbacks: extra Keras callbacks for every trial (deep-copied per trial).
+            With `workers > 0` they are rebuilt in each worker from their class
+            (in an importable module) and their `__init__` arguments, kept as
+            same-named attributes with JSON values.
+        workers: `0` runs trials in this process; `N` starts a chief and `N`
+            worker processes on this host (one GPU each when there are several).
+            Defaults to `0`.
+        heartbeat_timeout: seconds of silence after which the chief drops a
+            worker and requeues its trial. Defaults to `60`.
+        overwrite: replace an earlier search in `out`. Defaults to `False`.
+        verbose: `0` silent; `1` a line per finished trial (best so far, ETA),
+            and on a terminal a live line for the running trial. Defaults to `1`.
+
+    Returns:
+        A `TuneResult` (on a worker process: `None`).
+
+    Example:
+
+    >>> result = kzoo.tuning.tune("lstm", "digits-seq", out="runs/tune", max_trials=20)
+    >>> result.best["hyperparameters"]
+    """
+    check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune)
+    role = roles.role()
+    if workers and role != "single":
+        raise ValueError(
+            "workers > 0 starts a local chief and workers; it cannot be combined with "
+            f"{roles.ENV_IP} set (this process is already a {role})."
+        )
+    fixed = dict(fixed or {})
+    dataset = load_data(data, seed)
+    spec_name = data if isinstance(data, str) else getattr(dataset, "name", "custom")
+    zoo.get_spec(model)
+    zoo.check_model_fits_data(model, dataset)
+    # Padded data: masking joins `fixed`, so tune_config.json and every trial record it.
+    fixed, note = zoo.auto_masking(model, fixed, getattr(dataset, "info", None))
+    if note and verbose and role != "worker":
+        print(note, flush=True)
+    if objective is None:
+        objective = "val_loss" if dataset.task == "regression" else "val_accuracy"
+    # Everything below is checked before anything is written.
+    hypermodel = zoo.hypermodel(
+        model, dataset.input_shape, dataset.num_classes, head=dataset.task, **fixed
+    )
+    direction = private.objective_direction(objective)
+    check_objective(objective, metric_names(hypermodel, dataset), direction)
+    settings = {
+        "model": model, "data": spec_name, "tuner": tuner, "epochs": epochs,
+        "objective": objective, "fixed": jsonable_fixed(fixed), "seed": seed,
+        "backend": current_backend(), "max_trials": max_trials, "prune": prune,
+        "verbose": verbose,
+    }
+    out = pathlib.Path(out)
+    if workers:  # what the workers will read: checked now, written by the launcher
+        encoded = handoff.encode(dict(
+            model=model, data=data, out=str(out), tuner=tuner, max_trials=max_trials,
+            epochs=epochs, objective=objective, fixed=fixed, seed=seed,
+            early_stopping=early_stopping, prune=prune, callbacks=callbacks,
+            heartbeat_timeout=heartbeat_timeout, verbose=verbose,
+        ))
+    resumed = prepare_search_dir(
+        out, identity(settings), direction, overwrite=overwrite, role=role
+    )
+    if workers:
+        if verbose:
+            print(f"Starting a chief and {workers} workers on 127.0.0.1 for {out}", flush=True)
+        return launcher.launch(encoded, workers, out)
+
+    kt_tuner = make_tuner(settings, hypermodel, out)
+    oracle = private.inner_oracle(kt_tuner.oracle)
+    oracle.verbose = 0  # kzoo prints its own lines instead of KerasTuner's tables
+    queue = private.retry_queue(oracle)
+    done = sum(t.status in ("COMPLETED", "FAILED") for t in oracle.trials.values())
+    if resumed and role != "worker" and verbose and (done or queue):
+        print(f"Resuming the search in {out}: {done} trials done, "
+              f"{len(queue)} interrupted to rerun.", flush=True)
+    if verbose and role != "worker":
+        print(hypermodel.space_summary(), flush=True)
+    progress = Progress(oracle.objective, max_trials, epochs) if verbose else None
+    recorder = Recorder(out, oracle, progress)
+    if role == "chief":
+        chief.serve(kt_tuner, recorder, heartbeat_timeout)
+    else:
+        kt_tuner.progress = progress
+        if role == "worker":
+            worker.start_heartbeat(min(5.0, heartbeat_timeout / 4))
+        else:
+            kt_tuner.recorder = recorder
+        cbs = list(callbacks or [])
+        if early_stopping:
+            cbs.append(keras.callbacks.EarlyStopping(monitor=objective, patience=early_stopping))
+        with frozen_heap(), private.quiet_trial_errors():
+            kt_tuner.search(
+                dataset.x_train, dataset.y_train,
+                validation_data=(dataset.x_val, dataset.y_val),
+                epochs=epochs, callbacks=cbs, verbose=0,
+            )
+        if role == "worker":
+            return None
+    write_best(kt_tuner, oracle, settings, dataset, out)
+    return read_result(out)
+
+
+def run_role(settings_path):
+    """Entry point of a chief or worker process started by `distribute.launcher`."""
+    try:
+        kwargs = handoff.read(settings_path)
+        tune(**kwargs, workers=0, overwrite=False)
+    except (SearchFailedError, ValueError) as err:
+        sys.exit(f"kzoo tune: error: {err}")

@@ -1,0 +1,162 @@
+"""The settings a launcher hands to its chief and workers: JSON, validated, never pickle.
+
+`OUT/workers/settings.json` holds `tune`'s keyword arguments. Nothing in it can
+run code when read: a `Dataset` travels as `OUT/workers/data.npz` (read with
+`allow_pickle=False`), and a callback as its import path and `__init__`
+arguments. A callback is rebuilt only from a `keras.callbacks.Callback` subclass
+that keeps its `__init__` arguments as same-named attributes (the Keras
+convention) holding JSON values, defined in an importable module.
+"""
+
+import dataclasses
+import importlib
+import inspect
+import json
+import pathlib
+
+import keras
+import numpy as np
+
+from kzoo.datasets import Dataset
+from kzoo.tuning.records import atomic_write
+
+SETTINGS_FILE = "settings.json"
+DATA_FILE = "data.npz"
+_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+_SCALARS = {
+    "out": str, "tuner": str, "max_trials": int, "epochs": int, "seed": int,
+    "early_stopping": int, "prune": bool, "heartbeat_timeout": (int, float), "verbose": int,
+    "model": str,
+}
+
+
+def encode(kwargs):
+    """`tune`'s keyword arguments as a JSON document and the arrays of a `Dataset`
+    (or None); raises ValueError for what JSON cannot carry, before anything is written."""
+    doc = {k: kwargs[k] for k in _SCALARS}
+    doc["objective"] = kwargs["objective"]
+    doc["fixed"] = _encode_fixed(kwargs["fixed"])
+    doc["callbacks"] = [_encode_callback(cb) for cb in kwargs.get("callbacks") or []]
+    data, arrays = kwargs["data"], None
+    if isinstance(data, Dataset):
+        arrays = {k: getattr(data, k) for k in _ARRAYS}
+        meta = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)
+                if f.name not in _ARRAYS}
+        # Provenance (`info`, `classes`) may hold numpy values: plain JSON equivalents.
+        doc["data"] = {"npz": DATA_FILE, **json.loads(json.dumps(meta, default=_plain))}
+    else:
+        doc["data"] = str(data)
+    return doc, arrays
+
+
+def write(encoded, folder):
+    """Write what `encode` returned into `folder`; returns the settings path."""
+    doc, arrays = encoded
+    folder = pathlib.Path(folder)
+    if arrays is not None:
+        np.savez(folder / DATA_FILE, **arrays)
+    atomic_write(folder / SETTINGS_FILE, json.dumps(doc, indent=2))
+    return folder / SETTINGS_FILE
+
+
+def read(path):
+    """`tune`'s keyword arguments from a settings file `write` made (validated)."""
+    path = pathlib.Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read the search settings {path}: {err}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: the search settings must be a JSON object.")
+    kwargs = {}
+    for key, kind in _SCALARS.items():
+        value = doc.get(key)
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+            raise ValueError(f"{path}: {key!r} must be {_name(kind)}, got {value!r}.")
+        kwargs[key] = value
+    if not (doc.get("objective") is None or isinstance(doc.get("objective"), str)):
+        raise ValueError(f"{path}: 'objective' must be a string.")
+    kwargs["objective"] = doc.get("objective")
+    kwargs["fixed"] = _decode_fixed(doc.get("fixed"), path)
+    callbacks = doc.get("callbacks", [])
+    if not isinstance(callbacks, list):
+        raise ValueError(f"{path}: 'callbacks' must be a list.")
+    kwargs["callbacks"] = [_decode_callback(cb, path) for cb in callbacks]
+    data = doc.get("data")
+    if isinstance(data, dict):
+        meta = {k: v for k, v in data.items() if k != "npz"}
+        with np.load(path.parent / DATA_FILE, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in _ARRAYS}
+        try:
+            data = Dataset(**arrays, **meta)
+        except TypeError as err:
+            raise ValueError(f"{path}: bad dataset fields ({err}).") from None
+    elif not isinstance(data, str):
+        raise ValueError(f"{path}: 'data' must be a dataset spec or an .npz dataset.")
+    kwargs["data"] = data
+    return kwargs
+
+
+def _name(kind):
+    return " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+
+
+def _plain(value):
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
+def _checked_json(value, what):
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"workers > 0 sends {what} to the workers as JSON, and {value!r} is not JSON."
+        ) from None
+
+
+def _encode_fixed(fixed):
+    # Tuples (ranges) and lists (choices) mean different things: keep them apart.
+    return {k: {"range": list(v)} if isinstance(v, tuple) else _checked_json(v, f"--hp {k}")
+            for k, v in fixed.items()}
+
+
+def _decode_fixed(fixed, path):
+    if not isinstance(fixed, dict):
+        raise ValueError(f"{path}: 'fixed' must be an object.")
+    return {k: tuple(v["range"]) if isinstance(v, dict) and list(v) == ["range"] else v
+            for k, v in fixed.items()}
+
+
+def _encode_callback(cb):
+    cls = type(cb)
+    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        raise ValueError(
+            f"workers > 0 rebuilds callbacks in the workers from their import path, and "
+            f"{cls.__qualname__} is defined in {cls.__module__}: define it in an importable "
+            "module."
+        )
+    params = [p for p in inspect.signature(cls.__init__).parameters.values()
+              if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    missing = [p.name for p in params if not hasattr(cb, p.name)]
+    if missing:
+        raise ValueError(
+            f"workers > 0 rebuilds {cls.__qualname__} from its __init__ arguments, kept as "
+            f"same-named attributes (the Keras convention); it lacks {', '.join(missing)}."
+        )
+    config = {p.name: getattr(cb, p.name) for p in params}
+    return {"class": f"{cls.__module__}:{cls.__qualname__}",
+            "config": _checked_json(config, f"{cls.__qualname__}'s arguments")}
+
+
+def _decode_callback(entry, path):
+    try:
+        module, _, qualname = entry["class"].partition(":")
+        config = dict(entry["config"])
+        obj = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (KeyError, TypeError, ValueError, ImportError, AttributeError) as err:
+        raise ValueError(f"{path}: cannot rebuild callback {entry!r} ({err}).") from None
+    if not (inspect.isclass(obj) and issubclass(obj, keras.callbacks.Callback)):
+        raise ValueError(f"{path}: {entry['class']} is not a keras.callbacks.Callback.")
+    return obj(**config)

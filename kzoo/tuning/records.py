@@ -1,0 +1,141 @@
+"""What a search leaves behind: `trials.csv`, and what `tune` returns.
+
+`trials.csv` is rewritten from the oracle's state after every trial (atomically),
+so it is consistent after a SIGKILL. This module imports no keras: it only reads
+the oracle it is given.
+"""
+
+import csv
+import dataclasses
+import datetime
+import json
+import math
+import os
+import pathlib
+import threading
+
+from kzoo.plots import read_csv
+
+
+class SearchFailedError(RuntimeError):
+    """Every trial of a search failed; the message names the first error."""
+
+
+@dataclasses.dataclass
+class TuneResult:
+    """What `tune` returns (read back from `out`).
+
+    Attributes:
+        out: the search directory.
+        best: contents of `best.json` (trial id, score, hyperparameters, ...).
+        trials: the rows of `trials.csv`, as dicts.
+    """
+
+    out: pathlib.Path
+    best: dict
+    trials: list
+
+
+def read_result(out):
+    out = pathlib.Path(out)
+    best = json.loads((out / "best.json").read_text()) if (out / "best.json").exists() else {}
+    return TuneResult(out, best, read_csv(out / "trials.csv"))
+
+
+def atomic_write(path, text):
+    tmp = pathlib.Path(f"{path}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def last_line(message):
+    """The last non-blank line of a trial's message (KerasTuner stores the traceback)."""
+    lines = [ln.strip() for ln in (message or "").strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+def _int_or_none(v):
+    return None if v is None else int(v)
+
+
+def _round(v, digits):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(v, digits)
+
+
+class Recorder:
+    """Writes `trials.csv` (and `trial_workers.json`) when a trial ends.
+
+    Args:
+        out: the search directory.
+        oracle: the search's oracle (the chief's, in a distributed search).
+        progress: a `kzoo.tuning.progress.Progress` to tell, or None.
+    """
+
+    _lock = threading.Lock()  # the chief ends trials from several gRPC threads
+
+    def __init__(self, out, oracle, progress=None):
+        self.out = pathlib.Path(out)
+        self.oracle = oracle
+        self.progress = progress
+
+    def workers(self):
+        path = self.out / "trial_workers.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def trial_ended(self, trial_id, worker):
+        with self._lock:
+            workers = self.workers()
+            workers[trial_id] = worker
+            atomic_write(self.out / "trial_workers.json", json.dumps(workers))
+            rows = self.write_csv()
+            if self.progress is not None:
+                self.progress.trial_ended(rows, trial_id)
+
+    def rows(self):
+        workers = self.workers()
+        space = [hp.name for hp in self.oracle.get_space().space]
+        rows = []
+        for t in sorted(self.oracle.trials.values(), key=lambda t: int(t.trial_id)):
+            m = t.metrics
+
+            def metric(name, m=m):
+                return m.get_last_value(name) if m.exists(name) else None
+
+            finished = metric("finished_at")
+            row = {
+                "trial_id": t.trial_id,
+                "status": t.status,
+                "score": t.score if t.status == "COMPLETED" else None,
+                "epochs_run": _int_or_none(metric("epochs_run")),
+                "wall_time_s": _round(metric("wall_time_s"), 3),
+            }
+            if m.exists("pruned"):  # prune=True searches only
+                row["pruned"] = int(metric("pruned"))
+            values = t.hyperparameters.values
+            for name in space + sorted(set(values) - set(space)):
+                row[name] = values.get(name)
+            row.update(
+                rss_mb=_round(metric("rss_mb"), 1),
+                worker=workers.get(t.trial_id),
+                finished_at=(
+                    datetime.datetime.fromtimestamp(finished).isoformat(timespec="seconds")
+                    if finished
+                    else None
+                ),
+                error=last_line(t.message) if t.status in ("FAILED", "INVALID") else None,
+            )
+            rows.append(row)
+        return rows
+
+    def write_csv(self):
+        rows = self.rows()
+        fields = []
+        for row in rows:
+            fields += [k for k in row if k not in fields]
+        tmp = self.out / "trials.csv.tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields or ["trial_id"])
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.out / "trials.csv")
+        return rows

@@ -1,0 +1,51 @@
+"""A search's settings: their checks, which run before anything is written."""
+
+TUNERS = ("random", "bayesian", "hyperband")
+
+
+def check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune=False):
+    if tuner not in TUNERS:
+        raise ValueError(f"Unknown tuner {tuner!r}. Choose one of: {', '.join(TUNERS)}.")
+    if not isinstance(prune, bool):
+        raise ValueError(f"prune must be True or False, got {prune!r}.")
+    if prune and tuner == "hyperband":
+        raise ValueError(
+            "prune=True is for the random and bayesian tuners: hyperband already stops "
+            "poor trials early (successive halving). Drop --prune or pick another tuner."
+        )
+    for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be an int >= 0 (0 = in this process), got {workers!r}.")
+    if not heartbeat_timeout > 0:
+        raise ValueError(f"heartbeat_timeout must be > 0 seconds, got {heartbeat_timeout!r}.")
+
+
+def check_objective(objective, metric_names, direction):
+    """Refuse an objective the model will not log, or whose direction KerasTuner
+    cannot tell (`metric_names`: what `fit` logs for the training split)."""
+    names = sorted(metric_names, key=lambda m: (m != "loss", m))
+    known = [*names, *(f"val_{m}" for m in names)]
+    if objective not in known:
+        raise ValueError(
+            f"Unknown objective {objective!r}: this model logs {', '.join(known)}. "
+            "Pick one of them for --objective."
+        )
+    if direction is None:
+        raise ValueError(
+            f"KerasTuner cannot tell whether {objective!r} should go up or down; "
+            "pick another --objective."
+        )
+
+
+def jsonable_fixed(fixed):
+    """`fixed` as tune_config.json records it; tuples (ranges) and lists (choices) kept apart."""
+    return {
+        k: {"range": list(v)} if isinstance(v, tuple) else v if _is_plain(v) else repr(v)
+        for k, v in sorted(fixed.items())
+    }
+
+
+def _is_plain(value):
+    return isinstance(value, (bool, int, float, str, list, type(None)))

@@ -1,0 +1,161 @@
+"""`KzooTuner`: KerasTuner's tuner with kzoo's per-trial records, pruning and cleanup."""
+
+import contextlib
+import gc
+import os
+import time
+
+import keras
+import keras_tuner as kt
+
+from kzoo.backend import drop_tf_custom_gradients, tf_custom_gradients, tf_gradient_registry
+from kzoo.tuning import _keras_tuner_private as private
+from kzoo.tuning.bayesian import BayesianOracle
+from kzoo.tuning.pruning import MedianStop, median_curve
+from kzoo.tuning.search_dir import PROJECT
+
+
+def rss_mb():
+    """Resident memory of this process in MiB (Linux), else NaN."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+@contextlib.contextmanager
+def frozen_heap():
+    """Keep the objects alive before the search out of its garbage collections.
+
+    KerasTuner collects twice before every build (`clear_session()` and
+    `gc.collect()` in `Tuner._try_build`). With a backend and KerasTuner
+    imported the heap holds ~250k long-lived objects; a full collection scans
+    them in ~0.2 s, ~0.4 s per trial (benchmarks/tuning/profile_trial.py:
+    digits + mlp, jax, 6 trials, 3.9 -> 1.2 s in total). Frozen, they are
+    skipped; what the trials create is still collected.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+class KzooTunerMixin:
+    """Per-trial seed, records (`epochs_run`, `best_epoch`, wall time, RSS), median
+    pruning, live progress and cleanup, on top of a KerasTuner tuner class.
+
+    Args:
+        settings: the search's settings (`seed`, `max_trials`, `epochs`, `prune`).
+
+    Attributes:
+        recorder: a `Recorder` told when a trial ends here; None on a worker (the
+            chief records).
+        progress: a `Progress` shown while a trial runs, or None.
+    """
+
+    def __init__(self, *args, settings, **kwargs):
+        self.settings = settings
+        self.recorder = None
+        self.progress = None
+        self.stopper = None
+        self.gradients_before = None
+        super().__init__(*args, **kwargs)
+
+    def run_trial(self, trial, *args, **kwargs):
+        keras.utils.set_random_seed(self.settings["seed"] + int(trial.trial_id))
+        self.stopper = None
+        if self.settings.get("prune"):
+            # Trials finished so far, from the oracle (the chief's, on a worker).
+            reference = self.oracle.get_best_trials(self.settings["max_trials"])
+            medians = median_curve(reference, self.settings["epochs"])
+            self.stopper = MedianStop(self.oracle.objective, medians)
+        on_tf = tf_gradient_registry() is not None
+        self.gradients_before = tf_custom_gradients() if on_tf else None
+        if self.progress is not None:
+            self.progress.trial_started(trial.trial_id, trial.hyperparameters.values)
+        rss = rss_mb()
+        start = time.perf_counter()
+        histories = super().run_trial(trial, *args, **kwargs)
+        objective = self.oracle.objective
+        metrics = {k: float(v) for k, v in private.metrics_dict(histories, objective).items()}
+        metrics.update(
+            epochs_run=float(len(histories[-1].history.get("loss", []))),
+            best_epoch=float(private.best_step(histories, objective)),
+            wall_time_s=time.perf_counter() - start,
+            finished_at=time.time(),
+            rss_mb=rss,
+        )
+        if self.stopper is not None:
+            metrics.update(self.stopper.metrics())
+        return metrics
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        super().on_epoch_end(trial, model, epoch, logs=logs)
+        if self.progress is not None:
+            self.progress.epoch_ended(epoch, logs)
+        if self.stopper is not None and self.stopper.update(epoch, logs):
+            model.stop_training = True
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        # Drop the trial's graphs and weights before the next one (keras-tuner
+        # #873, #1031). No gc here: KerasTuner's `_try_build` collects right
+        # before the next build, and a full collection costs ~0.3 s.
+        keras.backend.clear_session(free_memory=False)
+        # Keras' TF optimizer left a custom gradient per traced step in TF's
+        # registry, holding the trial's graphs (~4 MiB per trial); drop the
+        # trial's own (see kzoo.backend.drop_tf_custom_gradients).
+        if self.gradients_before is not None:
+            drop_tf_custom_gradients(keep=self.gradients_before)
+        if self.recorder is not None:
+            self.recorder.trial_ended(trial.trial_id, "main")
+
+
+class KzooTuner(KzooTunerMixin, kt.Tuner):
+    """The random and bayesian searches: a `keras_tuner.Tuner` given their oracle."""
+
+
+class KzooHyperband(KzooTunerMixin, kt.Hyperband):
+    """The hyperband search (its tuner carries weights between brackets)."""
+
+
+def make_tuner(settings, hypermodel, out):
+    """The tuner of a search, reloading KerasTuner's project in `out/kt` if there is one."""
+    seed = settings["seed"]
+    oracle_args = {
+        "objective": settings["objective"],
+        # KerasTuner's Oracle reads a seed of 0 as "none" (`seed or random.randint(...)`)
+        # and samples differently on every run; shift it so that every kzoo seed,
+        # 0 included, reproduces its search.
+        "seed": seed + 1,
+        "max_retries_per_trial": 0,
+        # Never stop early on failures: every trial is recorded, and the search
+        # fails as a whole only if none succeeds.
+        "max_consecutive_failed_trials": settings["max_trials"] + 1,
+    }
+    common = {
+        "settings": settings,
+        "hypermodel": hypermodel,
+        "directory": str(out),
+        "project_name": PROJECT,
+        "overwrite": False,
+    }
+    if settings["tuner"] == "hyperband":
+        tuner = KzooHyperband(max_epochs=settings["epochs"], factor=3, **oracle_args, **common)
+    else:
+        oracle_class = {"random": kt.oracles.RandomSearchOracle, "bayesian": BayesianOracle}
+        extra = {"num_initial_points": max(2, settings["max_trials"] // 3)}
+        oracle = oracle_class[settings["tuner"]](
+            max_trials=settings["max_trials"],
+            **oracle_args,
+            **(extra if settings["tuner"] == "bayesian" else {}),
+        )
+        tuner = KzooTuner(oracle=oracle, **common)
+    # Hyperband has no trial budget of its own; the oracle honours this cap. On a
+    # resumed search this also lets `max_trials` grow.
+    oracle = private.inner_oracle(tuner.oracle)
+    oracle.max_trials = settings["max_trials"]
+    return tuner
