@@ -4,6 +4,7 @@
     learning_curves.py   loss and metric per epoch, from history.csv
     grad_norms.py        global and per-layer gradient norms, from grad_norms.csv
     learning_rate.py     the LR finder's sweep and the applied rate per step
+    search.py            a search's objective against each hyperparameter, and over time
 
 Each plot reads the file layout from `kzoo.training.run_dir` and the columns
 from the callback that writes the file. The library (`kzoo.callbacks`) never
@@ -14,9 +15,11 @@ import json
 import pathlib
 
 from kzoo.plots.grad_norms import plot_grad_norms, read_grad_norms
-from kzoo.plots.learning_curves import plot_learning_curves, read_csv
+from kzoo.plots.learning_curves import plot_learning_curves
 from kzoo.plots.learning_rate import plot_lr_find, plot_lr_run, plot_lr_schedule
+from kzoo.plots.search import plot_search
 from kzoo.training import run_dir as layout
+from kzoo.training.run_dir import read_csv
 
 # Every plot that takes a run directory; each skips what the run does not hold.
 RUN_PLOTS = (plot_learning_curves, plot_grad_norms, plot_lr_run)
@@ -28,6 +31,7 @@ __all__ = [
     "plot_lr_find",
     "plot_lr_run",
     "plot_lr_schedule",
+    "plot_search",
     "read_csv",
     "read_grad_norms",
     "report",

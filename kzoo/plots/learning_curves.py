@@ -4,28 +4,12 @@
 column per log key (`loss`, `val_loss`, `accuracy`, ...).
 """
 
-import csv
 import pathlib
 
 from kzoo.plots import _mpl
 from kzoo.training import run_dir as layout
 
 FILE_NAME = "learning_curves.png"
-
-
-def read_csv(path):
-    """Rows of a CSV as dicts of floats (non-numeric cells kept as strings)."""
-    rows = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            parsed = {}
-            for k, v in row.items():
-                try:
-                    parsed[k] = float(v)
-                except (TypeError, ValueError):
-                    parsed[k] = v
-            rows.append(parsed)
-    return rows
 
 
 def plot_learning_curves(run_dir):
@@ -35,7 +19,7 @@ def plot_learning_curves(run_dir):
     """
     run_dir = pathlib.Path(run_dir)
     history = run_dir / layout.HISTORY_FILE
-    rows = read_csv(history) if history.exists() else []
+    rows = layout.read_csv(history) if history.exists() else []
     if not rows:
         return None
     keys = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]

@@ -17,6 +17,7 @@ that keep a user's files safe have one home.
 Keras-free: `kzoo report` and `kzoo tune` may use it without the trainer.
 """
 
+import csv
 import json
 import math
 import pathlib
@@ -131,3 +132,18 @@ def load_run_config(run_dir):
 def has_checkpoint(run_dir):
     """Whether `checkpoints/` holds a checkpoint file to resume from."""
     return any((pathlib.Path(run_dir) / CHECKPOINTS_DIR).glob("step-*.ckpt"))
+
+
+def read_csv(path):
+    """Rows of a CSV as dicts of floats (non-numeric cells kept as strings)."""
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            parsed = {}
+            for k, v in row.items():
+                try:
+                    parsed[k] = float(v)
+                except (TypeError, ValueError):
+                    parsed[k] = v
+            rows.append(parsed)
+    return rows

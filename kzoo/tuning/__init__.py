@@ -41,7 +41,7 @@ def __getattr__(name):
 
         return tune
     if name == "plot_search":
-        from kzoo.tuning.plots import plot_search
+        from kzoo.plots.search import plot_search
 
         return plot_search
     raise AttributeError(f"module 'kzoo.tuning' has no attribute {name!r}")

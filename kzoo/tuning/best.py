@@ -4,7 +4,7 @@ import json
 import sys
 import warnings
 
-from kzoo.tuning.plots import plot_search
+from kzoo.plots.search import plot_search
 from kzoo.tuning.records import Recorder, SearchFailedError, atomic_write, last_line
 
 

@@ -14,7 +14,7 @@ import os
 import pathlib
 import threading
 
-from kzoo.plots import read_csv
+from kzoo.training.run_dir import read_csv
 
 
 class SearchFailedError(RuntimeError):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kzoo.tuning import plots
+from kzoo.plots import search as plots
 
 
 def test_best_so_far_follows_the_direction():

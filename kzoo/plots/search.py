@@ -7,9 +7,8 @@ stored in `tune_config.json` (KerasTuner's, for that objective).
 import datetime
 import pathlib
 
-import matplotlib
-
-from kzoo.plots import read_csv
+from kzoo.plots import _mpl
+from kzoo.training.run_dir import read_csv
 from kzoo.tuning.search_dir import read_config
 
 _NOT_HPS = {"trial_id", "status", "score", "epochs_run", "wall_time_s", "pruned", "rss_mb",
@@ -18,7 +17,6 @@ _NOT_HPS = {"trial_id", "status", "score", "epochs_run", "wall_time_s", "pruned"
 
 def plot_search(out):
     """`plots/score_vs_<hp>.png` for every tuned hp, and `plots/search_over_time.png`."""
-    plt = _pyplot()
     out = pathlib.Path(out)
     rows = [r for r in read_csv(out / "trials.csv") if r["status"] == "COMPLETED"]
     (out / "plots").mkdir(exist_ok=True)
@@ -31,7 +29,8 @@ def plot_search(out):
         values = [r[name] for r in rows]
         if len({str(v) for v in values}) < 2:
             continue
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig = _mpl.figure((5, 3.5))
+        ax = fig.subplots()
         if all(isinstance(v, float) for v in values):
             ax.scatter(values, [r["score"] for r in rows])
             if name == "learning_rate":
@@ -54,7 +53,8 @@ def plot_search(out):
         t = [stamp(r) - t0 for r in rows]
         scores = [r["score"] for r in rows]
         best = best_so_far(scores, direction)
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        fig = _mpl.figure((6, 3.5))
+        ax = fig.subplots()
         ax.scatter(t, scores, s=12, alpha=0.6, label="trial")
         ax.step(t, best, where="post", color="C1", label=f"best so far ({direction})")
         ax.set_xlabel("wall time since search start (s)")
@@ -65,15 +65,6 @@ def plot_search(out):
     return written
 
 
-def _pyplot():
-    # Agg (no display) is chosen when plotting, not at import: importing kzoo.tuning
-    # must not switch the backend of a notebook. As in kzoo.plots.
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def best_so_far(scores, direction):
     """The running best of `scores`, "best" meaning highest when `direction` is "max"."""
     pick = max if direction == "max" else min
@@ -82,6 +73,4 @@ def best_so_far(scores, direction):
 
 def _save(fig, path):
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    _pyplot().close(fig)
-    return path
+    return _mpl.save(fig, path, dpi=90)
