@@ -120,5 +120,6 @@ def test_every_family_exports_a_saved_model_with_the_same_predictions(name, tmp_
 
     model, x = _build(name)
     model.export(tmp_path / name, format="tf_saved_model", verbose=False)
-    served = tf.saved_model.load(str(tmp_path / name)).serve(tf.constant(x))
+    loaded = tf.saved_model.load(str(tmp_path / name))  # kept: it owns the variables
+    served = loaded.serve(tf.constant(x))
     np.testing.assert_allclose(served.numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
