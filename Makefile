@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 JOBS ?= 3
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean wheel-smoke
 
 # Re-install only when the project metadata changes.
 $(VENV)/.installed: pyproject.toml
@@ -27,6 +27,12 @@ demo: setup
 # One process per backend: Keras fixes its backend at import.
 test: setup
 	@tests/run_backends.sh $(PY) "$(BACKENDS)" $(JOBS) $(PYTEST_ARGS)
+
+# The wheel as a pip user gets it: one extra (EXTRA=jax|torch|tensorflow|all),
+# a clean venv, an unrelated directory. CI runs it with jax.
+EXTRA ?= jax
+wheel-smoke:
+	PYTHON=$(PYTHON) .ci/wheel_smoke.sh $(EXTRA)
 
 lint: setup
 	$(VENV)/bin/ruff check .

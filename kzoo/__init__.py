@@ -4,9 +4,17 @@
 `kzoo.callbacks`, `kzoo.datasets`) and `kzoo.train` load keras, and with it the
 backend named by `KERAS_BACKEND`, on first use. This lets the CLI's `--backend`
 flag set the backend before keras is imported.
+
+With KERAS_BACKEND unset, `import kzoo` sets it to the first installed of jax,
+torch, tensorflow and says so on stderr (`kzoo.backend.select_backend`).
 """
 
 import importlib
+
+from kzoo.backend import check_backend as _check_backend
+from kzoo.backend import select_backend as _select_backend
+
+_select_backend()
 
 __version__ = "0.1.0"
 
@@ -20,6 +28,8 @@ __all__ = ["__version__", "train", "clear_session", *_LAZY_MODULES]
 
 
 def __getattr__(name):
+    if name in _LAZY_MODULES or name in _LAZY_ATTRS:
+        _check_backend()
     if name in _LAZY_MODULES:
         return importlib.import_module(f"kzoo.{name}")
     if name in _LAZY_ATTRS:

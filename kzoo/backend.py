@@ -1,17 +1,85 @@
 """Choosing the Keras backend before keras is imported; clearing a session fully."""
 
+import importlib.util
 import os
 import sys
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_BACKEND = "jax"
+# The order `select_backend` tries when KERAS_BACKEND is unset: jax compiles the
+# fastest small-model steps on CPU in kzoo's benchmarks; tensorflow, Keras' own
+# default, comes last because it is the heaviest import.
+PREFERENCE = ("jax", "torch", "tensorflow")
+
+
+class BackendNotInstalledError(ImportError, RuntimeError):
+    """The chosen Keras backend's package is not installed.
+
+    An `ImportError` for library users, and a `RuntimeError` so the CLI reports
+    it in one line like its other errors.
+    """
+
+
+def is_installed(name):
+    """Whether the package of backend `name` can be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def installed_backends():
+    """The installed backends, in `PREFERENCE` order."""
+    return tuple(b for b in PREFERENCE if is_installed(b))
+
+
+def require_installed(name):
+    """Raise `BackendNotInstalledError`, naming the extra to install, if `name` is missing."""
+    if is_installed(name):
+        return
+    others = installed_backends()
+    hint = (f" or choose an installed backend ({', '.join(others)})" if others
+            else "; no Keras backend is installed")
+    raise BackendNotInstalledError(
+        f"The {name} backend is not installed: pip install \"kzoo[{name}]\"{hint}."
+    )
+
+
+def select_backend():
+    """Set KERAS_BACKEND, when it is unset, to the first installed backend in `PREFERENCE`.
+
+    Runs on `import kzoo`. Keras' own default is tensorflow, which a `kzoo[jax]`
+    or `kzoo[torch]` install lacks. Says which one it picked in one line on
+    stderr; subprocesses inherit the variable and stay quiet. Leaves everything
+    as it is when KERAS_BACKEND is set, when keras is already imported (its
+    backend is fixed), or when no backend is installed (the first use then
+    raises `BackendNotInstalledError`). `~/.keras/keras.json` is not read: Keras
+    writes "tensorflow" there on its first import whatever is installed.
+
+    Returns:
+        The backend picked, or None when nothing was changed.
+    """
+    if os.environ.get("KERAS_BACKEND") or "keras" in sys.modules:
+        return None
+    found = installed_backends()
+    if not found:
+        return None
+    os.environ["KERAS_BACKEND"] = found[0]
+    print(
+        f"kzoo: KERAS_BACKEND is unset; using {found[0]} (first installed of "
+        f"{', '.join(PREFERENCE)}). Set KERAS_BACKEND to choose.",
+        file=sys.stderr,
+    )
+    return found[0]
 
 
 def set_backend(name):
     """Select the Keras backend for this process.
 
     Keras fixes its backend when it is first imported, so this must run before
-    `import keras`. Calling it afterwards with a different backend raises.
+    `import keras`. Calling it afterwards with a different backend raises, and
+    so does a backend whose package is not installed
+    (`BackendNotInstalledError`, naming the extra to install).
 
     Args:
         name: one of `"tensorflow"`, `"jax"`, `"torch"`.
@@ -29,7 +97,28 @@ def set_backend(name):
                 "importing keras, or run in a new process."
             )
         return
+    require_installed(name)
     os.environ["KERAS_BACKEND"] = name
+
+
+def check_backend():
+    """Before kzoo first imports keras: the backend in KERAS_BACKEND must be installed.
+
+    Keras' own failure is a long traceback ending in "No module named ...";
+    this names the extra instead. Does nothing once keras is imported.
+    """
+    if "keras" in sys.modules:
+        return
+    name = os.environ.get("KERAS_BACKEND")
+    if not name:
+        if not installed_backends():
+            raise BackendNotInstalledError(
+                'No Keras backend is installed: pip install "kzoo[jax]" '
+                '(or "kzoo[torch]", "kzoo[tensorflow]").'
+            )
+        return
+    if name in BACKENDS:
+        require_installed(name)
 
 
 def current_backend():

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from kzoo import __version__
 from kzoo.backend import BACKENDS, DEFAULT_BACKEND, set_backend
 from kzoo.cli_lr_find import add_lr_find_parser
 from kzoo.training.config import (
@@ -262,6 +263,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="kzoo", description="Keras 3 model zoo: train, search and inspect models."
     )
+    parser.add_argument("--version", action="version", version=f"kzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a zoo model and write a run directory")

@@ -8,6 +8,8 @@ Run: KERAS_BACKEND=jax python recipes/gradient_problems.py   (a few minutes on a
 import os
 import warnings
 
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
 import keras
 import numpy as np
 

@@ -13,6 +13,10 @@ Smith 2018, "A disciplined approach to neural network hyper-parameters".
 
 """## Setup"""
 
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
 import keras
 
 from kzoo import datasets, zoo

@@ -11,8 +11,11 @@ and, after a crash, `kzoo train --resume runs/a`.
 
 """## Setup"""
 
+import os
 import shutil
 import tempfile
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
 import numpy as np

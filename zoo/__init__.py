@@ -7,6 +7,11 @@ Example:
 >>> model = kzoo.zoo.create("gru", input_shape=(8, 8), num_classes=10)
 """
 
+from kzoo.backend import check_backend
+
+# A missing backend gets one line naming the extra, not keras' import traceback.
+check_backend()
+
 # Importing a family registers it.
 from kzoo.zoo import fcn as _fcn  # noqa: E402,F401
 from kzoo.zoo import inception_time as _inception_time  # noqa: E402,F401
@@ -19,7 +24,7 @@ from kzoo.zoo import transformer as _transformer  # noqa: E402,F401
 from kzoo.zoo._data_fit import auto_masking, check_model_fits_data  # noqa: E402
 from kzoo.zoo._hypermodel import ZooHyperModel, hypermodel  # noqa: E402
 from kzoo.zoo._precision import POLICIES, precision  # noqa: E402
-from kzoo.zoo._registry import (
+from kzoo.zoo._registry import (  # noqa: E402
     HEADS,
     ModelSpec,
     check_choice,

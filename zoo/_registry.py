@@ -30,6 +30,10 @@ class ModelSpec:
             (input `(timesteps, features)`).
         description: one line for `kzoo.zoo.list(verbose=True)` and the CLI.
         reference: the paper the family follows, if any.
+        needs_kzoo: `needs_kzoo(hparams)` tells whether a model built with these
+            hyperparameters (all of them, defaults filled in) uses kzoo layers,
+            so that loading its `.keras` file needs `import kzoo.zoo` first.
+            `None`: it only ever uses Keras' own layers. See `portable`.
     """
 
     name: str
@@ -38,6 +42,15 @@ class ModelSpec:
     kind: str
     description: str = ""
     reference: str = ""
+    needs_kzoo: Callable | None = None
+
+    def portable(self, **hparams):
+        """Whether the model built with `hparams` (defaults for the rest) uses only
+        Keras' own layers, so its `.keras` file loads with plain
+        `keras.saving.load_model` in a process that never imports kzoo."""
+        if self.needs_kzoo is None:
+            return True
+        return not self.needs_kzoo({**self.defaults, **hparams})
 
     @property
     def defaults(self):
@@ -50,15 +63,17 @@ class ModelSpec:
         }
 
 
-def register_model(name, *, space, kind, description="", reference=""):
-    """Decorator registering a builder under `name`."""
+def register_model(name, *, space, kind, description="", reference="", needs_kzoo=None):
+    """Decorator registering a builder under `name` (arguments: see `ModelSpec`)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
     def decorator(builder):
         if name in _REGISTRY:
             raise ValueError(f"A model named {name!r} is already registered.")
-        _REGISTRY[name] = ModelSpec(name, builder, space, kind, description, reference)
+        _REGISTRY[name] = ModelSpec(
+            name, builder, space, kind, description, reference, needs_kzoo
+        )
         return builder
 
     return decorator

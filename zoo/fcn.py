@@ -13,6 +13,7 @@ import keras
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
     conv_block,
+    needs_kzoo_pooling,
     pooled_head,
     regularizer,
     remat_scope,
@@ -46,6 +47,7 @@ def block_kernels(depth, kernel_sizes):
     "fcn",
     space=space,
     kind="sequence",
+    needs_kzoo=needs_kzoo_pooling,
     description="Fully convolutional network: depth x (Conv1D, BN, ReLU), global average pooling.",
     reference="Wang, Yan & Oates 2017, 'Time series classification from scratch with deep "
     "neural networks: a strong baseline'",

@@ -17,7 +17,13 @@ trained separately, as in the paper.
 import keras
 
 from kzoo.zoo._registry import check_range, register_model
-from kzoo.zoo.layers import pooled_head, regularizer, remat_scope, sequence_input
+from kzoo.zoo.layers import (
+    needs_kzoo_pooling,
+    pooled_head,
+    regularizer,
+    remat_scope,
+    sequence_input,
+)
 
 
 def space(hp):
@@ -68,6 +74,7 @@ def _network(inputs, *, depth, filters, kernel_size, bottleneck, residual, reg, 
     "inception_time",
     space=space,
     kind="sequence",
+    needs_kzoo=needs_kzoo_pooling,
     description="InceptionTime: depth x Inception modules with residuals; ensemble=N averages N.",
     reference="Ismail Fawaz et al. 2020, 'InceptionTime: finding AlexNet for time series "
     "classification'",

@@ -268,9 +268,22 @@ def sequence_input(input_shape, name="sequence"):
 
 
 def global_pool(x, sequence, *, masking, mask_value, mode="mean", name="pool"):
-    """Global pooling over time; with `masking`, padded steps of `sequence` are skipped."""
+    """Global pooling over time; with `masking`, padded steps of `sequence` are skipped.
+
+    Without masking, mean and max pooling are Keras' own layers, so the model's
+    `.keras` file loads without kzoo (see `needs_kzoo_pooling`).
+    """
+    if not masking and mode == "mean":
+        return keras.layers.GlobalAveragePooling1D(name=name)(x)
+    if not masking and mode == "max":
+        return keras.layers.GlobalMaxPooling1D(name=name)(x)
     layer = MaskedGlobalPooling1D(mode, mask_value, name=name)
     return layer([x, sequence]) if masking else layer(x)
+
+
+def needs_kzoo_pooling(hparams, mode="mean"):
+    """Whether `global_pool` uses a kzoo layer: with masking, or for the last step."""
+    return bool(hparams.get("masking")) or mode == "last"
 
 
 def pooled_head(x, sequence, *, head, num_classes, reg=None, dropout=0.0, masking=False,

@@ -21,6 +21,7 @@ from kzoo.zoo.fcn import block_kernels, block_widths
 from kzoo.zoo.layers import (
     conv_block,
     global_pool,
+    needs_kzoo_pooling,
     output_head,
     regularizer,
     remat_scope,
@@ -41,6 +42,7 @@ def space(hp):
     "lstm_fcn",
     space=space,
     kind="sequence",
+    needs_kzoo=needs_kzoo_pooling,
     description="LSTM-FCN: an FCN branch and an LSTM branch (dimension shuffle), concatenated.",
     reference="Karim, Majumdar, Darabi & Chen 2018, 'LSTM fully convolutional networks for "
     "time series classification'",

@@ -12,6 +12,7 @@ import keras
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
     conv_block,
+    needs_kzoo_pooling,
     pooled_head,
     regularizer,
     remat_scope,
@@ -32,6 +33,7 @@ def space(hp):
     "resnet1d",
     space=space,
     kind="sequence",
+    needs_kzoo=needs_kzoo_pooling,
     description="1-D ResNet: depth x residual blocks of three Conv1D/BN units, global pooling.",
     reference="Wang, Yan & Oates 2017; evaluated in Fawaz et al. 2019",
 )

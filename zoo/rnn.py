@@ -152,7 +152,8 @@ def _make(cell, description, reference):
     builder.__name__ = builder.__qualname__ = cell
     builder.__doc__ = _DOC.format(cls=CELLS[cell])
     register_model(
-        cell, space=space, kind="sequence", description=description, reference=reference
+        cell, space=space, kind="sequence", description=description, reference=reference,
+        needs_kzoo=lambda hp: hp["pooling"] == "attention",
     )(builder)
     return builder
 

@@ -17,6 +17,7 @@ import keras
 from kzoo.zoo._registry import check_choice, check_range, register_model
 from kzoo.zoo.layers import (
     MaskedGlobalPooling1D,
+    needs_kzoo_pooling,
     pooled_head,
     regularizer,
     remat_scope,
@@ -47,6 +48,7 @@ def receptive_field(depth, kernel_size, dilation_base=2):
     "tcn",
     space=space,
     kind="sequence",
+    needs_kzoo=lambda hp: needs_kzoo_pooling(hp, hp["pooling"]),
     description="Temporal convolutional network: dilated causal Conv1D residual blocks.",
     reference="Bai, Kolter & Koltun 2018, 'An empirical evaluation of generic convolutional "
     "and recurrent networks for sequence modeling'",

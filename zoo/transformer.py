@@ -33,6 +33,8 @@ def space(hp):
 
 @register_model(
     "transformer",
+    # Keras has no sinusoidal position embedding or encoder block of its own.
+    needs_kzoo=lambda hp: True,
     space=space,
     kind="sequence",
     description="Transformer encoder: projection, sinusoidal positions, depth x blocks, "
