@@ -10,6 +10,10 @@ DEFAULT_BACKEND = "jax"
 # fastest small-model steps on CPU in kzoo's benchmarks; tensorflow, Keras' own
 # default, comes last because it is the heaviest import.
 PREFERENCE = ("jax", "torch", "tensorflow")
+# The backend `select_backend` picked and has not yet announced: the line is printed
+# when kzoo first imports keras (`check_backend`), so an explicit choice made in
+# between (the CLI's --backend) is never misreported.
+_unannounced = None
 
 
 class BackendNotInstalledError(ImportError, RuntimeError):
@@ -50,7 +54,8 @@ def select_backend():
 
     Runs on `import kzoo`. Keras' own default is tensorflow, which a `kzoo[jax]`
     or `kzoo[torch]` install lacks. Says which one it picked in one line on
-    stderr; subprocesses inherit the variable and stay quiet. Leaves everything
+    stderr when kzoo first imports keras (`check_backend`), unless `set_backend`
+    chose one in between; subprocesses inherit the variable and stay quiet. Leaves everything
     as it is when KERAS_BACKEND is set, when keras is already imported (its
     backend is fixed), or when no backend is installed (the first use then
     raises `BackendNotInstalledError`). `~/.keras/keras.json` is not read: Keras
@@ -59,18 +64,25 @@ def select_backend():
     Returns:
         The backend picked, or None when nothing was changed.
     """
+    global _unannounced
     if os.environ.get("KERAS_BACKEND") or "keras" in sys.modules:
         return None
     found = installed_backends()
     if not found:
         return None
-    os.environ["KERAS_BACKEND"] = found[0]
-    print(
-        f"kzoo: KERAS_BACKEND is unset; using {found[0]} (first installed of "
-        f"{', '.join(PREFERENCE)}). Set KERAS_BACKEND to choose.",
-        file=sys.stderr,
-    )
+    os.environ["KERAS_BACKEND"] = _unannounced = found[0]
     return found[0]
+
+
+def _announce():
+    global _unannounced
+    if _unannounced and os.environ.get("KERAS_BACKEND") == _unannounced:
+        print(
+            f"kzoo: KERAS_BACKEND is unset; using {_unannounced} (first installed of "
+            f"{', '.join(PREFERENCE)}). Set KERAS_BACKEND to choose.",
+            file=sys.stderr,
+        )
+    _unannounced = None
 
 
 def set_backend(name):
@@ -98,7 +110,8 @@ def set_backend(name):
             )
         return
     require_installed(name)
-    os.environ["KERAS_BACKEND"] = name
+    global _unannounced
+    os.environ["KERAS_BACKEND"], _unannounced = name, None
 
 
 def check_backend():
@@ -109,6 +122,7 @@ def check_backend():
     """
     if "keras" in sys.modules:
         return
+    _announce()
     name = os.environ.get("KERAS_BACKEND")
     if not name:
         if not installed_backends():

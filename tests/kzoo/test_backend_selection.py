@@ -50,6 +50,7 @@ def fake_installed(monkeypatch):
         monkeypatch.setattr(importlib.util, "find_spec", find_spec)
         monkeypatch.delenv("KERAS_BACKEND", raising=False)
         monkeypatch.delitem(sys.modules, "keras", raising=False)
+        monkeypatch.setattr(backend, "_unannounced", None)
 
     return install
 
@@ -69,8 +70,19 @@ def test_select_backend_takes_the_first_installed_in_order(
     fake_installed(*installed)
     assert backend.select_backend() == expected
     assert os.environ["KERAS_BACKEND"] == expected
+    assert capsys.readouterr().err == ""  # said when kzoo first imports keras
+    backend.check_backend()
+    backend.check_backend()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"using {expected}" in err
+
+
+def test_an_explicit_choice_after_selection_is_not_misreported(fake_installed, capsys):
+    fake_installed("jax", "torch")
+    assert backend.select_backend() == "jax"
+    backend.set_backend("torch")  # what the CLI's --backend does
+    backend.check_backend()
+    assert os.environ["KERAS_BACKEND"] == "torch" and capsys.readouterr().err == ""
 
 
 def test_select_backend_sets_nothing_when_no_backend_is_installed(fake_installed):
@@ -107,6 +119,7 @@ def test_import_kzoo_picks_an_installed_backend_without_importing_it():
         import os, sys
         import kzoo
         print(os.environ["KERAS_BACKEND"], sorted({"keras", "jax", "torch"} & set(sys.modules)))
+        kzoo.backend.check_backend()  # what kzoo runs just before it first imports keras
         """,
         blocked={"jax"},
     )
