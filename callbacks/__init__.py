@@ -5,17 +5,14 @@ from kzoo.callbacks.checkpoint import (  # noqa: F401
     CheckpointWriteError,
     load_model_safely,
 )
+from kzoo.callbacks.cycle_momentum import CycleMomentum  # noqa: F401
 from kzoo.callbacks.gradient_clipping import GradientClipping  # noqa: F401
 from kzoo.callbacks.gradient_health import GradientHealth  # noqa: F401
 from kzoo.callbacks.gradient_norm_logger import GradientNormLogger  # noqa: F401
+from kzoo.callbacks.learning_rate_logger import LearningRateLogger  # noqa: F401
 from kzoo.callbacks.lr_finder import LRFinder  # noqa: F401
-from kzoo.callbacks.schedules import (  # noqa: F401
-    CycleMomentum,
-    LearningRateLogger,
-    OneCycle,
+from kzoo.callbacks.reduce_lr_on_plateau_with_warmup import (  # noqa: F401
     ReduceLROnPlateauWithWarmup,
-    StepDecay,
-    Warmup,
-    build_schedule,
-    scale_learning_rate,
 )
+from kzoo.callbacks.schedule_factory import build_schedule, scale_learning_rate  # noqa: F401
+from kzoo.callbacks.schedules import OneCycle, StepDecay, Warmup  # noqa: F401

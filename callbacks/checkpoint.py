@@ -29,6 +29,8 @@ import warnings
 import keras
 import numpy as np
 
+from kzoo.callbacks._monitor import MonitorCallback
+
 FORMAT = 1
 BEST_WEIGHTS = "best_weights"
 MANIFEST = "manifest.json"
@@ -164,7 +166,7 @@ def _plain(value):
     return arr.item() if arr.ndim == 0 else arr.tolist()
 
 
-class Checkpoint(keras.callbacks.Callback):
+class Checkpoint(MonitorCallback):
     """Save the full training state, atomically; keep the best k and the last.
 
     Used with `kzoo.resume.fit_resumable` it resumes mid-epoch and exactly;
@@ -210,9 +212,7 @@ class Checkpoint(keras.callbacks.Callback):
         async_write=False,
         verbose=0,
     ):
-        super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"Invalid mode={mode!r}. Choose one of: 'auto', 'min', 'max'.")
+        super().__init__(monitor=monitor, mode=mode)
         for name, value, low in (
             ("save_best_k", save_best_k, 0),
             ("keep_last", keep_last, 1),
@@ -226,8 +226,6 @@ class Checkpoint(keras.callbacks.Callback):
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
         _check_writable(directory)
         self.directory = str(directory)
-        self.monitor = monitor
-        self.mode = mode
         self.save_best_k = save_best_k
         self.keep_last = keep_last
         self.every_n_epochs = every_n_epochs
@@ -237,9 +235,6 @@ class Checkpoint(keras.callbacks.Callback):
         self.verbose = verbose
         self._pool = None
         self._pending_write = None
-        if mode == "auto":
-            mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
-        self._sign = 1.0 if mode == "min" else -1.0
         self.tracked = []
         self.steps_per_epoch = None
         self.seed = None

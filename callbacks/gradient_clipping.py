@@ -148,7 +148,7 @@ class GradientClipping(keras.callbacks.Callback):
             variables = {"autoclip_hist": hist, "autoclip_count": count}
         if self.mode == "agc":
             final = {v.path for v in self.model.layers[-1].trainable_variables}
-            self._agc_skip = [p in final for p in get_hook(self.model)._paths_now()]
+            self._agc_skip = [p in final for p in get_hook(self.model).paths_now()]
         self._hook.attach("clip", self, variables)
 
     def on_train_end(self, logs=None):

@@ -9,7 +9,7 @@ Adds to `kzoo train`: `--schedule`, `--warmup-epochs`, `--warmup-steps`,
 import json
 import pathlib
 
-# The names of kzoo.callbacks.schedules.SCHEDULES, spelled out so that building the
+# The names of kzoo.callbacks.schedule_factory.SCHEDULES, spelled out so that building the
 # parser imports no keras: `--backend` must take effect before keras is imported.
 # tests/kzoo/test_cli.py checks the two lists agree.
 SCHEDULES = ("constant", "cosine", "linear", "exponential", "step", "onecycle",

@@ -210,7 +210,7 @@ SCHEDULE_FIELDS = (
 
 def validate_lr_settings(config):
     """ValueError for bad schedule / checkpoint settings of a `TrainConfig`."""
-    from kzoo.callbacks.schedules import SCHEDULES
+    from kzoo.callbacks.schedule_factory import SCHEDULES
     from kzoo.zoo._registry import check_choice
 
     check_choice("schedule", config.schedule, SCHEDULES)
@@ -235,8 +235,8 @@ def setup_lr(config, net, data, run_dir):
     callbacks plus a `LearningRateLogger` (put them before CSVLogger so the
     `lr` column reaches history.csv).
     """
+    from kzoo.callbacks import LearningRateLogger, build_schedule, scale_learning_rate
     from kzoo.callbacks.lr_finder import LRFinder
-    from kzoo.callbacks.schedules import LearningRateLogger, build_schedule, scale_learning_rate
 
     arrays = isinstance(data.train, tuple)
     if config.lr == "auto":

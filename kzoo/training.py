@@ -51,7 +51,7 @@ class TrainConfig:
             (None: 1.0, AGC 0.01).
         clip_percentile: AutoClip's percentile (default 10; autoclip only).
         grad_health: vanishing/exploding diagnosis: off, warn, stop, rollback.
-        schedule: LR schedule (kzoo.callbacks.schedules.SCHEDULES).
+        schedule: LR schedule (kzoo.callbacks.schedule_factory.SCHEDULES).
         warmup_epochs, warmup_steps: linear LR warmup length (one of the two).
         lr_scaling: scale lr with batch_size / base_batch_size: none, linear, sqrt.
         base_batch_size: the batch size `lr` was tuned for.

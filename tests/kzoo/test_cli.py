@@ -187,7 +187,7 @@ def test_cli_backend_flag_sets_keras_backend(tmp_path):
 
 
 def test_parser_schedule_names_match_the_schedules():
-    from kzoo.callbacks.schedules import SCHEDULES
+    from kzoo.callbacks.schedule_factory import SCHEDULES
     from kzoo.lr_cli import SCHEDULES as CLI_SCHEDULES
 
     assert tuple(CLI_SCHEDULES) == tuple(SCHEDULES)
