@@ -17,6 +17,7 @@ from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
 from kzoo.zoo import tcn as _tcn  # noqa: E402,F401
 from kzoo.zoo import transformer as _transformer  # noqa: E402,F401
 from kzoo.zoo._hypermodel import ZooHyperModel, hypermodel  # noqa: E402
+from kzoo.zoo._loading import load_model_safely  # noqa: E402
 from kzoo.zoo._precision import POLICIES, precision  # noqa: E402
 from kzoo.zoo._registry import (
     HEADS,
@@ -38,6 +39,7 @@ __all__ = [
     "check_choice",
     "check_hparams",
     "check_range",
+    "load_model_safely",
     "compile_for_head",
     "create",
     "get_spec",

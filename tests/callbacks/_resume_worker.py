@@ -52,11 +52,15 @@ def train(run_dir, pause_in_write=False):
     ckpt = Checkpoint(run_dir, every_n_steps=1, keep_last=2, monitor="loss")
     if pause_in_write:
 
-        def pause(path):
-            print(f"writing {ckpt.global_step}", flush=True)
-            time.sleep(0.2)
+        real_replace = os.replace
 
-        ckpt._before_rename = pause
+        def pause(src, dst):  # a kill here must leave no trace
+            if str(dst).endswith(".ckpt"):
+                print(f"writing {ckpt.global_step}", flush=True)
+                time.sleep(0.2)
+            real_replace(src, dst)
+
+        os.replace = pause
     es = keras.callbacks.EarlyStopping(monitor="loss", patience=50)
     history = fit_resumable(
         model,

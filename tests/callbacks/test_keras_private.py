@@ -83,6 +83,6 @@ def test_live_state_and_host_tensor_and_running_callbacks():
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's tensor")
 def test_host_tensor_is_updated_in_place():
-    var = keras.Variable(np.zeros(()), dtype="float32")
+    var = keras.Variable(np.zeros(()), dtype="float32", trainable=False)
     kp.host_tensor(var).add_(2.0)
     assert float(ops.convert_to_numpy(var)) == 2.0
