@@ -115,7 +115,8 @@ def _percentile_torch(hist, count, q):
     pos = (safe - 1).float() * (q / 100.0)
     lo = torch.floor(pos).long()
     hi = torch.minimum(lo + 1, (safe - 1).long())
-    a, b = s[lo], s[hi]
+    # gather, not s[lo]: indexing by a 0-d tensor breaks the torch.compile graph
+    a, b = s.gather(0, lo.reshape(1))[0], s.gather(0, hi.reshape(1))[0]
     return torch.where(valid > 0, a + (b - a) * (pos - lo.float()), 0.0)
 
 
