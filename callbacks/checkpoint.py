@@ -426,6 +426,10 @@ class Checkpoint(MonitorCallback):
         Returns:
             The checkpoint's record (a dict), or `None` if there is none.
         """
+        # Resuming makes the directory's run this one, even when no file is valid
+        # (the run then starts over in its own directory).
+        self.run_id = read_manifest(self.directory).get("run_id") or self.run_id
+        self._directory_checked = True
         if path is None:
             found = latest_checkpoint(self.directory)
             if found is None:
@@ -440,9 +444,6 @@ class Checkpoint(MonitorCallback):
                 f"epoch, this run has {self.steps_per_epoch}: keep batch size and data the "
                 "same to resume, or start a new run."
             )
-        # Resuming makes the directory's run this one.
-        self.run_id = read_manifest(self.directory).get("run_id") or self.run_id
-        self._directory_checked = True
         self.global_step = record["global_step"]
         self.history = {k: list(v) for k, v in record["history"].items()}
         self._pending_states = join_weights(record["callbacks"], arrays)

@@ -64,3 +64,14 @@ def test_same_run_and_resumed_run_are_not_another_run(tmp_path):
     history = fit_resumable(_model(), x, y, epochs=3, batch_size=8, checkpoint=resumed,
                             resume=True)
     assert resumed.run_id == "r1" and len(history["loss"]) == 3
+
+
+def test_resuming_a_run_whose_checkpoints_are_all_corrupt_starts_over_in_place(tmp_path):
+    x, y = _data()
+    _model().fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[Checkpoint(tmp_path)])
+    for path in tmp_path.glob("step-*.ckpt"):
+        path.write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="corrupt"):
+        history = fit_resumable(_model(), x, y, epochs=1, batch_size=8,
+                                checkpoint=Checkpoint(tmp_path), resume=True)
+    assert len(history["loss"]) == 1
