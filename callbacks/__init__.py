@@ -1,23 +1,26 @@
 """Training-time tools: gradient callbacks, schedules, the LR finder, checkpoints
 and the resumable fit that uses them."""
 
-from kzoo.callbacks.checkpoint import (  # noqa: F401
-    Checkpoint,
-    CheckpointWriteError,
-    load_model_safely,
-)
+from kzoo.callbacks.checkpoint import Checkpoint, CheckpointWriteError  # noqa: F401
+from kzoo.callbacks.cycle_momentum import CycleMomentum  # noqa: F401
 from kzoo.callbacks.gradient_clipping import GradientClipping  # noqa: F401
 from kzoo.callbacks.gradient_health import GradientHealth  # noqa: F401
 from kzoo.callbacks.gradient_norm_logger import GradientNormLogger  # noqa: F401
+from kzoo.callbacks.learning_rate_logger import LearningRateLogger  # noqa: F401
 from kzoo.callbacks.lr_finder import LRFinder  # noqa: F401
-from kzoo.callbacks.resumable_fit import ShuffledBatches, fit_resumable  # noqa: F401
-from kzoo.callbacks.schedules import (  # noqa: F401
-    CycleMomentum,
-    LearningRateLogger,
-    OneCycle,
+from kzoo.callbacks.reduce_lr_on_plateau_with_warmup import (  # noqa: F401
     ReduceLROnPlateauWithWarmup,
-    StepDecay,
-    Warmup,
-    build_schedule,
-    scale_learning_rate,
 )
+from kzoo.callbacks.resumable_fit import ShuffledBatches, fit_resumable  # noqa: F401
+from kzoo.callbacks.schedule_factory import build_schedule, scale_learning_rate  # noqa: F401
+from kzoo.callbacks.schedules import OneCycle, StepDecay, Warmup  # noqa: F401
+
+
+def __getattr__(name):
+    # `load_model_safely` moved to kzoo.zoo; re-exported lazily, because importing
+    # kzoo.zoo loads keras_tuner, which `import kzoo.callbacks` should not.
+    if name == "load_model_safely":
+        from kzoo.zoo import load_model_safely
+
+        return load_model_safely
+    raise AttributeError(f"module 'kzoo.callbacks' has no attribute {name!r}")

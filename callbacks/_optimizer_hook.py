@@ -16,16 +16,17 @@ Cost rules (see benchmarks/grad_overhead.py):
 
 The variables exist only during `fit`: parts add them in `on_train_begin`
 and remove them in `on_train_end`, keeping their values on the host, so a
-model saved after `fit` has the optimizer Keras built. `_clip_gradients` is
-private: keras is pinned to 3.15.x in pyproject.toml.
+model saved after `fit` has the optimizer Keras built. Every Keras-private
+touch goes through `kzoo.callbacks._keras_private` (pinned to keras 3.15).
 """
 
 import math
-import types
 
 import keras
 import numpy as np
 from keras import ops
+
+from kzoo.callbacks import _keras_private
 
 _ATTR = "_kzoo_grad_hook"
 _EPS = 1e-12
@@ -114,7 +115,8 @@ def _percentile_torch(hist, count, q):
     pos = (safe - 1).float() * (q / 100.0)
     lo = torch.floor(pos).long()
     hi = torch.minimum(lo + 1, (safe - 1).long())
-    a, b = s[lo], s[hi]
+    # gather, not s[lo]: indexing by a 0-d tensor breaks the torch.compile graph
+    a, b = s.gather(0, lo.reshape(1))[0], s.gather(0, hi.reshape(1))[0]
     return torch.where(valid > 0, a + (b - a) * (pos - lo.float()), 0.0)
 
 
@@ -177,7 +179,8 @@ class GradientHook:
 
     # ---- setup, on the host -------------------------------------------------
 
-    def _ensure_built(self):
+    def ensure_built(self):
+        """Build the optimizer if needed and read its variables' paths and layers."""
         opt = self.optimizer
         if not opt.built:
             opt.build(self.model.trainable_variables)
@@ -186,14 +189,15 @@ class GradientHook:
                 "kzoo gradient callbacks do not support `gradient_accumulation_steps`; "
                 "compile the optimizer without it."
             )
-        self.paths = [v.path for v in opt._trainable_variables]
+        self.paths = [v.path for v in _keras_private.trainable_variables(opt)]
         names = [layer_of(p, self.model.name) for p in self.paths]
         self.layers = list(dict.fromkeys(names))
         index = {name: i for i, name in enumerate(self.layers)}
         self.layer_index = [index[n] for n in names]
 
-    def _paths_now(self):
-        self._ensure_built()
+    def paths_now(self):
+        """The trainable variables' paths, in the order of the gradients."""
+        self.ensure_built()
         return self.paths
 
     def attach(self, name, part, variables):
@@ -209,7 +213,7 @@ class GradientHook:
                 f"Two gradient callbacks of the same kind ({type(part).__name__}) are "
                 "attached to one model; pass only one."
             )
-        self._ensure_built()
+        self.ensure_built()
         self.parts[name] = part
         for var_name, value in variables.items():
             value = np.asarray(value)
@@ -229,24 +233,16 @@ class GradientHook:
             var = self.vars.pop(var_name, None)
             if var is None:
                 continue
-            store = self.optimizer._variables
-            for i in reversed(range(len(store))):
-                if store[i] is var:
-                    del store[i]
+            _keras_private.remove_variable(self.optimizer, var)
         if not self.parts:
-            self.optimizer.__dict__.pop("_clip_gradients", None)
+            _keras_private.remove_clip_hook(self.optimizer)
             object.__delattr__(self.optimizer, _ATTR)
         # The next fit must trace a step without (or with other) parts.
         self.model.train_function = None
 
     def _install(self):
         opt = self.optimizer
-        hook = self
-
-        def _clip_gradients(self_opt, grads):
-            return hook.apply(grads)
-
-        opt.__dict__["_clip_gradients"] = types.MethodType(_clip_gradients, opt)
+        _keras_private.install_clip_hook(opt, self.apply)
         self.host_counter = keras.backend.backend() == "torch" and not self.model.jit_compile
         self.host_step = int(ops.convert_to_numpy(opt.iterations))
         self._zero = ops.convert_to_tensor(0.0, "float32")
@@ -256,15 +252,6 @@ class GradientHook:
 
     # ---- host reads and writes ---------------------------------------------
 
-    def _jax_live(self):
-        state = getattr(self.model, "_jax_state", None)
-        return (
-            keras.backend.backend() == "jax"
-            and state
-            and not self.model._jax_state_synced
-            and state.get("optimizer_variables") is not None
-        )
-
     def read(self, var_name):
         """Current value of a hook variable as numpy, without syncing jax state."""
         return self._read(self.vars[var_name])
@@ -273,8 +260,8 @@ class GradientHook:
         return int(self._read(self.optimizer.iterations))
 
     def _read(self, var):
-        if self._jax_live():
-            values = self.model._jax_state["optimizer_variables"]
+        values = _keras_private.jax_live_optimizer_values(self.model)
+        if values is not None:
             for v, value in zip(self.optimizer.variables, values, strict=True):
                 if v is var:
                     return np.array(value)
@@ -299,7 +286,7 @@ class GradientHook:
         """
         if not self.host_counter:
             return None
-        value = getattr(var, "_value", None)
+        value = _keras_private.host_tensor(var)
         if value is None or value.device.type != "cpu":
             return None
         return value

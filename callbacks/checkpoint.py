@@ -1,18 +1,16 @@
 """`Checkpoint`: crash-safe full-state checkpoints that resume a run exactly.
 
-A checkpoint file (`step-00000123.ckpt`) is a NumPy `.npz` archive read with
-`allow_pickle=False`, so loading one never runs code. It holds every model
-variable (weights and the dropout `SeedGenerator` states), every optimizer
-variable (moments, the step counter that drives LR schedules), the metrics'
-running sums within the current epoch, EarlyStopping's best weights, and a
-JSON record: epoch, step within the epoch, global step, the history so far,
-the callbacks' states, NumPy/Python RNG states and the monitored score.
+A checkpoint holds every model variable (weights and the dropout
+`SeedGenerator` states), every optimizer variable (moments, the step counter
+that drives LR schedules), the metrics' running sums within the current
+epoch, EarlyStopping's best weights, and a JSON record: epoch, step within the
+epoch, global step, the history so far, the callbacks' states, NumPy/Python
+RNG states and the monitored score (format: `checkpoint_format.py`).
 
-Writes are atomic: a temporary file in the same directory, flushed and
-fsynced, then renamed over its final name, then the directory fsynced; a
-`manifest.json` (written the same way) lists each file with its SHA-256. A
-kill at any moment leaves the previous checkpoints intact; a truncated or
-corrupt file is detected on restore, with a warning, and the previous one used.
+Writes are atomic (`_atomic.py`); `manifest.json` (written the same way) lists
+each file with its SHA-256. A kill at any moment leaves the previous
+checkpoints intact; a truncated or corrupt file is detected on restore, with a
+warning, and the previous one used.
 """
 
 import hashlib
@@ -21,18 +19,34 @@ import json
 import os
 import pathlib
 import random
-import re
 import tempfile
 import time
+import uuid
 import warnings
 
 import keras
 import numpy as np
 
-FORMAT = 1
-BEST_WEIGHTS = "best_weights"
-MANIFEST = "manifest.json"
-_NAME = re.compile(r"^step-(\d{8,})\.ckpt$")
+from kzoo.callbacks._atomic import atomic_write_bytes, atomic_write_json
+from kzoo.callbacks._checkpoint_state import (
+    callback_key,
+    callback_state,
+    join_weights,
+    plain,
+    set_callback_state,
+    split_weights,
+    to_numpy,
+)
+from kzoo.callbacks._monitor import MonitorCallback
+from kzoo.callbacks.checkpoint_format import (  # noqa: F401 (re-exported)
+    FORMAT,
+    MANIFEST,
+    NAME,
+    apply_checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    read_manifest,
+)
 
 
 class CheckpointWriteError(RuntimeError):
@@ -41,44 +55,6 @@ class CheckpointWriteError(RuntimeError):
     The training state in memory is intact: save it elsewhere with
     `checkpoint.save(model, directory=...)`.
     """
-
-
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, data, before_rename=None):
-    """Write `data` (bytes) to `path` atomically: tmp file, fsync, rename."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            half = len(data) // 2
-            f.write(data[:half])
-            if before_rename is not None:
-                before_rename(path)  # test hook: a kill here must leave no trace
-            f.write(data[half:])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _to_numpy(v):
-    return np.asarray(keras.ops.convert_to_numpy(v))
 
 
 def _check_writable(directory):
@@ -95,76 +71,7 @@ def _check_writable(directory):
         ) from None
 
 
-def _callback_key(i, cb):
-    return f"{i}:{type(cb).__name__}"
-
-
-def _callback_state(cb):
-    """JSON-able state of `cb` (None if it has none); EarlyStopping's best weights
-    stay arrays, which `save` writes beside the model's (see _split_weights)."""
-    if hasattr(cb, "get_state"):
-        return _plain(cb.get_state())
-    # Keras' own stateful callbacks have no get_state: save their counters.
-    if isinstance(cb, keras.callbacks.EarlyStopping):
-        names = ("wait", "best", "stopped_epoch", "best_epoch")
-    elif isinstance(cb, keras.callbacks.ReduceLROnPlateau):
-        names = ("wait", "best", "cooldown_counter")
-    else:
-        return None
-    state = {n: _plain(getattr(cb, n, None)) for n in names}
-    if isinstance(cb, keras.callbacks.EarlyStopping) and cb.best_weights is not None:
-        state[BEST_WEIGHTS] = list(cb.best_weights)
-    return state
-
-
-def _split_weights(states):
-    """JSON-able callback states and the arrays they hold (EarlyStopping's best
-    weights), named `c<callback index>w<weight index>` in the checkpoint file."""
-    plain, arrays = {}, {}
-    for key, state in states.items():
-        weights = state.get(BEST_WEIGHTS) if isinstance(state, dict) else None
-        if weights is not None:
-            index = key.split(":", 1)[0]
-            arrays.update({f"c{index}w{j}": np.asarray(w) for j, w in enumerate(weights)})
-            state = {**state, BEST_WEIGHTS: {"arrays": len(weights)}}
-        plain[key] = state
-    return plain, arrays
-
-
-def _join_weights(states, arrays):
-    """Inverse of `_split_weights` for a loaded checkpoint."""
-    joined = {}
-    for key, state in states.items():
-        saved = state.get(BEST_WEIGHTS) if isinstance(state, dict) else None
-        if isinstance(saved, dict):
-            index = key.split(":", 1)[0]
-            weights = [arrays[f"c{index}w{j}"] for j in range(saved["arrays"])]
-            state = {**state, BEST_WEIGHTS: weights}
-        joined[key] = state
-    return joined
-
-
-def _set_callback_state(cb, state):
-    if hasattr(cb, "set_state"):
-        cb.set_state(state)
-    else:
-        for name, value in state.items():
-            setattr(cb, name, value)
-
-
-def _plain(value):
-    """A JSON-able Python value (numbers from backend tensors, inf kept)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    arr = _to_numpy(value)
-    return arr.item() if arr.ndim == 0 else arr.tolist()
-
-
-class Checkpoint(keras.callbacks.Callback):
+class Checkpoint(MonitorCallback):
     """Save the full training state, atomically; keep the best k and the last.
 
     Used with `kzoo.callbacks.fit_resumable` it resumes mid-epoch and exactly;
@@ -189,6 +96,18 @@ class Checkpoint(keras.callbacks.Callback):
             first, so training goes on meanwhile); an error surfaces at the next
             save or at the end of training. Defaults to `False`.
         verbose: print a line per save. Defaults to `0`.
+        overwrite: when `directory` already holds checkpoints of another run,
+            remove them (only the `step-*.ckpt` files and the manifest) when
+            training begins, instead of refusing. Defaults to `False`.
+        run_id: the run these checkpoints belong to, written to the manifest.
+            Checkpoints of the same `run_id`, or a run resumed with `restore`,
+            are this run's; any others belong to another run. Defaults to a new
+            random id.
+
+    The directory rule: a `Checkpoint` never mixes its files with another
+    run's. `fit` refuses, before the first step, a directory that holds
+    checkpoints of a run this instance did not `restore` (nor share a
+    `run_id` with), unless `overwrite=True`.
 
     Example:
 
@@ -209,10 +128,10 @@ class Checkpoint(keras.callbacks.Callback):
         keep_every_n_epochs=None,
         async_write=False,
         verbose=0,
+        overwrite=False,
+        run_id=None,
     ):
-        super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"Invalid mode={mode!r}. Choose one of: 'auto', 'min', 'max'.")
+        super().__init__(monitor=monitor, mode=mode)
         for name, value, low in (
             ("save_best_k", save_best_k, 0),
             ("keep_last", keep_last, 1),
@@ -226,8 +145,6 @@ class Checkpoint(keras.callbacks.Callback):
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
         _check_writable(directory)
         self.directory = str(directory)
-        self.monitor = monitor
-        self.mode = mode
         self.save_best_k = save_best_k
         self.keep_last = keep_last
         self.every_n_epochs = every_n_epochs
@@ -235,18 +152,17 @@ class Checkpoint(keras.callbacks.Callback):
         self.keep_every_n_epochs = keep_every_n_epochs
         self.async_write = async_write
         self.verbose = verbose
+        self.overwrite = overwrite
+        self.run_id = str(run_id) if run_id is not None else uuid.uuid4().hex
+        self._directory_checked = False
         self._pool = None
         self._pending_write = None
-        if mode == "auto":
-            mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
-        self._sign = 1.0 if mode == "min" else -1.0
         self.tracked = []
         self.steps_per_epoch = None
         self.seed = None
         self.global_step = 0
         self.history = {}
         self._pending_states = None
-        self._before_rename = None  # test hook, see atomic_write
         self._torch_rng = None
         self.last_saved = None
         self._pending_metrics = None
@@ -259,16 +175,36 @@ class Checkpoint(keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.seed = seed
 
+    def _claim_directory(self):
+        """Refuse (or, with `overwrite`, clear) a directory holding another run's checkpoints."""
+        if self._directory_checked:
+            return
+        directory = pathlib.Path(self.directory)
+        manifest = read_manifest(directory)
+        files = sorted(p for p in directory.glob("step-*.ckpt") if NAME.match(p.name))
+        if (files or manifest["checkpoints"]) and manifest.get("run_id") != self.run_id:
+            if not self.overwrite:
+                raise ValueError(
+                    f"Checkpoint directory {self.directory!r} holds {len(files)} checkpoint(s) "
+                    "of another run. Resume that run (`checkpoint.restore(model)`, or "
+                    "fit_resumable(..., resume=True)), choose another directory, or pass "
+                    "Checkpoint(..., overwrite=True) to replace them."
+                )
+            for path in [*files, directory / MANIFEST]:
+                path.unlink(missing_ok=True)
+        self._directory_checked = True
+
     def on_train_begin(self, logs=None):
+        self._claim_directory()
         if self.steps_per_epoch is None:
             self.steps_per_epoch = self.params.get("steps")
         # The other callbacks reset themselves in their on_train_begin, which
         # ran before this one (Checkpoint goes last): put the saved state back.
         if self._pending_states:
             for i, cb in enumerate(self.tracked):
-                state = self._pending_states.get(_callback_key(i, cb))
+                state = self._pending_states.get(callback_key(i, cb))
                 if state is not None:
-                    _set_callback_state(cb, state)
+                    set_callback_state(cb, state)
         self._pending_states = None
         if keras.backend.backend() == "torch" and self._torch_rng is None:
             import torch
@@ -323,7 +259,7 @@ class Checkpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         for k, v in logs.items():
-            self.history.setdefault(k, []).append(_plain(v))
+            self.history.setdefault(k, []).append(plain(v))
         if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
             value = logs.get(self.monitor, logs.get("loss") if self.monitor == "val_loss" else None)
             score = None if value is None else self._sign * float(value)
@@ -334,9 +270,9 @@ class Checkpoint(keras.callbacks.Callback):
     def _callback_states(self):
         states = {}
         for i, cb in enumerate(self.tracked):
-            state = _callback_state(cb)
+            state = callback_state(cb)
             if state is not None:
-                states[_callback_key(i, cb)] = state
+                states[callback_key(i, cb)] = state
         return states
 
     def _record(self, model, score, epoch_end, callback_states):
@@ -374,13 +310,15 @@ class Checkpoint(keras.callbacks.Callback):
             CheckpointWriteError: the file could not be written; the state in
                 memory is unchanged, so `save(model, directory=elsewhere)` works.
         """
+        if directory is None:
+            self._claim_directory()
         directory = pathlib.Path(directory or self.directory)
-        callback_states, callback_arrays = _split_weights(self._callback_states())
+        callback_states, callback_arrays = split_weights(self._callback_states())
         record = self._record(model, score, epoch_end, callback_states)
-        arrays = {f"m{i}": _to_numpy(v) for i, v in enumerate(model.variables)}
-        arrays.update({f"o{i}": _to_numpy(v) for i, v in enumerate(model.optimizer.variables)})
+        arrays = {f"m{i}": to_numpy(v) for i, v in enumerate(model.variables)}
+        arrays.update({f"o{i}": to_numpy(v) for i, v in enumerate(model.optimizer.variables)})
         arrays.update(callback_arrays)
-        arrays.update({f"t{i}": _to_numpy(v) for i, v in enumerate(model.metrics_variables)})
+        arrays.update({f"t{i}": to_numpy(v) for i, v in enumerate(model.metrics_variables)})
         if self._torch_rng is not None:
             arrays["torch_rng"] = self._torch_rng.numpy()
         arrays["meta"] = np.frombuffer(json.dumps(record).encode(), dtype=np.uint8)
@@ -411,7 +349,7 @@ class Checkpoint(keras.callbacks.Callback):
     def _write(self, directory, name, data, record):
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            atomic_write(directory / name, data, self._before_rename)
+            atomic_write_bytes(directory / name, data)
             manifest = self._update_manifest(directory, name, data, record)
             self._prune(directory, manifest)
         except OSError as err:
@@ -446,7 +384,8 @@ class Checkpoint(keras.callbacks.Callback):
         best = sorted(scored, key=lambda e: (e["score"], -e["global_step"]))[: self.save_best_k]
         manifest["best"] = [e["file"] for e in best]
         manifest["monitor"], manifest["mode"] = self.monitor, self.mode
-        atomic_write(directory / MANIFEST, json.dumps(manifest, indent=1).encode())
+        manifest["run_id"] = self.run_id
+        atomic_write_json(directory / MANIFEST, manifest)
         return manifest
 
     def _prune(self, directory, manifest):
@@ -463,7 +402,7 @@ class Checkpoint(keras.callbacks.Callback):
         if not dropped:
             return
         manifest["checkpoints"] = [e for e in entries if e["file"] in keep]
-        atomic_write(directory / MANIFEST, json.dumps(manifest, indent=1).encode())
+        atomic_write_json(directory / MANIFEST, manifest)
         for e in dropped:
             try:
                 os.unlink(directory / e["file"])
@@ -487,6 +426,10 @@ class Checkpoint(keras.callbacks.Callback):
         Returns:
             The checkpoint's record (a dict), or `None` if there is none.
         """
+        # Resuming makes the directory's run this one, even when no file is valid
+        # (the run then starts over in its own directory).
+        self.run_id = read_manifest(self.directory).get("run_id") or self.run_id
+        self._directory_checked = True
         if path is None:
             found = latest_checkpoint(self.directory)
             if found is None:
@@ -503,7 +446,7 @@ class Checkpoint(keras.callbacks.Callback):
             )
         self.global_step = record["global_step"]
         self.history = {k: list(v) for k, v in record["history"].items()}
-        self._pending_states = _join_weights(record["callbacks"], arrays)
+        self._pending_states = join_weights(record["callbacks"], arrays)
         metrics = []
         while f"t{len(metrics)}" in arrays:
             metrics.append(arrays[f"t{len(metrics)}"])
@@ -534,125 +477,6 @@ class Checkpoint(keras.callbacks.Callback):
             "keep_every_n_epochs": self.keep_every_n_epochs,
             "async_write": self.async_write,
             "verbose": self.verbose,
+            "overwrite": self.overwrite,
+            "run_id": self.run_id,
         }
-
-
-def read_manifest(directory):
-    """The manifest of `directory` (an empty one if absent or unreadable)."""
-    path = pathlib.Path(directory) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-        if isinstance(manifest.get("checkpoints"), list):
-            return manifest
-    except (OSError, ValueError):
-        pass
-    return {"format": FORMAT, "checkpoints": [], "best": [], "last": None}
-
-
-def load_checkpoint(path, sha256=None):
-    """`(arrays, record)` of a checkpoint file; ValueError if corrupt or truncated."""
-    path = pathlib.Path(path)
-    try:
-        data = path.read_bytes()
-        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-            raise ValueError("SHA-256 differs from the manifest")
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}  # reading checks each member's CRC
-        record = json.loads(arrays.pop("meta").tobytes().decode())
-        if record.get("format") != FORMAT:
-            raise ValueError(f"unknown format {record.get('format')!r}")
-    except Exception as err:  # zipfile, OSError, JSON, missing keys: all mean corrupt
-        raise ValueError(f"Checkpoint {path} is corrupt or truncated: {err}") from None
-    return arrays, record
-
-
-def latest_checkpoint(directory):
-    """`(path, arrays, record)` of the newest valid checkpoint, or None.
-
-    Files are tried newest first; one that fails its checks is skipped with a
-    warning. Files missing from the manifest (a kill between rename and the
-    manifest update) are still found by name.
-    """
-    directory = pathlib.Path(directory)
-    if not directory.is_dir():
-        return None
-    digests = {e["file"]: e.get("sha256") for e in read_manifest(directory)["checkpoints"]}
-    names = sorted(
-        (p.name for p in directory.iterdir() if _NAME.match(p.name)),
-        key=lambda n: int(_NAME.match(n).group(1)),
-        reverse=True,
-    )
-    for name in names:
-        try:
-            arrays, record = load_checkpoint(directory / name, digests.get(name))
-        except ValueError as err:
-            warnings.warn(f"{err}. Falling back to the previous checkpoint.", stacklevel=2)
-            continue
-        return directory / name, arrays, record
-    return None
-
-
-def apply_checkpoint(model, arrays, record):
-    """Assign a checkpoint's model and optimizer variables to `model`."""
-    model_vars = model.variables
-    saved = record["model_variables"]
-    if len(saved) != len(model_vars) or any(
-        tuple(s) != tuple(v.shape) for (_, s), v in zip(saved, model_vars, strict=False)
-    ):
-        raise ValueError(
-            "The checkpoint does not fit this model: it holds "
-            f"{len(saved)} variables, the model has {len(model_vars)} (or shapes differ). "
-            "Rebuild the same model (same family and hyperparameters) to resume."
-        )
-    optimizer = model.optimizer
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    opt_vars = optimizer.variables
-    saved_opt = record["optimizer_variables"]
-    # Variables added after build (e.g. CycleMomentum's) come last and are
-    # recomputed from the step counter, so only the common prefix must match.
-    n = min(len(saved_opt), len(opt_vars))
-    shapes_differ = any(
-        tuple(s) != tuple(v.shape) for (_, s), v in zip(saved_opt[:n], opt_vars[:n], strict=True)
-    )
-    if shapes_differ or len(opt_vars) > len(saved_opt):
-        raise ValueError(
-            "The checkpoint's optimizer state does not fit this optimizer. Use the same "
-            "optimizer as the run that wrote it."
-        )
-    for i, v in enumerate(model_vars):
-        v.assign(arrays[f"m{i}"])
-    for i in range(n):
-        opt_vars[i].assign(arrays[f"o{i}"])
-
-
-
-def load_model_safely(path):
-    """`keras.saving.load_model(path, safe_mode=True)` with a clear refusal.
-
-    A `.keras` file with a `Lambda` layer (or any other serialized Python
-    code) is refused: loading it would execute code from the file.
-    """
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except ValueError as err:
-        text = str(err)
-        if "safe_mode" in text or "lambda" in text.lower():
-            raise ValueError(
-                f"Refusing to load {path}: it contains a Lambda layer or other serialized "
-                "Python code, which would run on load. kzoo keeps safe_mode=True. Rebuild "
-                "the model in code and load only its weights (model.load_weights on a "
-                ".weights.h5 file)."
-            ) from None
-        raise
-
-
-__all__ = [
-    "Checkpoint",
-    "CheckpointWriteError",
-    "apply_checkpoint",
-    "atomic_write",
-    "latest_checkpoint",
-    "load_checkpoint",
-    "load_model_safely",
-]

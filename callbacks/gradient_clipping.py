@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from kzoo.callbacks import _keras_private as private
 from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
 
 MODES = ("value", "norm", "global_norm", "agc", "autoclip")
@@ -148,7 +149,7 @@ class GradientClipping(keras.callbacks.Callback):
             variables = {"autoclip_hist": hist, "autoclip_count": count}
         if self.mode == "agc":
             final = {v.path for v in self.model.layers[-1].trainable_variables}
-            self._agc_skip = [p in final for p in get_hook(self.model)._paths_now()]
+            self._agc_skip = [p in final for p in get_hook(self.model).paths_now()]
         self._hook.attach("clip", self, variables)
 
     def on_train_end(self, logs=None):
@@ -226,7 +227,7 @@ class GradientClipping(keras.callbacks.Callback):
     def _agc(self, hook, grads, lam):
         out, flags = [], []
         for g, var, skip in zip(
-            grads, hook.optimizer._trainable_variables, self._agc_skip, strict=True
+            grads, private.trainable_variables(hook.optimizer), self._agc_skip, strict=True
         ):
             if skip:
                 out.append(g)

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo.callbacks import _keras_private
 from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
 
 ACTIONS = ("warn", "stop", "rollback")
@@ -199,7 +200,7 @@ class GradientHealth(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._hook = hook = get_hook(self.model)
-        hook._ensure_built()
+        hook.ensure_built()
         hook.attach("health", self, self._initial_vars())
         self._batches = 0
         if self.action == "rollback":
@@ -293,7 +294,8 @@ class GradientHealth(keras.callbacks.Callback):
     def _rollback(self, event):
         hook, model, opt = self._hook, self.model, self._hook.optimizer
         hook.sync()
-        lr_var = opt._learning_rate if isinstance(opt._learning_rate, keras.Variable) else None
+        lr_obj = _keras_private.learning_rate_object(opt)
+        lr_var = lr_obj if isinstance(lr_obj, keras.Variable) else None
         # Lower the LR in force now (the snapshot holds an older, higher one).
         lr = None if lr_var is None else float(ops.convert_to_numpy(lr_var.value))
         model_values, opt_values = self._snap

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo.callbacks import _keras_private
 from kzoo.callbacks._optimizer_hook import add_to, get_hook
 
 _VARS = ("log_buf", "log_row", "clip_count", "step_count")
@@ -30,7 +31,10 @@ class GradientNormLogger(keras.callbacks.Callback):
       (put this callback before them): `grad_norm` (mean over the epoch's
       logged steps), `grad_norm_max`, `grad_norm/<layer>` (mean) and, when
       clipping is active, `grad_clip_fraction` (fraction of all steps clipped);
-    - `<run_dir>/grad_norms.csv`, one row per logged step: `step`,
+    - `rows`: this `fit`'s logged rows (reset at each `fit`, as Keras'
+      callbacks reset in `on_train_begin`);
+    - `<run_dir>/grad_norms.csv`, one row per logged step (of every `fit` of
+      this instance: the header is written once, then rows are appended): `step`,
       `global_norm`, `clip_threshold` (0 without clipping), `clipped` (0/1),
       then one column per layer;
     - optionally TensorBoard scalars per logged step and a histogram of the
@@ -90,11 +94,13 @@ class GradientNormLogger(keras.callbacks.Callback):
         return None if self.run_dir is None else os.path.join(self.run_dir, "grad_norms.csv")
 
     def on_train_begin(self, logs=None):
+        self.rows = []  # per fit, as Keras' callbacks; the CSV file keeps every fit's rows
+        self._warn_if_csv_logger_first()
         self._hook = hook = get_hook(self.model)
         steps = (self.params or {}).get("steps")
         capacity = math.ceil(steps / self.every) + 1 if steps else 1024
         self._capacity = capacity
-        hook._ensure_built()
+        hook.ensure_built()
         width = len(FIXED_COLUMNS) + len(hook.layers)
         hook.attach(
             "log",
@@ -116,6 +122,21 @@ class GradientNormLogger(keras.callbacks.Callback):
             import tensorflow as tf
 
             self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
+
+    def _warn_if_csv_logger_first(self):
+        callbacks = _keras_private.running_callbacks()
+        if not callbacks or self not in callbacks:
+            return
+        mine = callbacks.index(self)
+        early = [c for c in callbacks[:mine] if isinstance(c, keras.callbacks.CSVLogger)]
+        if early:
+            warnings.warn(
+                "GradientNormLogger comes after a CSVLogger in the callback list, so the "
+                "CSV file will not get the gradient-norm columns (CSVLogger fixes its "
+                "columns at the first epoch end, before this callback adds them). Put "
+                "GradientNormLogger before CSVLogger.",
+                stacklevel=3,
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         hook = self._hook

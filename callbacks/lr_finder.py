@@ -25,6 +25,7 @@ import pathlib
 import keras
 import numpy as np
 
+from kzoo.callbacks import _keras_private as private
 from kzoo.callbacks.resumable_fit import ShuffledBatches
 
 RESULT_FILE = "lr_find.json"
@@ -170,7 +171,7 @@ class LRFinder:
         optimizer = model.optimizer
         if optimizer is None:
             raise ValueError("Compile the model before running the LR finder.")
-        if not isinstance(optimizer._learning_rate, keras.Variable):
+        if not isinstance(private.learning_rate_object(optimizer), keras.Variable):
             raise ValueError(
                 "The LR finder sets the rate step by step: compile with a float "
                 "learning_rate, not a schedule, then apply the schedule afterwards."

@@ -1,74 +1,24 @@
-"""Learning-rate schedules: warmup, step decay, one-cycle, plateau with warmup.
+"""Learning-rate schedules that Keras does not provide: `Warmup` and `OneCycle`.
 
 The schedules are `keras.optimizers.schedules.LearningRateSchedule`s: they are
 a function of the optimizer's step counter, so they live in the optimizer state
 and resume exactly from a checkpoint, on every backend. They serialize with
-`get_config` and are registered under the package `"kzoo"`.
-
-`build_schedule(name, ...)` maps the names the CLI accepts (`constant`,
-`cosine`, `linear`, `exponential`, `step`, `onecycle`, `cosine_restarts`,
-`plateau`) to a schedule plus the callbacks it needs.
+`get_config` and are registered under the package `"kzoo"`. Step decay and
+cosine decay with warmup are Keras' own (`StepDecay` returns Keras'
+`ExponentialDecay(staircase=True)`; `build_schedule` uses `CosineDecay`'s warmup).
 
 Reference:
-    Goyal et al. 2017, "Accurate, Large Minibatch SGD" (linear scaling, warmup).
-    Loshchilov & Hutter 2017, "SGDR: Stochastic Gradient Descent with Warm Restarts".
+    Goyal et al. 2017, "Accurate, Large Minibatch SGD" (warmup).
     Smith 2018, "A disciplined approach to neural network hyper-parameters" (one-cycle).
-    Krizhevsky 2014, "One weird trick..." (square-root scaling).
 """
 
 import math
 
 import keras
 from keras import ops
-from keras.optimizers.schedules import LearningRateSchedule
+from keras.optimizers.schedules import ExponentialDecay, LearningRateSchedule
 
-SCHEDULES = (
-    "constant",
-    "cosine",
-    "linear",
-    "exponential",
-    "step",
-    "onecycle",
-    "cosine_restarts",
-    "plateau",
-)
-SCALING_RULES = ("linear", "sqrt")
-
-
-def _check_positive(name, value, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}.")
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}, got {value!r}.")
-
-
-def scale_learning_rate(learning_rate, batch_size, base_batch_size=32, rule="linear"):
-    """Scale a learning rate tuned at `base_batch_size` to `batch_size`.
-
-    Args:
-        learning_rate: the learning rate that suits `base_batch_size`.
-        batch_size: the batch size to train with.
-        base_batch_size: the batch size `learning_rate` was tuned for. Defaults to `32`.
-        rule: `"linear"` (lr * k, Goyal et al. 2017) or `"sqrt"` (lr * sqrt(k),
-            Krizhevsky 2014) with `k = batch_size / base_batch_size`. Defaults to
-            `"linear"`.
-
-    Returns:
-        The scaled learning rate, a float.
-
-    Example:
-
-    >>> scale_learning_rate(1e-3, batch_size=128, base_batch_size=32)
-    0.004
-    """
-    _check_positive("learning_rate", learning_rate)
-    _check_positive("batch_size", batch_size)
-    _check_positive("base_batch_size", base_batch_size)
-    if rule not in SCALING_RULES:
-        raise ValueError(f"Invalid rule={rule!r}. Choose one of: 'linear', 'sqrt'.")
-    k = batch_size / base_batch_size
-    return float(learning_rate * (k if rule == "linear" else math.sqrt(k)))
+from kzoo.callbacks._checks import check_int, check_positive
 
 
 def _value_at(schedule, step):
@@ -104,10 +54,10 @@ class Warmup(LearningRateSchedule):
         if isinstance(after, dict):
             after = keras.saving.deserialize_keras_object(after)
         if not isinstance(after, LearningRateSchedule):
-            _check_positive("after", after)
+            check_positive("after", after)
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}.")
-        _check_positive("initial_learning_rate", initial_learning_rate, allow_zero=True)
+        check_positive("initial_learning_rate", initial_learning_rate, allow_zero=True)
         self.after = after
         self.warmup_steps = warmup_steps
         self.initial_learning_rate = initial_learning_rate
@@ -133,9 +83,9 @@ class Warmup(LearningRateSchedule):
         }
 
 
-@keras.saving.register_keras_serializable(package="kzoo")
-class StepDecay(LearningRateSchedule):
-    """Multiply the rate by `gamma` every `step_size` steps.
+def StepDecay(initial_learning_rate, step_size, gamma=0.1):  # noqa: N802 (was a class)
+    """Multiply the rate by `gamma` every `step_size` steps: Keras' own
+    `ExponentialDecay(initial_learning_rate, step_size, gamma, staircase=True)`.
 
     Args:
         initial_learning_rate: rate at step 0.
@@ -146,26 +96,19 @@ class StepDecay(LearningRateSchedule):
 
     >>> lr = StepDecay(0.1, step_size=1000, gamma=0.5)  # 0.1, 0.05 after 1000 steps
     """
+    check_positive("initial_learning_rate", initial_learning_rate)
+    check_int("step_size", step_size, 1)
+    check_positive("gamma", gamma)
+    return ExponentialDecay(initial_learning_rate, step_size, gamma, staircase=True)
 
-    def __init__(self, initial_learning_rate, step_size, gamma=0.1):
-        _check_positive("initial_learning_rate", initial_learning_rate)
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"step_size must be an int >= 1, got {step_size!r}.")
-        _check_positive("gamma", gamma)
-        self.initial_learning_rate = initial_learning_rate
-        self.step_size = step_size
-        self.gamma = gamma
 
-    def __call__(self, step):
-        k = ops.floor(ops.cast(step, "float32") / self.step_size)
-        return self.initial_learning_rate * ops.power(self.gamma, k)
+@keras.saving.register_keras_serializable(package="kzoo", name="StepDecay")
+class _SavedStepDecay(ExponentialDecay):
+    """Loads models saved when `StepDecay` was a kzoo class, as Keras' schedule."""
 
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "step_size": self.step_size,
-            "gamma": self.gamma,
-        }
+    @classmethod
+    def from_config(cls, config):
+        return StepDecay(config["initial_learning_rate"], config["step_size"], config["gamma"])
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -207,13 +150,13 @@ class OneCycle(LearningRateSchedule):
         base_momentum=0.85,
         max_momentum=0.95,
     ):
-        _check_positive("max_learning_rate", max_learning_rate)
+        check_positive("max_learning_rate", max_learning_rate)
         if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 2:
             raise ValueError(f"total_steps must be an int >= 2, got {total_steps!r}.")
         if not 0.0 < pct_start < 1.0:
             raise ValueError(f"pct_start must lie in (0, 1), got {pct_start!r}.")
-        _check_positive("div_factor", div_factor)
-        _check_positive("final_div_factor", final_div_factor)
+        check_positive("div_factor", div_factor)
+        check_positive("final_div_factor", final_div_factor)
         if not 0.0 <= base_momentum <= max_momentum < 1.0:
             raise ValueError(
                 "Need 0 <= base_momentum <= max_momentum < 1, got "
@@ -269,342 +212,3 @@ class OneCycle(LearningRateSchedule):
             "base_momentum": self.base_momentum,
             "max_momentum": self.max_momentum,
         }
-
-
-class CycleMomentum(keras.callbacks.Callback):
-    """Cycle the optimizer's momentum inversely to a `OneCycle` learning rate.
-
-    Adam-family optimizers get their `beta_1` cycled, SGD/RMSprop their
-    `momentum`. Momentum is a Python float in Keras optimizers, which compiled
-    train steps (jax, tensorflow) would freeze at trace time, so this callback
-    replaces it by an optimizer variable: it is then part of the optimizer state
-    (saved by `Checkpoint`) and read at every step.
-
-    Args:
-        schedule: the `OneCycle` schedule the optimizer uses.
-
-    Example:
-
-    >>> lr = OneCycle(1e-2, total_steps=epochs * steps_per_epoch)
-    >>> model.compile(keras.optimizers.Adam(lr), "mse")
-    >>> model.fit(x, y, epochs=epochs, callbacks=[CycleMomentum(lr)])
-    """
-
-    def __init__(self, schedule):
-        super().__init__()
-        if not isinstance(schedule, OneCycle):
-            raise ValueError(f"schedule must be a OneCycle, got {type(schedule).__name__}.")
-        self.schedule = schedule
-        self._variable = None
-        self._attr = None
-
-    def _install(self, optimizer):
-        for attr in ("beta_1", "momentum"):
-            if hasattr(optimizer, attr):
-                break
-        else:
-            raise ValueError(
-                f"{type(optimizer).__name__} has no beta_1 or momentum to cycle; use "
-                "Adam, AdamW, Nadam, SGD or RMSprop."
-            )
-        current = getattr(optimizer, attr)
-        if isinstance(current, keras.Variable):
-            self._variable = current
-        else:
-            # `add_variable` puts it in `optimizer.variables`: traced steps read it.
-            self._variable = optimizer.add_variable(shape=(), name=f"cycled_{attr}")
-            setattr(optimizer, attr, self._variable)
-        self._attr = attr
-
-    def on_train_begin(self, logs=None):
-        self._install(self.model.optimizer)
-        self._assign()
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._assign()
-
-    def _assign(self):
-        optimizer = self.model.optimizer
-        step = int(ops.convert_to_numpy(optimizer.iterations))
-        self._variable.assign(self.schedule.momentum(step))
-
-    def get_config(self):
-        return {"schedule": keras.saving.serialize_keras_object(self.schedule)}
-
-
-class ReduceLROnPlateauWithWarmup(keras.callbacks.Callback):
-    """Linear warmup, then reduce-on-plateau; plateaus during warmup are ignored.
-
-    Keras' `ReduceLROnPlateau` cannot follow a warmup schedule (it needs a
-    float rate). Here the optimizer keeps a float rate that this callback
-    ramps up over `warmup_steps` steps and then divides by `1 / factor` when
-    `monitor` stops improving for `patience` epochs. `get_state`/`set_state`
-    let `Checkpoint` resume it exactly.
-
-    Args:
-        learning_rate: the rate after warmup.
-        warmup_steps: steps of linear warmup from `learning_rate * warmup_start`.
-            Defaults to `0`.
-        monitor: quantity to watch. Defaults to `"val_loss"`.
-        factor: multiplier applied on a plateau. Defaults to `0.1`.
-        patience: epochs without improvement before reducing. Defaults to `5`.
-        min_delta: smallest change that counts as improvement. Defaults to `1e-4`.
-        min_lr: lower bound of the rate. Defaults to `0.0`.
-        mode: `"min"`, `"max"` or `"auto"`. Defaults to `"auto"`.
-        warmup_start: fraction of `learning_rate` at step 0. Defaults to `0.0`.
-
-    Example:
-
-    >>> cb = ReduceLROnPlateauWithWarmup(1e-3, warmup_steps=200, patience=3)
-    >>> model.fit(x, y, validation_split=0.2, epochs=50, callbacks=[cb])
-    """
-
-    def __init__(
-        self,
-        learning_rate,
-        warmup_steps=0,
-        monitor="val_loss",
-        factor=0.1,
-        patience=5,
-        min_delta=1e-4,
-        min_lr=0.0,
-        mode="auto",
-        warmup_start=0.0,
-    ):
-        super().__init__()
-        _check_positive("learning_rate", learning_rate)
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}.")
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"factor must lie in (0, 1), got {factor!r}.")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"Invalid mode={mode!r}. Choose one of: 'auto', 'min', 'max'.")
-        _check_positive("patience", patience, allow_zero=True)
-        _check_positive("min_lr", min_lr, allow_zero=True)
-        if not 0.0 <= warmup_start <= 1.0:
-            raise ValueError(f"warmup_start must lie in [0, 1], got {warmup_start!r}.")
-        self.learning_rate = learning_rate
-        self.warmup_steps = warmup_steps
-        self.monitor = monitor
-        self.factor = factor
-        self.patience = patience
-        self.min_delta = min_delta
-        self.min_lr = min_lr
-        self.mode = mode
-        self.warmup_start = warmup_start
-        if mode == "auto":
-            mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
-        self._sign = 1.0 if mode == "min" else -1.0
-        self._reset()
-
-    def _reset(self):
-        self.step = 0
-        self.wait = 0
-        self.best = math.inf
-        self.current_lr = float(self.learning_rate)
-
-    def on_train_begin(self, logs=None):
-        if isinstance(self.model.optimizer._learning_rate, LearningRateSchedule):
-            raise ValueError(
-                "ReduceLROnPlateauWithWarmup sets the rate itself: compile with a float "
-                "learning_rate, not a schedule."
-            )
-
-    def _lr_at(self, step):
-        if step < self.warmup_steps:
-            start = self.learning_rate * self.warmup_start
-            return start + (self.learning_rate - start) * step / self.warmup_steps
-        return self.current_lr
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.step <= self.warmup_steps:
-            self.model.optimizer.learning_rate = self._lr_at(self.step)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        value = logs.get(self.monitor)
-        if value is None or self.step < self.warmup_steps:
-            return
-        score = self._sign * float(value)
-        if score < self.best - self.min_delta:
-            self.best, self.wait = score, 0
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            self.current_lr = max(self.current_lr * self.factor, self.min_lr)
-            self.model.optimizer.learning_rate = self.current_lr
-            self.wait = 0
-
-    def get_state(self):
-        return {
-            "step": self.step,
-            "wait": self.wait,
-            "best": self.best,
-            "current_lr": self.current_lr,
-        }
-
-    def set_state(self, state):
-        self.step = int(state["step"])
-        self.wait = int(state["wait"])
-        self.best = float(state["best"])
-        self.current_lr = float(state["current_lr"])
-
-    def get_config(self):
-        return {
-            "learning_rate": self.learning_rate,
-            "warmup_steps": self.warmup_steps,
-            "monitor": self.monitor,
-            "factor": self.factor,
-            "patience": self.patience,
-            "min_delta": self.min_delta,
-            "min_lr": self.min_lr,
-            "mode": self.mode,
-            "warmup_start": self.warmup_start,
-        }
-
-
-class LearningRateLogger(keras.callbacks.Callback):
-    """Record the learning rate applied at each step; add `lr` to epoch logs.
-
-    `steps` and `lrs` hold one entry per optimizer step (the global step and
-    the rate the update used); `logs["lr"]` at epoch end is the last rate
-    applied, so it reaches `History` and `history.csv`.
-
-    Args:
-        path: optional CSV file that receives `step,lr` rows at the end of each
-            epoch. Defaults to `None`.
-
-    Example:
-
-    >>> lr_log = LearningRateLogger()
-    >>> model.fit(x, y, epochs=3, callbacks=[lr_log])
-    >>> lr_log.lrs[:3]
-    """
-
-    def __init__(self, path=None):
-        super().__init__()
-        self.path = path
-        self.steps = []
-        self.lrs = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        optimizer = self.model.optimizer
-        it = int(ops.convert_to_numpy(optimizer.iterations))
-        lr_obj = optimizer._learning_rate
-        if isinstance(lr_obj, LearningRateSchedule):
-            lr = lr_obj(it - 1)  # the update just applied ran at step it - 1
-        else:
-            lr = optimizer.learning_rate
-        self.steps.append(it - 1)
-        self.lrs.append(float(ops.convert_to_numpy(lr)))
-        if logs is not None:
-            logs["lr"] = self.lrs[-1]
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None and self.lrs:
-            logs["lr"] = self.lrs[-1]
-        if self.path is not None:
-            with open(self.path, "w") as f:
-                f.write("step,lr\n")
-                f.writelines(f"{s},{lr:.8g}\n" for s, lr in zip(self.steps, self.lrs, strict=False))
-
-    def get_state(self):
-        return {"steps": list(self.steps), "lrs": list(self.lrs)}
-
-    def set_state(self, state):
-        self.steps = [int(s) for s in state["steps"]]
-        self.lrs = [float(v) for v in state["lrs"]]
-
-    def get_config(self):
-        return {"path": self.path}
-
-
-def build_schedule(
-    name,
-    learning_rate,
-    total_steps,
-    *,
-    warmup_steps=0,
-    steps_per_epoch=None,
-    final_fraction=0.0,
-    decay_rate=0.1,
-    step_epochs=None,
-    restart_epochs=None,
-    plateau_patience=5,
-    plateau_factor=0.1,
-    monitor="val_loss",
-):
-    """The learning rate (float or schedule) and callbacks for a schedule name.
-
-    Args:
-        name: one of `constant`, `cosine`, `linear`, `exponential`, `step`,
-            `onecycle`, `cosine_restarts`, `plateau`.
-        learning_rate: the peak rate (after warmup).
-        total_steps: number of optimizer steps of the run.
-        warmup_steps: linear warmup steps (all but `onecycle`, which has its own
-            rise). Defaults to `0`.
-        steps_per_epoch: used to turn `step_epochs`/`restart_epochs` into steps.
-        final_fraction: final rate / peak for cosine and linear. Defaults to `0.0`.
-        decay_rate: total decay of `exponential` over the run, and the factor of
-            each `step`. Defaults to `0.1`.
-        step_epochs: epochs between `step` decays. Defaults to a third of the run.
-        restart_epochs: epochs of the first `cosine_restarts` cycle. Defaults to a
-            quarter of the run.
-        plateau_patience: `plateau` patience in epochs. Defaults to `5`.
-        plateau_factor: `plateau` reduction factor. Defaults to `0.1`.
-        monitor: `plateau` monitored quantity. Defaults to `"val_loss"`.
-
-    Returns:
-        `(learning_rate, callbacks)`: pass the first to the optimizer and the
-        callbacks to `fit`.
-    """
-    if name not in SCHEDULES:
-        raise ValueError(f"Invalid schedule={name!r}. Choose one of: {', '.join(SCHEDULES)}.")
-    _check_positive("learning_rate", learning_rate)
-    if not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"total_steps must be an int >= 1, got {total_steps!r}.")
-    if not isinstance(warmup_steps, int) or not 0 <= warmup_steps < total_steps:
-        raise ValueError(
-            f"warmup_steps must be an int in [0, total_steps={total_steps}), got {warmup_steps!r}."
-        )
-    spe = steps_per_epoch or max(1, total_steps)
-    decay_steps = max(1, total_steps - warmup_steps)
-    schedules = keras.optimizers.schedules
-    callbacks = []
-    if name == "constant":
-        lr = float(learning_rate)
-    elif name == "cosine":
-        lr = schedules.CosineDecay(learning_rate, decay_steps, alpha=final_fraction)
-    elif name == "linear":
-        lr = schedules.PolynomialDecay(
-            learning_rate, decay_steps, end_learning_rate=learning_rate * final_fraction, power=1.0
-        )
-    elif name == "exponential":
-        lr = schedules.ExponentialDecay(learning_rate, decay_steps, decay_rate=decay_rate)
-    elif name == "step":
-        every = int(step_epochs * spe) if step_epochs else max(1, decay_steps // 3)
-        lr = StepDecay(learning_rate, step_size=max(1, every), gamma=decay_rate)
-    elif name == "cosine_restarts":
-        first = int(restart_epochs * spe) if restart_epochs else max(1, decay_steps // 4)
-        lr = schedules.CosineDecayRestarts(learning_rate, first_decay_steps=max(1, first))
-    elif name == "onecycle":
-        lr = OneCycle(learning_rate, total_steps=max(2, total_steps))
-        callbacks.append(CycleMomentum(lr))
-        return lr, callbacks
-    else:  # plateau
-        callbacks.append(
-            ReduceLROnPlateauWithWarmup(
-                learning_rate,
-                warmup_steps=warmup_steps,
-                monitor=monitor,
-                factor=plateau_factor,
-                patience=plateau_patience,
-            )
-        )
-        return float(learning_rate) if not warmup_steps else 0.0, callbacks
-    if warmup_steps:
-        lr = Warmup(lr, warmup_steps)
-    return lr, callbacks

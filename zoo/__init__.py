@@ -23,6 +23,7 @@ from kzoo.zoo import tcn as _tcn  # noqa: E402,F401
 from kzoo.zoo import transformer as _transformer  # noqa: E402,F401
 from kzoo.zoo._data_fit import auto_masking, check_model_fits_data  # noqa: E402
 from kzoo.zoo._hypermodel import ZooHyperModel, hypermodel  # noqa: E402
+from kzoo.zoo._loading import load_model_safely  # noqa: E402
 from kzoo.zoo._precision import POLICIES, precision  # noqa: E402
 from kzoo.zoo._registry import (  # noqa: E402
     HEADS,
@@ -46,6 +47,7 @@ __all__ = [
     "check_hparams",
     "check_model_fits_data",
     "check_range",
+    "load_model_safely",
     "compile_for_head",
     "create",
     "get_spec",

@@ -9,7 +9,7 @@ import dataclasses
 import pathlib
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# The names of kzoo.callbacks.schedules.SCHEDULES, and of the gradient callbacks'
+# The names of kzoo.callbacks.schedule_factory.SCHEDULES, and of the gradient callbacks'
 # modes plus "none"/"off", spelled out here so the CLI imports no keras;
 # tests/kzoo/training/test_config.py checks they agree with the callbacks.
 SCHEDULES = ("constant", "cosine", "linear", "exponential", "step", "onecycle",

@@ -18,9 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kzoo.callbacks import fit_resumable  # noqa: E402
+from kzoo.callbacks import LearningRateLogger, Warmup, fit_resumable  # noqa: E402
 from kzoo.callbacks.checkpoint import Checkpoint  # noqa: E402
-from kzoo.callbacks.schedules import LearningRateLogger, Warmup  # noqa: E402
 
 SEED, EPOCHS, BATCH = 7, 4, 8
 
@@ -52,11 +51,15 @@ def train(run_dir, pause_in_write=False):
     ckpt = Checkpoint(run_dir, every_n_steps=1, keep_last=2, monitor="loss")
     if pause_in_write:
 
-        def pause(path):
-            print(f"writing {ckpt.global_step}", flush=True)
-            time.sleep(0.2)
+        real_replace = os.replace
 
-        ckpt._before_rename = pause
+        def pause(src, dst):  # a kill here must leave no trace
+            if str(dst).endswith(".ckpt"):
+                print(f"writing {ckpt.global_step}", flush=True)
+                time.sleep(0.2)
+            real_replace(src, dst)
+
+        os.replace = pause
     es = keras.callbacks.EarlyStopping(monitor="loss", patience=50)
     history = fit_resumable(
         model,

@@ -165,3 +165,36 @@ def test_all_three_callbacks_agree_with_and_without_xla(tiny_tabular, jit_compil
     assert clip_state["count"] == clip_ref["count"] > 5
     np.testing.assert_allclose(clip_state["history"], clip_ref["history"], rtol=1e-4)
     np.testing.assert_allclose(health_hist, health_ref, rtol=1e-4)
+
+
+def test_rows_hold_one_fit_and_csv_keeps_every_fit(tiny_tabular, tmp_path):
+    """Keras' rule: per-fit state resets in on_train_begin (`rows` grew without bound)."""
+    x, y = tiny_tabular
+    model = _model()
+    logger = GradientNormLogger(every=1, run_dir=str(tmp_path))
+    steps = math.ceil(len(x) / 16)
+    for _ in range(3):
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[logger])
+        assert len(logger.rows) == steps
+    assert [int(r[0]) for r in logger.rows] == list(range(2 * steps, 3 * steps))
+    with open(logger.csv_path) as f:
+        assert len(list(csv.reader(f))) == 1 + 3 * steps  # one header, every fit's rows
+
+
+def test_warns_when_csv_logger_comes_first(tiny_tabular, tmp_path):
+    x, y = tiny_tabular
+    model = _model()
+    csv_logger = keras.callbacks.CSVLogger(str(tmp_path / "h.csv"))
+    with pytest.warns(UserWarning, match="Put GradientNormLogger before CSVLogger"):
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+                  callbacks=[csv_logger, GradientNormLogger(every=1)])
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+                  callbacks=[GradientNormLogger(every=1), keras.callbacks.CSVLogger(
+                      str(tmp_path / "g.csv"))])
+    assert not [w for w in caught if "GradientNormLogger" in str(w.message)]
+    with open(tmp_path / "g.csv") as f:
+        assert "grad_norm" in next(csv.reader(f))

@@ -1,5 +1,7 @@
 """The ring window and percentile shared by AutoClip and GradientHealth."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -42,3 +44,31 @@ def test_ring_array_keeps_the_newest_values():
     hist, count = ring_array([1.0, 2.0, 3.0, 4.0], 3)
     np.testing.assert_array_equal(hist, [2.0, 3.0, 4.0])
     assert int(count) == 3
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile's warnings")
+def test_torch_compile_gives_no_warning_from_the_hook(tmp_path):
+    """#19: with jit_compile=True, indexing by a 0-d tensor in the AutoClip percentile
+    broke the torch.compile graph, printing ~36 lines of compiler warnings."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "jit.py"
+    script.write_text(
+        "import keras, numpy as np\n"
+        "from kzoo.callbacks import GradientClipping, GradientHealth, GradientNormLogger\n"
+        "m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(1)])\n"
+        "m.compile('adam', 'mse', jit_compile=True)\n"
+        "x = np.random.rand(32, 8).astype('float32')\n"
+        "m.fit(x, x[:, :1], epochs=1, batch_size=8, verbose=0, callbacks=[GradientHealth(),\n"
+        "      GradientClipping('autoclip'), GradientNormLogger(every=2)])\n"
+        "print('DONE')\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert out.stdout.strip().endswith("DONE"), out.stderr[-2000:]
+    noisy = [line for line in out.stderr.splitlines()
+             if "callbacks/" in line or "graph break" in line.lower()
+             or "Backend compiler" in line]
+    assert not noisy, "\n".join(noisy[:10])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kzoo.callbacks.schedules import (
+from kzoo.callbacks import (
     CycleMomentum,
     LearningRateLogger,
     OneCycle,
@@ -67,7 +67,6 @@ def test_onecycle_shape_and_inverse_momentum():
     "schedule",
     [
         Warmup(keras.optimizers.schedules.CosineDecay(1e-2, 50), 10, 1e-4),
-        StepDecay(0.1, 7, 0.3),
         OneCycle(0.01, 40, pct_start=0.25),
     ],
 )
@@ -143,14 +142,20 @@ def test_cycle_momentum_changes_beta_1_inside_compiled_step():
     model = _tiny_model(lr)
     seen = []
 
+    in_state = []
+
     class Spy(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             seen.append(float(ops.convert_to_numpy(self.model.optimizer.beta_1)))
+            in_state.append(any("cycled_beta_1" in v.path for v in self.model.optimizer.variables))
 
     model.fit(*_data(), epochs=2, batch_size=8, verbose=0, callbacks=[CycleMomentum(lr), Spy()])
     np.testing.assert_allclose(seen, [lr.momentum(s) for s in range(8)], rtol=1e-6)
-    # The momentum is an optimizer variable, hence saved with the optimizer state.
-    assert any("cycled_beta_1" in v.path for v in model.optimizer.variables)
+    # During fit the momentum is an optimizer variable (hence in checkpoints); after
+    # fit the optimizer is Keras' own again.
+    assert all(in_state)
+    assert not any("cycled" in v.path for v in model.optimizer.variables)
+    assert model.optimizer.beta_1 == 0.9
 
     # And the compiled step really uses it: beta_1 fixed at 0.95 gives other weights.
     keras.utils.set_random_seed(0)
@@ -187,3 +192,96 @@ def test_plateau_refuses_a_schedule():
     cb = ReduceLROnPlateauWithWarmup(0.1)
     with pytest.raises(ValueError, match="float"):
         model.fit(*_data(), epochs=1, verbose=0, callbacks=[cb])
+
+
+def test_onecycle_model_saves_and_loads(tmp_path):
+    """#13: a Variable left in the optimizer's config made `model.save` raise
+    (`Cannot serialize ... adam/cycled_beta_1`) and leave a 0-byte file."""
+    lr = OneCycle(0.05, total_steps=8, pct_start=0.5)
+    model = _tiny_model(lr)
+    cb = CycleMomentum(lr)
+    x, y = _data()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[cb])
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[cb])  # same instance again
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 8
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.optimizer.get_config()["beta_1"] == 0.9
+    assert loaded.optimizer.get_config()["learning_rate"]["class_name"] == "OneCycle"
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded.predict(x, verbose=0)),
+        ops.convert_to_numpy(model.predict(x, verbose=0)),
+        rtol=1e-6,
+    )
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
+
+
+def _old_step_decay(lr, step_size, gamma, step):
+    return lr * gamma ** math.floor(step / step_size)  # kzoo's StepDecay before it was Keras'
+
+
+def _old_warmup_cosine(lr, warmup, decay_steps, alpha, step):
+    # kzoo's Warmup(CosineDecay(lr, decay_steps, alpha), warmup) before Keras' own warmup.
+    if step < warmup:
+        return lr * step / warmup
+    frac = min(step - warmup, decay_steps) / decay_steps
+    return lr * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * frac)) + alpha)
+
+
+def test_step_decay_is_keras_exponential_decay_with_old_values():
+    lr = StepDecay(0.1, step_size=7, gamma=0.3)
+    assert type(lr) is keras.optimizers.schedules.ExponentialDecay and lr.staircase
+    steps = [0, 1, 6, 7, 13, 14, 50, 100]
+    expected = [_old_step_decay(0.1, 7, 0.3, s) for s in steps]
+    np.testing.assert_allclose(_values(lr, steps), expected, rtol=1e-6)
+    built, _ = build_schedule("step", 0.1, 90, step_epochs=1, steps_per_epoch=30, decay_rate=0.5)
+    steps = [0, 29, 30, 89]
+    expected = [_old_step_decay(0.1, 30, 0.5, s) for s in steps]
+    np.testing.assert_allclose(_values(built, steps), expected, rtol=1e-6)
+
+
+def test_cosine_with_warmup_is_keras_cosine_decay_with_old_values():
+    lr, callbacks = build_schedule("cosine", 0.1, 100, warmup_steps=10, final_fraction=0.05)
+    assert type(lr) is keras.optimizers.schedules.CosineDecay and callbacks == []
+    steps = [0, 1, 5, 9, 10, 11, 50, 99, 100, 150]
+    expected = [_old_warmup_cosine(0.1, 10, 90, 0.05, s) for s in steps]
+    np.testing.assert_allclose(_values(lr, steps), expected, rtol=1e-5, atol=1e-8)
+
+
+def test_models_saved_with_the_old_step_decay_class_still_load():
+    old = {
+        "module": None,
+        "class_name": "StepDecay",
+        "config": {"initial_learning_rate": 0.1, "step_size": 5, "gamma": 0.5},
+        "registered_name": "kzoo>StepDecay",
+    }
+    lr = keras.saving.deserialize_keras_object(old)
+    np.testing.assert_allclose(_values(lr, [0, 4, 5, 10]), [0.1, 0.1, 0.05, 0.025], rtol=1e-6)
+
+
+def test_learning_rate_logger_starts_each_fit_empty():
+    logger = LearningRateLogger()
+    model = _tiny_model(0.01)
+    x, y = _data()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[logger])
+    assert logger.steps == [4, 5, 6, 7]  # the second fit's steps only, as Keras' callbacks
+
+
+def test_plateau_resets_wait_and_best_per_fit_and_keeps_reduced_rate():
+    cb = ReduceLROnPlateauWithWarmup(0.1, warmup_steps=2, monitor="loss", patience=2, factor=0.5)
+    model = _tiny_model(0.0)
+
+    class Flat(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["loss"] = 1.0
+
+    x, y = _data()
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[Flat(), cb])
+    assert cb.current_lr == pytest.approx(0.05) and cb.wait == 0
+    cb.wait, cb.best = 1, -5.0  # stale state a second fit must not inherit
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[Flat(), cb])
+    assert cb.best == pytest.approx(1.0) and cb.wait == 0  # fresh: epoch 0 is the best
+    assert cb.step == 16  # the warmup position follows the optimizer's step counter
+    assert cb.current_lr == pytest.approx(0.05)  # kept, as Keras keeps it in the optimizer

@@ -7,7 +7,7 @@ import pytest
 from kzoo.callbacks.gradient_clipping import MODES
 from kzoo.callbacks.gradient_health import ACTIONS
 from kzoo.callbacks.lr_finder import RESULT_FILE
-from kzoo.callbacks.schedules import SCHEDULES
+from kzoo.callbacks.schedule_factory import SCHEDULES
 from kzoo.cli import NOT_TRAIN_FLAGS, build_parser
 from kzoo.training import config, run_dir
 from kzoo.training.config import TrainConfig, validate_config

@@ -1,0 +1,23 @@
+"""`load_model_safely`: load a `.keras` file, refusing serialized Python code."""
+
+import keras
+
+
+def load_model_safely(path):
+    """`keras.saving.load_model(path, safe_mode=True)` with a clear refusal.
+
+    A `.keras` file with a `Lambda` layer (or any other serialized Python
+    code) is refused: loading it would execute code from the file.
+    """
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except ValueError as err:
+        text = str(err)
+        if "safe_mode" in text or "lambda" in text.lower():
+            raise ValueError(
+                f"Refusing to load {path}: it contains a Lambda layer or other serialized "
+                "Python code, which would run on load. kzoo keeps safe_mode=True. Rebuild "
+                "the model in code and load only its weights (model.load_weights on a "
+                ".weights.h5 file)."
+            ) from None
+        raise
