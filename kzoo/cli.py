@@ -255,6 +255,9 @@ def build_parser():
     from kzoo.lr_cli import add_lr_find_parser
 
     add_lr_find_parser(sub, add_train_arguments)
+    from kzoo.cli_diagnose import add_diagnose_parser
+
+    add_diagnose_parser(sub)
 
     p = sub.add_parser("report", help="re-plot a run directory")
     p.add_argument("run_dir")
