@@ -30,8 +30,10 @@ import pathlib
 FLAT_DROP = 0.10  # training loss fell by less than 10 % of its first value
 SPIKE = 0.5  # an epoch's loss rose by more than half the first epoch's loss
 DIVERGE = 3.0  # loss above 3x the first epoch's
-OVERFIT_RISE = 0.5  # final val loss 50 % above its minimum...
+OVERFIT_RISE = 0.15  # final val loss 15 % above its minimum...
+OVERFIT_RISE_KEPT = 0.5  # ...50 % when the run kept the best epoch's weights anyway...
 OVERFIT_ABS = 0.05  # ...and at least 0.05 above it
+STUCK = 2.0  # loss stuck above 2x the loss of predicting the class frequencies
 NEAR_CHANCE = 0.25  # accuracy within 25 % of the chance-to-perfect range above chance
 HIGH_ACC = 0.9  # "high" training accuracy, also as a fraction above chance
 VANISH = 1e-4  # layer norm / largest layer norm, median over the second half
@@ -54,7 +56,7 @@ def _high(acc, chance):
     return acc >= chance + HIGH_ACC * (1.0 - chance)
 
 
-def _lr_too_high(loss):
+def _lr_too_high(loss, facts):
     bad = [i for i, v in enumerate(loss) if v is None or not math.isfinite(v)]
     if bad:
         return _finding(
@@ -80,6 +82,17 @@ def _lr_too_high(loss):
             "Lower the learning rate (try 10x lower, or `kzoo lr-find`), and clip gradients "
             "(`--clip global_norm`).",
         )
+    base = facts.get("chance_loss")
+    if base and loss[-1] > STUCK * base and loss[-1] >= 0.9 * first:
+        return _finding(
+            "lr_too_high",
+            f"The training loss is stuck at {loss[-1]:.4g}, above {STUCK:g}x the loss of "
+            f"predicting the class frequencies ({base:.4g}): the first steps threw the "
+            "weights far off (saturated outputs, dead units).",
+            {"first_loss": first, "final_loss": loss[-1], "chance_loss": base},
+            "Lower the learning rate (try 10x lower, or `kzoo lr-find`), and clip gradients "
+            "(`--clip global_norm`).",
+        )
     if len(spikes) >= 2:
         return _finding(
             "lr_too_high",
@@ -97,15 +110,16 @@ def _overfitting(loss, val_loss, facts):
     best = min(range(len(val_loss)), key=lambda i: val_loss[i])
     low, end = val_loss[best], val_loss[-1]
     after = len(val_loss) - 1 - best
-    if not (end > low * (1 + OVERFIT_RISE) and end - low > OVERFIT_ABS):
-        return None
-    if after < max(3, len(val_loss) // 10) or not loss[-1] < loss[best]:
-        return None
     kept = facts.get("selected_epoch")
+    rise = OVERFIT_RISE_KEPT if kept == best + 1 else OVERFIT_RISE
+    if not (end > low * (1 + rise) and end - low > OVERFIT_ABS):
+        return None
+    if after < max(5, len(val_loss) // 5) or not loss[-1] < 0.5 * loss[best]:
+        return None
     cure = ("Stop earlier or keep the best epoch (`--early-stopping N`), add regularisation "
             "(dropout, weight decay), shrink the model, or get more data.")
     if kept == best + 1:
-        cure = f"The run kept epoch {kept}'s weights already; to train less, " + cure[0].lower() + cure[1:]
+        cure = f"The run kept epoch {kept}'s weights already. To train less: {cure}"
     return _finding(
         "overfitting",
         f"Validation loss reached its minimum {low:.4g} at epoch {best + 1}, then rose to "
@@ -202,7 +216,7 @@ def _gradients(rows):
     for name in layers:
         ratios = []
         for r in second:
-            top = max((_finite([r.get(n) for n in layers]) or [0.0]))
+            top = max(_finite([r.get(n) for n in layers]) or [0.0])
             v = r.get(name)
             if top > 0 and v is not None and math.isfinite(v):
                 ratios.append(v / top)
@@ -227,7 +241,7 @@ def diagnose(history, grad_norms=None, facts=None):
         history: dict of per-epoch lists (Keras `History.history`, or
             `history.csv` as read by `read_history`).
         grad_norms: rows of `grad_norms.csv` (`read_grad_norms`), or None.
-        facts: optional measurements (`measure_facts`): `chance`,
+        facts: optional measurements (`measure_facts`): `chance`, `chance_loss`,
             `train_accuracy_inference`, `train_accuracy_training`,
             `selected_epoch`, `steps`, `batch_size`, `n_train`.
 
@@ -241,7 +255,7 @@ def diagnose(history, grad_norms=None, facts=None):
     acc = _finite(history.get("accuracy", []))
     val_loss = list(history.get("val_loss", []))
     findings = []
-    high = _lr_too_high(loss)
+    high = _lr_too_high(loss, facts)
     if high:
         findings.append(high)
     elif all(math.isfinite(v) for v in val_loss):
@@ -333,8 +347,10 @@ def measure_facts(model, x, y, history=None, *, batch_size=256, selected_epoch=N
     y = np.asarray(y)
     labels = y.reshape(-1) if y.ndim == 1 or y.shape[-1] == 1 else np.argmax(y, -1)
     counts = np.bincount(labels.astype("int64"))
+    freq = counts[counts > 0] / counts.sum()
     facts = {"train_accuracy_inference": float(scores["accuracy"]),
-             "chance": float(counts.max() / counts.sum()), "n_train": int(len(x))}
+             "chance": float(freq.max()), "chance_loss": float(-(freq * np.log(freq)).sum()),
+             "n_train": int(len(x))}
     acc = _finite((history or {}).get("accuracy", []))
     if acc:
         facts["train_accuracy_training"] = float(acc[-1])

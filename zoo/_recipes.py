@@ -52,7 +52,7 @@ FAWAZ_2019 = "Ismail Fawaz et al. 2019, Deep learning for time series classifica
 WANG_2017 = "Wang et al. 2017, Time series classification from scratch with deep neural networks"
 INCEPTION_2020 = "Ismail Fawaz et al. 2020, InceptionTime"
 KARIM_2018 = "Karim et al. 2018, LSTM fully convolutional networks for time series classification"
-BAI_2018 = "Bai et al. 2018, An empirical evaluation of generic convolutional and recurrent networks"
+BAI_2018 = "Bai et al. 2018, An empirical evaluation of generic convolutional and recurrent nets"
 ZERVEAS_2021 = "Zerveas et al. 2021, A transformer-based framework for multivariate time series"
 KINGMA_2015 = "Kingma & Ba 2015, Adam (default lr 1e-3)"
 PASCANU_2013 = "Pascanu et al. 2013, On the difficulty of training recurrent neural networks"
@@ -121,6 +121,11 @@ class TrainRecipe:
         return self.sources.get(field, "")
 
 
+# tiny_threshold 200: on Coffee (28), GunPoint (50), ItalyPowerDemand (67) and
+# Trace (100) training on the whole split was never worse than the 80/20 holdout
+# (benchmarks/ucr/protocol.md); with >= 200 examples the validation split holds
+# >= 40, so one example moves validation accuracy by <= 2.5 points, and the
+# holdout recipe is measured within 0.4 points of published on JapaneseVowels (270).
 # The UCR families share the published protocol of the review (Fawaz et al.
 # 2019): Adam 1e-3, batch min(n/10, 16), ReduceLROnPlateau(loss, 0.5, 50,
 # min 1e-4), the model with the lowest training loss. Epoch budgets are 1/10
@@ -129,7 +134,7 @@ class TrainRecipe:
 _UCR = dict(
     optimizer="adam", lr=1e-3, batch_fraction=0.1, batch_min=4, batch_max=16,
     schedule="plateau", plateau_factor=0.5, plateau_patience=15, plateau_min_lr=1e-4,
-    clipnorm=1.0, selection="val_loss", patience=40, tiny_threshold=100, batchnorm=True,
+    clipnorm=1.0, selection="val_loss", patience=40, tiny_threshold=200, batchnorm=True,
 )
 _UCR_SOURCES = {
     "optimizer": FAWAZ_2019, "lr": FAWAZ_2019, "batch_fraction": FAWAZ_2019,
@@ -138,7 +143,8 @@ _UCR_SOURCES = {
     "plateau_factor": FAWAZ_2019, "plateau_min_lr": FAWAZ_2019,
     "plateau_patience": "benchmarks/ucr/run.py (published 50, at 1/10 of the epochs)",
     "clipnorm": "benchmarks/ucr/run.py", "selection": MEASURED, "patience": "benchmarks/ucr/run.py",
-    "tiny_threshold": MEASURED, "batchnorm": "the family's architecture",
+    "tiny_threshold": f"{MEASURED}; protocol of {FAWAZ_2019}",
+    "batchnorm": "the family's architecture",
 }
 
 
@@ -147,13 +153,16 @@ def _ucr(epochs, epochs_source, **changes):
     return TrainRecipe(**{**_UCR, "epochs": epochs, **changes}, sources=sources)
 
 
-# RNNs: Adam 1e-3 with global-norm clipping (Pascanu et al. 2013), batch 32
-# (keras-io), enough epochs to converge on digits-seq (measured: a GRU reaches
-# 0.98 in 30 epochs at batch 32; 10 epochs at batch 64 gave 0.90).
+# RNNs: Adam with global-norm clipping (Pascanu et al. 2013), batch 32
+# (keras-io), enough epochs to converge on digits-seq. Measured on digits-seq
+# (jax, seeds 0/1, test accuracy): GRU 0.958/0.958 at lr 1e-3 (60 epochs,
+# patience 20) against 0.975/0.972 at lr 3e-3 (40 epochs, patience 15); LSTM
+# 0.972/0.956 and SimpleRNN 0.956/0.983 at 3e-3. The old default (10 epochs at
+# batch 64) gave 0.90.
 _RNN = TrainRecipe(
-    optimizer="adam", lr=1e-3, batch_fraction=0.1, batch_min=8, batch_max=32, epochs=40,
-    clipnorm=1.0, selection="val_loss", patience=10,
-    sources={"optimizer": KINGMA_2015, "lr": KINGMA_2015, "batch_max": KERAS_IO,
+    optimizer="adam", lr=3e-3, batch_fraction=0.1, batch_min=8, batch_max=32, epochs=40,
+    clipnorm=1.0, selection="val_loss", patience=15,
+    sources={"optimizer": KINGMA_2015, "lr": MEASURED, "batch_max": KERAS_IO,
              "epochs": MEASURED, "clipnorm": PASCANU_2013, "selection": KERAS_IO,
              "patience": KERAS_IO},
 )
@@ -172,11 +181,13 @@ RECIPES = {
     "gru": _RNN,
     "lstm": _RNN,
     "simple_rnn": dataclasses.replace(_RNN, epochs=60),
-    # MLP on tabular data: Adam 1e-3, batch 32 (keras-io); digits converges in ~30 epochs.
+    # MLP on tabular data: Adam, batch 32 (keras-io). Measured on digits (jax, seeds
+    # 0/1): 0.961/0.983 at lr 3e-3 (40 epochs, patience 15), 0.958/0.978 at 1e-3
+    # (60 epochs, patience 20), 0.95 at 1e-3 with patience 10 (stopped at epoch 18).
     "mlp": TrainRecipe(
-        optimizer="adam", lr=1e-3, batch_fraction=0.1, batch_min=8, batch_max=32, epochs=40,
-        selection="val_loss", patience=10, batchnorm=False,
-        sources={"optimizer": KINGMA_2015, "lr": KINGMA_2015, "batch_max": KERAS_IO,
+        optimizer="adam", lr=3e-3, batch_fraction=0.1, batch_min=8, batch_max=32, epochs=40,
+        selection="val_loss", patience=15, batchnorm=False,
+        sources={"optimizer": KINGMA_2015, "lr": MEASURED, "batch_max": KERAS_IO,
                  "epochs": MEASURED, "selection": KERAS_IO, "patience": KERAS_IO},
     ),
 }
@@ -266,6 +277,8 @@ def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", **ove
             else "no validation split")
         if sources["selection"] != "user" and values["selection"] == "val_loss":
             put("selection", "loss", "data rule", "no held-out split: lowest training loss")
+            if sources["patience"] != "user":
+                put("patience", 0, "data rule", "the full epoch budget, as published")
         n_fit = total
     else:
         put("protocol", "holdout", "data rule",
@@ -316,3 +329,36 @@ def _resolve_batch_and_epochs(values, sources, notes, put, batch_size, epochs):
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer or 'auto', got {value!r}.")
+
+
+def make_optimizer(values):
+    """The optimizer of resolved `values` (keras is imported here, not at module load)."""
+    import keras
+
+    optimizer = keras.optimizers.get(values["optimizer"])
+    optimizer.learning_rate = values["lr"]
+    if values.get("clipnorm"):
+        optimizer.global_clipnorm = values["clipnorm"]
+    return optimizer
+
+
+def make_callbacks(values):
+    """Keras callbacks carrying out resolved `values`: the LR schedule and the selection.
+
+    The selection is an `EarlyStopping(restore_best_weights=True)` on `"val_loss"` or
+    `"loss"` (patience 0 means never stop: `epochs + 1`); Keras 3 restores the best
+    epoch's weights at the end even without stopping, and `best_epoch + 1` is the
+    epoch kept. `"last"` adds nothing.
+    """
+    import keras
+
+    callbacks = []
+    if values["schedule"] == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            "loss", factor=values["plateau_factor"], patience=values["plateau_patience"],
+            min_lr=values["plateau_min_lr"]))
+    if values["selection"] != "last":
+        callbacks.append(keras.callbacks.EarlyStopping(
+            values["selection"], patience=values["patience"] or values["epochs"] + 1,
+            restore_best_weights=True))
+    return callbacks

@@ -37,9 +37,11 @@ def test_healthy_runs_raise_nothing(seed):
 
 def test_healthy_early_stopped_run_with_a_mild_val_rise_is_silent():
     h = _healthy(30)
-    # What EarlyStopping(patience=10) leaves: val loss 20 % above its minimum.
+    # What EarlyStopping(patience=10) leaves: val loss 20 % above its minimum, and
+    # the best epoch's weights restored (the runner passes the kept epoch).
+    best = int(np.argmin(h["val_loss"][:20]))
     h["val_loss"] = h["val_loss"][:20] + [min(h["val_loss"]) * 1.2] * 10
-    assert dg.diagnose(h) == []
+    assert dg.diagnose(h, facts={"selected_epoch": best + 1}) == []
 
 
 def test_nan_loss_is_divergence_with_its_epoch():
@@ -84,6 +86,13 @@ def test_flat_loss_is_underfitting():
     h = {"loss": [2.30, 2.29, 2.29, 2.28, 2.28, 2.27, 2.27], "accuracy": [0.1] * 7}
     (f,) = dg.diagnose(h, facts={"chance": 0.1})
     assert f["kind"] == "underfitting" and f["evidence"]["relative_drop"] < 0.02
+
+
+def test_loss_stuck_far_above_chance_loss_is_a_too_high_lr():
+    # What Adam at lr 10 does to an MLP on digits: one huge step, then a plateau at 14.
+    h = {"loss": [14.2, 14.5, 14.5, 14.5, 14.5], "accuracy": [0.1] * 5}
+    (f,) = dg.diagnose(h, facts={"chance": 0.1, "chance_loss": math.log(10)})
+    assert f["kind"] == "lr_too_high" and f["evidence"]["chance_loss"] == math.log(10)
 
 
 def test_accuracy_near_chance_is_underfitting():
@@ -190,3 +199,92 @@ def test_cli_diagnose_prints_findings_and_json(tmp_path, capsys):
 def test_cli_diagnose_names_a_missing_run(tmp_path, capsys):
     assert main(["diagnose", str(tmp_path)]) == 2
     assert "history.csv" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- real runs
+
+
+def _tiny_series(n, seed, length=64):
+    """Two classes (sine vs square wave) on an offset of 3: GunPoint-like, 1 channel."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    wave = np.sin(2 * np.pi * 3 * np.linspace(0, 1, length))
+    x = np.where(y[:, None] == 1, wave, np.sign(wave))[..., None]
+    return (3.0 + x + rng.normal(0, 0.3, x.shape)).astype("float32"), y.astype("int32")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_real_batchnorm_gap_of_one_step_per_epoch(seed):
+    # The old GunPoint default: 40 examples at batch 64, 1 step per epoch, so
+    # BatchNorm's moving statistics keep 0.99**40 = 67 % of their initial values.
+    import keras
+
+    from kzoo import zoo
+
+    keras.utils.set_random_seed(seed)
+    x, y = _tiny_series(40, seed)
+    model = zoo.create("fcn", (64, 1), 2, filters=16, learning_rate=1e-2)
+    history = model.fit(x, y, batch_size=64, epochs=40, verbose=0).history
+    facts = dg.measure_facts(model, x, y, history, fit_batch_size=64)
+    assert facts["steps"] == 40 and facts["chance"] == 0.5
+    findings = dg.diagnose(history, facts=facts)
+    assert _kinds(findings) == ["train_inference_gap"]
+    assert findings[0]["evidence"]["train_accuracy_inference_mode"] <= 0.6
+
+
+def _digits():
+    from kzoo import datasets
+
+    return datasets.load("digits", seed=0)
+
+
+def test_real_overfitting_of_an_oversized_mlp_on_a_small_subset():
+    # 200 digits, half of them relabelled at random, a 3 x 512 MLP without dropout:
+    # it memorises the noise and the validation loss climbs (measured: +43 % and
+    # +55 % over the minimum for seeds 0 and 1; the threshold is +15 %).
+    import keras
+
+    from kzoo import zoo
+
+    ds = _digits()
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    y = ds.y_train[:200].copy()
+    flip = rng.random(200) < 0.5
+    y[flip] = (y[flip] + rng.integers(1, 10, flip.sum())) % 10
+    model = zoo.create("mlp", ds.input_shape, 10, width=512, depth=3, dropout=0.0)
+    history = model.fit(ds.x_train[:200], y, validation_data=(ds.x_val, ds.y_val),
+                        batch_size=20, epochs=60, verbose=0).history
+    findings = dg.diagnose(history)
+    assert _kinds(findings) == ["overfitting"]
+    assert findings[0]["evidence"]["best_epoch"] <= 20
+
+
+def test_real_divergence_at_lr_10():
+    import keras
+
+    from kzoo import zoo
+
+    ds = _digits()
+    keras.utils.set_random_seed(0)
+    model = zoo.create("mlp", ds.input_shape, 10, learning_rate=10.0)
+    history = model.fit(ds.x_train, ds.y_train, batch_size=32, epochs=3, verbose=0).history
+    facts = dg.measure_facts(model, ds.x_train, ds.y_train, history)
+    assert [f["kind"] for f in dg.diagnose(history, facts=facts)] == ["lr_too_high"]
+
+
+def test_real_healthy_default_run_is_silent():
+    import keras
+
+    from kzoo import zoo
+
+    ds = _digits()
+    keras.utils.set_random_seed(0)
+    model = zoo.create("mlp", ds.input_shape, 10)
+    stop = keras.callbacks.EarlyStopping("val_loss", patience=10, restore_best_weights=True)
+    history = model.fit(ds.x_train, ds.y_train, validation_data=(ds.x_val, ds.y_val),
+                        batch_size=32, epochs=20, callbacks=[stop], verbose=0).history
+    facts = dg.measure_facts(model, ds.x_train, ds.y_train, history, fit_batch_size=32,
+                             selected_epoch=stop.best_epoch + 1)
+    assert facts["train_accuracy_inference"] > 0.95
+    assert dg.diagnose(history, facts=facts) == []

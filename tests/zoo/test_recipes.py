@@ -31,9 +31,12 @@ def test_ucr_batch_rule_min_n_over_10_and_16():
     big = resolve(fcn, n_train=400, n_val=100)
     assert big.values["batch_size"] == 16 and big.sources["batch_size"] == "data rule"
     assert big.values["protocol"] == "holdout" and big.values["selection"] == "val_loss"
-    mid = resolve(fcn, n_train=96, n_val=24)
-    assert mid.values["batch_size"] == 9  # int(96 / 10)
-    assert mid.values["epochs"] == 200 and mid.sources["epochs"] == "recipe"
+    mid = resolve(fcn, n_train=200, n_val=50)
+    assert mid.values["protocol"] == "holdout" and mid.values["n_fit"] == 200
+    assert mid.values["batch_size"] == 16
+    trace = resolve(fcn, n_train=80, n_val=20)  # below tiny_threshold: fits all 100
+    assert trace.values["batch_size"] == 10  # int(100 / 10)
+    assert trace.values["epochs"] == 200 and trace.sources["epochs"] == "recipe"
 
 
 def test_tiny_set_trains_on_everything_and_selects_by_training_loss():
@@ -41,6 +44,7 @@ def test_tiny_set_trains_on_everything_and_selects_by_training_loss():
     r = resolve(fcn, n_train=22, n_val=6)  # Coffee
     assert r.values["protocol"] == "whole_train" and r.values["n_fit"] == 28
     assert r.values["selection"] == "loss" and r.sources["selection"] == "data rule"
+    assert r.values["patience"] == 0 and r.sources["patience"] == "data rule"
     assert r.values["batch_size"] == 4  # max(batch_min 4, int(28 / 10) = 2)
 
 
@@ -98,3 +102,39 @@ def test_recipe_checks_its_fields():
         TrainRecipe(batch_min=32, batch_max=16)
     with pytest.raises(ValueError, match="unknown fields"):
         TrainRecipe(sources={"momentum": "x"})
+
+
+def test_make_callbacks_keeps_the_lowest_training_loss_epoch():
+    import keras
+    import numpy as np
+
+    from kzoo.zoo._recipes import make_callbacks, make_optimizer
+
+    values = resolve(zoo.get_spec("fcn").recipe, n_train=20, n_val=5, epochs=6).values
+    plateau, select = make_callbacks(values)
+    assert isinstance(plateau, keras.callbacks.ReduceLROnPlateau)
+    assert select.monitor == "loss" and select.patience == 7 and select.restore_best_weights
+    optimizer = make_optimizer(values)
+    assert optimizer.global_clipnorm == 1.0
+    assert float(optimizer.learning_rate) == pytest.approx(1e-3)
+
+    # Keras restores the best epoch even when it never stops: the last epoch starts
+    # from wrecked weights, so its loss is the worst and its weights must not be kept.
+    class Wreck(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 5:
+                self.model.set_weights([-10.0 * w for w in self.model.get_weights()])
+                self.wrecked = self.model.get_weights()
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    wreck = Wreck()
+    history = model.fit(x, y, epochs=6, batch_size=32, callbacks=[wreck, select], verbose=0)
+    assert not select.model.stop_training  # never stopped early
+    assert select.best_epoch == int(np.argmin(history.history["loss"])) < 5
+    kept = model.get_weights()
+    assert all(np.allclose(a, b) for a, b in zip(kept, select.best_weights, strict=True))
+    assert not np.allclose(kept[0], wreck.wrecked[0])
