@@ -67,9 +67,22 @@ def _lr_too_high(loss, facts):
             "Lower the learning rate (try 10x lower, or `kzoo lr-find`), and clip gradients "
             "(`--clip global_norm`).",
         )
+    first = loss[0]
+    base = facts.get("chance_loss")
+    # Training from a sane initialisation starts near the chance loss; ending far
+    # above it means the steps threw the weights off, whatever the trend.
+    if base and loss[-1] > STUCK * base:
+        return _finding(
+            "lr_too_high",
+            f"The training loss ended at {loss[-1]:.4g} (epoch 1: {first:.4g}), above "
+            f"{STUCK:g}x the loss of predicting the class frequencies ({base:.4g}): the "
+            "steps threw the weights far off (saturated outputs, dead units).",
+            {"first_loss": first, "final_loss": loss[-1], "chance_loss": base},
+            "Lower the learning rate (try 10x lower, or `kzoo lr-find`), and clip gradients "
+            "(`--clip global_norm`).",
+        )
     if len(loss) < 3:
         return None
-    first = loss[0]
     peak = max(range(1, len(loss)), key=lambda i: loss[i])
     spikes = [i + 1 for i in range(1, len(loss)) if loss[i] - loss[i - 1] > SPIKE * first]
     if loss[peak] > DIVERGE * first or (loss[-1] > first and spikes):
@@ -79,17 +92,6 @@ def _lr_too_high(loss, facts):
             f"{peak + 1}, {loss[-1]:.4g} at the end.",
             {"first_loss": first, "peak_loss": loss[peak], "peak_epoch": peak + 1,
              "final_loss": loss[-1], "spike_epochs": spikes[:10]},
-            "Lower the learning rate (try 10x lower, or `kzoo lr-find`), and clip gradients "
-            "(`--clip global_norm`).",
-        )
-    base = facts.get("chance_loss")
-    if base and loss[-1] > STUCK * base and loss[-1] >= 0.9 * first:
-        return _finding(
-            "lr_too_high",
-            f"The training loss is stuck at {loss[-1]:.4g}, above {STUCK:g}x the loss of "
-            f"predicting the class frequencies ({base:.4g}): the first steps threw the "
-            "weights far off (saturated outputs, dead units).",
-            {"first_loss": first, "final_loss": loss[-1], "chance_loss": base},
             "Lower the learning rate (try 10x lower, or `kzoo lr-find`), and clip gradients "
             "(`--clip global_norm`).",
         )

@@ -90,9 +90,16 @@ def test_flat_loss_is_underfitting():
 
 def test_loss_stuck_far_above_chance_loss_is_a_too_high_lr():
     # What Adam at lr 10 does to an MLP on digits: one huge step, then a plateau at 14.
+    facts = {"chance": 0.1, "chance_loss": math.log(10)}
     h = {"loss": [14.2, 14.5, 14.5, 14.5, 14.5], "accuracy": [0.1] * 5}
-    (f,) = dg.diagnose(h, facts={"chance": 0.1, "chance_loss": math.log(10)})
+    (f,) = dg.diagnose(h, facts=facts)
     assert f["kind"] == "lr_too_high" and f["evidence"]["chance_loss"] == math.log(10)
+    # On tensorflow the same run starts at 1e6 and falls, still 200x above chance.
+    h = {"loss": [1.0e6, 3.8e4, 462.6], "accuracy": [0.12, 0.11, 0.08]}
+    (f,) = dg.diagnose(h, facts=facts)
+    assert f["kind"] == "lr_too_high" and f["evidence"]["final_loss"] == 462.6
+    # A run that learns stays clear of the rule.
+    assert dg.diagnose(_healthy(), facts=facts) == []
 
 
 def test_accuracy_near_chance_is_underfitting():
