@@ -275,6 +275,9 @@ def build_parser():
     p.set_defaults(func=cmd_tune)
 
     add_lr_find_parser(sub, add_train_arguments)
+    from kzoo.cli_diagnose import add_diagnose_parser
+
+    add_diagnose_parser(sub)
 
     p = sub.add_parser("report", help="re-plot a run directory")
     p.add_argument("run_dir")

@@ -53,6 +53,13 @@ class ModelSpec:
         return not self.needs_kzoo({**self.defaults, **hparams})
 
     @property
+    def recipe(self):
+        """The family's `TrainRecipe` (how it is trained by default; `zoo/_recipes.py`)."""
+        from kzoo.zoo._recipes import get_recipe
+
+        return get_recipe(self.name)
+
+    @property
     def defaults(self):
         """The builder's hyperparameters and their default values."""
         sig = inspect.signature(self.builder)
