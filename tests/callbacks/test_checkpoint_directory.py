@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kzoo.callbacks import Checkpoint
-from kzoo.resume import fit_resumable
+from kzoo.callbacks import fit_resumable
 
 
 def _model():
