@@ -6,8 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo.callbacks import Checkpoint
-from kzoo.callbacks import fit_resumable
+from kzoo.callbacks import Checkpoint, fit_resumable
 
 
 def _model():
