@@ -36,6 +36,11 @@ SEEDS = (0, 1, 2)
 T = 100
 
 
+def _margin(claim, value, threshold):
+    """Print a statistic next to its threshold (shown with -s, or on failure)."""
+    print(f"MARGIN {claim}: {value:.4g} vs {threshold:g}")
+
+
 def _adding_model(cell, T, seed):
     """Two input projections, one for each half of the sequence, then one recurrent layer.
 
@@ -87,6 +92,9 @@ def test_adding_problem_simple_rnn_vanishes_lstm_solves():
     runs = {cell: [_vanishing_run(cell, seed) for seed in SEEDS] for cell in ("SimpleRNN", "LSTM")}
     mse = {cell: np.median([r[0] for r in runs[cell]]) for cell in runs}
     ratio = {cell: np.median([r[2] for r in runs[cell]]) for cell in runs}
+    for cell in runs:
+        _margin(f"vanishing {cell} median late ratio", ratio[cell], 1e-2)
+        _margin(f"vanishing {cell} median test MSE", mse[cell], 0.05 if cell == "LSTM" else 0.1)
     # Both start with vanishing early gradients (an LSTM's forget gates start near 0.73).
     assert all(r[1] for cell in runs for r in runs[cell])
     # The LSTM learns to carry the gradient across T/2 steps and solves the task;
@@ -122,12 +130,15 @@ def test_exploding_gradients_clipping_and_rollback():
     unclipped step (its history then holds one norm), which throws the run far off
     (losses 1e3-1e7, still finite). Rollback halves the LR on each spike."""
     plain = [_exploding_run([], seed) for seed in SEEDS]
+    _margin("exploding plain runs that overflow", sum(not f for _, f in plain), 2)
     assert sum(not finite for _, finite in plain) >= 2
 
     clipped = [_exploding_run([GradientClipping("global_norm", clip_value=1.0)], seed)
                for seed in SEEDS]
     assert all(finite for _, finite in clipped)
-    assert np.median([min(loss[-2:]) for loss, _ in clipped]) < 3.0
+    best = np.median([min(loss[-2:]) for loss, _ in clipped])
+    _margin("exploding global_norm median best-of-last-2 loss", best, 3.0)
+    assert best < 3.0
 
     autoclip = [_exploding_run([GradientClipping("autoclip", percentile=10)], seed)
                 for seed in SEEDS]
@@ -191,6 +202,13 @@ def test_autoclip_keeps_the_progress_made_before_an_lr_spike():
     def median(name, epoch):
         return float(np.median([loss[epoch] for loss in runs[name]]))
 
+    _margin("spike autoclip median loss before the spike", median("autoclip", 3), 0.14)
+    _margin("spike max median loss at the spike", max(median("autoclip", 4), median("plain", 4)),
+            0.3)
+    _margin("spike autoclip median final loss", median("autoclip", -1), 0.15)
+    for other in ("plain", "global_norm"):
+        _margin(f"spike median final gap {other} - autoclip", np.median(
+            [b[-1] - a[-1] for a, b in zip(runs["autoclip"], runs[other], strict=True)]), 0.01)
     assert median("autoclip", 3) < 0.14  # it learned before the spike
     assert max(median("autoclip", 4), median("plain", 4)) > 0.3  # the spike hit
     # What was learned survives: AutoClip ends below the mean predictor's 1/6 (measured
