@@ -82,6 +82,9 @@ def from_arrays(x, y, *, val=0.2, test=None, seed=0, task=None, kind=None, name=
     if len(parts["train"][0]) == 0:
         raise ValueError(f"{name}: no training examples are left after the split.")
     kind = kind or ("sequence" if x.ndim == 3 else "tabular")
+    if kind not in ("sequence", "tabular") or (kind == "tabular" and x.ndim != 2):
+        raise ValueError(f"{name}: kind must be 'sequence' or 'tabular' (2-D x), got {kind!r} "
+                         f"for x shaped {x.shape}.")
     if kind == "sequence" and x.ndim == 2:  # one channel per step
         parts = {k: (v[0][..., None], v[1]) for k, v in parts.items()}
     info = {"source": name, "seed": seed, "val": _describe(val), "test": _describe(test)}
@@ -297,12 +300,14 @@ def _size(n):
         n /= 1024
 
 
-def load_npz(path, *, seed=0, val=0.2, task=None, kind=None, standardize_features=True):
+def load_npz(path, *, seed=0, val=0.2, test=None, task=None, kind=None,
+             standardize_features=True):
     """Read `x_train`, `y_train` and optional `x_val`/`y_val`, `x_test`/`y_test`.
 
     Without `x_val`, a validation split of `val` is carved from train (stratified
-    for classes). Without `x_test` there is no test split (`has_test=False`).
-    Array sizes are checked from the headers before anything is loaded.
+    for classes). Without `x_test` there is no test split (`has_test=False`)
+    unless `test` asks for a fraction to be carved. Array sizes are checked from
+    the headers before anything is loaded.
     """
     path = _existing_file(path)
     declared = inspect_npz(path)
@@ -323,9 +328,11 @@ def load_npz(path, *, seed=0, val=0.2, task=None, kind=None, standardize_feature
         raise ValueError(f"{path} is truncated or corrupt ({err}); re-save it with "
                          "np.savez.") from None
     pair = {p: (arrays[f"x_{p}"], arrays[f"y_{p}"]) for p in ("val", "test") if f"x_{p}" in arrays}
+    if "test" in pair and test is not None:
+        raise ValueError(f"{path} has its own x_test/y_test; drop test={test!r}.")
     return from_arrays(
         arrays["x_train"], arrays["y_train"], val=pair.get("val", val),
-        test=pair.get("test"), seed=seed, task=task, kind=kind, name=str(path),
+        test=pair.get("test", test), seed=seed, task=task, kind=kind, name=str(path),
         standardize_features=standardize_features,
     )
 
@@ -348,8 +355,11 @@ def load_csv(path, *, seed=0, label=None, val=0.2, test=None, task=None, kind="s
         raise ValueError(f"{path} is empty; it needs one row per series plus a label column.")
     first = rows[0][1]
     header = None
-    if any(not _is_number(c) for c in first) and not all(
-            _is_number(c) for j, c in enumerate(first) if j != _guess_label(first, label, path)):
+    names = {c.strip().lower() for c in first}
+    named = set(LABEL_NAMES) | ({label.lower()} if isinstance(label, str) else set())
+    guessed = _guess_label(first, label)
+    # A header names the label column, or has a non-numeric cell outside it.
+    if names & named or any(not _is_number(c) for j, c in enumerate(first) if j != guessed):
         header = [c.strip() for c in first]
         rows = rows[1:]
     elif isinstance(label, str) and not label.isdigit():
@@ -388,7 +398,7 @@ def _is_number(text):
         return False
 
 
-def _guess_label(first, label, path):
+def _guess_label(first, label):
     names = [c.strip().lower() for c in first]
     if isinstance(label, int):
         return label
