@@ -188,8 +188,9 @@ def test_autoclip_keeps_the_progress_made_before_an_lr_spike():
     at 0.08-0.13 MSE (0.12 before the spike); no clipping and global-norm clipping
     at 1.0 end at 0.15-0.17, about the MSE of predicting the mean (1/6): they lose
     what was learned. Whether AutoClip ends below its own pre-spike loss depends
-    on the floating-point path (under XLA fast math its median ended 0.025 above
-    it), so that is not claimed; per seed, the three may cross on another CPU."""
+    on the floating-point path (run inside this test module its median ends 0.025
+    above it: 0.133 vs 0.108), so that is not claimed; per seed, the three may
+    cross on another CPU, their medians keep a gap."""
     runs = {
         name: [_spiked_run(callbacks, seed) for seed in SEEDS]
         for name, callbacks in (
@@ -205,15 +206,15 @@ def test_autoclip_keeps_the_progress_made_before_an_lr_spike():
     _margin("spike autoclip median loss before the spike", median("autoclip", 3), 0.14)
     _margin("spike max median loss at the spike", max(median("autoclip", 4), median("plain", 4)),
             0.3)
-    _margin("spike autoclip median final loss", median("autoclip", -1), 0.15)
+    _margin("spike autoclip median final loss", median("autoclip", -1), 1 / 6)
     for other in ("plain", "global_norm"):
         _margin(f"spike median final gap {other} - autoclip", np.median(
             [b[-1] - a[-1] for a, b in zip(runs["autoclip"], runs[other], strict=True)]), 0.01)
     assert median("autoclip", 3) < 0.14  # it learned before the spike
     assert max(median("autoclip", 4), median("plain", 4)) > 0.3  # the spike hit
     # What was learned survives: AutoClip ends below the mean predictor's 1/6 (measured
-    # medians 0.117, 0.133 under fast math), and below the other two.
-    assert median("autoclip", -1) < 0.15
+    # medians 0.117-0.133), and below the other two.
+    assert median("autoclip", -1) < 1 / 6
     for other in ("plain", "global_norm"):
         gaps = [b[-1] - a[-1] for a, b in zip(runs["autoclip"], runs[other], strict=True)]
         assert np.median(gaps) > 0.01, other
