@@ -86,7 +86,9 @@ EPOCHS_VANISHING = 30
 
 
 def test_adding_problem_simple_rnn_vanishes_lstm_solves():
-    """Median over 3 seeds. Measured on seeds 0-2 (jax):
+    """Median over 3 seeds. Measured on seeds 0-2 (jax; it also passes under XLA fast math
+    and on one thread; on tensorflow, whose initial weights differ, the LSTM has not
+    yet learned after 30 epochs: median MSE 0.084, which is why this runs on jax):
     late early_proj ratio SimpleRNN ~1e-5..1e-3 vs LSTM ~0.3 (threshold 1e-2 between);
     test MSE SimpleRNN ~0.165 (the mean predictor's 1/6) vs LSTM < 0.01."""
     runs = {cell: [_vanishing_run(cell, seed) for seed in SEEDS] for cell in ("SimpleRNN", "LSTM")}
@@ -213,8 +215,9 @@ def test_autoclip_keeps_the_progress_made_before_an_lr_spike():
     assert median("autoclip", 3) < 0.14  # it learned before the spike
     assert max(median("autoclip", 4), median("plain", 4)) > 0.3  # the spike hit
     # What was learned survives: AutoClip ends below the mean predictor's 1/6 (measured
-    # medians 0.117-0.133), and below the other two.
+    # medians 0.117-0.133 on jax, 0.158 on tensorflow) and below no clipping. Whether it
+    # also ends below global-norm clipping depends on the run (jax: by 0.025; tensorflow,
+    # whose initial weights differ: 0.014 above), so that is reported, not claimed.
     assert median("autoclip", -1) < 1 / 6
-    for other in ("plain", "global_norm"):
-        gaps = [b[-1] - a[-1] for a, b in zip(runs["autoclip"], runs[other], strict=True)]
-        assert np.median(gaps) > 0.01, other
+    gaps = [b[-1] - a[-1] for a, b in zip(runs["autoclip"], runs["plain"], strict=True)]
+    assert np.median(gaps) > 0.01
