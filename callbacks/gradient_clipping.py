@@ -12,6 +12,15 @@ MODES = ("value", "norm", "global_norm", "agc", "autoclip")
 _VARS = ("autoclip_hist", "autoclip_count")
 
 
+def unitwise_axes(shape):
+    """The axes AGC sums over for a weight of `shape`: all of them for a scalar or
+    a vector (counting only axes longer than 1, as the NFNet reference squeezes),
+    else every axis but the last (one norm per output unit)."""
+    if sum(1 for d in shape if d != 1) <= 1:
+        return tuple(range(len(shape)))
+    return tuple(range(len(shape) - 1))
+
+
 class GradientClipping(keras.callbacks.Callback):
     """Clip gradients inside whatever optimizer the model was compiled with.
 
@@ -25,9 +34,17 @@ class GradientClipping(keras.callbacks.Callback):
     - `"global_norm"`: all gradients scaled together so their global norm is
       at most `clip_value` (Pascanu et al. 2013).
     - `"agc"`: adaptive gradient clipping (Brock et al. 2021): each unit's
-      gradient (a row along the last axis of a kernel, an element of a bias)
-      is scaled so `||G_i|| <= clip_value * max(||W_i||, eps)`. Variables of
-      the final layer (`model.layers[-1]`) are not clipped, as in the paper.
+      gradient is scaled so `||G_i|| <= clip_value * max(||W_i||, eps)`. A
+      unit is one output unit of a kernel (the norm runs over every axis but
+      the last: all inputs of a Dense unit, the window and inputs of a conv
+      filter), and a whole vector (a bias, a norm's scale, or a kernel with
+      one non-unit axis such as `(1, units)`) is a single unit, as in the
+      NFNet reference code (deepmind-research `nfnets/agc_optax.py`,
+      `unitwise_norm`) and optax's `adaptive_grad_clip`. Those use axis 0
+      alone for 3-D weights (Haiku's multi-head linear); Keras' 3-D kernels
+      are mostly Conv1D `(width, in, out)`, so kzoo treats them as the
+      reference treats conv kernels. Variables of the final layer
+      (`model.layers[-1]`) are not clipped, as in the paper.
     - `"autoclip"`: clip the global norm at the `percentile`-th percentile of
       the global norms seen so far (Seetharaman et al. 2020), kept in a
       bounded window of the last `window` steps (non-finite norms are not
@@ -234,12 +251,9 @@ class GradientClipping(keras.callbacks.Callback):
                 continue
             w = ops.cast(ops.convert_to_tensor(var), "float32")
             g32 = ops.cast(g, "float32")
-            axes = tuple(range(len(g.shape) - 1)) if len(g.shape) > 1 else None
-            if axes is None:  # biases and scalars: each element is a unit
-                w_norm, g_norm = ops.abs(w), ops.abs(g32)
-            else:
-                w_norm = ops.sqrt(ops.sum(ops.square(w), axis=axes, keepdims=True))
-                g_norm = ops.sqrt(ops.sum(ops.square(g32), axis=axes, keepdims=True))
+            axes = unitwise_axes(g.shape)
+            w_norm = ops.sqrt(ops.sum(ops.square(w), axis=axes, keepdims=True))
+            g_norm = ops.sqrt(ops.sum(ops.square(g32), axis=axes, keepdims=True))
             max_norm = lam * ops.maximum(w_norm, self.eps)
             scale = max_norm / ops.maximum(g_norm, max_norm)
             scale = ops.where(g_norm > max_norm, scale, 1.0)

@@ -1,8 +1,13 @@
-"""kzoo.datasets: embedded and downloadable datasets, loaded by spec string.
+"""kzoo.datasets: embedded and downloadable datasets, loaded by spec string, and your own.
 
 >>> ds = kzoo.datasets.load("digits-seq")
 >>> ds.x_train.shape
 (1077, 8, 8)
+
+Your own data gets the same split, standardisation and checks:
+`kzoo.datasets.load("waves.npz")`, `kzoo.datasets.load("waves.csv", label="kind")`,
+`kzoo.datasets.from_arrays(x, y, val=0.2, test=0.2, seed=0)`. A `Dataset` without
+a test split has `has_test == False` and `x_test is None`.
 """
 
 from kzoo.datasets import adding as _adding  # noqa: F401  (registers)
@@ -17,9 +22,14 @@ from kzoo.datasets._base import (
     split_indices,
     standardize,
 )
+from kzoo.datasets.custom import from_arrays, inspect_npz, load_csv, load_npz
 
 __all__ = [
     "Dataset",
+    "from_arrays",
+    "inspect_npz",
+    "load_csv",
+    "load_npz",
     "list_datasets",
     "load",
     "parse_spec",

@@ -7,6 +7,8 @@ single bare value passed as its first argument.
 """
 
 import dataclasses
+import os
+import pathlib
 
 import numpy as np
 
@@ -21,6 +23,8 @@ class Dataset:
         name: the spec string it was loaded from.
         x_train, y_train, x_val, y_val, x_test, y_test: numpy arrays; features are
             float32, labels int32 (classification) or float32 (regression).
+            `x_test` and `y_test` are `None` when the data has no test split
+            (`has_test` is then False, and no test metric should be reported).
         task: `"multiclass"`, `"binary"`, `"multilabel"` or `"regression"`; the
             head a model should use.
         num_classes: number of classes (1 for regression).
@@ -46,12 +50,61 @@ class Dataset:
     def input_shape(self):
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def has_test(self):
+        """Whether the data has a test split (`x_test` is not None)."""
+        return self.x_test is not None
+
     def summary(self):
+        n_test = len(self.x_test) if self.has_test else "none"
         return (
             f"{self.name}: {self.kind} {self.task}, input {self.input_shape}, "
             f"{self.num_classes} classes, train/val/test "
-            f"{len(self.x_train)}/{len(self.x_val)}/{len(self.x_test)}"
+            f"{len(self.x_train)}/{len(self.x_val)}/{n_test}"
         )
+
+    def check(self):
+        """Raise `ValueError` naming the split and the fix if the arrays are unusable:
+        empty, x/y lengths that differ, another example shape than train, NaN or
+        inf, or class labels outside `0..num_classes-1`. Returns `self`."""
+        parts = [("train", self.x_train, self.y_train), ("val", self.x_val, self.y_val)]
+        if self.has_test or self.y_test is not None:
+            parts.append(("test", self.x_test, self.y_test))
+        for part, x, y in parts:
+            if x is None or y is None:
+                raise ValueError(
+                    f"{self.name}: x_{part} and y_{part} must both be given or both omitted."
+                )
+            if len(x) == 0 or len(y) == 0:
+                raise ValueError(f"{self.name}: the {part} split is empty (x_{part} has "
+                                 f"{len(x)} examples, y_{part} {len(y)}).")
+            if len(x) != len(y):
+                raise ValueError(
+                    f"{self.name}: x_{part} has {len(x)} examples but y_{part} has {len(y)}; "
+                    "each example needs exactly one label."
+                )
+            if x.shape[1:] != self.x_train.shape[1:]:
+                raise ValueError(
+                    f"{self.name}: x_{part} examples are shaped {x.shape[1:]} but x_train "
+                    f"examples {self.x_train.shape[1:]}; every split needs the same features."
+                )
+            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+            if bad:
+                raise ValueError(
+                    f"{self.name}: x_{part} holds {bad} NaN or inf value(s). Impute or drop "
+                    "them first (e.g. np.nan_to_num or sklearn.impute.SimpleImputer)."
+                )
+            if self.task == "regression":
+                if not np.all(np.isfinite(y)):
+                    raise ValueError(f"{self.name}: y_{part} holds NaN or inf targets.")
+            elif self.task in ("multiclass", "binary") and (
+                y.min() < 0 or y.max() >= self.num_classes
+            ):
+                raise ValueError(
+                    f"{self.name}: y_{part} labels span [{y.min()}, {y.max()}] but there are "
+                    f"{self.num_classes} classes; labels must lie in 0..{self.num_classes - 1}."
+                )
+        return self
 
 
 def register_dataset(name, *, description=""):
@@ -96,22 +149,58 @@ def _convert(text):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def load(spec, *, seed=0):
-    """Load a dataset by spec string, e.g. `load("adding:T=100")`.
+FILE_SUFFIXES = (".npz", ".csv")
+
+
+def _file_spec(spec):
+    """`(path, options)` when `spec` names a data file (`"a.npz"`, `"a.csv:label=kind"`)."""
+    if isinstance(spec, os.PathLike):
+        return pathlib.Path(spec), {}
+    if not isinstance(spec, str):
+        return None
+    if spec.lower().endswith(FILE_SUFFIXES):
+        return pathlib.Path(spec), {}
+    head, sep, tail = spec.rpartition(":")
+    if sep and head.lower().endswith(FILE_SUFFIXES):
+        _, args, kwargs = parse_spec(f"file:{tail}")
+        if args:
+            raise ValueError(f"Options after a file name are key=value pairs, got {spec!r}.")
+        return pathlib.Path(head), kwargs
+    return None
+
+
+def load(spec, *, seed=0, **options):
+    """Load a dataset by spec string, e.g. `load("adding:T=100")`, or a data file.
 
     Args:
-        spec: a name from `list_datasets()`, optionally followed by `:options`.
+        spec: a name from `list_datasets()`, optionally followed by `:options`;
+            or the path of an `.npz` or `.csv` file (see `kzoo.datasets.custom`),
+            optionally followed by `:key=value` options (`"waves.csv:label=kind"`).
         seed: seed of the split (and of the data, for synthetic sets). Defaults to `0`.
+        **options: keyword options for a file's loader (`val`, `test`, `task`,
+            `label`, `kind`).
 
     Returns:
         A `Dataset`.
     """
+    file_spec = _file_spec(spec)
+    if file_spec is not None:
+        from kzoo.datasets.custom import load_file
+
+        path, kwargs = file_spec
+        try:
+            return load_file(path, seed=seed, **{**kwargs, **options})
+        except TypeError as err:
+            raise ValueError(f"Bad options for data file {path}: {err}") from None
+    if options:
+        raise ValueError("Keyword options are for data files; give a dataset's options in "
+                         "its spec, e.g. 'adding:T=100'.")
     name, args, kwargs = parse_spec(spec)
     if name not in _LOADERS:
         raise ValueError(
             f"Unknown dataset {name!r}. Available: {', '.join(list_datasets())}, "
-            "or a path to an .npz file with x_train/y_train (and optionally x_val, "
-            "y_val, x_test, y_test)."
+            "or the path of an .npz file (x_train, y_train and optionally x_val, y_val, "
+            "x_test, y_test) or of a .csv file (one row per series plus a label column)."
         )
     try:
         ds = _LOADERS[name](*args, seed=seed, **kwargs)
@@ -122,12 +211,21 @@ def load(spec, *, seed=0):
 
 
 def split_indices(n, *, val_fraction, test_fraction, seed, stratify=None):
-    """Deterministic shuffled train/val/test index arrays (stratified if labels given)."""
+    """Deterministic shuffled train/val/test index arrays.
+
+    Stratified when `stratify` (the labels) is given. `test_fraction=0` gives an
+    empty test array (no test split).
+    """
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(n)
     strat = stratify if stratify is not None else None
-    rest, test = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=strat)
+    if test_fraction == 0:
+        rest, test = idx, idx[:0]
+    else:
+        rest, test = train_test_split(
+            idx, test_size=test_fraction, random_state=seed, stratify=strat
+        )
     strat_rest = strat[rest] if strat is not None else None
     val_share = val_fraction / (1.0 - test_fraction)
     train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=strat_rest)
@@ -139,6 +237,9 @@ def standardize(x_train, *others, axis=0):
 
     For sequences `(n, t, f)` the statistics are per feature over examples and
     steps. Constant features get std 1 so nothing is divided by zero.
+
+    Returns:
+        `([x_train, *others] standardised as float32, {"mean": [...], "std": [...]})`.
     """
     reduce = (0,) if x_train.ndim == 2 else (0, 1)
     mean = x_train.mean(axis=reduce, keepdims=True)

@@ -19,6 +19,16 @@ import numpy as np
 from kzoo.datasets._base import Dataset, register_dataset
 
 TASKS = ("regression", "classification")
+MAX_BYTES = 4 << 30  # refuse absurd sizes before allocating
+
+
+def _count(name, value, minimum):
+    """An int >= minimum; whole floats from a spec (`T=1e3`) are accepted."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"adding: {name} must be a whole number >= {minimum}, got {value!r}.")
+    return value
 
 
 def make_adding(n, T, rng):
@@ -41,10 +51,12 @@ def make_adding(n, T, rng):
 def adding(*, T=100, task="regression", n=5000, seed=0, val_fraction=0.2, test_fraction=0.2):
     if task not in TASKS:
         raise ValueError(f"adding: task must be one of {TASKS}, got {task!r}.")
-    if not isinstance(T, int) or T < 2:
-        raise ValueError(f"adding: T must be an int >= 2, got {T!r}.")
-    if not isinstance(n, int) or n < 10:
-        raise ValueError(f"adding: n must be an int >= 10, got {n!r}.")
+    T, n = _count("T", T, 2), _count("n", n, 10)
+    if n * T * 2 * 4 > MAX_BYTES:  # x is (n, T, 2) float32
+        raise ValueError(
+            f"adding: n={n} x T={T} needs {n * T * 8 / 2**30:.3g} GiB for x, over the "
+            f"{MAX_BYTES / 2**30:g} GiB limit; lower n or T."
+        )
     rng = np.random.default_rng(seed)
     x, s = make_adding(n, T, rng)
     y = s if task == "regression" else (s > 1.0).astype("int32")

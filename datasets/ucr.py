@@ -9,12 +9,19 @@ archive's label of class `i`.
 
 Cache: `$KZOO_DATA/<Name>/<Name>_TRAIN.ts` and `_TEST.ts`, where `KZOO_DATA`
 defaults to `~/.cache/kzoo/ucr`. A dataset missing from the cache is
-downloaded from `https://timeseriesclassification.com/aeon-toolkit/<Name>.zip`.
-The SHA-256 of the zip and of each `.ts` file is recorded in
-`$KZOO_DATA/ucr_checksums.json` on the first download and verified on every
-later load or download. A truncated or corrupt download raises and leaves the
-cache untouched (files are written to a temporary folder and renamed into
-place only once complete).
+downloaded as `<Name>.zip` from the first of `MIRRORS` that answers with a
+verified archive: the archive's own site, then sktime's copy on GitHub (the
+mirror list of sktime's `sktime/datasets/_data_io.py`, `CLASSIF_URLS`; aeon
+fell back to the Zenodo "tsml" community records in aeon PR #1531, one record
+per dataset, and now loads from Zenodo only). The SHA-256 of each zip (per
+mirror URL) and of each `.ts` file is recorded in `$KZOO_DATA/ucr_checksums.json`
+on the first download; a later download is checked against it before
+extraction (zip, same URL) or before installing (the `.ts` files, another
+mirror), and `sha256=` pins a zip's digest up front. Downloads and extraction
+are capped (`MAX_DOWNLOAD_BYTES`, `MAX_EXTRACT_BYTES`, `MAX_RATIO`, counted on
+the bytes actually read, not the zip's headers). A truncated, corrupt,
+oversized or mismatching download raises and leaves the cache untouched (files
+are written to a temporary folder and renamed into place only once complete).
 
 As a registered dataset, `kzoo.datasets.load("ucr:GunPoint", seed=0)` keeps
 the archive's test split as the test set and carves a stratified validation
@@ -37,8 +44,13 @@ import numpy as np
 from kzoo.datasets._base import Dataset, register_dataset
 
 BASE_URL = "https://timeseriesclassification.com/aeon-toolkit"
+MIRRORS = (BASE_URL, "https://github.com/sktime/sktime-datasets/raw/main/TSC")
 CHECKSUMS = "ucr_checksums.json"
 MASK_VALUE = 0.0
+# The largest UEA archives are a few hundred MB zipped; .ts text deflates ~3-10x.
+MAX_DOWNLOAD_BYTES = 2 << 30
+MAX_EXTRACT_BYTES = 8 << 30
+MAX_RATIO = 100
 
 
 class TsFormatError(ValueError):
@@ -48,7 +60,13 @@ class TsFormatError(ValueError):
 def data_dir():
     """The UCR cache folder: `$KZOO_DATA`, by default `~/.cache/kzoo/ucr`."""
     root = os.environ.get("KZOO_DATA")
-    return pathlib.Path(root).expanduser() if root else pathlib.Path.home() / ".cache/kzoo/ucr"
+    path = pathlib.Path(root).expanduser() if root else pathlib.Path.home() / ".cache/kzoo/ucr"
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"KZOO_DATA={root} is a file, not a folder; point KZOO_DATA at the folder that "
+            "holds (or will cache) <Name>/<Name>_TRAIN.ts, or unset it."
+        )
+    return path
 
 
 def _sha256(path):
@@ -94,6 +112,8 @@ def parse_ts(path):
                     header[key] = value.strip()
                 continue
             series.append(_parse_case(line, header, where, labels))
+    if not header and not in_data:
+        raise TsFormatError(f"{path.name}: the file is empty (no header, no data).")
     if not in_data:
         raise TsFormatError(f"{path.name}: no '@data' line found; is this a .ts file?")
     if not series:
@@ -102,16 +122,25 @@ def parse_ts(path):
 
 
 def _parse_case(line, header, where, labels):
-    has_label = header.get("classlabel", "true").split(" ")[0].lower() == "true"
+    declared = header.get("classlabel", "true").split()
+    has_label = bool(declared) and declared[0].lower() == "true"
     parts = line.split(":")
     if has_label:
         if len(parts) < 2 or not parts[-1].strip():
             raise TsFormatError(f"{where}: missing class label (expected 'values:label').")
-        labels.append(parts[-1].strip())
+        label = parts[-1].strip()
+        if len(declared) > 1 and label not in declared[1:]:
+            raise TsFormatError(
+                f"{where}: class label {label!r} is not among those @classLabel declares "
+                f"({' '.join(declared[1:])})."
+            )
+        labels.append(label)
         parts = parts[:-1]
     expected = header.get("dimensions")
     if expected is None and header.get("univariate", "true").lower() == "true":
         expected = "1"
+    if expected is not None and not expected.isdigit():
+        raise TsFormatError(f"{where}: @dimensions must be a whole number, got {expected!r}.")
     if expected is not None and len(parts) != int(expected):
         raise TsFormatError(
             f"{where}: {len(parts)} dimension(s), but the header declares {expected}."
@@ -154,68 +183,117 @@ def _verify_files(name, folder, record):
             )
 
 
-def download(name, root, *, base_url=BASE_URL, timeout=60):
-    """Download `<base_url>/<name>.zip` and install its `.ts` files under `root/name`.
+class _Rejected(Exception):
+    """One mirror's download failed; the message says why."""
 
-    Nothing is written under `root/name` unless the zip is complete and holds
-    both splits; the zip's checksum is recorded on the first download and must
-    match on later ones.
+
+def _fetch(url, dest, timeout):
+    """Stream `url` to `dest`, refusing more than `MAX_DOWNLOAD_BYTES`."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as f:
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > MAX_DOWNLOAD_BYTES:
+                raise _Rejected(f"announces {declared} bytes, over the {MAX_DOWNLOAD_BYTES} "
+                                "byte download limit")
+            total = 0
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                total += len(chunk)
+                if total > MAX_DOWNLOAD_BYTES:
+                    raise _Rejected(f"sent over the {MAX_DOWNLOAD_BYTES} byte download limit")
+                f.write(chunk)
+    except OSError as err:
+        raise _Rejected(f"could not download ({err})") from None
+
+
+def _extract(archive, name, staged, wanted):
+    """Copy the `wanted` members to `staged`, counting the bytes actually inflated
+    against `MAX_EXTRACT_BYTES` and `MAX_RATIO` x the archive's size."""
+    limit = min(MAX_EXTRACT_BYTES, MAX_RATIO * max(archive.stat().st_size, 1))
+    total = 0
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = {pathlib.PurePosixPath(m).name: m for m in zf.namelist()}
+            missing = [w for w in wanted if w not in members]
+            if missing:
+                raise _Rejected(f"holds no {', '.join(missing)}; is {name!r} spelled as on "
+                                "timeseriesclassification.com?")
+            staged.mkdir()
+            for w in wanted:
+                with zf.open(members[w]) as src, open(staged / w, "wb") as dst:
+                    for chunk in iter(lambda src=src: src.read(1 << 20), b""):
+                        total += len(chunk)
+                        if total > limit:
+                            raise _Rejected(
+                                f"inflates past {limit} bytes (limits: {MAX_EXTRACT_BYTES} "
+                                f"bytes, {MAX_RATIO}x the archive's size): refused as a "
+                                "possible zip bomb")
+                        dst.write(chunk)
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise _Rejected(f"is not a valid zip ({err}); it may be truncated") from None
+
+
+def download(name, root, *, mirrors=MIRRORS, sha256=None, timeout=60):
+    """Download `<mirror>/<name>.zip` from the first mirror that gives a verified
+    archive, and install its `.ts` files under `root/name`.
+
+    Each mirror is tried in order. A download is rejected (and the next mirror
+    tried) when it fails, exceeds the size limits, is not a zip holding both
+    splits, or does not match a known checksum: `sha256` (the zip's, if given),
+    the zip digest recorded for that URL, or the `.ts` digests recorded at the
+    first download. Nothing is written under `root/name` unless one succeeds;
+    otherwise the error lists every URL tried and why it failed.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    url = f"{base_url.rstrip('/')}/{name}.zip"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"ucr: cannot create the cache folder {root} ({err}); set KZOO_DATA "
+                         "to a writable folder.") from None
+    if isinstance(mirrors, str):
+        mirrors = (mirrors,)
+    wanted = [f"{name}_TRAIN.ts", f"{name}_TEST.ts"]
+    record = _read_checksums(root).get(name) or {}
+    zips = dict(record.get("zips", {}))
+    if "zip" in record:  # the format before mirrors: one URL
+        zips.setdefault(record.get("url", ""), record["zip"])
+    tried = []
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
         tmp = pathlib.Path(tmp)
-        archive = tmp / f"{name}.zip"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as f:
-                shutil.copyfileobj(response, f)
-        except OSError as err:
-            raise ValueError(
-                f"ucr: could not download {url} ({err}). Check the name and your connection, "
-                f"or put {name}_TRAIN.ts and {name}_TEST.ts in {root / name} by hand."
-            ) from None
-        digest = _sha256(archive)
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                bad = zf.testzip()
-                if bad is not None:
-                    raise zipfile.BadZipFile(f"bad CRC in {bad}")
-                members = {pathlib.PurePosixPath(m).name: m for m in zf.namelist()}
-                wanted = [f"{name}_TRAIN.ts", f"{name}_TEST.ts"]
-                missing = [w for w in wanted if w not in members]
-                if missing:
-                    raise ValueError(
-                        f"ucr: {url} holds no {', '.join(missing)}; is {name!r} spelled as "
-                        "on timeseriesclassification.com?"
-                    )
-                staged = tmp / name
-                staged.mkdir()
-                for w in wanted:
-                    with zf.open(members[w]) as src, open(staged / w, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-        except (zipfile.BadZipFile, EOFError, OSError) as err:
-            raise ValueError(
-                f"ucr: the download of {url} is not a valid zip ({err}); it may be truncated. "
-                "Nothing was cached; try again."
-            ) from None
-        checksums = _read_checksums(root)
-        record = checksums.get(name)
-        if record and record.get("zip") != digest:
-            raise ValueError(
-                f"ucr: {url} has SHA-256 {digest}, but {record['zip']} was recorded at the "
-                f"first download ({root / CHECKSUMS}). Nothing was cached. If the archive "
-                "really changed, delete its entry from that file."
-            )
-        files = {w: _sha256(staged / w) for w in wanted}
-        checksums[name] = {"zip": digest, "url": url, "files": files}
-        target = root / name
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staged, target)
-        tmp_record = root / f".{CHECKSUMS}.tmp"
-        tmp_record.write_text(json.dumps(checksums, indent=2, sort_keys=True))
-        os.replace(tmp_record, root / CHECKSUMS)
-    return target
+        for i, mirror in enumerate(mirrors):
+            url = f"{mirror.rstrip('/')}/{name}.zip"
+            archive, staged = tmp / f"{i}.zip", tmp / f"{i}-{name}"
+            try:
+                _fetch(url, archive, timeout)
+                digest = _sha256(archive)
+                expected = sha256 or zips.get(url)
+                if expected and digest != expected:
+                    source = "sha256=" if sha256 else f"the digest recorded in {CHECKSUMS}"
+                    raise _Rejected(f"has SHA-256 {digest}, not {expected} ({source}; the "
+                                    "first download recorded it)")
+                _extract(archive, name, staged, wanted)
+                files = {w: _sha256(staged / w) for w in wanted}
+                if record.get("files") and files != record["files"]:
+                    raise _Rejected(f"holds .ts files whose SHA-256 differ from those recorded "
+                                    f"at the first download ({root / CHECKSUMS})")
+            except _Rejected as why:
+                tried.append(f"{url}: {why}")
+                archive.unlink(missing_ok=True)
+                shutil.rmtree(staged, ignore_errors=True)
+                continue
+            checksums = _read_checksums(root)
+            checksums[name] = {"zips": {**zips, url: digest}, "files": files}
+            target = root / name
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staged, target)
+            tmp_record = root / f".{CHECKSUMS}.tmp"
+            tmp_record.write_text(json.dumps(checksums, indent=2, sort_keys=True))
+            os.replace(tmp_record, root / CHECKSUMS)
+            return target
+    raise ValueError(
+        f"ucr: could not get {name}; nothing was cached. Tried:\n  " + "\n  ".join(tried)
+        + f"\nCheck the name and your connection, or put {name}_TRAIN.ts and {name}_TEST.ts "
+        f"in {root / name} by hand."
+    )
 
 
 def _pad(series, length):
@@ -234,14 +312,16 @@ def _class_order(labels, declared):
         return sorted(names)
 
 
-def load_ucr(name, *, root=None, download_missing=True, base_url=BASE_URL):
+def load_ucr(name, *, root=None, download_missing=True, mirrors=MIRRORS, sha256=None):
     """Read a UCR/UEA dataset, downloading it when it is not cached.
 
     Args:
         name: the archive's name, e.g. `"GunPoint"`, `"JapaneseVowels"`.
         root: cache folder. Defaults to `data_dir()` (`$KZOO_DATA`).
         download_missing: download when the files are not cached. Defaults to `True`.
-        base_url: where `<name>.zip` is fetched from. Defaults to `BASE_URL`.
+        mirrors: base URLs tried in order for `<name>.zip`. Defaults to `MIRRORS`.
+        sha256: the zip's expected SHA-256, checked before extraction. Defaults to
+            `None` (the digests recorded at the first download are checked).
 
     Returns:
         A dict with `x_train`, `y_train`, `x_test`, `y_test` (x float32 shaped
@@ -266,7 +346,7 @@ def load_ucr(name, *, root=None, download_missing=True, base_url=BASE_URL):
                 f"ucr: {name} is not in {root} and download_missing=False. Set KZOO_DATA "
                 f"to the folder holding {name}/{name}_TRAIN.ts."
             )
-        download(name, root, base_url=base_url)
+        download(name, root, mirrors=mirrors, sha256=sha256)
     record = _read_checksums(root).get(name)
     if record:
         _verify_files(name, folder, record)

@@ -64,27 +64,62 @@ def test_value_norm_and_global_norm_equal_their_formulas(attached):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, err_msg=mode)
 
 
-def test_agc_clips_unitwise_and_skips_the_final_layer(attached):
-    model = _model()
+def _agc_model():
+    """Conv1D (3-D kernel, bias), a (3, 1) and a (1, 4) kernel (vectors to the NFNet
+    reference), then the head; every weight random so no norm is zero."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5, 2))
+    x = keras.layers.Conv1D(3, 2, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Dense(1, name="narrow")(x)
+    x = keras.layers.Dense(4, name="wide")(x)
+    outputs = keras.layers.Dense(2, name="head")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    rng = np.random.default_rng(7)
+    for v in model.trainable_variables:
+        v.assign(rng.normal(size=v.shape).astype("float32"))
+    return model
+
+
+def _unitwise_norm(x):
+    """The NFNet reference's unit-wise norm (Brock et al. 2021, deepmind-research
+    nfnets/agc_optax.py): one norm for a scalar or vector (after squeezing), else one
+    per output unit, over every axis but the last (kzoo's rule for 3-D conv kernels)."""
+    if np.squeeze(x).ndim <= 1:
+        return np.sqrt(np.sum(x**2))
+    return np.sqrt(np.sum(x**2, axis=tuple(range(x.ndim - 1)), keepdims=True))
+
+
+def test_agc_clips_unitwise_as_the_nfnet_reference_and_skips_the_final_layer(attached):
+    model = _agc_model()
     lam, eps = 0.05, 1e-3
     weights = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
-    grads = _grads(1)
+    shapes = [w.shape for w in weights]
+    assert shapes == [(2, 2, 3), (3,), (3, 1), (1,), (1, 4), (4,), (4, 2), (2,)]
+    rng = np.random.default_rng(1)
+    grads = [rng.normal(size=s).astype("float32") for s in shapes]
     out = _clip(attached(model, GradientClipping("agc", clip_value=lam, eps=eps)), None, grads)
-    expected = []
-    for i, (g, w) in enumerate(zip(grads, weights, strict=True)):
-        if i >= 2:  # the head is not clipped (Brock et al. 2021)
-            expected.append(g)
+    for i, (g, w, o) in enumerate(zip(grads, weights, out, strict=True)):
+        if i >= 6:  # the head is not clipped (Brock et al. 2021)
+            np.testing.assert_array_equal(o, g)
             continue
-        if g.ndim > 1:
-            w_norm = np.linalg.norm(w, axis=0, keepdims=True)
-            g_norm = np.linalg.norm(g, axis=0, keepdims=True)
-        else:
-            w_norm, g_norm = np.abs(w), np.abs(g)
-        max_norm = lam * np.maximum(w_norm, eps)
-        expected.append(np.where(g_norm > max_norm, g * max_norm / g_norm, g))
-    assert not np.allclose(expected[0], grads[0])  # the test exercises clipping
-    for a, b in zip(out, expected, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        g_norm, max_norm = _unitwise_norm(g), lam * np.maximum(_unitwise_norm(w), eps)
+        expected = np.where(g_norm > max_norm, g * max_norm / g_norm, g)
+        np.testing.assert_allclose(o, expected, rtol=1e-5, atol=1e-7, err_msg=str(shapes[i]))
+    # A bias and a (1, 4) kernel are one unit each: clipped as a whole, their
+    # direction kept (clipping each element alone would not keep it).
+    for i in (1, 5, 4):
+        assert np.linalg.norm(out[i]) == pytest.approx(
+            lam * np.linalg.norm(weights[i]), rel=1e-5
+        )
+        cosine = np.sum(out[i] * grads[i]) / np.linalg.norm(out[i]) / np.linalg.norm(grads[i])
+        assert cosine == pytest.approx(1.0, abs=1e-6)
+    # The conv kernel has one unit per filter: each filter's norm is clipped alone.
+    filters = np.linalg.norm(out[0].reshape(-1, 3), axis=0)
+    np.testing.assert_allclose(
+        filters, lam * np.linalg.norm(weights[0].reshape(-1, 3), axis=0), rtol=1e-5
+    )
 
 
 def test_autoclip_threshold_is_percentile_of_bounded_history(attached):

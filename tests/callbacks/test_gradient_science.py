@@ -3,9 +3,17 @@ gradients tamed by clipping and rollback, an LR spike survived by AutoClip.
 
 They train real (small) models for tens of seconds, so they run on the jax backend
 only: the gradient machinery itself is checked on every backend by the other
-test_gradient_* files.
+test_gradient_* files (set KZOO_SCIENCE_BACKENDS=all to run them on any backend).
+
+A trajectory of one seed depends on the CPU's floating-point details (these
+runs are chaotic on purpose), so every claim is about several seeds (of data and
+weights) and a robust statistic: the median over seeds, of the best loss of the
+last epochs or of a gradient ratio over the last third of training. Margins were
+measured under perturbed floating point (XLA fast math, one thread, other
+backends); see each test.
 """
 
+import os
 import warnings
 
 import keras
@@ -18,23 +26,29 @@ from kzoo.callbacks import GradientClipping, GradientHealth, GradientNormLogger
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        keras.backend.backend() != "jax",
+        keras.backend.backend() != "jax" and os.environ.get("KZOO_SCIENCE_BACKENDS") != "all",
         reason="science checks train for tens of seconds; run once, on the fastest CPU backend "
         "(jax); the callbacks are tested on every backend elsewhere",
     ),
 ]
 
+SEEDS = (0, 1, 2)
 T = 100
 
 
-def _adding_model(cell, T):
+def _margin(claim, value, threshold):
+    """Print a statistic next to its threshold (shown with -s, or on failure)."""
+    print(f"MARGIN {claim}: {value:.4g} vs {threshold:g}")
+
+
+def _adding_model(cell, T, seed):
     """Two input projections, one for each half of the sequence, then one recurrent layer.
 
     The gradient of `early_proj` reaches it only through >= T/2 recurrent steps,
-    so its norm relative to the other layers measures the temporal vanishing of
-    Bengio et al. (1994) and Hochreiter (1991) as a per-layer norm.
+    so its norm relative to the largest layer norm measures the temporal
+    vanishing of Bengio et al. (1994) and Hochreiter (1991) as a per-layer norm.
     """
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     inputs = keras.Input((T, 2))
     early = keras.layers.Cropping1D((0, T // 2))(inputs)
     late = keras.layers.Cropping1D((T // 2, 0))(inputs)
@@ -48,33 +62,53 @@ def _adding_model(cell, T):
     return model
 
 
+def _vanishing_run(cell, seed):
+    """Test MSE, whether early_proj was ever flagged, and the median over the last
+    third of training of early_proj's gradient norm / the largest layer norm."""
+    ds = kzoo.datasets.load(f"adding:T={T},n=4000", seed=seed)
+    model = _adding_model(cell, T, seed)
+    health = GradientHealth(check_every=10, patience=5, vanishing_threshold=1e-2)
+    logger = GradientNormLogger(every=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(ds.x_train, ds.y_train, batch_size=32, epochs=EPOCHS_VANISHING, verbose=0,
+                  callbacks=[health, logger])
+    mse = model.evaluate(ds.x_test, ds.y_test, verbose=0)
+    rows = np.asarray(logger.rows)
+    layers = [logger.columns.index(n) for n in ("early_proj", "late_proj", "rnn", "head")]
+    ratio = rows[:, layers[0]] / rows[:, layers].max(axis=1)
+    flagged = any(e.get("layer") == "early_proj" and e["kind"] == "vanishing"
+                  for e in health.events)
+    return mse, flagged, float(np.median(ratio[-(len(ratio) // 3):]))
+
+
+EPOCHS_VANISHING = 30
+
+
 def test_adding_problem_simple_rnn_vanishes_lstm_solves():
-    ds = kzoo.datasets.load(f"adding:T={T},n=4000", seed=0)
-    results = {}
-    for cell in ("SimpleRNN", "LSTM"):
-        model = _adding_model(cell, T)
-        health = GradientHealth(check_every=10, patience=5, vanishing_threshold=1e-2)
-        logger = GradientNormLogger(every=10)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(ds.x_train, ds.y_train, batch_size=32, epochs=30, verbose=0,
-                      callbacks=[health, logger])
-        mse = model.evaluate(ds.x_test, ds.y_test, verbose=0)
-        results[cell] = (health.vanishing_layers, mse, health.events)
+    """Median over 3 seeds. Measured on seeds 0-2 (jax; it also passes under XLA fast math
+    and on one thread; on tensorflow, whose initial weights differ, the LSTM has not
+    yet learned after 30 epochs: median MSE 0.084, which is why this runs on jax):
+    late early_proj ratio SimpleRNN ~1e-5..1e-3 vs LSTM ~0.3 (threshold 1e-2 between);
+    test MSE SimpleRNN ~0.165 (the mean predictor's 1/6) vs LSTM < 0.01."""
+    runs = {cell: [_vanishing_run(cell, seed) for seed in SEEDS] for cell in ("SimpleRNN", "LSTM")}
+    mse = {cell: np.median([r[0] for r in runs[cell]]) for cell in runs}
+    ratio = {cell: np.median([r[2] for r in runs[cell]]) for cell in runs}
+    for cell in runs:
+        _margin(f"vanishing {cell} median late ratio", ratio[cell], 1e-2)
+        _margin(f"vanishing {cell} median test MSE", mse[cell], 0.05 if cell == "LSTM" else 0.1)
     # Both start with vanishing early gradients (an LSTM's forget gates start near 0.73).
-    assert "early_proj" in {e.get("layer") for e in results["LSTM"][2]}
-    # The LSTM learns to carry the gradient across T/2 steps and recovers;
-    # the SimpleRNN does not, and fails the task (predicting the mean: 1/6).
-    assert "early_proj" in results["SimpleRNN"][0]
-    assert "early_proj" not in results["LSTM"][0]
-    assert results["LSTM"][1] < 0.05
-    assert results["SimpleRNN"][1] > 0.1
+    assert all(r[1] for cell in runs for r in runs[cell])
+    # The LSTM learns to carry the gradient across T/2 steps and solves the task;
+    # the SimpleRNN's early gradient stays vanished and it predicts the mean (1/6).
+    assert ratio["SimpleRNN"] < 1e-2 < ratio["LSTM"]
+    assert mse["LSTM"] < 0.05 and mse["SimpleRNN"] > 0.1
 
 
-def _exploding_run(callbacks):
+def _exploding_run(callbacks, seed):
     """A SimpleRNN with recurrent spectral radius 1.5 and plain SGD at lr 0.5."""
-    ds = kzoo.datasets.load("adding:T=50,n=1000", seed=0)
-    keras.utils.set_random_seed(0)
+    ds = kzoo.datasets.load("adding:T=50,n=1000", seed=seed)
+    keras.utils.set_random_seed(seed)
     model = keras.Sequential([
         keras.Input(ds.input_shape),
         keras.layers.SimpleRNN(32, recurrent_initializer=keras.initializers.Orthogonal(gain=1.5)),
@@ -83,28 +117,40 @@ def _exploding_run(callbacks):
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        history = model.fit(ds.x_train, ds.y_train, batch_size=32, epochs=5, verbose=0,
+        history = model.fit(ds.x_train, ds.y_train, batch_size=32, epochs=3, verbose=0,
                             callbacks=callbacks)
     finite = all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
     return history.history["loss"], finite
 
 
 def test_exploding_gradients_clipping_and_rollback():
-    loss, finite = _exploding_run([])
-    assert not finite and not np.isfinite(loss[-1])
+    """What the runs support, on 3 seeds: without clipping the run overflows (every
+    seed, within the first epoch); every remedy keeps it finite. Global-norm
+    clipping also keeps the loss at the scale of the targets (predicting 0 gives
+    E[y^2] ~ 1.17; measured best-of-last-2-epochs median ~0.9-1.3 vs threshold 3),
+    but at lr 0.5 it does not learn the task. AutoClip cannot stop the first,
+    unclipped step (its history then holds one norm), which throws the run far off
+    (losses 1e3-1e7, still finite). Rollback halves the LR on each spike."""
+    plain = [_exploding_run([], seed) for seed in SEEDS]
+    _margin("exploding plain runs that overflow", sum(not f for _, f in plain), 2)
+    assert sum(not finite for _, finite in plain) >= 2
 
-    loss, finite = _exploding_run([GradientClipping("global_norm", clip_value=1.0)])
-    assert finite and loss[-1] < loss[0] and loss[-1] < 1.2
+    clipped = [_exploding_run([GradientClipping("global_norm", clip_value=1.0)], seed)
+               for seed in SEEDS]
+    assert all(finite for _, finite in clipped)
+    best = np.median([min(loss[-2:]) for loss, _ in clipped])
+    _margin("exploding global_norm median best-of-last-2 loss", best, 3.0)
+    assert best < 3.0
 
-    # AutoClip keeps the run finite; it cannot stop the first, unclipped step
-    # (its history then holds one norm), which already throws this run far off.
-    loss, finite = _exploding_run([GradientClipping("autoclip", percentile=10)])
-    assert finite and np.isfinite(loss[-1])
+    autoclip = [_exploding_run([GradientClipping("autoclip", percentile=10)], seed)
+                for seed in SEEDS]
+    assert all(finite and np.isfinite(loss[-1]) for loss, finite in autoclip)
 
-    health = GradientHealth(action="rollback", check_every=1, min_history=3)
-    loss, finite = _exploding_run([health])
-    assert finite and np.isfinite(loss[-1])
-    assert health.lr_reductions >= 1
+    for seed in SEEDS:
+        health = GradientHealth(action="rollback", check_every=1, min_history=3)
+        loss, finite = _exploding_run([health], seed)
+        assert finite and np.isfinite(loss[-1])
+        assert health.lr_reductions >= 1
 
 
 class _LRSpike(keras.callbacks.Callback):
@@ -120,11 +166,11 @@ class _LRSpike(keras.callbacks.Callback):
         self.step += 1
 
 
-def _spiked_run(callbacks):
+def _spiked_run(callbacks, seed):
     """A SimpleRNN learning the T=10 adding problem with Adam(1e-3); the LR spikes
     300-fold for 3 steps at the start of epoch 5 of 8."""
-    ds = kzoo.datasets.load("adding:T=10,n=2000", seed=0)
-    keras.utils.set_random_seed(0)
+    ds = kzoo.datasets.load("adding:T=10,n=2000", seed=seed)
+    keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [keras.Input(ds.input_shape), keras.layers.SimpleRNN(32), keras.layers.Dense(1)]
     )
@@ -139,14 +185,39 @@ def _spiked_run(callbacks):
 
 def test_autoclip_keeps_the_progress_made_before_an_lr_spike():
     """The other kind of explosion: a run that was learning meets an LR spike.
-    Measured (seeds 0-2 of data and weights): AutoClip (threshold ~0.48 here, the
-    10th percentile of calm norms of ~1.4; the spike's norms reach 26) ends at
-    0.083-0.13 MSE; no clipping and global-norm clipping at 1.0 end at 0.15-0.17,
-    about the MSE of predicting the mean (1/6): they lose what was learned."""
-    plain = _spiked_run([])
-    global_norm = _spiked_run([GradientClipping("global_norm", clip_value=1.0)])
-    autoclip = _spiked_run([GradientClipping("autoclip", percentile=10)])
-    before = autoclip[3]  # last epoch before the spike
-    assert before < 0.14 and max(autoclip[4], plain[4]) > 0.3  # it learned; the spike hit
-    assert autoclip[-1] < before  # progress kept, and more made
-    assert autoclip[-1] < plain[-1] - 0.04 and autoclip[-1] < global_norm[-1] - 0.04
+    Medians over 3 seeds. Measured (jax, seeds 0-2): AutoClip (threshold ~0.48 here,
+    the 10th percentile of calm norms of ~1.4; the spike's norms reach 26) ends
+    at 0.08-0.13 MSE (0.12 before the spike); no clipping and global-norm clipping
+    at 1.0 end at 0.15-0.17, about the MSE of predicting the mean (1/6): they lose
+    what was learned. Whether AutoClip ends below its own pre-spike loss depends
+    on the floating-point path (run inside this test module its median ends 0.025
+    above it: 0.133 vs 0.108), so that is not claimed; per seed, the three may
+    cross on another CPU, their medians keep a gap."""
+    runs = {
+        name: [_spiked_run(callbacks, seed) for seed in SEEDS]
+        for name, callbacks in (
+            ("plain", []),
+            ("global_norm", [GradientClipping("global_norm", clip_value=1.0)]),
+            ("autoclip", [GradientClipping("autoclip", percentile=10)]),
+        )
+    }
+
+    def median(name, epoch):
+        return float(np.median([loss[epoch] for loss in runs[name]]))
+
+    _margin("spike autoclip median loss before the spike", median("autoclip", 3), 0.14)
+    _margin("spike max median loss at the spike", max(median("autoclip", 4), median("plain", 4)),
+            0.3)
+    _margin("spike autoclip median final loss", median("autoclip", -1), 1 / 6)
+    for other in ("plain", "global_norm"):
+        _margin(f"spike median final gap {other} - autoclip", np.median(
+            [b[-1] - a[-1] for a, b in zip(runs["autoclip"], runs[other], strict=True)]), 0.01)
+    assert median("autoclip", 3) < 0.14  # it learned before the spike
+    assert max(median("autoclip", 4), median("plain", 4)) > 0.3  # the spike hit
+    # What was learned survives: AutoClip ends below the mean predictor's 1/6 (measured
+    # medians 0.117-0.133 on jax, 0.158 on tensorflow) and below no clipping. Whether it
+    # also ends below global-norm clipping depends on the run (jax: by 0.025; tensorflow,
+    # whose initial weights differ: 0.014 above), so that is reported, not claimed.
+    assert median("autoclip", -1) < 1 / 6
+    gaps = [b[-1] - a[-1] for a, b in zip(runs["autoclip"], runs["plain"], strict=True)]
+    assert np.median(gaps) > 0.01

@@ -35,11 +35,23 @@ def test_seeded():
 @pytest.mark.parametrize(
     "spec,msg",
     [
-        ("adding:T=1", "T must be an int >= 2"),
+        ("adding:T=1", "T must be a whole number >= 2"),
         ("adding:task=ranking", "task must be one of"),
         ("adding:colour=red", "Bad options for dataset 'adding'"),
     ],
 )
 def test_bad_options(spec, msg):
     with pytest.raises(ValueError, match=msg):
+        datasets.load(spec)
+
+
+@pytest.mark.parametrize("spec", ["adding:T=1e9", "adding:n=1e12", "adding:T=100000,n=100000"])
+def test_absurd_sizes_are_refused_before_allocating(spec):
+    with pytest.raises(ValueError, match="GiB limit; lower n or T"):
+        datasets.load(spec)
+
+
+@pytest.mark.parametrize("spec", ["adding:T=-5", "adding:T=2.5", "adding:n=inf", "adding:T=nan"])
+def test_bad_sizes_name_the_option(spec):
+    with pytest.raises(ValueError, match="must be a whole number"):
         datasets.load(spec)

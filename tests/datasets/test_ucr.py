@@ -67,8 +67,14 @@ def _write(tmp_path, text, name="bad.ts"):
         (HEADER + "@data\n1,2:3,4:a\n1,2,3:b\n", "line 7: 1 dimension"),
         (HEADER + "@data\n1,2:3,x:a\n", "line 6: non-numeric value 'x'"),
         (HEADER + "@data\n1,2:3,4:a\n1,2:3,4:\n", "line 7: missing class label"),
+        (HEADER + "@data\n1,2:3,4:a\n1,2:3,4:c\n", "line 7: class label 'c' is not among"),
+        (HEADER + "@data\n1,2:3,4,5:a\n", r"line 6: dimensions have different lengths"),
+        ("", "the file is empty"),
+        (HEADER.replace("@dimensions 2", "@dimensions two") + "@data\n1:2:a\n",
+         "@dimensions must be a whole number"),
     ],
-    ids=["data-before-header-end", "missing-data", "dimensions", "non-numeric", "missing-label"],
+    ids=["data-before-header-end", "missing-data", "dimensions", "non-numeric", "missing-label",
+         "wrong-label", "ragged", "empty", "bad-dimensions"],
 )
 def test_malformed_ts_names_the_line(tmp_path, body, message):
     with pytest.raises(TsFormatError, match=message):
@@ -104,7 +110,7 @@ def server():
         def log_message(self, *args):
             pass
 
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.payload = b""
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -116,23 +122,23 @@ def server():
 
 def test_download_caches_records_checksums_and_verifies(tmp_path, server):
     server.payload = _zip_bytes()
-    data = load_ucr("Toy", root=tmp_path, base_url=server.url)
+    data = load_ucr("Toy", root=tmp_path, mirrors=[server.url])
     assert data["x_train"].shape == (2, 3, 2) and data["y_test"].tolist() == [1]
     assert data["x_train"][1, 2].tolist() == [0.0, 0.0]  # padded
     record = json.loads((tmp_path / "ucr_checksums.json").read_text())["Toy"]
-    assert record["zip"] == hashlib.sha256(server.payload).hexdigest()
+    assert record["zips"][f"{server.url}/Toy.zip"] == hashlib.sha256(server.payload).hexdigest()
     # A cached file altered afterwards is detected.
     (tmp_path / "Toy" / "Toy_TEST.ts").write_text(TOY_TEST.replace("1,1", "9,9"))
     with pytest.raises(ValueError, match="does not match the checksum"):
-        load_ucr("Toy", root=tmp_path, base_url=server.url)
+        load_ucr("Toy", root=tmp_path, mirrors=[server.url])
     # A re-download whose zip differs from the recorded one is refused, cache untouched.
     (tmp_path / "Toy" / "Toy_TEST.ts").unlink()
     server.payload = _zip_bytes(TOY_TEST.replace("1,1", "3,3"))
-    with pytest.raises(ValueError, match="was recorded at the first download"):
-        load_ucr("Toy", root=tmp_path, base_url=server.url)
+    with pytest.raises(ValueError, match="recorded"):
+        load_ucr("Toy", root=tmp_path, mirrors=[server.url])
     assert sorted(p.name for p in (tmp_path / "Toy").iterdir()) == ["Toy_TRAIN.ts"]
     server.payload = _zip_bytes()  # the original archive again: accepted
-    assert load_ucr("Toy", root=tmp_path, base_url=server.url)["x_test"][0, 0, 0] == 1.0
+    assert load_ucr("Toy", root=tmp_path, mirrors=[server.url])["x_test"][0, 0, 0] == 1.0
 
 
 @pytest.mark.parametrize("cut", ["truncated", "garbage"])
@@ -140,10 +146,10 @@ def test_corrupt_download_raises_and_caches_nothing(tmp_path, server, cut):
     payload = _zip_bytes()
     server.payload = payload[: len(payload) // 2] if cut == "truncated" else b"<html>404</html>"
     with pytest.raises(ValueError, match="not a valid zip"):
-        load_ucr("Toy", root=tmp_path, base_url=server.url)
+        load_ucr("Toy", root=tmp_path, mirrors=[server.url])
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     server.payload = payload  # a later good download works
-    assert load_ucr("Toy", root=tmp_path, base_url=server.url)["classes"] == ["a", "b"]
+    assert load_ucr("Toy", root=tmp_path, mirrors=[server.url])["classes"] == ["a", "b"]
 
 
 def test_missing_without_download_and_bad_names(tmp_path):
@@ -151,3 +157,52 @@ def test_missing_without_download_and_bad_names(tmp_path):
         load_ucr("Toy", root=tmp_path, download_missing=False)
     with pytest.raises(ValueError, match="invalid dataset name"):
         load_ucr("../etc", root=tmp_path)
+
+
+def test_first_mirror_down_the_second_is_used(tmp_path, server):
+    server.payload = _zip_bytes()
+    dead = "http://127.0.0.1:9"  # discard port: connection refused
+    data = load_ucr("Toy", root=tmp_path, mirrors=[dead, server.url])
+    assert data["classes"] == ["a", "b"]
+    record = json.loads((tmp_path / "ucr_checksums.json").read_text())["Toy"]
+    assert list(record["zips"]) == [f"{server.url}/Toy.zip"]
+
+
+def test_bad_checksum_rejected_and_every_mirror_listed(tmp_path, server):
+    server.payload = _zip_bytes()
+    with pytest.raises(ValueError, match="could not get Toy") as err:
+        load_ucr("Toy", root=tmp_path, mirrors=["http://127.0.0.1:9", server.url],
+                 sha256="0" * 64)
+    assert "127.0.0.1:9/Toy.zip: could not download" in str(err.value)
+    assert f"{server.url}/Toy.zip: has SHA-256" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_zip_bomb_rejected_with_nothing_cached(tmp_path, server):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("Toy/Toy_TRAIN.ts", HEADER + "@data\n" + "1" * (64 << 20))
+        zf.writestr("Toy/Toy_TEST.ts", TOY_TEST)
+    server.payload = buffer.getvalue()
+    assert len(server.payload) < 100_000
+    with pytest.raises(ValueError, match="possible zip bomb"):
+        load_ucr("Toy", root=tmp_path, mirrors=[server.url])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_size_limit(tmp_path, server, monkeypatch):
+    from kzoo.datasets import ucr
+
+    monkeypatch.setattr(ucr, "MAX_DOWNLOAD_BYTES", 100)
+    server.payload = _zip_bytes()
+    with pytest.raises(ValueError, match="byte download limit"):
+        load_ucr("Toy", root=tmp_path, mirrors=[server.url])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_kzoo_data_pointing_at_a_file(tmp_path, monkeypatch):
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    monkeypatch.setenv("KZOO_DATA", str(target))
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        kzoo.datasets.load("ucr:GunPoint")
