@@ -8,7 +8,6 @@ import keras_tuner as kt
 
 from kzoo import datasets, zoo
 from kzoo.backend import current_backend
-from kzoo.training.inputs import load_npz
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.best import write_best
 from kzoo.tuning.distribute import chief, handoff, launcher, roles, worker
@@ -20,10 +19,11 @@ from kzoo.tuning.tuner import frozen_heap, make_tuner
 
 
 def load_data(data, seed=0):
-    """A `Dataset` from a spec, an `.npz` path (read as `kzoo train` reads it) or a Dataset."""
-    if isinstance(data, (str, pathlib.Path)) and str(data).endswith(".npz"):
-        return load_npz(data)
-    return datasets.load(data, seed=seed) if isinstance(data, str) else data
+    """A `Dataset` from a spec or a data file (`.npz`, `.csv`: `kzoo.datasets.load`), or a
+    Dataset as it is."""
+    if isinstance(data, (str, pathlib.Path)):
+        return datasets.load(str(data), seed=seed)
+    return data
 
 
 def metric_names(hypermodel, dataset):

@@ -60,8 +60,9 @@ def write_best(tuner, oracle, settings, data, out):
             model = tuner.load_model(best_trial)
         save_best_model(model, out / "best_model.keras")
         payload["model_path"] = "best_model.keras"
-        test = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
-        payload["test"] = {k: float(v) for k, v in test.items()}
+        if getattr(data, "x_test", None) is not None:  # a data file may have no test split
+            test = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
+            payload["test"] = {k: float(v) for k, v in test.items()}
     except (OSError, ValueError, FileNotFoundError) as err:
         # Multi-host searches without a shared --out keep checkpoints on the workers.
         payload["model_path"] = None

@@ -39,7 +39,8 @@ def encode(kwargs):
     doc["callbacks"] = [_encode_callback(cb) for cb in kwargs.get("callbacks") or []]
     data, arrays = kwargs["data"], None
     if isinstance(data, Dataset):
-        arrays = {k: getattr(data, k) for k in _ARRAYS}
+        # A data file without a test split has x_test = None: saved as absent, not pickled.
+        arrays = {k: getattr(data, k) for k in _ARRAYS if getattr(data, k) is not None}
         meta = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)
                 if f.name not in _ARRAYS}
         # Provenance (`info`, `classes`) may hold numpy values: plain JSON equivalents.
@@ -86,7 +87,7 @@ def read(path):
     if isinstance(data, dict):
         meta = {k: v for k, v in data.items() if k != "npz"}
         with np.load(path.parent / DATA_FILE, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in _ARRAYS}
+            arrays = {k: f[k] if k in f.files else None for k in _ARRAYS}
         try:
             data = Dataset(**arrays, **meta)
         except TypeError as err:
