@@ -15,12 +15,3 @@ from kzoo.callbacks.resumable_fit import ShuffledBatches, fit_resumable  # noqa:
 from kzoo.callbacks.schedule_factory import build_schedule, scale_learning_rate  # noqa: F401
 from kzoo.callbacks.schedules import OneCycle, StepDecay, Warmup  # noqa: F401
 
-
-def __getattr__(name):
-    # `load_model_safely` moved to kzoo.zoo; re-exported lazily, because importing
-    # kzoo.zoo loads keras_tuner, which `import kzoo.callbacks` should not.
-    if name == "load_model_safely":
-        from kzoo.zoo import load_model_safely
-
-        return load_model_safely
-    raise AttributeError(f"module 'kzoo.callbacks' has no attribute {name!r}")
