@@ -119,6 +119,11 @@ def prepare_data(data, *, seed=0, val_data=None, test_data=None, num_classes=Non
             raise DataError(f"train: x has {len(x)} examples but y has {len(y)}; they must "
                             "match.")
         inferred_task, inferred_n = infer_task(y, num_classes)
+        if task in ("multiclass", "binary") and inferred_task == "regression":
+            raise DataError(
+                f"task={task!r} needs integer class labels, but y holds non-integer values "
+                "(e.g. 0.5); map them to 0..C-1, or pass task='regression'."
+            )
         task = task or inferred_task
         num_classes = num_classes or inferred_n
         x = x.astype("float32")
