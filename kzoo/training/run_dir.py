@@ -222,6 +222,13 @@ def _pid_alive(pid):
     return True
 
 
+def _age_s(path):
+    try:
+        return datetime.datetime.now().timestamp() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
 class RunLock:
     """An exclusive lock file in a run directory (`O_CREAT | O_EXCL`).
 
@@ -231,6 +238,17 @@ class RunLock:
     """
 
     ENV = "KZOO_LOCK_PID"
+    _held = set()  # the lock files this process holds
+
+    @classmethod
+    def _grant_children(cls, grant):
+        """Let the processes started from now on write for this one (or no longer)."""
+        pids = set(os.environ.get(cls.ENV, "").split())
+        pids = pids | {str(os.getpid())} if grant else pids - {str(os.getpid())}
+        if pids:
+            os.environ[cls.ENV] = " ".join(sorted(pids))
+        else:
+            os.environ.pop(cls.ENV, None)
 
     def __init__(self, out):
         self.path = pathlib.Path(out) / LOCK_FILE
@@ -251,12 +269,18 @@ class RunLock:
             except FileExistsError:
                 holder = self._holder()
                 if holder is None or not isinstance(holder, dict):
+                    if _age_s(self.path) < 10:  # another process is writing its record now
+                        raise RunDirError(
+                            f"{self.path.parent} is being locked by another kzoo process; "
+                            "wait for it, or choose another --out.") from None
                     self.path.unlink(missing_ok=True)  # killed between create and write
                     continue
                 pid, host = holder.get("pid"), holder.get("host")
                 ours = {os.getpid(), *(int(p) for p in os.environ.get(self.ENV, "").split()
                                        if p.isdigit())}
                 if host == socket.gethostname() and pid in ours:
+                    if pid == os.getpid():
+                        self._grant_children(True)
                     return self  # this process (or the one that started it) holds it
                 if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
                     self.path.unlink(missing_ok=True)  # stale: its process is gone
@@ -269,8 +293,8 @@ class RunLock:
             with os.fdopen(fd, "w") as f:
                 f.write(json.dumps(record))
             self.owned = True
-            os.environ[self.ENV] = " ".join(
-                {*os.environ.get(self.ENV, "").split(), str(os.getpid())})
+            RunLock._held.add(self.path)
+            self._grant_children(True)
             atexit.register(self.release)
             return self
         raise RunDirError(f"Could not lock {self.path.parent}: {self.path} keeps reappearing.")
@@ -280,6 +304,9 @@ class RunLock:
             self.owned = False
             if (self._holder() or {}).get("pid") == os.getpid():
                 self.path.unlink(missing_ok=True)
+            RunLock._held.discard(self.path)
+            if not RunLock._held:
+                self._grant_children(False)
 
     def __enter__(self):
         return self.acquire()
