@@ -4,9 +4,16 @@ The `--backend` flag sets `KERAS_BACKEND` before keras is imported, so every
 subcommand imports keras lazily, inside its handler (the deferred imports
 below keep `kzoo --help` keras-free). Defaults and choices of `kzoo train`
 come from the keras-free `kzoo.training.config`.
+
+`main` is the one error boundary: a user's or the machine's problem prints one
+line naming it and the fix, with an exit code per kind (`kzoo.errors`: 2 usage,
+3 data, 4 machine (OSError, MemoryError), 5 run directory, 130 interrupted); a
+bug (any other exception) keeps its traceback, and `KZOO_DEBUG=1` shows every
+traceback.
 """
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -14,6 +21,13 @@ import sys
 from kzoo import __version__
 from kzoo.backend import BACKENDS, DEFAULT_BACKEND, set_backend
 from kzoo.cli_lr_find import add_lr_find_parser
+from kzoo.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    KzooError,
+    UsageError,
+)
 from kzoo.training.config import (
     CLIP_CHOICES,
     HEALTH_CHOICES,
@@ -26,16 +40,31 @@ from kzoo.training.config import (
 
 
 def _parse_value(text):
-    """`--hp` values: JSON when it parses (numbers, true/false, lists), else the string."""
+    """`--hp` values: JSON when it parses (numbers, true/false, lists), else the string.
+
+    Text that opens a JSON list or object must parse as one: `[32,64` is a typo,
+    not the string "[32,64". Objects are refused: no hyperparameter takes one.
+    """
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        if text[:1] in "[{" and text:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} opens a JSON list but does not parse ({err.msg}); write a list "
+                "like [32,64] (quote it in the shell: --hp 'units=[32,64]')"
+            ) from None
         return text
+    if isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a JSON object; a hyperparameter takes a number, true/false, a "
+            "string or a list"
+        )
+    return value
 
 
 def _hparam(text):
     key, eq, value = text.partition("=")
-    if not eq or not key:
+    if not eq or not key.strip():
         raise argparse.ArgumentTypeError(f"--hp takes KEY=VALUE, got {text!r}")
     return key.strip(), _parse_value(value.strip())
 
@@ -126,12 +155,27 @@ def add_train_arguments(parser):
 NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend")
 
 
+def given_flags(argv, command):
+    """The `dest`s of the options `argv` sets explicitly for subcommand `command`
+    (a parse with every default suppressed), so `--resume` can refuse the ones
+    that would change the run instead of ignoring them."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[command]._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv))) - {"command", "func"}
+
+
 def cmd_train(args):
     from kzoo.training import resume, train
 
     verbose = 0 if args.quiet else "auto"
     if args.resume:
-        result = resume(args.resume, verbose=verbose)
+        given = getattr(args, "given", set()) - {"resume", "quiet", "backend"}
+        overrides = {name: getattr(args, name) for name in given if name != "hp"}
+        if "hp" in given:
+            overrides["hparams"] = dict(args.hp)
+        result = resume(args.resume, verbose=verbose, **overrides)
     else:
         settings = {
             name: getattr(args, name) for name in field_names() if name not in NOT_TRAIN_FLAGS
@@ -151,6 +195,9 @@ def cmd_train(args):
 
 
 def cmd_report(args):
+    from kzoo.training.run_dir import check_report_dir
+
+    check_report_dir(args.run_dir)  # before keras loads: a wrong path fails fast
     from kzoo.plots import describe, report
 
     paths = report(args.run_dir)
@@ -200,7 +247,7 @@ def cmd_tune(args):
         print(hm.space_summary())
         return 0
     if args.out is None:
-        raise ValueError("kzoo tune needs --out DIR (the search is written and resumed there).")
+        raise UsageError("kzoo tune needs --out DIR (the search is written and resumed there).")
     result = tune(
         args.model,
         args.data,
@@ -290,16 +337,73 @@ def build_parser():
     return parser
 
 
+def _one_line(err):
+    """`(message, exit code)` for an error a user or the machine caused, else None."""
+    if isinstance(err, KzooError):
+        return str(err), err.exit_code
+    if isinstance(err, OSError):
+        where = f" ({err.filename})" if err.filename else ""
+        fixes = {
+            errno.ENOSPC: "free disk space (or choose another --out), then run again",
+            errno.EDQUOT: "free disk space (or choose another --out), then run again",
+            errno.EACCES: "choose a directory you may write, or fix its permissions",
+            errno.EPERM: "choose a directory you may write, or fix its permissions",
+            errno.EROFS: "the filesystem is read-only; choose another --out",
+            errno.ENOTDIR: "a path component is a file; choose another path",
+            errno.EISDIR: "the path is a directory; give a file",
+            errno.ENOENT: "check the path",
+        }
+        fix = fixes.get(err.errno, "check the path and the disk")
+        return f"{err.strerror or err}{where}: {fix}.", EXIT_ENVIRONMENT
+    if isinstance(err, MemoryError):
+        return ("out of memory: use a smaller --batch-size, a smaller model or less data.",
+                EXIT_ENVIRONMENT)
+    if isinstance(err, OverflowError):
+        return f"a number is too large ({err}): use a smaller value.", EXIT_USAGE
+    if isinstance(err, (ValueError, RuntimeError)):  # Keras' and kzoo's checks of settings
+        return str(err), EXIT_USAGE
+    return None
+
+
+def _interrupted_hint(args):
+    """Where an interrupted command continues: a train run that was written resumes."""
+    from kzoo.training.run_dir import run_kind
+
+    run = getattr(args, "resume", None) or getattr(args, "out", None)
+    if args.command == "train" and run:
+        try:
+            written = run_kind(run) == "train"
+        except KzooError:
+            written = False
+        if written:
+            return f"continue it with: kzoo train --resume {run}"
+    if args.command == "tune" and run:
+        return "run the same kzoo tune command again to resume the search"
+    return "nothing was kept; run the command again"
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train" and args.resume:
+        args.given = given_flags(sys.argv[1:] if argv is None else argv, "train")
+    debug = os.environ.get("KZOO_DEBUG", "") not in ("", "0")
     try:
         set_backend(args.backend)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return args.func(args)
-    except (ValueError, RuntimeError) as err:
-        print(f"kzoo {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\nkzoo {args.command}: interrupted; {_interrupted_hint(args)}.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        found = None if debug else _one_line(err)
+        if found is None:
+            raise
+        message, code = found
+        print(f"kzoo {args.command}: error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

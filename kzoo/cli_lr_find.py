@@ -1,11 +1,12 @@
 """`kzoo lr-find`: the learning-rate range test from the command line.
 
-Writes `lr_find.json` and `plots/lr_find.png` into `--out`. Keras loads inside
-the handler, after `--backend` took effect (like every `kzoo` subcommand).
+Writes `lr_find.json` and `plots/lr_find.png` into `--out`, a new or empty
+directory or an earlier lr-find's (with `--overwrite`): like a train run it is
+marked, locked and never a user's folder (`kzoo.training.run_dir`). Keras loads
+inside the handler, after `--backend` took effect (like every `kzoo` subcommand).
 """
 
 import json
-import pathlib
 
 
 def cmd_lr_find(args):
@@ -13,13 +14,27 @@ def cmd_lr_find(args):
 
     from kzoo import zoo
     from kzoo.callbacks import LRFinder
+    from kzoo.errors import UsageError
     from kzoo.plots import plot_lr_find
     from kzoo.plots.learning_rate import LR_FIND_PNG
-    from kzoo.training import prepare_data
-    from kzoo.training.run_dir import PLOTS_DIR
+    from kzoo.training import TrainConfig, prepare_data
+    from kzoo.training import run_dir as layout
+    from kzoo.training.config import validate_config
 
     if args.out is None:
-        raise ValueError("kzoo lr-find needs --out DIR for lr_find.json and plots/lr_find.png.")
+        raise UsageError("kzoo lr-find needs --out DIR for lr_find.json and plots/lr_find.png.")
+    if args.resume:
+        raise UsageError("kzoo lr-find does not resume; drop --resume.")
+    validate_config(TrainConfig(model=args.model, data=args.data, seed=args.seed,
+                                batch_size=args.batch_size, optimizer=args.optimizer))
+    if not (0 < args.min_lr < args.max_lr < float("inf")) or args.num_steps < 2:
+        raise UsageError(
+            f"lr-find needs 0 < --min-lr < --max-lr (finite) and --num-steps >= 2, got "
+            f"{args.min_lr}, {args.max_lr}, {args.num_steps}."
+        )
+    out, _ = layout.check_out(args.out, "lr-find", overwrite=args.overwrite)
+    zoo.get_spec(args.model)
+    zoo.check_hparams(args.model, dict(args.hp))
     data = prepare_data(args.data, seed=args.seed)
     zoo.check_model_fits_data(args.model, data)
     if not isinstance(data.train, tuple):
@@ -34,9 +49,9 @@ def cmd_lr_find(args):
         optimizer=args.optimizer, learning_rate=args.min_lr, **dict(args.hp),
     )
     result = finder.find(net, *data.train)
-    out = pathlib.Path(args.out)
-    finder.save(out)
-    plot_lr_find(result, out / PLOTS_DIR / LR_FIND_PNG)
+    with layout.claim(out, "lr-find", overwrite=args.overwrite):
+        layout.write_json(out / layout.LR_FIND_FILE, result)
+        plot_lr_find(result, out / layout.PLOTS_DIR / LR_FIND_PNG)
     print(json.dumps({"suggestions": result["suggestions"], "diverged_at": result["diverged_at"]}))
     print(f"Results written to {args.out}/ (lr_find.json, plots/lr_find.png)")
     return 0

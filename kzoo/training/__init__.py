@@ -1,7 +1,7 @@
 """kzoo.training: the route of `kzoo train` and `kzoo.train(...)`, one concept per module.
 
     config.py         TrainConfig, RunResult, the choices of each option, validate_config
-    run_dir.py        the run directory: file names, prepare/clear, writers, load_run_config
+    run_dir.py        the run directory: file names, marker, lock, check_out/claim, writers
     inputs.py         prepare_data: any supported data into a checked PreparedData
     learning_rate.py  `--lr auto`, batch-size scaling and the schedule
     callbacks.py      the Keras callbacks of a run

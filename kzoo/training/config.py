@@ -6,7 +6,10 @@ Keras-free: `kzoo.cli` builds its parser from this module (defaults from
 """
 
 import dataclasses
+import math
 import pathlib
+
+from kzoo.errors import UsageError
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # The names of kzoo.callbacks.schedule_factory.SCHEDULES, and of the gradient callbacks'
@@ -120,7 +123,7 @@ def _check_int(name, value, low):
 
 
 def validate_config(config):
-    """Raise ValueError on any bad setting of a `TrainConfig`, naming the fix.
+    """Raise UsageError (a ValueError) on any bad setting of a `TrainConfig`, naming the fix.
 
     Called before data is loaded or anything is written. The gradient
     callbacks' own range checks run when the runner builds them, also before
@@ -132,51 +135,65 @@ def validate_config(config):
     for name in ("epochs", "batch_size"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            raise UsageError(f"{name} must be a positive integer, got {value!r}.")
     if config.lr != "auto" and (not isinstance(config.lr, (int, float)) or not 0 < config.lr < 10):
-        raise ValueError(f"lr must be a number in (0, 10), got {config.lr!r}.")
+        raise UsageError(f"lr must be a number in (0, 10), got {config.lr!r}.")
     if not isinstance(config.early_stopping, int) or config.early_stopping < 0:
-        raise ValueError(
+        raise UsageError(
             f"early_stopping is a patience in epochs >= 0, got {config.early_stopping!r}."
         )
     check_choice("precision", config.precision, PRECISIONS)
     if not isinstance(config.hparams, dict):
-        raise ValueError(f"hparams must be a dict, got {type(config.hparams).__name__}.")
+        raise UsageError(f"hparams must be a dict, got {type(config.hparams).__name__}.")
     _validate_gradient_settings(config)
     check_choice("schedule", config.schedule, SCHEDULES)
     check_choice("lr_scaling", config.lr_scaling, LR_SCALINGS)
-    if config.warmup_epochs < 0 or config.warmup_steps < 0:
-        raise ValueError("warmup_epochs and warmup_steps must be >= 0.")
+    for name in ("warmup_epochs", "clip_value", "clip_percentile"):
+        value = getattr(config, name)
+        if value is None and name != "warmup_epochs":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value >= 0
+        ):
+            raise UsageError(f"{name} must be a finite number >= 0, got {value!r}.")
+    if message := _check_int("warmup_steps", config.warmup_steps, 0):
+        raise UsageError(message)
     if config.warmup_epochs and config.warmup_steps:
-        raise ValueError("Give warmup_epochs or warmup_steps, not both.")
+        raise UsageError("Give warmup_epochs or warmup_steps, not both.")
+    if message := _check_int("base_batch_size", config.base_batch_size, 1):
+        raise UsageError(message + " It is the batch size --lr was tuned for.")
+    if message := _check_int("seed", config.seed, 0) or (
+        config.seed > 2**32 - 1 and f"seed must be below 2**32, got {config.seed}."
+    ):
+        raise UsageError(message)
     for name in ("checkpoint_every_epochs", "checkpoint_every_steps", "keep_best"):
         if message := _check_int(name, getattr(config, name), 0):
-            raise ValueError(message)
+            raise UsageError(message)
     if config.resume and not config.out:
-        raise ValueError("resume needs the run directory as out.")
+        raise UsageError("resume needs the run directory as out.")
 
 
 def _validate_gradient_settings(config):
     if config.clip not in CLIP_CHOICES:
-        raise ValueError(f"clip must be one of {CLIP_CHOICES}, got {config.clip!r}.")
+        raise UsageError(f"clip must be one of {CLIP_CHOICES}, got {config.clip!r}.")
     if config.grad_health not in HEALTH_CHOICES:
-        raise ValueError(
+        raise UsageError(
             f"grad_health must be one of {HEALTH_CHOICES}, got {config.grad_health!r}."
         )
     if _check_int("grad_log_every", config.grad_log_every, 0):
-        raise ValueError(
+        raise UsageError(
             f"grad_log_every must be an int >= 0 (0: off), got {config.grad_log_every!r}."
         )
     if config.clip == "autoclip" and config.clip_value is not None:
-        raise ValueError(
+        raise UsageError(
             "clip_value does not apply to autoclip: its threshold is the clip_percentile-th "
             "percentile of the recent global norms. Drop --clip-value, or set "
             "--clip-percentile instead."
         )
     if config.clip != "autoclip" and config.clip_percentile is not None:
-        raise ValueError(
+        raise UsageError(
             f"clip_percentile is set but clip is {config.clip!r}; it applies to autoclip only "
             "(pass --clip autoclip, or drop --clip-percentile)."
         )
     if config.clip == "none" and config.clip_value is not None:
-        raise ValueError("clip_value is set but clip is 'none'; pass --clip MODE as well.")
+        raise UsageError("clip_value is set but clip is 'none'; pass --clip MODE as well.")

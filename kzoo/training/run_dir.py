@@ -1,8 +1,14 @@
-"""The run directory: the one module that knows its layout.
+"""The run directory: the one module that knows its layout and the rules that keep
+a user's files safe.
 
-    config.json               every setting, so the run can be repeated (the run marker)
+    kzoo-run.json             the marker, written first: format, kind, run id, created,
+                              and the files kzoo may write here (`--overwrite` deletes
+                              only those)
+    kzoo-run.lock             held while a process writes the directory (pid, host)
+    config.json               every setting, so the run can be repeated
     history.csv               one row per epoch (Keras CSVLogger)
-    summary.json              model, backend, params, epochs, final metrics, test scores, time
+    summary.json              model, backend, params, epochs, final metrics, test scores,
+                              time; `status: "failed"` and the error when the end failed
     model.keras               the final model (loads with safe_mode=True)
     plots/                    learning curves, LR and gradient plots (`kzoo.plots.report`)
     lr_find.json              the LR finder's sweep (`--lr auto`)
@@ -10,23 +16,37 @@
     grad_norms.csv            gradient norms (GradientNormLogger, `--grad-log-every`)
     checkpoints/              full-state checkpoints (kzoo.callbacks.Checkpoint)
 
-Every module that reads or writes these files imports the names from here.
-Creating, clearing and writing a run directory happens here too, so the rules
-that keep a user's files safe have one home.
+A directory is a kzoo run only if it holds the marker, never because of a common
+file name such as config.json. Runs written by kzoo 0.1.0 have no marker; one is
+recognised only when its config.json holds kzoo's train settings and every entry
+of the directory is a file a train run writes (nothing of the user's would be lost).
 
-Keras-free: `kzoo report` and `kzoo tune` may use it without the trainer.
+`check_out` validates an output directory without touching it; `claim` then locks
+it, clears the previous run's own files (on `--overwrite`) and writes the marker.
+Every file goes through `callbacks/_atomic.py` (temporary file, fsync, rename).
+
+Keras-free: `kzoo report`, `kzoo lr-find` and `kzoo tune` use it without the trainer.
 """
 
+import atexit
 import csv
+import datetime
 import json
 import math
+import os
 import pathlib
 import shutil
+import socket
+import uuid
 
 import numpy as np
 
+from kzoo.errors import RunDirError
+
+MARKER_FILE = "kzoo-run.json"
+LOCK_FILE = "kzoo-run.lock"
+MARKER_FORMAT = 1
 CONFIG_FILE = "config.json"
-RUN_MARKER = CONFIG_FILE  # a directory holding it was written by kzoo train
 HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.json"
 MODEL_FILE = "model.keras"
@@ -37,36 +57,332 @@ GRAD_NORMS_FILE = "grad_norms.csv"  # what GradientNormLogger(run_dir=...) write
 CHECKPOINTS_DIR = "checkpoints"
 # Files whose presence makes a directory a kzoo run for `kzoo report` (trials.csv: a search).
 REPORTABLE_FILES = (HISTORY_FILE, SUMMARY_FILE, "trials.csv", GRAD_NORMS_FILE, LR_FIND_FILE)
+# What each kind of directory may hold: the marker lists these, `--overwrite` deletes
+# only these. The tune names mirror kzoo.tuning (search_dir, records, best, launcher).
+KIND_FILES = {
+    "train": (CONFIG_FILE, HISTORY_FILE, SUMMARY_FILE, MODEL_FILE, PLOTS_DIR, LR_FIND_FILE,
+              LR_STEPS_FILE, GRAD_NORMS_FILE, CHECKPOINTS_DIR),
+    "tune": ("tune_config.json", "kt", "trials.csv", "best.json", "best_model.keras",
+             "trial_workers.json", "workers", PLOTS_DIR),
+    "lr-find": (LR_FIND_FILE, PLOTS_DIR),
+}
+# kzoo 0.1.0 wrote no marker: its runs are known by their config file holding these keys
+# (TrainConfig fields; a search's identity) and by holding nothing else than KIND_FILES.
+_LEGACY_CONFIG = {
+    "train": (CONFIG_FILE, {"model", "data", "epochs", "batch_size", "lr", "optimizer", "seed",
+                            "hparams", "checkpoint_every_epochs"}),
+    "tune": ("tune_config.json", {"model", "data", "tuner", "epochs", "objective", "seed"}),
+}
+_TMP_PREFIX = ".tmp-"  # what _atomic's temporary files start with
 
 
-def prepare(out, overwrite):
-    """Validate `out` without touching it; returns the path (or None)."""
-    if out is None:
+def atomic_write_text(path, text):
+    """`kzoo.callbacks._atomic.atomic_write_text`, imported on use: the callbacks
+    package loads keras, and this module must not."""
+    from kzoo.callbacks._atomic import atomic_write_text as write
+
+    write(path, text)
+
+
+def read_marker(out):
+    """The marker of `out` as a dict, or None when there is none.
+
+    Raises:
+        RunDirError: the marker exists but is not a kzoo marker.
+    """
+    path = pathlib.Path(out) / MARKER_FILE
+    if not path.is_file():
         return None
+    try:
+        marker = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunDirError(
+            f"{path} is not a readable kzoo marker ({err}). If this directory is a kzoo "
+            "run you no longer need, delete it yourself; else choose another directory."
+        ) from None
+    if not isinstance(marker, dict) or marker.get("kind") not in KIND_FILES:
+        raise RunDirError(f"{path} is not a kzoo marker (no known 'kind'). Choose another "
+                          "directory.")
+    return marker
+
+
+def _legacy_kind(out):
+    """The kind of a kzoo 0.1.0 directory: kzoo's config file and nothing kzoo would
+    not write; else None."""
+    names = {p.name for p in out.iterdir()} - {LOCK_FILE}
+    for kind, (config_file, keys) in _LEGACY_CONFIG.items():
+        if config_file not in names or not names <= set(KIND_FILES[kind]):
+            continue
+        try:
+            config = json.loads((out / config_file).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(config, dict) and keys <= set(config):
+            return kind
+    return None
+
+
+def run_kind(out):
+    """`"train"`, `"tune"` or `"lr-find"` for a kzoo directory, else None."""
     out = pathlib.Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is a file; choose a directory.")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / RUN_MARKER).exists():
-            raise ValueError(
-                f"--out {out} is a non-empty directory that is not a kzoo run; "
-                "refusing to write into it. Choose a new or empty directory."
-            )
-        if not overwrite:
-            raise ValueError(
-                f"--out {out} already holds a run. Choose another directory, or pass "
-                "--overwrite (overwrite=True) to replace it."
-            )
-    return out
+    if not out.is_dir():
+        return None
+    marker = read_marker(out)
+    if marker is not None:
+        return marker["kind"]
+    return _legacy_kind(out)
 
 
-def clear(out):
-    """Replace a previous kzoo run in `out` (only one: it holds the marker) by an
-    empty run directory with its `plots/` folder."""
-    if out.is_dir() and (out / RUN_MARKER).exists():
-        shutil.rmtree(out)
+def _refuse_dangerous(out):
+    """Directories `--overwrite` never replaces, whatever they hold."""
+    resolved = out.resolve()
+    home = pathlib.Path.home().resolve()
+    cwd = pathlib.Path.cwd().resolve()
+    why = None
+    if out.is_symlink():
+        why = "is a symlink"
+    elif resolved == pathlib.Path(resolved.anchor):
+        why = "is the filesystem root"
+    elif resolved == home or home.is_relative_to(resolved):
+        why = "is your home directory or holds it"
+    elif cwd.is_relative_to(resolved):
+        why = "is the current directory or one above it"
+    elif os.path.ismount(resolved):
+        why = "is a mount point"
+    if why:
+        raise RunDirError(
+            f"--out {out} {why}; kzoo never replaces it. Choose a new directory for the run."
+        )
+
+
+def _first_existing(path):
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            return p
+    return None
+
+
+def check_out(out, kind, *, overwrite=False, resume=False):
+    """Validate the output directory `out` for a `kind` run, writing nothing.
+
+    Returns:
+        `(path, state)`: state is `"new"` (absent or empty), `"resume"` or
+        `"replace"` (a kzoo run of the same kind, replaced on `overwrite`);
+        `(None, "none")` when `out` is None.
+
+    Raises:
+        RunDirError: `out` is a file or lies under one, is a non-empty directory
+            that is not a kzoo run of this kind, holds a run and `overwrite` is
+            off, or is a directory that is never replaced (`.`, `..`, `/`, a home
+            directory, a symlink, a mount point).
+    """
+    if out is None:
+        return None, "none"
+    out = pathlib.Path(out)
+    existing = _first_existing(out.absolute())
+    if existing is not None and existing.exists() and not existing.is_dir():
+        where = "is a file" if existing == out.absolute() else f"lies under the file {existing}"
+        raise RunDirError(f"--out {out} {where}; choose a directory path.")
+    if not out.is_dir() or not any(p.name != LOCK_FILE for p in out.iterdir()):
+        if resume:
+            raise RunDirError(f"{out} holds no kzoo run to resume. Check the path.")
+        return out, "new"
+    found = run_kind(out)
+    if found is None:
+        noun = "search" if kind == "tune" else "run"
+        raise RunDirError(
+            f"--out {out} is a non-empty directory that is not a kzoo {noun}: it holds no kzoo "
+            f"{noun} marker ({MARKER_FILE}), and kzoo never writes into or replaces such a "
+            "directory. Choose a new or empty directory."
+        )
+    if found != kind:
+        raise RunDirError(
+            f"--out {out} holds a kzoo {found} directory, not a {kind} one; kzoo will not "
+            f"replace it with a {kind}. Choose another directory."
+        )
+    if resume:
+        return out, "resume"
+    if not overwrite:
+        how = "--overwrite (overwrite=True) to replace it"
+        if kind == "train":
+            how += f", or `kzoo train --resume {out}` to continue it"
+        raise RunDirError(f"--out {out} already holds a run (kzoo {kind}). Choose another "
+                          f"directory, or pass {how}.")
+    _refuse_dangerous(out)
+    return out, "replace"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _age_s(path):
+    try:
+        return datetime.datetime.now().timestamp() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+class RunLock:
+    """An exclusive lock file in a run directory (`O_CREAT | O_EXCL`).
+
+    A lock left by a dead process on this host is stale and taken over. The
+    processes a locking process starts (a search's chief and workers) inherit
+    the right to write through `KZOO_LOCK_PID`.
+    """
+
+    ENV = "KZOO_LOCK_PID"
+    _held = set()  # the lock files this process holds
+
+    @classmethod
+    def _grant_children(cls, grant):
+        """Let the processes started from now on write for this one (or no longer)."""
+        pids = set(os.environ.get(cls.ENV, "").split())
+        pids = pids | {str(os.getpid())} if grant else pids - {str(os.getpid())}
+        if pids:
+            os.environ[cls.ENV] = " ".join(sorted(pids))
+        else:
+            os.environ.pop(cls.ENV, None)
+
+    def __init__(self, out):
+        self.path = pathlib.Path(out) / LOCK_FILE
+        self.owned = False
+
+    def _holder(self):
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+
+    def acquire(self):
+        record = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "started": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is None or not isinstance(holder, dict):
+                    if _age_s(self.path) < 10:  # another process is writing its record now
+                        raise RunDirError(
+                            f"{self.path.parent} is being locked by another kzoo process; "
+                            "wait for it, or choose another --out.") from None
+                    self.path.unlink(missing_ok=True)  # killed between create and write
+                    continue
+                pid, host = holder.get("pid"), holder.get("host")
+                ours = {os.getpid(), *(int(p) for p in os.environ.get(self.ENV, "").split()
+                                       if p.isdigit())}
+                if host == socket.gethostname() and pid in ours:
+                    if pid == os.getpid():
+                        self._grant_children(True)
+                    return self  # this process (or the one that started it) holds it
+                if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
+                    self.path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                raise RunDirError(
+                    f"{self.path.parent} is being written by another kzoo process (pid {pid} "
+                    f"on {host}, since {holder.get('started')}). Wait for it to finish or stop "
+                    f"it, or choose another --out. If that process is gone, delete {self.path}."
+                ) from None
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(record))
+            self.owned = True
+            RunLock._held.add(self.path)
+            self._grant_children(True)
+            atexit.register(self.release)
+            return self
+        raise RunDirError(f"Could not lock {self.path.parent}: {self.path} keeps reappearing.")
+
+    def release(self):
+        if self.owned:
+            self.owned = False
+            if (self._holder() or {}).get("pid") == os.getpid():
+                self.path.unlink(missing_ok=True)
+            RunLock._held.discard(self.path)
+            if not RunLock._held:
+                self._grant_children(False)
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _remove(path):
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _write_marker(out, kind, files):
+    marker = {
+        "format": MARKER_FORMAT,
+        "kind": kind,
+        "run_id": uuid.uuid4().hex,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "files": list(files),
+    }
+    atomic_write_text(out / MARKER_FILE, json.dumps(marker, indent=1) + "\n")
+    return marker
+
+
+def claim(out, kind, *, overwrite=False, resume=False, fresh=True):
+    """Lock `out` and make it this process's `kind` directory; returns the `RunLock`.
+
+    Checks `out` again under the lock (another process may have written it
+    since `check_out`), then on a replace deletes only the files the old marker
+    lists (kzoo's own names; anything else of the user's stays), and writes a
+    new marker first. `fresh=False` keeps the files of a resumed run.
+    """
+    out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / PLOTS_DIR).mkdir(exist_ok=True)
+    lock = RunLock(out).acquire()
+    try:
+        _, state = check_out(out, kind, overwrite=overwrite, resume=resume)
+        if state == "resume" and not fresh:
+            if read_marker(out) is None:  # a kzoo 0.1.0 run: mark it now
+                _write_marker(out, kind, KIND_FILES[kind])
+            return lock
+        if state in ("replace", "resume"):
+            marker = read_marker(out)
+            listed = marker.get("files", ()) if marker else KIND_FILES[kind]
+            for name in listed:
+                if isinstance(name, str) and name in KIND_FILES[kind]:
+                    _remove(out / name)
+            for stray in out.glob(_TMP_PREFIX + "*"):
+                _remove(stray)
+        _write_marker(out, kind, KIND_FILES[kind])
+        if kind != "tune":
+            (out / PLOTS_DIR).mkdir(exist_ok=True)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def check_report_dir(run_dir):
+    """Raise RunDirError unless `run_dir` is a kzoo directory `kzoo report` can read."""
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is not a directory. Pass a run directory written by kzoo.")
+    if read_marker(run_dir) is None and not any(
+        (run_dir / name).exists() for name in REPORTABLE_FILES
+    ):
+        raise RunDirError(
+            f"{run_dir} is not a kzoo run: it has no {MARKER_FILE} and none of "
+            f"{', '.join(REPORTABLE_FILES)}. Pass the --out directory of kzoo train or tune."
+        )
+    for name in (SUMMARY_FILE, CONFIG_FILE):
+        if (run_dir / name).exists():
+            read_json_object(run_dir / name)
 
 
 def _json_default(obj):
@@ -79,22 +395,41 @@ def _json_default(obj):
     return repr(obj)
 
 
+def _clean(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
 def write_json(path, payload):
-    """Write JSON atomically (temporary file + rename), NaN written as null."""
+    """Write JSON atomically (temporary file, fsync, rename), NaN written as null."""
+    atomic_write_text(path, json.dumps(_clean(payload), indent=2, default=_json_default) + "\n")
+
+
+def read_json_object(path):
+    """A JSON file that must hold an object, as a dict.
+
+    Raises:
+        RunDirError: the file is unreadable, not JSON, or not an object.
+    """
     path = pathlib.Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-
-    def clean(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    tmp.write_text(json.dumps(clean(payload), indent=2, default=_json_default) + "\n")
-    tmp.replace(path)
+    try:
+        value = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunDirError(
+            f"{path} is corrupt ({err}); kzoo wrote it as a JSON object. Restore it, or start "
+            "a new run in another directory."
+        ) from None
+    if not isinstance(value, dict):
+        raise RunDirError(
+            f"{path} holds a JSON {type(value).__name__}, not the object kzoo writes; it was "
+            "changed by hand or is not kzoo's. Restore it, or start a new run."
+        )
+    return value
 
 
 def write_history_csv(run_dir, history):
@@ -107,13 +442,13 @@ def write_history_csv(run_dir, history):
             repr(float(history[k][i])) if i < len(history[k]) else "" for k in keys
         ]
         lines.append(",".join(row))
-    (pathlib.Path(run_dir) / HISTORY_FILE).write_text("\n".join(lines) + "\n")
+    atomic_write_text(pathlib.Path(run_dir) / HISTORY_FILE, "\n".join(lines) + "\n")
 
 
 def add_to_lr_find(run_dir, **fields):
     """Add `fields` to the run's `lr_find.json` (e.g. the rate `--lr auto` chose)."""
     path = pathlib.Path(run_dir) / LR_FIND_FILE
-    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+    atomic_write_text(path, json.dumps({**json.loads(path.read_text()), **fields}))
 
 
 def read_lr_find(run_dir):
@@ -121,12 +456,38 @@ def read_lr_find(run_dir):
     return json.loads((pathlib.Path(run_dir) / LR_FIND_FILE).read_text())
 
 
-def load_run_config(run_dir):
-    """Settings of a run directory's config.json, for `kzoo train --resume`."""
-    path = pathlib.Path(run_dir) / CONFIG_FILE
+def load_run_config(run_dir, fields=None):
+    """Settings of a run directory's config.json, for `kzoo train --resume`.
+
+    Args:
+        run_dir: a kzoo train run directory.
+        fields: the names config.json may hold (`TrainConfig` fields); others
+            mean a foreign or hand-edited file.
+
+    Raises:
+        RunDirError: `run_dir` is not a kzoo train run, or its config.json is
+            missing, corrupt, foreign or lacks `model`/`data`.
+    """
+    run_dir = pathlib.Path(run_dir)
+    check_out(run_dir, "train", resume=True)
+    path = run_dir / CONFIG_FILE
     if not path.exists():
-        raise ValueError(f"{run_dir} holds no kzoo run (no config.json) to resume.")
-    return json.loads(path.read_text())
+        raise RunDirError(
+            f"{run_dir} has no {CONFIG_FILE}: the run was killed before it was written, so "
+            f"there is nothing to resume. Start it again with kzoo train --out {run_dir} "
+            "--overwrite."
+        )
+    config = read_json_object(path)
+    missing = [k for k in ("model", "data") if not isinstance(config.get(k), str)]
+    unknown = sorted(set(config) - set(fields)) if fields is not None else []
+    if missing or unknown:
+        what = (f"lacks {', '.join(missing)}" if missing
+                else f"has settings kzoo train does not know ({', '.join(unknown)})")
+        raise RunDirError(
+            f"{path} {what}: it is not the config.json of a kzoo train run. Resume only a "
+            "directory written by kzoo train."
+        )
+    return config
 
 
 def has_checkpoint(run_dir):

@@ -3,15 +3,20 @@
 validate -> prepare the data -> build the model -> set the learning rate ->
 build the callbacks -> fit -> summarize -> write the run directory. Everything
 that can fail on bad input fails before training starts or anything is
-written; `kzoo.training.run_dir` describes the files of a run.
+written; `kzoo.training.run_dir` describes the files of a run and the rules
+that keep a user's files safe (marker, lock, what `overwrite` may delete).
 """
 
+import os
+import tempfile
 import time
 
 import keras
 import numpy as np
 
 from kzoo import zoo
+from kzoo.callbacks._atomic import fsync_dir
+from kzoo.errors import RunFailedError, UsageError
 from kzoo.plots import report
 from kzoo.training import run_dir as layout
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
@@ -56,7 +61,7 @@ def train(
     """
     unknown = set(settings) - set(field_names())
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"Unknown setting(s) {', '.join(sorted(unknown))}. Valid: "
             f"{', '.join(field_names())}."
         )
@@ -65,6 +70,11 @@ def train(
     )
     config.backend = keras.backend.backend()
     validate_config(config)
+    # The output directory is checked now and again under its lock (`layout.claim`).
+    run_dir, _ = layout.check_out(
+        config.out, "train", overwrite=config.overwrite, resume=config.resume
+    )
+    restart = config.resume and not layout.has_checkpoint(run_dir)
 
     # Everything that can fail on bad input fails here, before training or writing.
     zoo.get_spec(config.model)
@@ -88,7 +98,6 @@ def train(
     config.hparams, note = zoo.auto_masking(config.model, config.hparams, prepared.info)
     if note and config.verbose != 0:
         print(note, flush=True)
-    run_dir = layout.prepare(config.out, config.overwrite or config.resume)
     gradient_callbacks = build_gradient_callbacks(config, run_dir)
 
     keras.utils.set_random_seed(config.seed)
@@ -103,9 +112,27 @@ def train(
             **config.hparams,
         )
 
-    if run_dir is not None and not config.resume:
-        layout.clear(run_dir)
-        layout.write_json(run_dir / layout.CONFIG_FILE, config.to_json())
+    if run_dir is None:
+        return _run(config, net, prepared, None, gradient_callbacks, callbacks)
+    lock = layout.claim(
+        run_dir, "train", overwrite=config.overwrite, resume=config.resume, fresh=restart
+    )
+    try:
+        if restart:
+            if config.verbose != 0:
+                print(f"{run_dir} holds no checkpoint (the run was stopped before its first "
+                      "one): starting it over from its config.json.", flush=True)
+            config.resume = False
+        layout.write_json(
+            run_dir / layout.CONFIG_FILE, {**config.to_json(), "resume": False, "overwrite": False}
+        )
+        return _run(config, net, prepared, run_dir, gradient_callbacks, callbacks)
+    finally:
+        lock.release()
+
+
+def _run(config, net, prepared, run_dir, gradient_callbacks, callbacks):
+    """Fit `net` and write the results into `run_dir` (locked by the caller)."""
     # LR callbacks first: the `lr` they put in the epoch logs reaches CSVLogger.
     lr_callbacks = setup_learning_rate(config, net, prepared, run_dir)
     all_callbacks = [
@@ -129,28 +156,107 @@ def train(
 
     summary = _summarize(config, prepared, net, history, wall)
     if run_dir is not None:
-        net.save(run_dir / layout.MODEL_FILE)
-        layout.write_json(run_dir / layout.SUMMARY_FILE, summary)
-        report(run_dir)
+        _write_results(net, summary, run_dir)
     return RunResult(net, history, summary, run_dir)
 
 
-def resume(run_dir, *, verbose="auto"):
+def save_model_atomically(net, path):
+    """`net.save(path)` through a temporary `.keras` file in the same directory,
+    fsynced and renamed: a kill or a full disk leaves the old file or none,
+    never a broken one."""
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=os.path.dirname(path))
+    os.close(fd)
+    try:
+        net.save(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(os.path.dirname(path))
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _write_results(net, summary, run_dir):
+    """model.keras, summary.json and the plots; when one fails, a summary that says
+    what failed (best effort: the disk may be full) and a RunFailedError."""
+    stage = "saving model.keras"
+    try:
+        save_model_atomically(net, run_dir / layout.MODEL_FILE)
+        stage = "writing summary.json"
+        layout.write_json(run_dir / layout.SUMMARY_FILE, {**summary, "status": "completed"})
+        stage = "drawing the plots"
+        report(run_dir)
+    except (OSError, MemoryError, TypeError, ValueError) as err:
+        failure = f"{stage}: {type(err).__name__}: {err}"
+        try:
+            layout.write_json(
+                run_dir / layout.SUMMARY_FILE, {**summary, "status": "failed", "failed": failure}
+            )
+        except (OSError, TypeError, ValueError):
+            pass
+        kept = ("its checkpoints are kept; once fixed, finish it with "
+                f"`kzoo train --resume {run_dir}`" if layout.has_checkpoint(run_dir)
+                else "it has no checkpoint to resume")
+        raise RunFailedError(
+            f"Training finished but {failure}. {run_dir}/summary.json records the failure and "
+            f"{kept} (free disk space or fix the cause first)."
+        ) from err
+
+
+def resume(run_dir, *, verbose="auto", epochs=None, **settings):
     """Continue the run in `run_dir` from its latest checkpoint, with the
     settings of its `config.json` (`kzoo train --resume DIR`).
 
+    A run stopped before its first checkpoint starts over from its config.json.
+
     Args:
-        run_dir: a run directory written with checkpoints on.
+        run_dir: a run directory written by `train` with checkpoints on.
         verbose: Keras verbosity. Defaults to `"auto"`.
+        epochs: a larger total number of epochs extends the run (recorded in
+            its config.json); a smaller one is refused.
+        **settings: other `TrainConfig` fields; each must equal the run's own
+            value (a resumed run cannot change), else UsageError lists them.
 
     Returns:
         The `RunResult` of the whole run.
     """
-    settings = layout.load_run_config(run_dir)
-    settings.pop("backend", None)
-    model, data = settings.pop("model"), settings.pop("data")
-    settings.update(out=str(run_dir), resume=True, overwrite=False, verbose=verbose)
-    return train(model, data, **settings)
+    saved = layout.load_run_config(run_dir, fields=field_names())
+    saved.pop("backend", None)
+    unknown = sorted(set(settings) - set(field_names()))
+    if unknown:
+        raise UsageError(f"Unknown setting(s) {', '.join(unknown)}. Valid: "
+                         f"{', '.join(field_names())}.")
+    if settings.get("overwrite"):
+        raise UsageError("--overwrite replaces a run and --resume continues it; pass one.")
+    out = settings.pop("out", None)
+    if out is not None and os.path.realpath(out) != os.path.realpath(run_dir):
+        raise UsageError(f"--resume {run_dir} writes into {run_dir}; drop --out {out}.")
+    conflicts = {k: v for k, v in settings.items()
+                 if k not in ("resume", "verbose", "backend", "overwrite") and saved.get(k) != v}
+    if conflicts:
+        listed = ", ".join(f"{k}={v!r} (the run has {saved.get(k)!r})"
+                           for k, v in sorted(conflicts.items()))
+        raise UsageError(
+            f"A resumed run keeps its own settings; these differ from {run_dir}/config.json: "
+            f"{listed}. Drop them to resume, or start a new run with another --out."
+        )
+    if epochs is not None and epochs != saved.get("epochs"):
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < saved["epochs"]:
+            raise UsageError(
+                f"epochs={epochs!r}: a resumed run can only be extended, and {run_dir} was set "
+                f"to {saved['epochs']} epochs. Pass a larger --epochs, or none."
+            )
+        if verbose != 0:
+            print(f"Extending {run_dir} from {saved['epochs']} to {epochs} epochs.", flush=True)
+        saved["epochs"] = epochs
+    model, data = saved.pop("model"), saved.pop("data")
+    saved.update(out=str(run_dir), resume=True, overwrite=False, verbose=verbose)
+    return train(model, data, **saved)
 
 
 def _summarize(config, data, net, history, wall):

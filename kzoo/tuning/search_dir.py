@@ -2,11 +2,16 @@
 
 `OUT/tune_config.json` holds the settings that must match to resume a search
 (its identity) and the objective's direction, which the search plot reads.
+The directory is marked, locked and replaced by the rules of
+`kzoo.training.run_dir` (kind "tune"): never a directory that is not a kzoo
+search, and `--overwrite` deletes only a search's own files.
 """
 
 import json
 import pathlib
-import shutil
+
+from kzoo.errors import RunDirError
+from kzoo.training import run_dir as layout
 
 CONFIG_FILE = "tune_config.json"
 PROJECT = "kt"  # KerasTuner's project folder inside OUT
@@ -42,32 +47,32 @@ def prepare_search_dir(out, ident, direction, *, overwrite, role):
     """
     out = pathlib.Path(out)
     config = out / CONFIG_FILE
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; choose a directory.")
     if role == "worker":
+        if out.exists() and not out.is_dir():
+            raise RunDirError(f"--out {out} is a file; choose a directory.")
         out.mkdir(parents=True, exist_ok=True)
         return config.exists()
     record = {**ident, "direction": direction}
-    if config.exists() and not overwrite:
-        saved = json.loads(config.read_text())
+    searched = out.is_dir() and any(out.iterdir())
+    if searched:
+        layout.check_out(out, "tune", resume=True)  # refuses what is not a kzoo search
+    if searched and config.exists() and not overwrite:
+        saved = layout.read_json_object(config)
         kept = {k: v for k, v in saved.items() if k not in _NOT_IDENTITY}
         if kept != ident:
             diff = sorted(k for k in {*ident, *kept} if kept.get(k) != ident.get(k))
-            raise ValueError(
+            raise RunDirError(
                 f"--out {out} holds a search with different settings ({', '.join(diff)}: "
                 f"{ {k: kept.get(k) for k in diff} }). Use the same settings to resume it, "
                 "another --out, or --overwrite to replace it."
             )
+        layout.claim(out, "tune", resume=True, fresh=False)  # held until this process ends
         if saved != record:  # a search from before the direction was stored
-            config.write_text(json.dumps(record, indent=2))
+            layout.write_json(config, record)
         return True
-    if out.is_dir() and any(out.iterdir()):
-        if not config.exists():
-            raise ValueError(
-                f"--out {out} is a non-empty directory that holds no kzoo search; refusing "
-                "to write into it. Choose a new or empty directory."
-            )
-        shutil.rmtree(out)  # overwrite=True on an earlier search
-    out.mkdir(parents=True, exist_ok=True)
-    config.write_text(json.dumps(record, indent=2))
+    # A search killed before its config was written is replaced as if overwrite were on.
+    overwrite = overwrite or (searched and not config.exists())
+    layout.check_out(out, "tune", overwrite=overwrite)
+    layout.claim(out, "tune", overwrite=overwrite)
+    layout.write_json(config, record)
     return False

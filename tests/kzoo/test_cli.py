@@ -127,8 +127,8 @@ def test_report_replots(tmp_path, capsys):
     png.unlink()
     assert main(["report", str(out), "--backend", BACKEND]) == 0
     assert png.stat().st_size > 1000
-    assert main(["report", str(tmp_path), "--backend", BACKEND]) == 2
-    assert "holds no kzoo run" in capsys.readouterr().err
+    assert main(["report", str(tmp_path), "--backend", BACKEND]) == 5  # EXIT_RUN_DIR
+    assert "not a kzoo run" in capsys.readouterr().err
 
 
 def test_list(capsys):
