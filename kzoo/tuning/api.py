@@ -113,7 +113,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
         "backend": current_backend(), "max_trials": max_trials, "prune": prune,
         "verbose": verbose,
     }
-    out = pathlib.Path(out)
+    out, encoded = pathlib.Path(out), None
     if workers:  # what the workers will read: checked now, written by the launcher
         encoded = handoff.encode(dict(
             model=model, data=data, out=str(out), tuner=tuner, max_trials=max_trials,
@@ -121,9 +121,24 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
             early_stopping=early_stopping, prune=prune, callbacks=callbacks,
             heartbeat_timeout=heartbeat_timeout, verbose=verbose,
         ))
-    resumed = prepare_search_dir(
+    resumed, lock = prepare_search_dir(
         out, identity(settings), direction, overwrite=overwrite, role=role
     )
+    try:
+        return _search(settings, hypermodel, dataset, out, resumed=resumed, role=role,
+                       workers=workers, encoded=encoded,
+                       max_trials=max_trials, epochs=epochs, objective=objective,
+                       early_stopping=early_stopping, callbacks=callbacks, verbose=verbose,
+                       heartbeat_timeout=heartbeat_timeout)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _search(settings, hypermodel, dataset, out, *, resumed, role, workers, encoded,
+            max_trials, epochs, objective, early_stopping, callbacks, verbose,
+            heartbeat_timeout):
+    """The search itself, in a directory `tune` has prepared and locked."""
     if workers:
         if verbose:
             print(f"Starting a chief and {workers} workers on 127.0.0.1 for {out}", flush=True)

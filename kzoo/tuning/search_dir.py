@@ -32,7 +32,10 @@ def read_config(out):
 
 
 def prepare_search_dir(out, ident, direction, *, overwrite, role):
-    """Create or reopen the search directory `out`; True when a search is resumed.
+    """Create or reopen the search directory `out`: `(resumed, lock)`.
+
+    `resumed` is True when a search is resumed; `lock` is the directory's `RunLock`
+    (None for a worker), which the caller releases when the search ends.
 
     Refuses a file, a non-empty directory that holds no search, and a search with
     other settings (unless `overwrite`). The chief or single process owns the
@@ -51,7 +54,7 @@ def prepare_search_dir(out, ident, direction, *, overwrite, role):
         if out.exists() and not out.is_dir():
             raise RunDirError(f"--out {out} is a file; choose a directory.")
         out.mkdir(parents=True, exist_ok=True)
-        return config.exists()
+        return config.exists(), None
     record = {**ident, "direction": direction}
     searched = out.is_dir() and any(out.iterdir())
     if searched:
@@ -66,13 +69,17 @@ def prepare_search_dir(out, ident, direction, *, overwrite, role):
                 f"{ {k: kept.get(k) for k in diff} }). Use the same settings to resume it, "
                 "another --out, or --overwrite to replace it."
             )
-        layout.claim(out, "tune", resume=True, fresh=False)  # held until this process ends
+        lock = layout.claim(out, "tune", resume=True, fresh=False)
         if saved != record:  # a search from before the direction was stored
             layout.write_json(config, record)
-        return True
+        return True, lock
     # A search killed before its config was written is replaced as if overwrite were on.
     overwrite = overwrite or (searched and not config.exists())
     layout.check_out(out, "tune", overwrite=overwrite)
-    layout.claim(out, "tune", overwrite=overwrite)
-    layout.write_json(config, record)
-    return False
+    lock = layout.claim(out, "tune", overwrite=overwrite)
+    try:
+        layout.write_json(config, record)
+    except BaseException:
+        lock.release()
+        raise
+    return False, lock

@@ -87,6 +87,8 @@ def test_other_tuners_complete_a_tiny_search(kind, tmp_path):
     if kind == "hyperband":
         assert "tuner/epochs" in result.trials[0]
     assert result.best["tuner"] == kind and (tmp_path / "best_model.keras").exists()
+    # The search's lock is released when tune() returns, not when the process exits.
+    assert not (tmp_path / "kzoo-run.lock").exists() and (tmp_path / "kzoo-run.json").exists()
 
 
 def test_failed_trials_are_recorded_with_their_error(tmp_path):
@@ -126,6 +128,7 @@ def test_all_trials_failing_raises_with_the_first_error(tmp_path):
     assert "\n" not in str(err.value) and "Traceback" not in str(err.value)
     assert [r["status"] for r in read_csv(tmp_path / "trials.csv")] == ["FAILED", "FAILED"]
     assert not (tmp_path / "best.json").exists()
+    assert not (tmp_path / "kzoo-run.lock").exists()  # released on failure too
 
 
 def test_cli_exits_non_zero_when_every_trial_fails(tmp_path, monkeypatch, capsys):
