@@ -9,12 +9,14 @@ import sys
 import textwrap
 import time
 
+import keras
 import keras_tuner as kt
 import numpy as np
 import optuna
 import pytest
 from keras_tuner.engine import hyperparameters as hp_types
 
+from kzoo.cli import main
 from kzoo.datasets import Dataset
 from kzoo.plots import read_csv
 from kzoo.tuning import tpe
@@ -119,13 +121,19 @@ def test_a_space_optuna_cannot_search_is_refused_before_any_trial(hp, match, tmp
     assert not oracle.study.trials  # refused before Optuna was asked
 
 
-def test_missing_optuna_is_a_clear_error_before_anything_is_written(tmp_path, monkeypatch):
+def test_missing_optuna_is_a_clear_error_before_anything_is_written(tmp_path, monkeypatch,
+                                                                    capsys):
     monkeypatch.setitem(sys.modules, "optuna", None)  # as if not installed
     with pytest.raises(ValueError, match=r"needs Optuna.*pip install 'kzoo\[optuna\]'"):
         tune("mlp", _tiny_data(), out=tmp_path / "s", tuner="tpe", fixed=TINY)
     assert not (tmp_path / "s").exists()
     with pytest.raises(ValueError, match=r"kzoo\[optuna\]"):
         tpe.require_optuna()
+    args = ["tune", "--model", "mlp", "--data", "digits", "--tuner", "tpe", "--out",
+            str(tmp_path / "cli"), "--backend", keras.backend.backend()]
+    assert main(args) != 0
+    assert "pip install 'kzoo[optuna]'" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
 
 
 # ------------------------------------------------------------------ proposals and the study
@@ -272,6 +280,7 @@ class Slow(keras.callbacks.Callback):
 
 _SCRIPT = """
 import sys, numpy as np
+from kzoo.cli import main
 from kzoo.datasets import Dataset
 from kzoo.tuning import tune
 from slow_callbacks import Slow
@@ -294,8 +303,6 @@ def _script(tmp_path, **fmt):
 
 
 def _env(tmp_path):
-    import keras
-
     return {
         **os.environ,
         "KERAS_BACKEND": keras.backend.backend(),
