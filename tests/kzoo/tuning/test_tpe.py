@@ -264,6 +264,30 @@ def test_a_tpe_search_records_its_study_and_reproduces_from_its_seed(tmp_path):
     assert runs[0].best["tuner"] == "tpe"
 
 
+class Scripted(keras.callbacks.Callback):
+    """Sets val_accuracy to 100 x the trial's learning rate every epoch (before
+    KerasTuner's callbacks read it): known, flat curves whatever the backend."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_accuracy"] = 100 * float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+
+
+def test_pruned_trials_are_told_with_the_score_they_reached(tmp_path):
+    result = tune("mlp", _tiny_data(), out=tmp_path, tuner="tpe", max_trials=5, epochs=3,
+                  prune=True, fixed={**TINY, "batch_size": 64}, callbacks=[Scripted()],
+                  verbose=0)
+    rows = result.trials
+    assert {r["status"] for r in rows} == {"COMPLETED"} and len(rows) == 5
+    pruned = [r for r in rows if r["pruned"]]
+    assert pruned and all(r["epochs_run"] == 2 for r in pruned)  # this seed prunes
+    told = {t.user_attrs[tpe.KT_TRIAL_ID]: t for t in _journal_trials(tmp_path)}
+    assert len(told) == 5 and {t.state.name for t in told.values()} == {"COMPLETE"}
+    for r in rows:
+        assert told[str(int(r["trial_id"]))].value == pytest.approx(r["score"])
+
+
 # ------------------------------------------------------------------ subprocesses
 
 _CALLBACKS = """
