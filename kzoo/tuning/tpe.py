@@ -192,6 +192,12 @@ def open_study(path, direction, seed, n_startup_trials=10):
 class TPEOracle(kt.Oracle):
     """A KerasTuner oracle whose proposals come from Optuna's `TPESampler`.
 
+    One process from start to end proposes what Optuna's own ask-and-tell loop
+    would (same seed, same space, same scores). A resumed search continues the
+    same study (every finished trial is in the model), but the sampler's random
+    state starts again from its seed, so later proposals differ from an
+    uninterrupted run's.
+
     Args:
         objective: as for any KerasTuner oracle (one objective).
         max_trials: the trial budget.
