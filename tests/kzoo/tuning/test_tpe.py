@@ -12,7 +12,6 @@ import time
 import keras
 import keras_tuner as kt
 import numpy as np
-import optuna
 import pytest
 from keras_tuner.engine import hyperparameters as hp_types
 
@@ -21,6 +20,9 @@ from kzoo.datasets import Dataset
 from kzoo.plots import read_csv
 from kzoo.tuning import tpe
 from kzoo.tuning.api import tune
+
+# The optional extra kzoo[optuna] (in [all]); test_settings checks the error without it.
+optuna = pytest.importorskip("optuna")
 
 TINY = {"depth": 1, "width": 8}
 
