@@ -12,14 +12,16 @@ test evaluation, plots). For Optuna each point is when its objective returned.
 
 Optuna is a dependency of this benchmark only:
 
-    .venv/bin/pip install optuna
+    .venv/bin/pip install -e ".[optuna]"
     KERAS_BACKEND=jax .venv/bin/python benchmarks/tuning/bench_tuning.py
 
 Environment: BENCH_TRIALS (8), BENCH_EPOCHS (5), BENCH_SEEDS ("0,1"),
 BENCH_CASES ("digits+mlp,digits-seq+lstm"), BENCH_RUNNERS (all of RUNNERS),
-BENCH_APPEND=1 (keep the runs already in results.json).
-Writes `benchmarks/tuning/results.json` (after every run) and
-`benchmarks/tuning/best_vs_time.png`.
+BENCH_APPEND=1 (keep the runs already in results.json), BENCH_RESULTS (the results
+file; a smoke run can write elsewhere than the committed one).
+Writes `benchmarks/tuning/results.json` (after every run) and `best_vs_time.png`
+beside it. Runners take turns within each seed and case, in an order rotated by
+the seed, so no runner always meets the same machine load.
 """
 
 import json
@@ -51,6 +53,8 @@ RUNNERS = (
     "kzoo-hyperband",
     "kzoo-random-prune",
     "kzoo-bayesian-prune",
+    "kzoo-tpe",  # Optuna's TPESampler inside KerasTuner (needs kzoo[optuna])
+    "kzoo-tpe-prune",
     "optuna-tpe-median",
 )
 MAX_TRIALS = int(os.environ.get("BENCH_TRIALS", 8))
@@ -239,7 +243,7 @@ def summarize(results):
 
 
 def main():
-    results_path = HERE / "results.json"
+    results_path = pathlib.Path(os.environ.get("BENCH_RESULTS", HERE / "results.json"))
     cases = os.environ.get("BENCH_CASES", ",".join(CASES)).split(",")
     runners = os.environ.get("BENCH_RUNNERS", ",".join(RUNNERS)).split(",")
     results = {
@@ -290,10 +294,10 @@ def main():
                         flush=True,
                     )
                     results_path.write_text(json.dumps(summarize(results), indent=2))
-                    plot(results)
+                    plot(results, results_path.parent / "best_vs_time.png")
 
 
-def plot(results):
+def plot(results, path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -319,7 +323,7 @@ def plot(results):
         ax.set_ylabel("best val accuracy")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(HERE / "best_vs_time.png", dpi=90)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 

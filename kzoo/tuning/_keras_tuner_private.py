@@ -64,6 +64,11 @@ def retry_queue(oracle):
     return oracle._retry_queue
 
 
+def project_dir(oracle):
+    """The oracle's project directory (`<out>/kt`), where `TPEOracle` keeps its study."""
+    return oracle._project_dir
+
+
 def inner_oracle(oracle):
     """A worker's `OracleClient` wraps the chief's oracle; elsewhere the oracle itself."""
     return getattr(oracle, "_oracle", oracle)

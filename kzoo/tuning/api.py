@@ -15,6 +15,7 @@ from kzoo.tuning.progress import Progress
 from kzoo.tuning.records import Recorder, SearchFailedError, read_result
 from kzoo.tuning.search_dir import identity, prepare_search_dir
 from kzoo.tuning.settings import check_objective, check_settings, jsonable_fixed
+from kzoo.tuning.tpe import check_space
 from kzoo.tuning.tuner import frozen_heap, make_tuner
 
 
@@ -26,10 +27,11 @@ def load_data(data, seed=0):
     return data
 
 
-def metric_names(hypermodel, dataset):
+def metric_names(hypermodel, dataset, hp=None):
     """What a trial's `fit` logs for the training split (`loss`, `accuracy`, ...): the
-    names from a model built with the space's defaults, evaluated on two examples."""
-    model = hypermodel.build(kt.HyperParameters())
+    names from a model built with the space's defaults (declared into `hp`), evaluated
+    on two examples."""
+    model = hypermodel.build(kt.HyperParameters() if hp is None else hp)
     logs = model.evaluate(dataset.x_val[:2], dataset.y_val[:2], verbose=0, return_dict=True)
     keras.backend.clear_session(free_memory=False)
     return list(logs)
@@ -46,7 +48,9 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
             `kzoo train`) or a `kzoo.datasets.Dataset`.
         out: directory for the search; an existing search there with the same
             settings is resumed.
-        tuner: `"random"`, `"bayesian"` or `"hyperband"`. Defaults to `"random"`.
+        tuner: `"random"`, `"bayesian"`, `"hyperband"` or `"tpe"` (Optuna's TPE
+            sampler, `pip install 'kzoo[optuna]'`; `kzoo.tuning.tpe`). Defaults to
+            `"random"`.
         max_trials: trial budget (also caps hyperband). Defaults to `10`.
         epochs: epochs per trial (hyperband's `max_epochs`). Defaults to `10`.
         objective: a metric the model logs, to optimise in KerasTuner's direction
@@ -60,8 +64,8 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
             objective so far is worse than the median of the finished, unpruned
             trials at the same epoch (median stopping rule), once 3 trials have
             reached that epoch. Pruned trials count as completed, with the
-            score they reached (`pruned` column of `trials.csv`). `random` and
-            `bayesian` only. Defaults to `False`.
+            score they reached (`pruned` column of `trials.csv`). Not for
+            `hyperband`. Defaults to `False`.
         callbacks: extra Keras callbacks for every trial (deep-copied per trial).
             With `workers > 0` they are rebuilt in each worker from their class
             (in an importable module) and their `__init__` arguments, kept as
@@ -106,7 +110,10 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
         model, dataset.input_shape, dataset.num_classes, head=dataset.task, **fixed
     )
     direction = private.objective_direction(objective)
-    check_objective(objective, metric_names(hypermodel, dataset), direction)
+    space = kt.HyperParameters()
+    check_objective(objective, metric_names(hypermodel, dataset, space), direction)
+    if tuner == "tpe":
+        check_space(space)
     settings = {
         "model": model, "data": spec_name, "tuner": tuner, "epochs": epochs,
         "objective": objective, "fixed": jsonable_fixed(fixed), "seed": seed,

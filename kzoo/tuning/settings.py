@@ -1,16 +1,23 @@
 """A search's settings: their checks, which run before anything is written."""
 
-TUNERS = ("random", "bayesian", "hyperband")
+import importlib.util
+
+TUNERS = ("random", "bayesian", "hyperband", "tpe")
 
 
 def check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune=False):
     if tuner not in TUNERS:
         raise ValueError(f"Unknown tuner {tuner!r}. Choose one of: {', '.join(TUNERS)}.")
+    if tuner == "tpe" and importlib.util.find_spec("optuna") is None:
+        raise ValueError(
+            "tuner='tpe' needs Optuna, which is not installed: pip install 'kzoo[optuna]' "
+            "(or pick another --tuner)."
+        )
     if not isinstance(prune, bool):
         raise ValueError(f"prune must be True or False, got {prune!r}.")
     if prune and tuner == "hyperband":
         raise ValueError(
-            "prune=True is for the random and bayesian tuners: hyperband already stops "
+            "prune=True is for the random, bayesian and tpe tuners: hyperband already stops "
             "poor trials early (successive halving). Drop --prune or pick another tuner."
         )
     for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1)):

@@ -13,6 +13,7 @@ from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.bayesian import BayesianOracle
 from kzoo.tuning.pruning import MedianStop, median_curve
 from kzoo.tuning.search_dir import PROJECT
+from kzoo.tuning.tpe import TPEOracle
 
 
 def rss_mb():
@@ -146,7 +147,12 @@ def make_tuner(settings, hypermodel, out):
     if settings["tuner"] == "hyperband":
         tuner = KzooHyperband(max_epochs=settings["epochs"], factor=3, **oracle_args, **common)
     else:
-        oracle_class = {"random": kt.oracles.RandomSearchOracle, "bayesian": BayesianOracle}
+        oracle_class = {
+            "random": kt.oracles.RandomSearchOracle,
+            "bayesian": BayesianOracle,
+            # Its sampler's seed is kzoo's seed + 1, like the other oracles'.
+            "tpe": TPEOracle,
+        }
         extra = {"num_initial_points": max(2, settings["max_trials"] // 3)}
         oracle = oracle_class[settings["tuner"]](
             max_trials=settings["max_trials"],

@@ -38,6 +38,7 @@ def test_every_private_symbol_still_works(tmp_path):
     trial.status = "COMPLETED"
     oracle.end_trial(trial)
     assert private.retry_queue(oracle) == [] and private.inner_oracle(oracle) is oracle
+    assert private.project_dir(oracle) == str(tmp_path / "p")
     x, y = private.vectorize_trials(oracle)
     assert x.shape == (1, 1) and y.shape == (1,)
     bounds = private.hp_bounds(oracle)

@@ -1,5 +1,7 @@
 """The checks a search's settings pass before anything is written."""
 
+import sys
+
 import pytest
 
 from kzoo.tuning.settings import check_objective, check_settings
@@ -24,3 +26,11 @@ def test_settings_refuse_bad_values():
     ]:
         with pytest.raises(ValueError, match=match):
             check_settings(*args)
+
+
+def test_the_tpe_tuner_names_the_optuna_extra_when_optuna_is_missing(monkeypatch):
+    check_settings("tpe", 1, 1, 0, 1.0, prune=True)
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if not installed
+    with pytest.raises(ValueError, match=r"needs Optuna.*pip install 'kzoo\[optuna\]'"):
+        check_settings("tpe", 1, 1, 0, 1.0)
+    check_settings("random", 1, 1, 0, 1.0)
