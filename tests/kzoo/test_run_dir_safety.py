@@ -80,12 +80,18 @@ def test_tune_overwrite_replaces_only_a_search_s_own_files(tmp_path):
     ident = {"model": "mlp", "data": "digits", "tuner": "random", "epochs": 1,
              "objective": "val_accuracy", "seed": 0}
     out = tmp_path / "s"
-    assert prepare_search_dir(out, ident, "max", overwrite=False, role="single") is False
+    def prepare(overwrite):
+        resumed, lock = prepare_search_dir(out, ident, "max", overwrite=overwrite,
+                                           role="single")
+        lock.release()  # as tune() does when the search ends
+        return resumed
+
+    assert prepare(overwrite=False) is False
     assert layout.read_marker(out)["kind"] == "tune"
     (out / "trials.csv").write_text("old")
     (out / "notes.txt").write_text("mine")
-    assert prepare_search_dir(out, ident, "max", overwrite=False, role="single") is True
-    assert prepare_search_dir(out, ident, "max", overwrite=True, role="single") is False
+    assert prepare(overwrite=False) is True
+    assert prepare(overwrite=True) is False
     assert not (out / "trials.csv").exists() and (out / "notes.txt").read_text() == "mine"
 
 
