@@ -79,54 +79,30 @@ def infer_task(y, num_classes=None):
 def prepare_data(data, *, seed=0, val_data=None, test_data=None, num_classes=None, task=None):
     """Turn any supported input into `PreparedData`.
 
-    Accepts a dataset spec string, a `kzoo.datasets.Dataset`, a path to an
-    `.npz`, a tuple `(x, y)` of arrays, or an iterable dataset
+    Accepts a dataset spec string, a `kzoo.datasets.Dataset`, the path of an
+    `.npz` or `.csv` file (`kzoo.datasets.load`), a tuple `(x, y)` of arrays
+    (`kzoo.datasets.from_arrays`: a seeded 20 % validation split unless
+    `val_data` is given, standardised on train), or an iterable dataset
     (`tf.data.Dataset`, `keras.utils.PyDataset`, torch `DataLoader`) yielding
-    `(x, y)` batches. Arrays without a validation split get a deterministic 20 %
-    carved off.
+    `(x, y)` batches. Files and arrays are checked by `Dataset.check()`, the
+    checks of the built-in sets. Without a test split `PreparedData.test` is None.
     """
-    if isinstance(data, (str, pathlib.Path)) and str(data).endswith(".npz"):
-        data = load_npz(data)
-    if isinstance(data, str):
-        data = datasets.load(data, seed=seed)
+    if isinstance(data, (str, pathlib.Path)):
+        data = datasets.load(str(data), seed=seed)
+    if isinstance(data, (tuple, list)) and len(data) == 2 and not is_iterable_dataset(data[0]):
+        data = _from_arrays(data, seed, val_data, test_data, num_classes, task)
     if isinstance(data, datasets.Dataset):
-        for part in ("train", "val", "test"):
-            check_arrays(
-                getattr(data, f"x_{part}"),
-                getattr(data, f"y_{part}"),
-                data.task,
-                data.num_classes,
-                part,
-            )
+        data.check()
         return PreparedData(
             (data.x_train, data.y_train),
             (data.x_val, data.y_val),
-            (data.x_test, data.y_test),
+            (data.x_test, data.y_test) if data.has_test else None,
             data.input_shape,
             data.num_classes,
             data.task,
             data.kind,
             data.name,
             dict(data.info or {}),
-        )
-    if isinstance(data, (tuple, list)) and len(data) == 2 and not is_iterable_dataset(data[0]):
-        x, y = (np.asarray(a) for a in data)
-        if len(x) == 0:
-            raise ValueError("The training data is empty: x has 0 examples.")
-        inferred_task, inferred_n = infer_task(y, num_classes)
-        task = task or inferred_task
-        num_classes = num_classes or inferred_n
-        x = x.astype("float32")
-        y = y.astype("float32" if task in ("regression", "multilabel") else "int32")
-        check_arrays(x, y, task, num_classes, "train")
-        if val_data is None and len(x) >= 5:
-            (x, y), val_data = split_validation(x, y, seed)
-        for part, pair in (("val", val_data), ("test", test_data)):
-            if pair is not None:
-                check_arrays(np.asarray(pair[0]), np.asarray(pair[1]), task, num_classes, part)
-        kind = "sequence" if x.ndim == 3 else "tabular"
-        return PreparedData(
-            (x, y), val_data, test_data, x.shape[1:], num_classes, task, kind, "arrays"
         )
     if is_iterable_dataset(data):
         xb, yb = first_batch(data)
@@ -151,61 +127,25 @@ def prepare_data(data, *, seed=0, val_data=None, test_data=None, num_classes=Non
     )
 
 
-def load_npz(path):
-    """A `Dataset` from an `.npz` of `x_train`, `y_train` (and optionally the
-    val and test splits; without val, 20 % of train is carved off)."""
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise ValueError(f"Data file {path} does not exist.")
-    with np.load(path, allow_pickle=False) as f:
-        arrays = dict(f)
-    for key in ("x_train", "y_train"):
-        if key not in arrays:
-            raise ValueError(f"{path} lacks {key!r}; it needs x_train and y_train arrays.")
-    x, y = arrays["x_train"].astype("float32"), arrays["y_train"]
-    if len(x) == 0:
-        raise ValueError(f"{path}: x_train is empty.")
-    task, n = infer_task(y)
-    ycast = "float32" if task in ("regression", "multilabel") else "int32"
-    if "x_val" not in arrays:
-        (x, y), (arrays["x_val"], arrays["y_val"]) = split_validation(x, y, seed=0)
-    x_test = arrays.get("x_test", arrays["x_val"])
-    y_test = arrays.get("y_test", arrays["y_val"])
-    return datasets.Dataset(
-        str(path),
-        x,
-        y.astype(ycast),
-        arrays["x_val"].astype("float32"),
-        arrays["y_val"].astype(ycast),
-        x_test.astype("float32"),
-        y_test.astype(ycast),
-        task,
-        n,
-        "sequence" if x.ndim == 3 else "tabular",
-    )
-
-
-def check_arrays(x, y, task, num_classes, part):
-    """Raise ValueError on empty, mismatched, non-finite or out-of-range data."""
-    if len(x) == 0:
-        raise ValueError(f"The {part} split is empty: x has 0 examples.")
-    if len(x) != len(y):
-        raise ValueError(f"{part}: x has {len(x)} examples but y has {len(y)}; they must match.")
-    if not np.all(np.isfinite(x)):
-        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-        raise ValueError(
-            f"{part}: the features hold {bad} NaN or inf value(s). Impute or drop them before "
-            "training (e.g. np.nan_to_num or sklearn.impute.SimpleImputer)."
-        )
-    if task in ("multiclass", "binary"):
-        if not np.all(np.equal(np.mod(y, 1), 0)):
-            raise ValueError(f"{part}: class labels must be integers, got non-integer values.")
-        lo, hi = int(np.min(y)), int(np.max(y))
+def _from_arrays(data, seed, val_data, test_data, num_classes, task):
+    """`(x, y)` as a checked `Dataset` (`kzoo.datasets.from_arrays`)."""
+    x, y = (np.asarray(a) for a in data)
+    if task in ("multiclass", "binary") and num_classes is not None and len(y):
+        # The caller fixed the classes: labels outside 0..C-1 are an error here, where
+        # from_arrays would re-index whatever classes it sees.
         n = 2 if task == "binary" else num_classes
+        lo, hi = float(np.min(y)), float(np.max(y))
         if lo < 0 or hi >= n:
             raise ValueError(
-                f"{part}: labels span [{lo}, {hi}] but the model has {n} classes, so labels "
+                f"train: labels span [{lo:g}, {hi:g}] but the model has {n} classes, so labels "
                 f"must lie in [0, {n - 1}]. Map labels to 0..C-1 or raise num_classes."
             )
-    elif not np.all(np.isfinite(y)):
-        raise ValueError(f"{part}: the targets hold NaN or inf values.")
+    kind_task = {"multiclass": "classification", "binary": "classification"}.get(task, task)
+    ds = datasets.from_arrays(
+        x, y, val=0.2 if val_data is None else val_data, test=test_data, seed=seed,
+        task=kind_task,
+    )
+    if num_classes is not None and ds.task != "regression" and num_classes > ds.num_classes:
+        ds.num_classes = num_classes
+        ds.task = "binary" if num_classes == 2 else "multiclass"
+    return ds
