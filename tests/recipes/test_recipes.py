@@ -55,7 +55,7 @@ def test_public_api_only(name):
             modules = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
             modules = [a.name for a in node.names]
-        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+        elif isinstance(node, ast.Attribute) and re.match(r"_(?!_)", node.attr):
             pytest.fail(f"{name} uses a private attribute {node.attr}")
         else:
             continue
