@@ -326,8 +326,10 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     # Before anything imports tensorflow (keras or keras_tuner do when it is installed,
-    # whatever the backend): keeps its C++ INFO/WARNING lines out of kzoo's output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # whatever the backend): keeps its C++ start-up lines out of kzoo's output.
+    from kzoo.cli_quiet import quiet_tensorflow_import
+
+    quiet_tensorflow_import()
     try:
         set_backend(args.backend)
         return args.func(args)

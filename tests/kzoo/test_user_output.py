@@ -193,3 +193,32 @@ def test_learning_curve_axes_are_plain_and_integer(tmp_path, monkeypatch):
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert labels and not any("10^" in t or "times" in t or "\\" in t for t in labels)
     assert any("best epoch (3)" in (line.get_label() or "") for line in ax.get_lines())
+
+
+def test_cli_output_has_no_tensorflow_log_lines():
+    """keras_tuner imports tensorflow when it is installed, whatever the backend; its
+    C++ start-up lines ("oneDNN custom operations", "absl::InitializeLog") stay out."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    # Whether keras imports tensorflow depends on the command and the versions, so the
+    # handler imports it itself, as keras would, after main() started.
+    script = (
+        "import sys, kzoo.cli_describe as d\n"
+        "real = d.describe_model\n"
+        "def describe(name):\n"
+        "    import tensorflow  # noqa: F401\n"
+        "    return real(name)\n"
+        "d.describe_model = describe\n"
+        "from kzoo.cli import main\n"
+        "sys.exit(main(['describe', 'lstm']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    assert "oneDNN" not in output and "absl::InitializeLog" not in output
+    assert "units" in done.stdout
