@@ -88,3 +88,16 @@ def test_bring_your_own_data_snippet_runs(tmp_path):
     finally:
         os.chdir(monkeypatch_cwd)
     assert (tmp_path / "runs" / "waves" / "summary.json").exists()
+
+
+def test_run_directory_description_lists_every_file():
+    """The README's run-directory table names every file `kzoo.training.run_dir` declares."""
+    from kzoo.plots.learning_curves import FILE_NAME as CURVES_PNG
+    from kzoo.plots.learning_rate import LR_FIND_PNG, LR_SCHEDULE_PNG
+    from kzoo.training import run_dir
+
+    names = [v for k, v in vars(run_dir).items()
+             if k.endswith(("_FILE", "_DIR")) and isinstance(v, str)]
+    text = README.read_text()
+    for name in [*names, CURVES_PNG, LR_FIND_PNG, LR_SCHEDULE_PNG]:
+        assert f"`{name}" in text, f"README's run directory omits {name}"

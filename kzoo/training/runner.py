@@ -44,9 +44,12 @@ def train(
 
     Args:
         model: a registered model name. Defaults to `"gru"`.
-        data: a dataset spec, a `kzoo.datasets.Dataset`, an `.npz` path, a
-            `(x, y)` tuple, or a `tf.data.Dataset` / `keras.utils.PyDataset` /
-            torch `DataLoader` yielding `(x, y)` batches. Defaults to `"digits-seq"`.
+        data: a dataset spec, a `kzoo.datasets.Dataset`, an `.npz` or `.csv`
+            path, a `(x, y)` tuple (split and standardised by
+            `kzoo.datasets.from_arrays`), or a `tf.data.Dataset` /
+            `keras.utils.PyDataset` / torch `DataLoader` yielding `(x, y)`
+            batches. Without a test split the summary has no `test_*` metric
+            (`has_test` is False). Defaults to `"digits-seq"`.
         callbacks: extra Keras callbacks, appended after kzoo's.
         val_data, test_data: optional `(x, y)` or iterable datasets for arrays
             and streams.
