@@ -62,7 +62,8 @@ def _add_common(parser):
 def _add_model_and_data(parser, hp_help):
     """--model, --data, --hp, --seed and --early-stopping, shared by train and tune."""
     parser.add_argument("--model", default=default("model"), help="a registered model (kzoo list)")
-    parser.add_argument("--data", default=default("data"), help="dataset spec, or an .npz/.csv file (kzoo.datasets.load)")
+    parser.add_argument("--data", default=default("data"),
+                        help="dataset spec, or an .npz/.csv file (kzoo.datasets.load)")
     parser.add_argument(
         "--hp", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help=hp_help
     )
