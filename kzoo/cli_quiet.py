@@ -32,13 +32,20 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
     """Wraps the loader of the top-level `tensorflow` package so that its module
     body (the C++ library load) runs with fd 2 silenced."""
 
+    searching = False
+
     def find_spec(self, fullname, path, target=None):
-        if fullname != "tensorflow":
+        # importlib.util.find_spec (a backend check) also asks, without importing, so
+        # the finder stays in place until tensorflow is imported.
+        if fullname != "tensorflow" or self.searching:
             return None
-        sys.meta_path.remove(self)  # find the real spec, once
         from importlib.util import find_spec
 
-        spec = find_spec(fullname)
+        self.searching = True
+        try:
+            spec = find_spec(fullname)
+        finally:
+            self.searching = False
         if spec is None or spec.loader is None:
             return spec
         exec_module = spec.loader.exec_module
