@@ -1,8 +1,10 @@
 """Training inputs: any supported data turned into `PreparedData`, checked first.
 
-`prepare_data` accepts a dataset spec, a `kzoo.datasets.Dataset`, an `.npz`
-path, `(x, y)` arrays, or an iterable dataset, and raises a clear ValueError on
-bad data before any model is built.
+`prepare_data` accepts a dataset spec, a `kzoo.datasets.Dataset`, an `.npz` or
+`.csv` path, `(x, y)` arrays, or an iterable dataset, and raises a clear
+ValueError on bad data before any model is built. Files and arrays go through
+`kzoo.datasets` (load / from_arrays), so they are split, standardised and
+checked exactly as the built-in sets are.
 """
 
 import dataclasses
@@ -12,14 +14,6 @@ import keras
 import numpy as np
 
 from kzoo import datasets
-
-
-def split_validation(x, y, seed):
-    """`((x_train, y_train), (x_val, y_val))`: a seeded 20 % of the examples
-    (at least one) carved off as validation data."""
-    idx = np.random.default_rng(seed).permutation(len(x))
-    n_val = max(1, len(x) // 5)
-    return (x[idx[n_val:]], y[idx[n_val:]]), (x[idx[:n_val]], y[idx[:n_val]])
 
 
 @dataclasses.dataclass
