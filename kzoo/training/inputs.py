@@ -124,6 +124,8 @@ def prepare_data(data, *, seed=0, val_data=None, test_data=None, num_classes=Non
 def _from_arrays(data, seed, val_data, test_data, num_classes, task):
     """`(x, y)` as a checked `Dataset` (`kzoo.datasets.from_arrays`)."""
     x, y = (np.asarray(a) for a in data)
+    if y.ndim == 2 and y.shape[1] > 1 and task in (None, "multilabel"):
+        return _multilabel(x, y, seed, val_data, test_data)
     if task in ("multiclass", "binary") and num_classes is not None and len(y):
         # The caller fixed the classes: labels outside 0..C-1 are an error here, where
         # from_arrays would re-index whatever classes it sees.
@@ -143,3 +145,24 @@ def _from_arrays(data, seed, val_data, test_data, num_classes, task):
         ds.num_classes = num_classes
         ds.task = "binary" if num_classes == 2 else "multiclass"
     return ds
+
+
+def _multilabel(x, y, seed, val_data, test_data):
+    """Multi-label `(x, y)` (one 0/1 column per label), which from_arrays' class
+    encoding does not cover: split and standardised the same way, then checked."""
+    x, y = x.astype("float32"), y.astype("float32")
+    train, val, _ = datasets.split_indices(len(x), val_fraction=0.2, test_fraction=0.0,
+                                           seed=seed)
+    parts = {"train": (x[train], y[train]),
+             "val": (x[val], y[val]) if val_data is None else tuple(val_data)}
+    if test_data is not None:
+        parts["test"] = tuple(test_data)
+    names = list(parts)
+    xs, stats = datasets.standardize(*(np.asarray(parts[k][0], "float32") for k in names))
+    xs = dict(zip(names, xs, strict=True))
+    ys = {k: np.asarray(parts[k][1], "float32") for k in names}
+    return datasets.Dataset(
+        "arrays", xs["train"], ys["train"], xs["val"], ys["val"], xs.get("test"),
+        ys.get("test"), "multilabel", y.shape[1], "sequence" if x.ndim == 3 else "tabular",
+        info={"source": "arrays", "seed": seed, "standardize": stats},
+    ).check()
