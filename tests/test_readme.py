@@ -2,8 +2,8 @@
 
 Every `kzoo ...` line of a ```bash block must parse with kzoo's own parser
 (after shell quoting, so an unquoted `[..]` that zsh would expand fails here);
-the commands in RUN are run for real with tiny epochs, and the "Bring your own
-data" Python block runs as written, in a scratch directory.
+the commands in RUN are run for real with one epoch, and the Python blocks run
+as written, in order, in a scratch directory (one epoch per fit).
 """
 
 import os
@@ -70,23 +70,38 @@ def test_listed_commands_run(command, tmp_path, monkeypatch):
     assert main(argv) == 0
 
 
-def test_bring_your_own_data_snippet_runs(tmp_path):
+# Runs before the README's Python blocks: every fit and kzoo.train gets one epoch.
+ONE_EPOCH = """
+import keras
+import kzoo.training.runner as runner
+
+_fit, _train = keras.Model.fit, runner.train
+keras.Model.fit = lambda self, *a, **k: _fit(self, *a, **{**k, "epochs": 1, "verbose": 0})
+runner.train = lambda *a, **k: _train(*a, **{**k, "epochs": 1})
+"""
+
+
+def test_python_blocks_run_in_order(tmp_path):
+    """The README's Python blocks, one after the other in one process (later blocks
+    use the model and data of earlier ones), with one epoch per fit."""
     if os.environ.get("KERAS_BACKEND", "jax") != "jax":
         pytest.skip("README snippets run once, on jax")
-    snippet = next(b for b in blocks("python") if "from_arrays" in b)
+    python = blocks("python")
+    assert len(python) >= 3
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", ONE_EPOCH + "\n".join(python)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "False"
-    assert (tmp_path / "waves.npz").exists()
+    assert done.stdout.strip().splitlines()[-1] == "False"  # the own-data block's last line
+    assert (tmp_path / "runs" / "gru" / "summary.json").exists()
+    assert (tmp_path / "runs" / "x" / "grad_norms.csv").exists()
     follow = next(c for c in kzoo_commands() if "waves.npz" in c)
-    monkeypatch_cwd = os.getcwd()
+    cwd = os.getcwd()
     try:
         os.chdir(tmp_path)
         assert main(shlex.split(follow)[1:] + ["--quiet"]) == 0
     finally:
-        os.chdir(monkeypatch_cwd)
+        os.chdir(cwd)
     assert (tmp_path / "runs" / "waves" / "summary.json").exists()
 
 
