@@ -37,7 +37,10 @@ check version bash -c "'$kzoo' --version | grep -qx 'kzoo [0-9][0-9.]*'"
 check list bash -c "'$kzoo' list | grep -q '^  fcn '"
 check train "$kzoo" train --model mlp --data digits --epochs 1 --out run --quiet
 check train-wrote bash -c "test -s run/summary.json && test -s run/model.keras"
-# A later task adds `kzoo recipes copy NAME DIR` and runs the copied recipe here.
+check recipes bash -c "'$kzoo' recipes | grep -q '^  lr_finder '"
+check recipes-copy "$kzoo" recipes copy lr_finder recipes
+# The copied recipe in its fast mode, with the venv's python (the wheel alone).
+check recipe-run env KZOO_FAST=1 "$work/venv/bin/python" recipes/lr_finder.py
 
 echo "wheel smoke [$extra]: $([ $failed = 0 ] && echo PASS || echo FAIL) in $(( $(date +%s) - start )) s"
 exit $failed

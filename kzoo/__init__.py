@@ -18,7 +18,7 @@ _select_backend()
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "tuning", "plots")
+_LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "tuning", "plots", "recipes")
 _LAZY_ATTRS = {
     "train": ("kzoo.training", "train"),
     "clear_session": ("kzoo.backend", "clear_session"),

@@ -16,6 +16,7 @@ import argparse
 import errno
 import json
 import os
+import pathlib
 import sys
 
 from kzoo import __version__
@@ -90,7 +91,8 @@ def _add_common(parser):
 def _add_model_and_data(parser, hp_help):
     """--model, --data, --hp, --seed and --early-stopping, shared by train and tune."""
     parser.add_argument("--model", default=default("model"), help="a registered model (kzoo list)")
-    parser.add_argument("--data", default=default("data"), help="dataset spec or .npz path")
+    parser.add_argument("--data", default=default("data"),
+                        help="dataset spec, or an .npz/.csv file (kzoo.datasets.load)")
     parser.add_argument(
         "--hp", type=_hparam, action="append", default=[], metavar="KEY=VALUE", help=hp_help
     )
@@ -110,10 +112,15 @@ def add_train_arguments(parser):
     )
     parser.add_argument("--epochs", type=int, default=default("epochs"))
     parser.add_argument("--batch-size", type=int, default=default("batch_size"))
-    parser.add_argument("--lr", type=_lr, default=default("lr"), help="learning rate, or 'auto'")
+    parser.add_argument(
+        "--lr", type=_lr, default=default("lr"),
+        help="learning rate (default %(default)s), or 'auto': run the LR range test first and "
+        "train at its recommended rate (written to OUT/lr_find.json)",
+    )
     parser.add_argument("--optimizer", default=default("optimizer"))
     parser.add_argument("--precision", default=default("precision"), choices=PRECISIONS)
-    parser.add_argument("--out", default=default("out"), help="run directory to write")
+    parser.add_argument("--out", default=default("out"),
+                        help="run directory to write (default: runs/<model>-<data>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     grad = parser.add_argument_group("gradients")
@@ -166,6 +173,25 @@ def given_flags(argv, command):
     return set(vars(parser.parse_args(argv))) - {"command", "func"}
 
 
+def default_run_dir(model, data, now=None):
+    """`runs/<model>-<data>-<YYYYmmdd-HHMMSS>`, where `kzoo train` writes without --out."""
+    import re
+    import time
+
+    stem = pathlib.PurePath(str(data)).name
+    for suffix in (".npz", ".csv"):
+        stem = stem.split(suffix)[0] if suffix in stem.lower() else stem
+    stem = re.sub(r"[^A-Za-z0-9_.=-]+", "-", stem).strip("-") or "data"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return str(pathlib.Path("runs") / f"{model}-{stem}-{stamp}")
+
+
+# What `kzoo train` prints of the summary: test scores by task, else validation ones.
+SHOWN_KEYS = ("model", "data", "backend", "epochs_run", "best_epoch")
+TEST_KEYS = ("test_accuracy", "test_mae", "test_mse", "test_loss")
+VAL_KEYS = ("final_val_accuracy", "final_val_mae", "final_val_loss")
+
+
 def cmd_train(args):
     from kzoo.training import resume, train
 
@@ -180,17 +206,16 @@ def cmd_train(args):
         settings = {
             name: getattr(args, name) for name in field_names() if name not in NOT_TRAIN_FLAGS
         }
+        if settings["out"] is None:
+            settings["out"] = default_run_dir(args.model, args.data)
         result = train(**settings, hparams=dict(args.hp), verbose=verbose)
     s = result.summary
-    shown = {
-        k: s.get(k)
-        for k in ("model", "backend", "epochs_run", "test_accuracy", "test_loss", "wall_time_s")
-    }
+    scores = TEST_KEYS if s.get("has_test", True) else VAL_KEYS
+    shown = {k: s[k] for k in (*SHOWN_KEYS, *scores, "wall_time_s") if s.get(k) is not None}
     print(json.dumps(shown))
     if result.run_dir is not None:
-        print(
-            f"Results written to {result.run_dir}/ (summary.json, history.csv, model.keras, plots/)"
-        )
+        print(f"Results written to {result.run_dir}/ (summary.json, history.csv, model.keras, "
+              "plots/); kzoo report DIR redraws the plots.")
     return 0
 
 
@@ -211,11 +236,13 @@ def cmd_report(args):
 
 def cmd_list(args):
     from kzoo import datasets, zoo
+    from kzoo.cli_describe import brief_hparams
 
-    print("models:")
+    print("models (kzoo describe MODEL for ranges and the training recipe):")
     for name in zoo.list():
         spec = zoo.get_spec(name)
         print(f"  {name:16s} {spec.kind:9s} {spec.description}")
+        print(f"  {'':16s} {'':9s} {brief_hparams(spec)}")
     print("datasets:")
     for name in datasets.list_datasets():
         loader = datasets._base._LOADERS[name]
@@ -321,7 +348,7 @@ def build_parser():
     add_tune_arguments(p)
     p.set_defaults(func=cmd_tune)
 
-    add_lr_find_parser(sub, add_train_arguments)
+    add_lr_find_parser(sub, _add_common, _hparam)
     from kzoo.cli_diagnose import add_diagnose_parser
 
     add_diagnose_parser(sub)
@@ -330,6 +357,12 @@ def build_parser():
     p.add_argument("run_dir")
     _add_common(p)
     p.set_defaults(func=cmd_report)
+
+    from kzoo.cli_describe import add_describe_parser
+    from kzoo.cli_recipes import add_recipes_parser
+
+    add_describe_parser(sub, _add_common)
+    add_recipes_parser(sub, _add_common)
 
     p = sub.add_parser("list", help="list registered models and datasets")
     _add_common(p)
@@ -388,9 +421,13 @@ def main(argv=None):
     if args.command == "train" and args.resume:
         args.given = given_flags(sys.argv[1:] if argv is None else argv, "train")
     debug = os.environ.get("KZOO_DEBUG", "") not in ("", "0")
+    # Before anything imports tensorflow (keras or keras_tuner do when it is installed,
+    # whatever the backend): keeps its C++ start-up lines out of kzoo's output.
+    from kzoo.cli_quiet import quiet_tensorflow_import
+
+    quiet_tensorflow_import()
     try:
         set_backend(args.backend)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return args.func(args)
     except KeyboardInterrupt:
         if debug:

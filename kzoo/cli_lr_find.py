@@ -20,6 +20,7 @@ def cmd_lr_find(args):
     from kzoo.training import TrainConfig, prepare_data
     from kzoo.training import run_dir as layout
     from kzoo.training.config import validate_config
+    from kzoo.training.learning_rate import recommend_lr
 
     if args.out is None:
         raise UsageError("kzoo lr-find needs --out DIR for lr_find.json and plots/lr_find.png.")
@@ -38,7 +39,7 @@ def cmd_lr_find(args):
     data = prepare_data(args.data, seed=args.seed)
     zoo.check_model_fits_data(args.model, data)
     if not isinstance(data.train, tuple):
-        raise ValueError("kzoo lr-find needs array data (a dataset name or an .npz file).")
+        raise ValueError("kzoo lr-find needs array data (a dataset name, .npz or .csv file).")
     finder = LRFinder(
         min_lr=args.min_lr, max_lr=args.max_lr, num_steps=args.num_steps,
         batch_size=args.batch_size, seed=args.seed,
@@ -49,19 +50,38 @@ def cmd_lr_find(args):
         optimizer=args.optimizer, learning_rate=args.min_lr, **dict(args.hp),
     )
     result = finder.find(net, *data.train)
+    lr, why = recommend_lr(result["suggestions"])
+    result = {**result, "recommended_lr": lr, "recommended_rule": why}
     with layout.claim(out, "lr-find", overwrite=args.overwrite):
         layout.write_json(out / layout.LR_FIND_FILE, result)
         plot_lr_find(result, out / layout.PLOTS_DIR / LR_FIND_PNG)
-    print(json.dumps({"suggestions": result["suggestions"], "diverged_at": result["diverged_at"]}))
+    print(json.dumps({"recommended_lr": lr, "suggestions": result["suggestions"],
+                      "diverged_at": result["diverged_at"]}))
+    print(f"Recommended learning rate: {lr:.3g}, by {why}. Train with --lr {lr:.3g} "
+          "(or --lr auto, which applies the same rule).")
     print(f"Results written to {args.out}/ (lr_find.json, plots/lr_find.png)")
     return 0
 
 
-def add_lr_find_parser(sub, add_model_arguments):
-    """The `lr-find` subparser; `add_model_arguments` adds the train options it shares."""
-    p = sub.add_parser("lr-find", help="learning-rate range test; writes lr_find.json and a plot")
-    add_model_arguments(p)
+def add_lr_find_parser(sub, add_common, hparam):
+    """The `lr-find` subparser, with only the flags lr-find reads; `add_common` adds
+    --backend and `hparam` parses --hp (both from `kzoo.cli`)."""
+    from kzoo.training.config import default
+
+    p = sub.add_parser(
+        "lr-find", help="learning-rate range test; recommends one rate, writes lr_find.json"
+    )
+    p.add_argument("--model", default=default("model"), help="a registered model (kzoo list)")
+    p.add_argument("--data", default=default("data"), help="dataset spec, .npz or .csv path")
+    p.add_argument("--hp", type=hparam, action="append", default=[], metavar="KEY=VALUE",
+                   help="model hyperparameter, repeatable")
+    p.add_argument("--seed", type=int, default=default("seed"))
+    p.add_argument("--batch-size", type=int, default=default("batch_size"))
+    p.add_argument("--optimizer", default=default("optimizer"))
+    p.add_argument("--out", default=None, required=True,
+                   help="directory for lr_find.json and plots/lr_find.png")
     p.add_argument("--min-lr", type=float, default=1e-7)
     p.add_argument("--max-lr", type=float, default=10.0)
     p.add_argument("--num-steps", type=int, default=100)
+    add_common(p)
     p.set_defaults(func=cmd_lr_find)

@@ -1,5 +1,8 @@
 """
 Title: Distributed tuning with a chief and several workers
+Author: kzoo contributors
+Date created: 2026/12/01
+Last modified: 2026/12/01
 Description: KerasTuner's chief/worker engine through `kzoo tune --workers N`.
 
 KerasTuner distributes a search with one chief, which holds the oracle and
@@ -25,15 +28,17 @@ import os  # noqa: E402
 import pathlib  # noqa: E402
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
+FAST = os.environ.get("KZOO_FAST") == "1"
 
 import kzoo  # noqa: E402
 from kzoo.tuning import tune  # noqa: E402
 
 MODEL = "gru"
 DATA = "digits-seq"
-WORKERS = 2
-MAX_TRIALS = 6
-EPOCHS = 5
+WORKERS = 1 if FAST else 2
+MAX_TRIALS = 1 if FAST else 6
+EPOCHS = 1 if FAST else 5
 OUT = pathlib.Path("runs/distributed_tuning")
 
 """## The space

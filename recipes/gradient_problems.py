@@ -1,5 +1,8 @@
 """
 Title: Vanishing and exploding gradients on the adding problem
+Author: kzoo contributors
+Date created: 2026/12/01
+Last modified: 2026/12/01
 Description: SimpleRNN, LSTM and GRU on a long-memory task, with and without gradient
 clipping, with the gradients measured inside the train step.
 Run: KERAS_BACKEND=jax python recipes/gradient_problems.py   (a few minutes on a CPU)
@@ -9,6 +12,8 @@ import os
 import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
+FAST = os.environ.get("KZOO_FAST") == "1"
 
 import keras
 import numpy as np
@@ -44,20 +49,21 @@ each half of the sequence its own input projection: the gradient of
 norm for 5 consecutive checks.
 """
 
-T = 100
+T = 20 if FAST else 100
+N = 400 if FAST else 4000  # examples
 UNITS = 32
-EPOCHS = 30
+EPOCHS = 1 if FAST else 30
 BATCH_SIZE = 32
 LEARNING_RATE = 3e-3
 OUT = "runs/gradient_problems"
-CELLS = ("SimpleRNN", "LSTM", "GRU")
+CELLS = ("SimpleRNN",) if FAST else ("SimpleRNN", "LSTM", "GRU")
 SEED = 0
 
 """
 ## Data
 """
 
-ds = kzoo.datasets.load(f"adding:T={T},n=4000", seed=SEED)
+ds = kzoo.datasets.load(f"adding:T={T},n={N}", seed=SEED)
 print(ds.summary())
 
 """
@@ -132,7 +138,7 @@ the last healthy weights, halves the learning rate and finishes finite.
 
 def exploding_run(callbacks):
     keras.utils.set_random_seed(SEED)
-    short = kzoo.datasets.load("adding:T=50,n=1000", seed=SEED)
+    short = kzoo.datasets.load(f"adding:T=50,n={N // 4}", seed=SEED)
     model = keras.Sequential([
         keras.Input(short.input_shape),
         keras.layers.SimpleRNN(UNITS, recurrent_initializer=keras.initializers.Orthogonal(1.5)),
@@ -141,8 +147,8 @@ def exploding_run(callbacks):
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        history = model.fit(short.x_train, short.y_train, batch_size=32, epochs=5, verbose=0,
-                            callbacks=callbacks)
+        history = model.fit(short.x_train, short.y_train, batch_size=32,
+                            epochs=1 if FAST else 5, verbose=0, callbacks=callbacks)
     return history.history["loss"][-1]
 
 
@@ -181,7 +187,7 @@ class LRSpike(keras.callbacks.Callback):
 
 def spiked_run(callbacks):
     keras.utils.set_random_seed(SEED)
-    easy = kzoo.datasets.load("adding:T=10,n=2000", seed=SEED)
+    easy = kzoo.datasets.load(f"adding:T=10,n={N // 2}", seed=SEED)
     model = keras.Sequential(
         [keras.Input(easy.input_shape), keras.layers.SimpleRNN(UNITS), keras.layers.Dense(1)]
     )

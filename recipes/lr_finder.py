@@ -1,5 +1,8 @@
 """
 Title: Find a learning rate with the range test, then train with one-cycle
+Author: kzoo contributors
+Date created: 2026/12/01
+Last modified: 2026/12/01
 Description: Sweep the learning rate exponentially over a hundred steps, read
 the suggested rate off the smoothed loss curve, and train with it.
 
@@ -16,6 +19,8 @@ Smith 2018, "A disciplined approach to neural network hyper-parameters".
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
+FAST = os.environ.get("KZOO_FAST") == "1"
 
 import keras
 
@@ -25,7 +30,7 @@ from kzoo.plots import plot_lr_find
 
 SEED = 0
 BATCH_SIZE = 64
-EPOCHS = 8
+EPOCHS = 1 if FAST else 8
 OUT = "runs/lr_finder_recipe"
 
 """## Data and model"""

@@ -1,5 +1,8 @@
 """
 Title: Interrupt a training run and resume it exactly
+Author: kzoo contributors
+Date created: 2026/12/01
+Last modified: 2026/12/01
 Description: Full-state checkpoints (weights, optimizer, RNG, epoch and step,
 callback states, metric sums, history) let a crashed run continue mid-epoch and
 end with the same weights and logs as a run that was never interrupted.
@@ -16,6 +19,8 @@ import shutil
 import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
+FAST = os.environ.get("KZOO_FAST") == "1"
 
 import keras
 import numpy as np
@@ -24,7 +29,7 @@ from kzoo import datasets, zoo
 from kzoo.callbacks import Checkpoint, LearningRateLogger, Warmup, fit_resumable
 
 SEED = 0
-EPOCHS = 4
+EPOCHS = 2 if FAST else 4
 BATCH_SIZE = 64
 CRASH_AT_STEP = 30  # a simulated crash in the middle of epoch 2
 CHECKPOINT_EVERY_STEPS = 10

@@ -1,5 +1,8 @@
 """
 Title: Tuning the learning rate, batch size and depth of a zoo model
+Author: kzoo contributors
+Date created: 2026/12/01
+Last modified: 2026/12/01
 Description: KerasTuner search over a kzoo family, with the batch size tuned in `fit`.
 
 The learning rate, the batch size and the depth are the three knobs that matter
@@ -19,6 +22,8 @@ Run it with any backend:
 import os  # noqa: E402
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
+FAST = os.environ.get("KZOO_FAST") == "1"
 
 import keras  # noqa: E402
 import keras_tuner  # noqa: E402
@@ -28,8 +33,8 @@ from kzoo.tuning import tune  # noqa: E402
 
 MODEL = "lstm"
 DATA = "digits-seq"  # 8x8 digit images read row by row: 8 steps of 8 features
-MAX_TRIALS = 8
-EPOCHS = 8
+MAX_TRIALS = 1 if FAST else 8
+EPOCHS = 1 if FAST else 8
 OUT = "runs/tune_lr_batch_depth"
 SEED = 0
 

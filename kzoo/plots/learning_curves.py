@@ -1,15 +1,24 @@
 """`plots/learning_curves.png`: loss and the first metric per epoch, from `history.csv`.
 
 `history.csv` is written by Keras' `CSVLogger`: an `epoch` column, then one
-column per log key (`loss`, `val_loss`, `accuracy`, ...).
+column per log key (`loss`, `val_loss`, `accuracy`, ...). The title names the
+model and data (from `summary.json` or `config.json`), the best epoch (lowest
+`val_loss`, the one early stopping restores) is marked, epochs are whole
+numbers and tick labels are plain numbers.
 """
 
+import json
+import math
 import pathlib
+
+from matplotlib import ticker
 
 from kzoo.plots import _mpl
 from kzoo.training import run_dir as layout
 
 FILE_NAME = "learning_curves.png"
+# The loss goes on a log axis only when it spans more than this factor.
+LOG_SCALE_SPAN = 10.0
 
 
 def plot_learning_curves(run_dir):
@@ -24,19 +33,54 @@ def plot_learning_curves(run_dir):
         return None
     keys = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
     panels = ["loss"] + [k for k in keys if k in ("accuracy", "mae")][:1]
-    fig = _mpl.figure((5 * len(panels), 3.6))
+    fig = _mpl.figure((5 * len(panels), 3.8))
     axes = fig.subplots(1, len(panels), squeeze=False)
     epochs = [int(r.get("epoch", i)) + 1 for i, r in enumerate(rows)]
+    best = best_epoch(run_dir, rows, epochs)
     for ax, key in zip(axes[0], panels, strict=True):
         ax.plot(epochs, [r[key] for r in rows], label=f"train {key}")
         if f"val_{key}" in rows[0]:
             ax.plot(epochs, [r[f"val_{key}"] for r in rows], label=f"val {key}")
+        if best is not None:
+            ax.axvline(best, color="0.4", ls="--", lw=1, label=f"best epoch ({best})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
-        if key == "loss" and all(isinstance(r[key], float) and r[key] > 0 for r in rows):
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        values = [r[key] for r in rows if isinstance(r[key], float) and math.isfinite(r[key])]
+        if key == "loss" and values and min(values) > 0 and (
+            max(values) / min(values) > LOG_SCALE_SPAN
+        ):
             ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(run_dir.name)
+        ax.legend(fontsize=8)
+    fig.suptitle(title(run_dir))
     fig.tight_layout()
     return _mpl.save(fig, run_dir / layout.PLOTS_DIR / FILE_NAME, dpi=110)
+
+
+def _read_json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def title(run_dir):
+    """`"<model> on <data>"` from the run's summary or config, else the folder name."""
+    for name in (layout.SUMMARY_FILE, layout.CONFIG_FILE):
+        info = _read_json(run_dir / name)
+        if info.get("model") and info.get("data"):
+            return f"{info['model']} on {info['data']}"
+    return run_dir.name
+
+
+def best_epoch(run_dir, rows, epochs):
+    """The best epoch (summary.json's `best_epoch`, else the lowest `val_loss`), or None."""
+    best = _read_json(run_dir / layout.SUMMARY_FILE).get("best_epoch")
+    if isinstance(best, int):
+        return best
+    val = [(r.get("val_loss"), e) for r, e in zip(rows, epochs, strict=True)]
+    val = [(v, e) for v, e in val if isinstance(v, float) and math.isfinite(v)]
+    return min(val)[1] if val else None

@@ -58,15 +58,24 @@ def plot_lr_schedule(lr_csv, path):
 
 
 def plot_lr_run(run_dir):
-    """`kzoo report` hook: plots/lr.png from lr_steps.csv, plots/lr_find.png from
-    lr_find.json; returns the first path written (None if neither file exists)."""
+    """`kzoo report` hook: plots/lr.png from lr_steps.csv (unless the rate never
+    changed), plots/lr_find.png from lr_find.json; returns the first path written
+    (None if neither is drawn)."""
     run_dir = pathlib.Path(run_dir)
     plots = run_dir / layout.PLOTS_DIR
     written = None
-    if (run_dir / layout.LR_STEPS_FILE).exists():
-        written = plot_lr_schedule(run_dir / layout.LR_STEPS_FILE, plots / LR_SCHEDULE_PNG)
+    steps = run_dir / layout.LR_STEPS_FILE
+    if steps.exists() and not _constant(steps):
+        written = plot_lr_schedule(steps, plots / LR_SCHEDULE_PNG)
     if (run_dir / layout.LR_FIND_FILE).exists():
         result = json.loads((run_dir / layout.LR_FIND_FILE).read_text())
         path = plot_lr_find(result, plots / LR_FIND_PNG)
         written = written or path
     return written
+
+
+def _constant(lr_csv):
+    """Whether every applied rate is the same (a flat line is not worth a plot)."""
+    with open(lr_csv, newline="") as f:
+        rates = {float(r["lr"]) for r in csv.DictReader(f)}
+    return len(rates) <= 1 or max(rates) - min(rates) <= 1e-9 * max(abs(r) for r in rates)

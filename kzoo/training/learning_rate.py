@@ -51,10 +51,29 @@ def _find_learning_rate(config, net, data, run_dir):
         return layout.read_lr_find(run_dir)["chosen_lr"]
     finder = LRFinder(num_steps=60, batch_size=config.batch_size, seed=config.seed)
     result = finder.find(net, *data.train)
-    lr = result["suggestions"]["valley"] or result["suggestions"]["min_over_10"] or 1e-3
+    lr, _ = recommend_lr(result["suggestions"])
     result["chosen_lr"] = lr
     if run_dir is not None:
         finder.save(run_dir)
         layout.add_to_lr_find(run_dir, chosen_lr=lr)
         plot_lr_find(result, run_dir / layout.PLOTS_DIR / LR_FIND_PNG)
     return float(lr)
+
+
+# The one rule of `--lr auto` and `kzoo lr-find`'s recommendation.
+RECOMMENDATION_RULE = (
+    "the 'valley' rule: two thirds along the longest stretch where the smoothed loss keeps "
+    "falling (fastai's valley; the range test of Smith 2017), which stays clear of the "
+    "divergence after the loss minimum"
+)
+FALLBACK_RULE = "the rate at the loss minimum / 10 (no falling stretch was long enough)"
+DEFAULT_RULE = "Keras Adam's default 1e-3 (the sweep was too short to read)"
+
+
+def recommend_lr(suggestions):
+    """`(rate, why)`: the valley suggestion, else the minimum / 10, else 1e-3."""
+    if suggestions.get("valley"):
+        return float(suggestions["valley"]), RECOMMENDATION_RULE
+    if suggestions.get("min_over_10"):
+        return float(suggestions["min_over_10"]), FALLBACK_RULE
+    return 1e-3, DEFAULT_RULE

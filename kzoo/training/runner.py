@@ -7,7 +7,9 @@ written; `kzoo.training.run_dir` describes the files of a run and the rules
 that keep a user's files safe (marker, lock, what `overwrite` may delete).
 """
 
+import json
 import os
+import pathlib
 import tempfile
 import time
 
@@ -25,6 +27,12 @@ from kzoo.training.fit import fit_run
 from kzoo.training.inputs import prepare_data
 from kzoo.training.learning_rate import setup_learning_rate
 
+NO_TEST_NOTE = (
+    "{name} has no test split: kzoo reports validation metrics only (no test_* in "
+    "summary.json). Add x_test/y_test to the .npz, or pass test= (a fraction or a pair) "
+    "to kzoo.datasets.load / from_arrays, for a test score."
+)
+
 
 def train(
     model="gru",
@@ -41,9 +49,12 @@ def train(
 
     Args:
         model: a registered model name. Defaults to `"gru"`.
-        data: a dataset spec, a `kzoo.datasets.Dataset`, an `.npz` path, a
-            `(x, y)` tuple, or a `tf.data.Dataset` / `keras.utils.PyDataset` /
-            torch `DataLoader` yielding `(x, y)` batches. Defaults to `"digits-seq"`.
+        data: a dataset spec, a `kzoo.datasets.Dataset`, an `.npz` or `.csv`
+            path, a `(x, y)` tuple (split and standardised by
+            `kzoo.datasets.from_arrays`), or a `tf.data.Dataset` /
+            `keras.utils.PyDataset` / torch `DataLoader` yielding `(x, y)`
+            batches. Without a test split the summary has no `test_*` metric
+            (`has_test` is False). Defaults to `"digits-seq"`.
         callbacks: extra Keras callbacks, appended after kzoo's.
         val_data, test_data: optional `(x, y)` or iterable datasets for arrays
             and streams.
@@ -88,6 +99,8 @@ def train(
         task=task,
     )
     zoo.check_model_fits_data(config.model, prepared)
+    if prepared.test is None and config.verbose != 0:
+        print(NO_TEST_NOTE.format(name=prepared.name), flush=True)
     if config.checkpoint_every_steps and not isinstance(prepared.train, tuple):
         raise ValueError(
             "checkpoint_every_steps needs array data (x, y): mid-epoch resume replays the "
@@ -156,6 +169,8 @@ def _run(config, net, prepared, run_dir, gradient_callbacks, callbacks):
 
     summary = _summarize(config, prepared, net, history, wall)
     if run_dir is not None:
+        if config.resume:
+            _add_earlier_sessions(summary, run_dir / layout.SUMMARY_FILE)
         _write_results(net, summary, run_dir)
     return RunResult(net, history, summary, run_dir)
 
@@ -256,7 +271,41 @@ def resume(run_dir, *, verbose="auto", epochs=None, **settings):
         saved["epochs"] = epochs
     model, data = saved.pop("model"), saved.pop("data")
     saved.update(out=str(run_dir), resume=True, overwrite=False, verbose=verbose)
+    where = resume_point(run_dir)
+    if where is not None and verbose != 0:
+        print(f"Resumed {run_dir} from epoch {where[0]}, step {where[1]} "
+              f"({where[0]} epoch(s) and {where[1]} step(s) of the next were done).", flush=True)
     return train(model, data, **saved)
+
+
+def resume_point(run_dir):
+    """`(epoch, step)` where a resumed run continues: epochs finished, then steps
+    into the next one; None without a valid checkpoint."""
+    from kzoo.callbacks.checkpoint_format import latest_checkpoint
+
+    found = latest_checkpoint(pathlib.Path(run_dir) / layout.CHECKPOINTS_DIR)
+    if found is None:
+        return None
+    record = found[2]
+    spe = record.get("steps_per_epoch") or 0
+    if not spe:
+        return record.get("epoch", 0), record.get("step", 0)
+    return divmod(int(record["global_step"]), int(spe))
+
+
+def _add_earlier_sessions(summary, path):
+    """A resumed run's wall time adds the sessions a summary.json recorded before
+    (a session killed before writing its summary is not counted)."""
+    if not path.exists():
+        return
+    try:
+        before = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    sessions = before.get("wall_time_sessions") or [before.get("wall_time_s") or 0.0]
+    sessions = [*sessions, summary["wall_time_s"]]
+    summary["wall_time_sessions"] = sessions
+    summary["wall_time_s"] = round(sum(sessions), 3)
 
 
 def _summarize(config, data, net, history, wall):
@@ -280,6 +329,7 @@ def _summarize(config, data, net, history, wall):
         best = int(np.argmin(history["val_loss"]))
         summary["best_epoch"] = best + 1
         summary["best_val_loss"] = float(history["val_loss"][best])
+    summary["has_test"] = data.test is not None
     if data.test is not None:
         if isinstance(data.test, tuple):
             scores = net.evaluate(
@@ -288,9 +338,13 @@ def _summarize(config, data, net, history, wall):
         else:
             scores = net.evaluate(data.test, verbose=0, return_dict=True)
         summary["test_loss"] = float(scores["loss"])
-        summary["test_accuracy"] = float(scores["accuracy"]) if "accuracy" in scores else None
-        if "mae" in scores:
-            summary["test_mae"] = float(scores["mae"])
+        if data.task == "regression":
+            # The regression head's loss is the mean squared error.
+            summary["test_mse"] = float(scores["loss"])
+            if "mae" in scores:
+                summary["test_mae"] = float(scores["mae"])
+        elif "accuracy" in scores:
+            summary["test_accuracy"] = float(scores["accuracy"])
     summary["keras_version"] = keras.__version__
     return summary
 

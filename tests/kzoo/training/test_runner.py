@@ -207,3 +207,13 @@ def test_lazy_top_level_api():
     assert kzoo.train is train
     with pytest.raises(AttributeError):
         kzoo.not_a_thing  # noqa: B018
+
+
+def test_multilabel_arrays():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5)).astype("float32")
+    y = np.stack([x[:, 0] > 0, x[:, 1] > 0], axis=1).astype("float32")
+    result = train("mlp", (x, y), test_data=(x[:8], y[:8]), epochs=1, verbose=0)
+    assert result.summary["task"] == "multilabel"
+    assert result.model.output_shape == (None, 2)
+    assert result.summary["has_test"] is True
