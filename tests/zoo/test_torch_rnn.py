@@ -231,6 +231,9 @@ def test_saved_file_names_keras_classes_and_loads_on_jax_and_tensorflow(tmp_path
     np.save(tmp_path / "y.npy", model.predict(x, verbose=0))
     config = keras.saving.load_model(path).get_config()
     assert "kzoo" not in str(config) and "Bidirectional" in str(config)
+    loaded = zoo.load_model_safely(path)  # kzoo's loader fuses the loaded layers
+    assert hasattr(loaded.get_layer("bi_lstm_0").backward_layer, _torch_rnn._ORIGINAL)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), np.load(tmp_path / "y.npy"), **TOL)
     script = textwrap.dedent(f"""
         import keras, numpy as np
         m = keras.saving.load_model({str(path)!r})
