@@ -16,6 +16,7 @@ from kzoo.backend import BACKENDS, DEFAULT_BACKEND, set_backend
 from kzoo.cli_lr_find import add_lr_find_parser
 from kzoo.training.config import (
     CLIP_CHOICES,
+    COMPILE_CHOICES,
     HEALTH_CHOICES,
     LR_SCALINGS,
     PRECISIONS,
@@ -84,6 +85,9 @@ def add_train_arguments(parser):
     parser.add_argument("--lr", type=_lr, default=default("lr"), help="learning rate, or 'auto'")
     parser.add_argument("--optimizer", default=default("optimizer"))
     parser.add_argument("--precision", default=default("precision"), choices=PRECISIONS)
+    parser.add_argument("--compile", default=default("compile"), choices=COMPILE_CHOICES,
+                        help="compile the train step (jit_compile); auto: Keras' choice on "
+                        "jax/tensorflow, on torch only where torch.compile was measured to pay")
     parser.add_argument("--out", default=default("out"), help="run directory to write")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
