@@ -1,9 +1,11 @@
 """Steady-state training step time: kzoo models against plain Keras and hand-written PyTorch.
 
 For each backend (one subprocess each, since Keras fixes its backend at import)
-this times `model.fit` on numpy arrays for every zoo family, and for the MLP and
-recurrent shapes also an identical plain-Keras model and a hand-written PyTorch
-loop on the same shapes, all in the same run. It prints ratios and writes JSON.
+this times `model.fit` on numpy arrays for every zoo family, and for the MLP,
+recurrent and FCN shapes also an identical plain-Keras model and a hand-written
+PyTorch loop on the same shapes, all in the same run (the FCN reference anchors
+the conv families: Conv1d -> BatchNorm -> ReLU blocks 64-128-64, kernels 8-5-3).
+It prints ratios and writes JSON.
 
 Only ratios measured in one run are comparable: absolute times vary by up to
 40 % from run to run on the machines used here.
@@ -34,6 +36,8 @@ SHAPES = {
     },
 }
 RNN_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+FCN_BLOCKS = ((64, 8), (128, 5), (64, 3))  # kzoo's fcn defaults: (filters, kernel)
+REFERENCED = ("mlp", "fcn", *RNN_CELLS)
 
 
 class _Timer:
@@ -97,6 +101,18 @@ def _plain_keras(family, shape):
                 keras.layers.Dropout(0.1),
             ]
         layers.append(keras.layers.Dense(shape["classes"], activation="softmax"))
+    elif family == "fcn":
+        layers = [keras.Input((shape["T"], shape["F"]))]
+        for filters, kernel in FCN_BLOCKS:
+            layers += [
+                keras.layers.Conv1D(filters, kernel, padding="same", use_bias=False),
+                keras.layers.BatchNormalization(),
+                keras.layers.Activation("relu"),
+            ]
+        layers += [
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(shape["classes"], activation="softmax"),
+        ]
     else:
         cell = getattr(keras.layers, RNN_CELLS[family])
         layers = [
@@ -144,7 +160,7 @@ def worker(args):
         y = rng.integers(0, s["classes"], n).astype("int32")
         keras.utils.set_random_seed(0)
         timers = {"kzoo": _Timer(_kzoo(family, s), x, y, s["batch"])}
-        if family == "mlp" or family in RNN_CELLS:
+        if family in REFERENCED:
             timers["keras"] = _Timer(_plain_keras(family, s), x, y, s["batch"])
             if not args.no_torch:
                 timers["torch_loop"] = torch_loop(family, s, args.steps, args.device_name)
@@ -177,6 +193,27 @@ def torch_loop(family, shape, steps, device):
             d = shape["width"]
         net = torch.nn.Sequential(*layers, torch.nn.Linear(d, shape["classes"]))
         x = torch.randn(shape["batch"] * steps, shape["features"])
+    elif family == "fcn":
+        layers, d = [], shape["F"]
+        for filters, kernel in FCN_BLOCKS:
+            layers += [
+                torch.nn.Conv1d(d, filters, kernel, padding="same", bias=False),
+                torch.nn.BatchNorm1d(filters),
+                torch.nn.ReLU(),
+            ]
+            d = filters
+
+        class FCN(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = torch.nn.Sequential(*layers)
+                self.head = torch.nn.Linear(d, shape["classes"])
+
+            def forward(self, x):  # x: (batch, T, F), channels last as in Keras
+                return self.head(self.blocks(x.transpose(1, 2)).mean(dim=2))
+
+        net = FCN()
+        x = torch.randn(shape["batch"] * steps, shape["T"], shape["F"])
     else:
         cell = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[family]
 

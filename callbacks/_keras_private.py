@@ -67,6 +67,11 @@ def remove_variable(optimizer, variable):
     optimizer._untrack_variable(variable)
 
 
+def add_variable_back(optimizer, variable):
+    """Put a variable taken out by `remove_variable` back at the end of `optimizer.variables`."""
+    optimizer._track_variable(variable)
+
+
 def learning_rate_object(optimizer):
     """The rate as compiled: a `keras.Variable` (float rate) or a `LearningRateSchedule`."""
     return optimizer._learning_rate

@@ -14,9 +14,13 @@ Cost rules (see benchmarks/grad_overhead.py):
 - the global norm, the per-layer norms and clipping share those sums;
 - on torch (eager) the step predicate is a host counter, so no device sync.
 
-The variables exist only during `fit`: parts add them in `on_train_begin`
-and remove them in `on_train_end`, keeping their values on the host, so a
-model saved after `fit` has the optimizer Keras built. Every Keras-private
+The variables are in the optimizer only during `fit`: parts add them in
+`on_train_begin` and take them out in `on_train_end`, so a model saved after
+`fit` has the optimizer Keras built. The hook keeps the variable objects and
+the train function traced with them (one per set of attached parts), so the
+next `fit` with the same callbacks puts the same variables back in the same
+order and reuses the compiled step instead of retracing it (issue #16: a loop
+of `fit(epochs=1)` retraced every call). A recompiled model starts afresh. Every Keras-private
 touch goes through `kzoo.callbacks._keras_private` (pinned to keras 3.15).
 """
 
@@ -176,6 +180,10 @@ class GradientHook:
         self.vars = {}
         self.paths = None
         self.host_step = 0
+        # variables taken out at train end, by name, to be put back at the next attach
+        self.parked = {}
+        # train function per attached-parts signature; () is the model's own one
+        self.functions = {}
 
     # ---- setup, on the host -------------------------------------------------
 
@@ -214,31 +222,46 @@ class GradientHook:
                 "attached to one model; pass only one."
             )
         self.ensure_built()
+        if not self.parts and self.functions.get(()) is not self.model.train_function:
+            # recompiled (or first fit): the cached steps belong to another compile
+            self.functions = {(): self.model.train_function}
+            self.parked = {}
         self.parts[name] = part
         for var_name, value in variables.items():
             value = np.asarray(value)
-            self.vars[var_name] = self.optimizer.add_variable(
-                shape=value.shape,
-                initializer=keras.initializers.Constant(0.0),
-                dtype=str(value.dtype),
-                name=f"kzoo_{var_name}",
-            )
-            self.vars[var_name].assign(value)
+            var = self.parked.pop(var_name, None)
+            if var is not None and tuple(var.shape) == value.shape and var.dtype == str(
+                value.dtype
+            ):
+                _keras_private.add_variable_back(self.optimizer, var)
+            else:
+                var = self.optimizer.add_variable(
+                    shape=value.shape,
+                    initializer=keras.initializers.Constant(0.0),
+                    dtype=str(value.dtype),
+                    name=f"kzoo_{var_name}",
+                )
+            self.vars[var_name] = var
+            var.assign(value)
         self._install()
 
     def detach(self, name, var_names):
-        """Unregister a part and remove its variables from the optimizer."""
+        """Unregister a part and take its variables out of the optimizer (kept for reuse)."""
         self.parts.pop(name, None)
         for var_name in var_names:
             var = self.vars.pop(var_name, None)
             if var is None:
                 continue
             _keras_private.remove_variable(self.optimizer, var)
+            self.parked[var_name] = var
         if not self.parts:
             _keras_private.remove_clip_hook(self.optimizer)
-            object.__delattr__(self.optimizer, _ATTR)
-        # The next fit must trace a step without (or with other) parts.
-        self.model.train_function = None
+        # The step traced for the remaining parts, or None: Keras then makes a new one.
+        self.model.train_function = self.functions.get(self._signature())
+
+    def _signature(self):
+        # parts in attach order: their variables sit in the optimizer in that order
+        return tuple(self.parts.items())
 
     def _install(self):
         opt = self.optimizer
@@ -247,8 +270,14 @@ class GradientHook:
         self.host_step = int(ops.convert_to_numpy(opt.iterations))
         self._zero = ops.convert_to_tensor(0.0, "float32")
         self._false = ops.convert_to_tensor(False)
-        # fit() made its train function before on_train_begin: retrace it.
-        self.model.make_train_function(force=True)
+        # fit() made its train function before on_train_begin: swap in the one
+        # traced with these parts (made once per signature; tracing is lazy).
+        signature = self._signature()
+        if signature in self.functions:
+            self.model.train_function = self.functions[signature]
+        else:
+            self.model.make_train_function(force=True)
+            self.functions[signature] = self.model.train_function
 
     # ---- host reads and writes ---------------------------------------------
 

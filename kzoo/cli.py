@@ -31,6 +31,7 @@ from kzoo.errors import (
 )
 from kzoo.training.config import (
     CLIP_CHOICES,
+    COMPILE_CHOICES,
     HEALTH_CHOICES,
     LR_SCALINGS,
     PRECISIONS,
@@ -119,6 +120,9 @@ def add_train_arguments(parser):
     )
     parser.add_argument("--optimizer", default=default("optimizer"))
     parser.add_argument("--precision", default=default("precision"), choices=PRECISIONS)
+    parser.add_argument("--compile", default=default("compile"), choices=COMPILE_CHOICES,
+                        help="compile the train step (jit_compile); auto: Keras' choice on "
+                        "jax/tensorflow, on torch only where torch.compile was measured to pay")
     parser.add_argument("--out", default=default("out"),
                         help="run directory to write (default: runs/<model>-<data>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")

@@ -24,8 +24,6 @@ def cmd_lr_find(args):
 
     if args.out is None:
         raise UsageError("kzoo lr-find needs --out DIR for lr_find.json and plots/lr_find.png.")
-    if args.resume:
-        raise UsageError("kzoo lr-find does not resume; drop --resume.")
     validate_config(TrainConfig(model=args.model, data=args.data, seed=args.seed,
                                 batch_size=args.batch_size, optimizer=args.optimizer))
     if not (0 < args.min_lr < args.max_lr < float("inf")) or args.num_steps < 2:
@@ -80,6 +78,8 @@ def add_lr_find_parser(sub, add_common, hparam):
     p.add_argument("--optimizer", default=default("optimizer"))
     p.add_argument("--out", default=None, required=True,
                    help="directory for lr_find.json and plots/lr_find.png")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier lr-find run in --out (never other files)")
     p.add_argument("--min-lr", type=float, default=1e-7)
     p.add_argument("--max-lr", type=float, default=10.0)
     p.add_argument("--num-steps", type=int, default=100)

@@ -17,6 +17,7 @@ Under a mixed-precision policy the LSTM is kept in float32: its fused
 import keras
 
 from kzoo.zoo._registry import check_range, register_model
+from kzoo.zoo._torch_rnn import fuse
 from kzoo.zoo.fcn import block_kernels, block_widths
 from kzoo.zoo.layers import (
     conv_block,
@@ -107,7 +108,7 @@ def lstm_fcn(
             r = keras.layers.Masking(mask_value, name="masking")(inputs)
         else:
             r = inputs
-        r = keras.layers.LSTM(units, kernel_regularizer=reg, dtype=lstm_dtype, name="lstm")(r)
+        r = fuse(keras.layers.LSTM(units, kernel_regularizer=reg, dtype=lstm_dtype, name="lstm"))(r)
         if lstm_dropout:
             r = keras.layers.Dropout(lstm_dropout, name="lstm_dropout")(r)
         x = inputs

@@ -9,11 +9,14 @@ recurrent activation sigmoid, `recurrent_dropout == 0`, `unroll=False` and
 `use_bias=True` (GRU also `reset_after=True`). The builder keeps all of these
 by default and only `recurrent_dropout > 0` leaves the fast path. Input
 `dropout` and `layer_norm` (applied between layers, not inside the cell) keep it.
+On the torch backend the same conditions (and right-padded masks) select
+torch's fused kernels on CPU as well as CUDA (`zoo/_torch_rnn.py`).
 """
 
 import keras
 
 from kzoo.zoo._registry import check_choice, check_range, register_model
+from kzoo.zoo._torch_rnn import fuse
 from kzoo.zoo.layers import AttentionPooling, output_head, regularizer
 
 POOLINGS = ("last", "mean", "attention")
@@ -77,7 +80,7 @@ def _build(
         )
         if bidirectional:
             rnn = keras.layers.Bidirectional(rnn, name=f"bi_{cell}_{i}")
-        x = rnn(x)
+        x = fuse(rnn)(x)
         if layer_norm:
             x = keras.layers.LayerNormalization(name=f"layer_norm_{i}")(x)
     if pooling == "mean":

@@ -20,6 +20,7 @@ SCHEDULES = ("constant", "cosine", "linear", "exponential", "step", "onecycle",
 LR_SCALINGS = ("none", "linear", "sqrt")
 CLIP_CHOICES = ("none", "value", "norm", "global_norm", "agc", "autoclip")
 HEALTH_CHOICES = ("off", "warn", "stop", "rollback")
+COMPILE_CHOICES = ("auto", "on", "off")  # kzoo/training/compile_policy.py decides "auto"
 
 
 @dataclasses.dataclass
@@ -58,6 +59,8 @@ class TrainConfig:
             `out/checkpoints` (0: off); needed by `resume`.
         keep_best: number of best checkpoints kept.
         resume: continue the run in `out` from its latest valid checkpoint.
+        compile: compile the train step (`jit_compile`): auto, on, off; auto
+            compiles on torch only where benchmarks/torch_compile.py found it pays.
     """
 
     model: str = "gru"
@@ -88,6 +91,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 0
     keep_best: int = 1
     resume: bool = False
+    compile: str = "auto"
 
     def to_json(self):
         return {k: v for k, v in dataclasses.asdict(self).items()}
@@ -148,6 +152,7 @@ def validate_config(config):
     _validate_gradient_settings(config)
     check_choice("schedule", config.schedule, SCHEDULES)
     check_choice("lr_scaling", config.lr_scaling, LR_SCALINGS)
+    check_choice("compile", config.compile, COMPILE_CHOICES)
     for name in ("warmup_epochs", "clip_value", "clip_percentile"):
         value = getattr(config, name)
         if value is None and name != "warmup_epochs":

@@ -22,6 +22,7 @@ from kzoo.errors import RunFailedError, UsageError
 from kzoo.plots import report
 from kzoo.training import run_dir as layout
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
+from kzoo.training.compile_policy import jit_compile_for
 from kzoo.training.config import RunResult, TrainConfig, field_names, validate_config
 from kzoo.training.fit import fit_run
 from kzoo.training.inputs import prepare_data
@@ -124,6 +125,18 @@ def train(
             learning_rate=1e-3 if config.lr == "auto" else config.lr,
             **config.hparams,
         )
+    # --compile: Keras' own choice unless set; on torch, compiled only where measured to pay
+    steps = None
+    if isinstance(prepared.train, tuple):
+        steps = config.epochs * -(-len(prepared.train[0]) // config.batch_size)
+    device = "cpu"
+    if keras.backend.backend() == "torch":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    jit = jit_compile_for(config.compile, keras.backend.backend(), config.model, steps, device)
+    if jit != "auto":
+        net.jit_compile = jit
 
     if run_dir is None:
         return _run(config, net, prepared, None, gradient_callbacks, callbacks)

@@ -47,6 +47,8 @@ def test_trainable_variables_and_remove_variable():
     assert len(opt.variables) == n + 1
     kp.remove_variable(opt, extra)
     assert len(opt.variables) == n and all(v is not extra for v in opt.variables)
+    kp.add_variable_back(opt, extra)
+    assert len(opt.variables) == n + 1 and opt.variables[-1] is extra
 
 
 def test_learning_rate_object():

@@ -72,3 +72,84 @@ def test_torch_compile_gives_no_warning_from_the_hook(tmp_path):
              if "callbacks/" in line or "graph break" in line.lower()
              or "Backend compiler" in line]
     assert not noisy, "\n".join(noisy[:10])
+
+
+def _fit_loop_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3)])
+    model.compile(keras.optimizers.Adam(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+class _StepSeen(keras.callbacks.Callback):
+    """The train function `fit` runs (read at epoch end, after the hook swapped it in)."""
+
+    def __init__(self):
+        super().__init__()
+        self.functions = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.functions.append(self.model.train_function)
+
+
+def _xy(n=64):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 4)).astype("float32"), rng.integers(0, 3, n).astype("int32")
+
+
+def _count_traces(hook):
+    """Calls of the hook: once per trace when compiled, once per step on eager torch."""
+    calls = []
+    original = hook.apply
+    hook.apply = lambda grads: calls.append(1) or original(grads)
+    return calls
+
+
+def test_second_fit_with_the_same_callbacks_does_not_retrace(tmp_path):
+    """Issue #16: the hook keeps its variables and traced step across fit() calls."""
+    from kzoo.callbacks import GradientClipping, GradientNormLogger
+    from kzoo.callbacks._optimizer_hook import get_hook
+
+    x, y = _xy()
+    model = _fit_loop_model()
+    seen = _StepSeen()
+    callbacks = [GradientNormLogger(every=2), GradientClipping("autoclip"), seen]
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=callbacks)
+    calls = _count_traces(get_hook(model))
+    n_keras = len(model.optimizer.variables)  # the hook's variables are out after fit
+    for _ in range(2):
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=callbacks)
+    assert seen.functions[1] is seen.functions[0] and seen.functions[2] is seen.functions[0]
+    if keras.backend.backend() == "torch" and not model.jit_compile:
+        assert len(calls) == 8  # eager: the hook runs at every step, nothing is traced
+    else:
+        assert calls == [], "the train step was traced again"
+    assert len(model.optimizer.variables) == n_keras
+    assert not any(v.name.startswith("kzoo_") for v in model.optimizer.variables)
+    assert len(callbacks[0].rows) > 0  # the logger still logs on the reused step
+    # the file holds Keras' own optimizer, and a plain fit runs without the hook
+    model.save(tmp_path / "m.keras")
+    assert len(keras.saving.load_model(tmp_path / "m.keras").optimizer.variables) == n_keras
+    before = len(calls)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert len(calls) == before
+
+
+def test_new_callbacks_or_recompile_trace_a_new_step():
+    from kzoo.callbacks import GradientNormLogger
+    from kzoo.callbacks._optimizer_hook import get_hook
+
+    x, y = _xy(32)
+    model = _fit_loop_model()
+    seen = _StepSeen()
+    logger = GradientNormLogger(every=2)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[logger, seen])
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+              callbacks=[GradientNormLogger(every=3), seen])
+    assert seen.functions[1] is not seen.functions[0]
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[logger, seen])
+    assert seen.functions[2] not in seen.functions[:2]
+    assert get_hook(model).functions.get(()) is not None and len(logger.rows) > 0

@@ -1,0 +1,40 @@
+"""`kzoo train --compile {auto,on,off}`: whether the train step is compiled.
+
+`on` and `off` set `model.jit_compile` to True/False (on torch, True is
+`torch.compile`). `auto` keeps Keras' own choice on jax and tensorflow (XLA
+where the model supports it) and, on torch, compiles only where
+benchmarks/torch_compile.py measured that compiling pays for the run's length:
+its one-off cost repaid by faster steps within the run's steps. Keras-free.
+"""
+
+from kzoo.training.config import COMPILE_CHOICES
+
+# Steps after which torch.compile has repaid its compile time on CPU, from
+# benchmarks/torch_compile.json runs on a quiet machine; None: compiled steps were
+# not faster. Families absent are not (validly) measured, so auto leaves them eager.
+# Empty so far: the only run (2026-12-01, load 15 on 2 cores) took 441 s to compile
+# the MLP step and its step times were 100x the quiet figures, so it sets no policy
+# (benchmarks/RESULTS.md, torch_compile). Until a quiet run, auto is off on torch CPU.
+TORCH_CPU_BREAK_EVEN_STEPS = {}
+
+
+def jit_compile_for(choice, backend, family, steps=None, device="cpu"):
+    """The `jit_compile` value for a run: True, False, or "auto" (Keras decides).
+
+    Args:
+        choice: "auto", "on" or "off".
+        backend: the Keras backend.
+        family: the zoo model name.
+        steps: the run's training steps (epochs x steps per epoch), None if unknown.
+        device: "cpu" or "cuda" (torch only; CUDA is not measured yet, so auto is off).
+    """
+    if choice not in COMPILE_CHOICES:
+        raise ValueError(f"compile must be one of {COMPILE_CHOICES}, got {choice!r}.")
+    if choice != "auto":
+        return choice == "on"
+    if backend != "torch":
+        return "auto"
+    if device != "cpu" or steps is None:
+        return False
+    break_even = TORCH_CPU_BREAK_EVEN_STEPS.get(family)
+    return break_even is not None and steps > break_even
