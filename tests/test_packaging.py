@@ -3,6 +3,7 @@ top-level zoo/, callbacks/, datasets/ and recipes/ map into `kzoo.*`), so a new
 subpackage missing from the list would install from a clone and vanish from the wheel."""
 
 import pathlib
+
 import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
