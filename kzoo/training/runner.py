@@ -11,7 +11,7 @@ import time
 import keras
 import numpy as np
 
-from kzoo import zoo
+from kzoo import diagnose, zoo
 from kzoo.plots import report
 from kzoo.training import run_dir as layout
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
@@ -19,6 +19,13 @@ from kzoo.training.config import RunResult, TrainConfig, field_names, validate_c
 from kzoo.training.fit import fit_run
 from kzoo.training.inputs import prepare_data
 from kzoo.training.learning_rate import setup_learning_rate
+from kzoo.training.recipe import (
+    check_resume,
+    make_callbacks,
+    make_optimizer,
+    resolve_run,
+    selection_summary,
+)
 
 
 def train(
@@ -44,7 +51,9 @@ def train(
             and streams.
         num_classes, task: needed for streaming datasets, inferred otherwise.
         **settings: any field of `TrainConfig` (epochs, batch_size, lr, out, seed,
-            hparams, early_stopping, precision, overwrite, verbose, ...).
+            hparams, early_stopping, precision, overwrite, verbose, ...). Unset
+            training settings come from the family's recipe and the data rules
+            (`kzoo.zoo._recipes`); config.json records each value and its source.
 
     Returns:
         A `RunResult` with the trained model, its history and the summary.
@@ -88,8 +97,14 @@ def train(
     config.hparams, note = zoo.auto_masking(config.model, config.hparams, prepared.info)
     if note and config.verbose != 0:
         print(note, flush=True)
+    # The recipe and the data rules fill every unset field; `config` stays as given
+    # (config.json), `run` holds the concrete values.
+    plan = resolve_run(config, prepared)
+    run, prepared = plan.config, plan.data
+    if config.resume:
+        check_resume(plan, layout.load_run_config(config.out).get("resolved"))
     run_dir = layout.prepare(config.out, config.overwrite or config.resume)
-    gradient_callbacks = build_gradient_callbacks(config, run_dir)
+    gradient_callbacks = build_gradient_callbacks(run, run_dir)
 
     keras.utils.set_random_seed(config.seed)
     with zoo.precision(config.precision):
@@ -98,36 +113,41 @@ def train(
             input_shape=prepared.input_shape,
             num_classes=prepared.num_classes,
             head=prepared.task,
-            optimizer=config.optimizer,
-            learning_rate=1e-3 if config.lr == "auto" else config.lr,
+            optimizer=make_optimizer(plan),
             **config.hparams,
         )
 
     if run_dir is not None and not config.resume:
         layout.clear(run_dir)
-        layout.write_json(run_dir / layout.CONFIG_FILE, config.to_json())
+        layout.write_json(
+            run_dir / layout.CONFIG_FILE, {**config.to_json(), "resolved": plan.resolved.to_json()}
+        )
     # LR callbacks first: the `lr` they put in the epoch logs reaches CSVLogger.
-    lr_callbacks = setup_learning_rate(config, net, prepared, run_dir)
+    lr_callbacks = setup_learning_rate(run, net, prepared, run_dir)
     all_callbacks = [
         *lr_callbacks,
-        *build_callbacks(config, run_dir, prepared, gradient_callbacks),
+        *build_callbacks(run, run_dir, prepared, gradient_callbacks),
+        *make_callbacks(plan),
         *(callbacks or []),
     ]
 
-    fit_kwargs = {"epochs": config.epochs, "callbacks": all_callbacks, "verbose": config.verbose}
+    fit_kwargs = {"epochs": run.epochs, "callbacks": all_callbacks, "verbose": config.verbose}
     if isinstance(prepared.train, tuple):
         x, y = prepared.train
-        fit_kwargs.update(x=x, y=y, batch_size=config.batch_size, shuffle=True)
+        fit_kwargs.update(x=x, y=y, batch_size=run.batch_size, shuffle=True)
     else:
         fit_kwargs.update(x=prepared.train)
     if prepared.val is not None:
         fit_kwargs["validation_data"] = prepared.val
 
     start = time.perf_counter()
-    history = fit_run(net, fit_kwargs, config, run_dir)
+    history = fit_run(net, fit_kwargs, run, run_dir)
     wall = time.perf_counter() - start
 
-    summary = _summarize(config, prepared, net, history, wall)
+    summary = _summarize(run, prepared, net, history, wall)
+    summary.update(_select_and_diagnose(plan, net, history, run_dir))
+    if config.verbose != 0:
+        print(diagnose.render(summary["diagnosis"]), flush=True)
     if run_dir is not None:
         net.save(run_dir / layout.MODEL_FILE)
         layout.write_json(run_dir / layout.SUMMARY_FILE, summary)
@@ -148,9 +168,30 @@ def resume(run_dir, *, verbose="auto"):
     """
     settings = layout.load_run_config(run_dir)
     settings.pop("backend", None)
+    settings.pop("resolved", None)  # resolved again, and checked against it
     model, data = settings.pop("model"), settings.pop("data")
     settings.update(out=str(run_dir), resume=True, overwrite=False, verbose=verbose)
     return train(model, data, **settings)
+
+
+def _select_and_diagnose(plan, net, history, run_dir):
+    """summary.json's `selected_epoch`, `selection`, `diagnosis` and `diagnosis_facts`.
+
+    The facts measure the training data in inference mode on the kept weights,
+    which is what exposes a BatchNorm train/inference gap.
+    """
+    epoch, selection = selection_summary(plan, history)
+    data, facts = plan.data, {}
+    if isinstance(data.train, tuple) and data.task in ("multiclass", "binary"):
+        facts = diagnose.measure_facts(
+            net, *data.train, history, batch_size=max(plan.config.batch_size, 256),
+            selected_epoch=epoch, fit_batch_size=plan.config.batch_size,
+        )
+    grads = None if run_dir is None else run_dir / layout.GRAD_NORMS_FILE
+    grad_rows = diagnose.read_grad_norms(grads) if grads is not None and grads.is_file() else None
+    findings = diagnose.diagnose(history, grad_rows, facts)
+    return {"selected_epoch": epoch, "selection": selection, "diagnosis": findings,
+            "diagnosis_facts": facts}
 
 
 def _summarize(config, data, net, history, wall):
