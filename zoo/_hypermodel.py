@@ -41,8 +41,9 @@ def training_space(name, n_train=None):
         the choices when it is not among them.
     """
     recipe = get_spec(name).recipe
-    lr = {"min_value": recipe.lr / LR_SPAN, "max_value": recipe.lr * LR_SPAN,
-          "default": recipe.lr}
+    # Rounded so the space reads 0.0003, not 0.00030000000000000003.
+    lr = {"min_value": float(f"{recipe.lr / LR_SPAN:.4g}"),
+          "max_value": float(f"{recipe.lr * LR_SPAN:.4g}"), "default": recipe.lr}
     if n_train:
         batch = _recipes.resolve(recipe, n_train=int(n_train)).values["batch_size"]
     else:

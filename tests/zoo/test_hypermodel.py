@@ -75,7 +75,7 @@ def test_narrowing_keeps_step_and_sampling():
     assert list(space["units"].values) == [32, 48]
     assert space["learning_rate"].sampling == "log"
     assert space["learning_rate"].min_value == 1e-3
-    assert space["learning_rate"].default == 1e-3  # the old default clipped into range
+    assert space["learning_rate"].default == pytest.approx(3e-3)  # the recipe's, in range
     values = [space["learning_rate"].random_sample(seed) for seed in range(50)]
     assert all(1e-3 <= v <= 5e-3 for v in values)
 
@@ -138,7 +138,7 @@ def test_space_summary_lists_every_hp():
     text = hm.space_summary()
     for hp in hm.search_space().space:
         assert hp.name in text
-    assert "Fixed" in text and "[0.0001, 0.01] log" in text
+    assert "Fixed" in text and "[0.0003, 0.03] log" in text  # the GRU recipe's 3e-3 / 10, x 10
 
 
 def test_tuner_samples_within_overrides():
