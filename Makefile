@@ -20,9 +20,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/kzoo train --model gru --data digits-seq --epochs 40 --batch-size 32 \
-		--lr 3e-3 --hp units=128 --hp bidirectional=true --hp dropout=0.2 --early-stopping 8 \
-		--backend jax --out $(DEMO_OUT) --overwrite
+	$(VENV)/bin/kzoo train --model gru --data digits-seq --backend jax --out $(DEMO_OUT) --overwrite
 
 # One process per backend: Keras fixes its backend at import.
 test: setup

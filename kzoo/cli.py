@@ -36,6 +36,7 @@ from kzoo.training.config import (
     LR_SCALINGS,
     PRECISIONS,
     SCHEDULES,
+    SELECTIONS,
     default,
     field_names,
 )
@@ -80,6 +81,16 @@ def _lr(text):
         raise argparse.ArgumentTypeError(f"--lr takes a number or 'auto', got {text!r}") from None
 
 
+def _auto_int(text):
+    """`--epochs` / `--batch-size`: a positive integer or 'auto' (the recipe's data rule)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes an integer or 'auto', got {text!r}") from None
+
+
 def _add_common(parser):
     parser.add_argument(
         "--backend",
@@ -99,7 +110,8 @@ def _add_model_and_data(parser, hp_help):
     )
     parser.add_argument("--seed", type=int, default=default("seed"))
     parser.add_argument(
-        "--early-stopping", type=int, default=default("early_stopping"), metavar="PATIENCE"
+        "--early-stopping", type=int, default=default("early_stopping"), metavar="PATIENCE",
+        help="patience in epochs (0: never stop early); default: the family recipe's",
     )
 
 
@@ -111,14 +123,18 @@ def add_train_arguments(parser):
     _add_model_and_data(
         parser, "model hyperparameter, repeatable (e.g. --hp units=128 --hp bidirectional=true)"
     )
-    parser.add_argument("--epochs", type=int, default=default("epochs"))
-    parser.add_argument("--batch-size", type=int, default=default("batch_size"))
-    parser.add_argument(
-        "--lr", type=_lr, default=default("lr"),
-        help="learning rate (default %(default)s), or 'auto': run the LR range test first and "
-        "train at its recommended rate (written to OUT/lr_find.json)",
-    )
-    parser.add_argument("--optimizer", default=default("optimizer"))
+    parser.add_argument("--epochs", type=_auto_int, default=default("epochs"),
+                        help="maximum epochs, or 'auto' (default): the family recipe's budget")
+    parser.add_argument("--batch-size", type=_auto_int, default=default("batch_size"),
+                        help="examples per step, or 'auto' (default): min(n/10, the recipe's "
+                        "cap), smaller when BatchNorm needs more steps")
+    parser.add_argument("--lr", type=_lr, default=default("lr"),
+                        help="learning rate, or 'auto' (LR finder); default: the family recipe's")
+    parser.add_argument("--optimizer", default=default("optimizer"),
+                        help="Keras optimizer name; default: the family recipe's")
+    parser.add_argument("--selection", default=default("selection"), choices=SELECTIONS,
+                        help="weights kept: lowest val_loss, lowest loss, or last; default: the "
+                        "recipe's (lowest training loss on tiny training sets)")
     parser.add_argument("--precision", default=default("precision"), choices=PRECISIONS)
     parser.add_argument("--compile", default=default("compile"), choices=COMPILE_CHOICES,
                         help="compile the train step (jit_compile); auto: Keras' choice on "
@@ -217,6 +233,10 @@ def cmd_train(args):
     scores = TEST_KEYS if s.get("has_test", True) else VAL_KEYS
     shown = {k: s[k] for k in (*SHOWN_KEYS, *scores, "wall_time_s") if s.get(k) is not None}
     print(json.dumps(shown))
+    if args.quiet:  # otherwise the run printed it already
+        from kzoo.diagnose import render
+
+        print(render(s.get("diagnosis", [])))
     if result.run_dir is not None:
         print(f"Results written to {result.run_dir}/ (summary.json, history.csv, model.keras, "
               "plots/); kzoo report DIR redraws the plots.")
@@ -289,7 +309,7 @@ def cmd_tune(args):
         objective=args.objective,
         fixed=fixed,
         seed=args.seed,
-        early_stopping=args.early_stopping,
+        early_stopping=args.early_stopping or 0,
         prune=args.prune,
         workers=args.workers,
         heartbeat_timeout=args.heartbeat_timeout,

@@ -74,8 +74,10 @@ def add_lr_find_parser(sub, add_common, hparam):
     p.add_argument("--hp", type=hparam, action="append", default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, repeatable")
     p.add_argument("--seed", type=int, default=default("seed"))
-    p.add_argument("--batch-size", type=int, default=default("batch_size"))
-    p.add_argument("--optimizer", default=default("optimizer"))
+    # The sweep's own batch size and optimizer: `kzoo train` resolves these from the
+    # family recipe ("auto"/None), which a range test run alone has no use for.
+    p.add_argument("--batch-size", type=int, default=32, help="batch size of the sweep")
+    p.add_argument("--optimizer", default="adam", help="Keras optimizer name")
     p.add_argument("--out", default=None, required=True,
                    help="directory for lr_find.json and plots/lr_find.png")
     p.add_argument("--overwrite", action="store_true",

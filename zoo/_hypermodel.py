@@ -4,6 +4,10 @@ The search space is the family's own `spec.space(hp)` plus two training
 hyperparameters every family shares: `learning_rate` (log scale, used when
 compiling) and `batch_size` (used in `HyperModel.fit`, the pattern KerasTuner's
 maintainers recommend for tuning fit arguments; keras-tuner#613, #1042).
+Both are centred on the family's training recipe (`kzoo.zoo._recipes`): the
+learning rate spans the recipe's rate / 10 to x 10 with the recipe's rate as
+default, and the default batch size is the recipe's data rule for `n_train`
+training examples (when given).
 
 Any hyperparameter can be fixed or narrowed by keyword:
 
@@ -19,25 +23,46 @@ are scalars so every trial shows them.
 
 import keras_tuner
 
+from kzoo.zoo import _recipes
 from kzoo.zoo._registry import HEADS, check_choice, create, get_spec
 
-LEARNING_RATE = {"min_value": 1e-4, "max_value": 1e-2, "default": 1e-3}
 BATCH_SIZES = [16, 32, 64, 128]
-DEFAULT_BATCH_SIZE = 32
+LR_SPAN = 10.0  # the learning rate is searched within recipe lr / 10 .. x 10
 _TRAINING_HPS = ("learning_rate", "batch_size")
 
 
-def _declare_training(hp):
-    lr = hp.Float("learning_rate", sampling="log", **LEARNING_RATE)
-    batch_size = hp.Choice("batch_size", BATCH_SIZES, default=DEFAULT_BATCH_SIZE)
+def training_space(name, n_train=None):
+    """The training hyperparameters' ranges of family `name`, centred on its recipe.
+
+    Returns:
+        `{"learning_rate": {min_value, max_value, default}, "batch_size":
+        {values, default}}`. The batch default is the recipe's data rule for
+        `n_train` examples (the recipe's cap when `n_train` is None), added to
+        the choices when it is not among them.
+    """
+    recipe = get_spec(name).recipe
+    # Rounded so the space reads 0.0003, not 0.00030000000000000003.
+    lr = {"min_value": float(f"{recipe.lr / LR_SPAN:.4g}"),
+          "max_value": float(f"{recipe.lr * LR_SPAN:.4g}"), "default": recipe.lr}
+    if n_train:
+        batch = _recipes.resolve(recipe, n_train=int(n_train)).values["batch_size"]
+    else:
+        batch = recipe.batch_max
+    return {"learning_rate": lr,
+            "batch_size": {"values": sorted({*BATCH_SIZES, batch}), "default": batch}}
+
+
+def _declare_training(hp, space):
+    lr = hp.Float("learning_rate", sampling="log", **space["learning_rate"])
+    batch_size = hp.Choice("batch_size", **space["batch_size"])
     return lr, batch_size
 
 
-def base_space(name):
+def base_space(name, n_train=None):
     """The unconstrained `HyperParameters` of family `name` (family + training)."""
     hp = keras_tuner.HyperParameters()
     get_spec(name).space(hp)
-    _declare_training(hp)
+    _declare_training(hp, training_space(name, n_train))
     return hp
 
 
@@ -96,7 +121,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
     """
 
     def __init__(
-        self, name, input_shape, num_classes, *, head="multiclass", optimizer="adam", **fixed
+        self, name, input_shape, num_classes, *, head="multiclass", optimizer="adam",
+        n_train=None, **fixed
     ):
         spec = get_spec(name)
         check_choice("head", head, HEADS)
@@ -107,8 +133,10 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self.head = head
         self.optimizer = optimizer
         self.fixed = dict(fixed)
+        self.n_train = n_train
+        self._training = training_space(name, n_train)
 
-        base = {hp.name: hp for hp in base_space(name).space}
+        base = {hp.name: hp for hp in base_space(name, n_train).space}
         valid = set(spec.defaults) | set(base)
         unknown = sorted(set(fixed) - valid)
         if unknown:
@@ -132,7 +160,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         for override in self._overrides.values():
             hp._retrieve(override)
         hparams = dict(get_spec(self.model_name).space(hp))
-        lr, batch_size = _declare_training(hp)
+        lr, batch_size = _declare_training(hp, self._training)
         for key in self._overrides:
             if key not in _TRAINING_HPS:
                 hparams[key] = hp.get(key)
@@ -157,7 +185,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 "batch_size is a hyperparameter of the search; fix it with "
                 "hypermodel(..., batch_size=64) instead of passing it to fit/search."
             )
-        _, batch_size = _declare_training(hp)
+        _, batch_size = _declare_training(hp, self._training)
         return model.fit(*args, batch_size=batch_size, **kwargs)
 
     def search_space(self):
@@ -193,7 +221,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
         return f"Search space of {self.model_name!r}:\n" + "\n".join(lines)
 
 
-def hypermodel(name, input_shape, num_classes, *, head="multiclass", optimizer="adam", **fixed):
+def hypermodel(name, input_shape, num_classes, *, head="multiclass", optimizer="adam",
+               n_train=None, **fixed):
     """A KerasTuner `HyperModel` for the registered family `name`.
 
     Args:
@@ -202,6 +231,8 @@ def hypermodel(name, input_shape, num_classes, *, head="multiclass", optimizer="
         num_classes: output size (see `kzoo.zoo.create`).
         head: output head. Defaults to `"multiclass"`.
         optimizer: optimizer name used when compiling. Defaults to `"adam"`.
+        n_train: training examples; the default batch size follows the
+            recipe's data rule for them. Defaults to None (the recipe's cap).
         **fixed: fix (`depth=2`), narrow (`depth=(1, 2)`, `units=[32, 64]`) or
             replace (a `keras_tuner` hyperparameter) any hyperparameter, including
             `learning_rate` and `batch_size`; other builder arguments are passed
@@ -214,4 +245,5 @@ def hypermodel(name, input_shape, num_classes, *, head="multiclass", optimizer="
 
     >>> hm = kzoo.zoo.hypermodel("mlp", (64,), 10, depth=2, learning_rate=(1e-3, 1e-2))
     """
-    return ZooHyperModel(name, input_shape, num_classes, head=head, optimizer=optimizer, **fixed)
+    return ZooHyperModel(name, input_shape, num_classes, head=head, optimizer=optimizer,
+                         n_train=n_train, **fixed)

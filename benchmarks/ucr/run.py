@@ -1,19 +1,23 @@
-"""UCR/UEA benchmark: every sequence family on the four shared datasets.
+"""UCR/UEA benchmark: every sequence family on the six shared datasets.
 
-Trains each family with the default recipe of `recipes/ucr_classification.py`
-(Adam, global-norm clipping, ReduceLROnPlateau, EarlyStopping on the
-validation split carved from the archive's train split, best weights
-restored) for at most 1/10 of the published epoch budgets, over several
-seeds, and compares the mean test accuracy with the published table in
-`../shared/data/ucr/README.md`. Each finished run is appended to a JSON-lines
-file, so an interrupted benchmark keeps what it measured; `--report` turns
-that file into the markdown table for `benchmarks/RESULTS.md`.
+Two modes, both reading each family's training recipe (`kzoo.zoo._recipes`:
+optimizer, rate, batch-size rule, epoch budget <= 1/10 of the published one,
+schedule, clipping, the tiny-training-set protocol); nothing is copied here.
+
+- default: `kzoo.train` with the published widths (`HPARAMS`);
+- `--plain-cli`: the command a new user types, `kzoo train --model F --data
+  ucr:D --seed S` and nothing else (the zoo's default widths), one process per run.
+
+Each finished run is appended to a JSON-lines file (`results.jsonl`, or
+`plain_cli.jsonl` with `--plain-cli`), and runs already there are skipped, so an
+interrupted benchmark resumes where it stopped; `--report` turns the file into
+the markdown table for `benchmarks/RESULTS.md`.
 
 Usage (from the repository root):
 
     KZOO_DATA=../shared/data/ucr KERAS_BACKEND=jax .venv/bin/python benchmarks/ucr/run.py \
-        --families fcn,resnet1d --datasets GunPoint,ItalyPowerDemand --seeds 0,1,2
-    .venv/bin/python benchmarks/ucr/run.py --report
+        --plain-cli --families fcn,inception_time --seeds 0,1,2
+    .venv/bin/python benchmarks/ucr/run.py --plain-cli --report
 """
 
 import argparse
@@ -21,13 +25,17 @@ import json
 import os
 import pathlib
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "results.jsonl"
-DATASETS = ("GunPoint", "ItalyPowerDemand", "BasicMotions", "JapaneseVowels")
+PLAIN_RESULTS = HERE / "plain_cli.jsonl"
+DATASETS = ("GunPoint", "ItalyPowerDemand", "BasicMotions", "JapaneseVowels", "Coffee", "Trace")
 FAMILIES = ("fcn", "resnet1d", "inception_time", "lstm_fcn", "tcn", "transformer")
 
 # The published architectures (Fawaz et al. 2019/2020, Karim et al. 2018); the
@@ -40,60 +48,77 @@ HPARAMS = {
     "tcn": {"depth": 4, "filters": 64},
     "transformer": {"d_model": 64, "depth": 2},
 }
-# 1/10 of the published budgets (FCN 2000, ResNet 1500, InceptionTime 1500,
-# LSTM-FCN 2000 epochs); TCN and the Transformer have no published UCR budget.
-EPOCHS = {"fcn": 200, "resnet1d": 150, "inception_time": 150, "lstm_fcn": 200,
-          "tcn": 150, "transformer": 150}
 # Published test accuracy (%), ../shared/data/ucr/README.md.
 PUBLISHED = {
     "GunPoint": {"FCN": 100, "ResNet": 99.1, "InceptionTime": 100, "LSTM-FCN": 100},
     "ItalyPowerDemand": {"FCN": 96.1, "ResNet": 96.3, "InceptionTime": 96.5, "LSTM-FCN": 96.2},
     "BasicMotions": {"FCN": 100, "ResNet": 100, "InceptionTime": 100},
     "JapaneseVowels": {"FCN": 99.3, "ResNet": 99.2, "InceptionTime": 99.2},
+    "Coffee": {"FCN": 100, "ResNet": 100, "InceptionTime": 100, "LSTM-FCN": 100},
+    "Trace": {"FCN": 100, "ResNet": 100, "InceptionTime": 100, "LSTM-FCN": 100},
 }
 
 
-def run_one(family, dataset, seed, epochs):
-    import keras
+def _record(family, dataset, seed, summary, resolved, seconds, mode, hparams):
+    return {"family": family, "dataset": dataset, "seed": seed, "mode": mode,
+            "test_accuracy": summary["test_accuracy"], "epochs_run": summary["epochs_run"],
+            "max_epochs": resolved["epochs"]["value"],
+            "batch_size": resolved["batch_size"]["value"],
+            "protocol": resolved["protocol"]["value"],
+            "selected_epoch": summary.get("selected_epoch"),
+            "diagnosis": [f["kind"] for f in summary.get("diagnosis", [])],
+            "train_seconds": round(seconds, 1), "backend": summary["backend"],
+            "hparams": hparams, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+            "load_avg_1m": round(os.getloadavg()[0], 1), "date": time.strftime("%Y-%m-%d")}
 
-    import kzoo.datasets
-    import kzoo.zoo
 
-    keras.utils.set_random_seed(seed)
+def run_one(family, dataset, seed, epochs="auto"):
+    """`kzoo.train` with the published widths and the family's recipe."""
+    import kzoo
+
     ds = kzoo.datasets.load(f"ucr:{dataset}", seed=seed)
     hparams = dict(HPARAMS[family])
-    if not ds.info["equal_length"]:
-        hparams["masking"] = True
-        if family == "lstm_fcn":
-            hparams["dimension_shuffle"] = False
-    model = kzoo.zoo.create(family, ds.input_shape, ds.num_classes, compile=False, **hparams)
-    optimizer = keras.optimizers.Adam(1e-3, clipnorm=1.0)
-    kzoo.zoo.compile_for_head(model, ds.task, optimizer=optimizer)
-    batch = int(min(16, max(4, len(ds.x_train) // 10)))
-    callbacks = [
-        keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=15, min_lr=1e-4),
-        keras.callbacks.EarlyStopping("val_loss", patience=40, restore_best_weights=True),
-    ]
-    start = time.perf_counter()
-    history = model.fit(ds.x_train, ds.y_train, validation_data=(ds.x_val, ds.y_val),
-                        epochs=epochs, batch_size=batch, callbacks=callbacks, verbose=0)
-    seconds = time.perf_counter() - start
-    _, acc = model.evaluate(ds.x_test, ds.y_test, verbose=0)
-    return {"family": family, "dataset": dataset, "seed": seed, "test_accuracy": float(acc),
-            "epochs_run": len(history.history["loss"]), "max_epochs": epochs,
-            "train_seconds": round(seconds, 1), "backend": keras.backend.backend(),
-            "hparams": hparams, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-            "date": time.strftime("%Y-%m-%d")}
+    if not ds.info["equal_length"] and family == "lstm_fcn":
+        hparams["dimension_shuffle"] = False
+    with tempfile.TemporaryDirectory() as out:
+        result = kzoo.train(family, ds, seed=seed, hparams=hparams, epochs=epochs, out=out,
+                            verbose=0)
+        resolved = json.loads((pathlib.Path(out) / "config.json").read_text())["resolved"]
+    return _record(family, dataset, seed, result.summary, resolved,
+                   result.summary["wall_time_s"], "api", hparams)
 
 
-def report():
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+def run_plain_cli(family, dataset, seed, backend):
+    """The plain command: `kzoo train --model F --data ucr:D --seed S`, nothing else."""
+    kzoo_bin = pathlib.Path(sys.executable).parent / "kzoo"
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [str(kzoo_bin), "train", "--model", family, "--data", f"ucr:{dataset}",
+               "--seed", str(seed), "--backend", backend, "--out", out, "--overwrite",
+               "--quiet"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+        summary = json.loads((pathlib.Path(out) / "summary.json").read_text())
+        resolved = json.loads((pathlib.Path(out) / "config.json").read_text())["resolved"]
+    return _record(family, dataset, seed, summary, resolved, summary["wall_time_s"],
+                   "plain-cli", {})
+
+
+def _rows(path):
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def report(path=RESULTS):
+    rows = _rows(path)
     out = ["| dataset | family | seeds | mean test acc (%) | std | mean epochs | mean train s | "
            "best published (%) | gap (pts) |", "|---|---|---|---|---|---|---|---|---|"]
     for dataset in DATASETS:
         best = max(PUBLISHED[dataset].values())
         for family in FAMILIES:
             runs = [r for r in rows if r["dataset"] == dataset and r["family"] == family]
+            runs = list({r["seed"]: r for r in runs}.values())  # a rerun replaces its seed
             if not runs:
                 continue
             acc = 100 * np.array([r["test_accuracy"] for r in runs])
@@ -112,20 +137,31 @@ def main():
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epoch-scale", type=float, default=1.0,
-                        help="multiply the (already 1/10) epoch budgets, e.g. 0.5 on a busy CPU")
+    parser.add_argument("--plain-cli", action="store_true",
+                        help="run `kzoo train --model F --data ucr:D --seed S` and nothing else")
+    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"))
+    parser.add_argument("--epochs", default="auto",
+                        help="'auto' (the recipe's budget) or an int, e.g. on a busy CPU "
+                        "(API mode only: the plain CLI takes the recipe's)")
     parser.add_argument("--report", action="store_true", help="print the markdown table")
     args = parser.parse_args()
+    path = PLAIN_RESULTS if args.plain_cli else RESULTS
     if args.report:
-        print(report())
+        print(report(path))
         return
+    done = {(r["family"], r["dataset"], r["seed"]) for r in _rows(path)}
+    epochs = args.epochs if args.epochs == "auto" else int(args.epochs)
     for family in args.families.split(","):
         for dataset in args.datasets.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                epochs = max(1, int(EPOCHS[family] * args.epoch_scale))
-                result = run_one(family, dataset, seed, epochs)
+                if (family, dataset, seed) in done:
+                    continue
+                if args.plain_cli:
+                    result = run_plain_cli(family, dataset, seed, args.backend)
+                else:
+                    result = run_one(family, dataset, seed, epochs)
                 print(json.dumps(result), flush=True)
-                with open(RESULTS, "a") as f:
+                with open(path, "a") as f:
                     f.write(json.dumps(result) + "\n")
 
 

@@ -50,7 +50,8 @@ def report(run_dir):
 
 
 def describe(run_dir):
-    """A one-paragraph text summary of a run directory (from summary.json)."""
+    """A text summary of a run directory (from summary.json): one line of
+    results, the epoch the run kept, and the diagnosis of the run."""
     path = pathlib.Path(run_dir) / layout.SUMMARY_FILE
     if not path.exists():
         return ""
@@ -59,4 +60,13 @@ def describe(run_dir):
     for k in ("test_accuracy", "test_loss", "wall_time_s"):
         if s.get(k) is not None:
             parts.append(f"{k}={s[k]:.4g}")
-    return ", ".join(parts)
+    if s.get("selected_epoch") is not None:
+        how = (s.get("selection") or {}).get("how")
+        parts.append(f"kept epoch {s['selected_epoch']}" + (f" ({how})" if how else ""))
+    text = ", ".join(parts)
+    if "diagnosis" in s:
+        # Deferred: kzoo.diagnose is keras-free but plots need not load it otherwise.
+        from kzoo.diagnose import render
+
+        text += "\n" + render(s["diagnosis"])
+    return text

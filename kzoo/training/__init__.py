@@ -3,6 +3,8 @@
     config.py         TrainConfig, RunResult, the choices of each option, validate_config
     run_dir.py        the run directory: file names, marker, lock, check_out/claim, writers
     inputs.py         prepare_data: any supported data into a checked PreparedData
+    recipe.py         the family's recipe resolved for this data: auto values, the
+                      tiny-set protocol, the kept epoch (resolve_run)
     learning_rate.py  `--lr auto`, batch-size scaling and the schedule
     callbacks.py      the Keras callbacks of a run
     fit.py            plain fit, or checkpointed and resumable

@@ -18,7 +18,7 @@ def build_gradient_callbacks(config, run_dir=None):
     callbacks = []
     if config.grad_health != "off":
         callbacks.append(GradientHealth(action=config.grad_health))
-    if config.clip != "none":
+    if config.clip not in (None, "none"):
         clip_value = config.clip_value
         if clip_value is None:
             clip_value = 0.01 if config.clip == "agc" else 1.0
@@ -36,16 +36,9 @@ def build_gradient_callbacks(config, run_dir=None):
 
 
 def build_callbacks(config, run_dir, data, gradient_callbacks):
-    """Keras callbacks for a run: the gradient ones, CSV history, early stopping."""
+    """Keras callbacks for a run: the gradient ones and CSV history. Early stopping
+    and the kept epoch come from the recipe (`kzoo.training.recipe.make_callbacks`)."""
     callbacks = list(gradient_callbacks)
     if run_dir is not None:
         callbacks.append(keras.callbacks.CSVLogger(str(run_dir / layout.HISTORY_FILE)))
-    if config.early_stopping:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss" if data.val is not None else "loss",
-                patience=config.early_stopping,
-                restore_best_weights=True,
-            )
-        )
     return callbacks

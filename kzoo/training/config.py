@@ -21,6 +21,8 @@ LR_SCALINGS = ("none", "linear", "sqrt")
 CLIP_CHOICES = ("none", "value", "norm", "global_norm", "agc", "autoclip")
 HEALTH_CHOICES = ("off", "warn", "stop", "rollback")
 COMPILE_CHOICES = ("auto", "on", "off")  # kzoo/training/compile_policy.py decides "auto"
+# How a run picks the weights it keeps (kzoo.zoo._recipes.SELECTIONS, keras-free here).
+SELECTIONS = ("val_loss", "loss", "last")
 
 
 @dataclasses.dataclass
@@ -32,26 +34,34 @@ class TrainConfig:
         data: a dataset spec (`kzoo.datasets.list_datasets()`) or a path to an
             `.npz` holding `x_train`, `y_train` and optionally `x_val`, `y_val`,
             `x_test`, `y_test`.
-        epochs: maximum epochs.
-        batch_size: examples per step.
-        lr: base learning rate, or `"auto"` (the LR finder's valley suggestion).
-        optimizer: a Keras optimizer name.
+        epochs: maximum epochs, or `"auto"`: the family recipe's budget (grown
+            when BatchNorm needs more steps).
+        batch_size: examples per step, or `"auto"`: min(n/10, the recipe's cap),
+            shrunk when BatchNorm needs more steps (`kzoo.zoo._recipes`).
+        lr: base learning rate, `"auto"` (the LR finder's valley suggestion),
+            or None: the family recipe's.
+        optimizer: a Keras optimizer name (None: the recipe's).
         backend: the Keras backend the run used.
         out: run directory (None: write nothing).
         seed: seeds data splits, initialisation and dropout.
         hparams: the model family's hyperparameters.
-        early_stopping: patience in epochs on `val_loss`; 0 disables it.
+        early_stopping: patience in epochs on the selection quantity; 0 never
+            stops early (the selected epoch is still restored); None: the recipe's.
+        selection: the weights the run keeps: `"val_loss"`, `"loss"` or
+            `"last"` (None: the recipe's; tiny training sets select by `loss`).
         precision: Keras dtype policy: float32, mixed_float16 or mixed_bfloat16.
         overwrite: replace an existing run in `out`.
         verbose: Keras verbosity (1 = progress bar).
         grad_log_every: log gradient norms every N steps to logs and
             `grad_norms.csv` (0: off).
-        clip: gradient clipping: none, value, norm, global_norm, agc, autoclip.
+        clip: gradient clipping: none, value, norm, global_norm, agc, autoclip
+            (None: the recipe's global-norm clipping of the optimizer, if any).
         clip_value: threshold of value/norm/global_norm, AGC's lambda
             (None: 1.0, AGC 0.01).
         clip_percentile: AutoClip's percentile (default 10; autoclip only).
         grad_health: vanishing/exploding diagnosis: off, warn, stop, rollback.
-        schedule: LR schedule (`SCHEDULES`).
+        schedule: LR schedule (`SCHEDULES`; None: the recipe's, constant or
+            ReduceLROnPlateau on the training loss).
         warmup_epochs, warmup_steps: linear LR warmup length (one of the two).
         lr_scaling: scale lr with batch_size / base_batch_size: none, linear, sqrt.
         base_batch_size: the batch size `lr` was tuned for.
@@ -65,24 +75,25 @@ class TrainConfig:
 
     model: str = "gru"
     data: str = "digits-seq"
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
+    epochs: int | str = "auto"
+    batch_size: int | str = "auto"
+    lr: float | str | None = None
+    optimizer: str | None = None
     backend: str | None = None
     out: str | None = None
     seed: int = 0
     hparams: dict = dataclasses.field(default_factory=dict)
-    early_stopping: int = 0
+    early_stopping: int | None = None
+    selection: str | None = None
     precision: str = "float32"
     overwrite: bool = False
     verbose: int | str = "auto"
     grad_log_every: int = 0
-    clip: str = "none"
+    clip: str | None = None
     clip_value: float | None = None
     clip_percentile: float | None = None
     grad_health: str = "off"
-    schedule: str = "constant"
+    schedule: str | None = None
     warmup_epochs: float = 0.0
     warmup_steps: int = 0
     lr_scaling: str = "none"
@@ -138,11 +149,18 @@ def validate_config(config):
 
     for name in ("epochs", "batch_size"):
         value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UsageError(f"{name} must be a positive integer, got {value!r}.")
-    if config.lr != "auto" and (not isinstance(config.lr, (int, float)) or not 0 < config.lr < 10):
-        raise UsageError(f"lr must be a number in (0, 10), got {config.lr!r}.")
-    if not isinstance(config.early_stopping, int) or config.early_stopping < 0:
+        if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UsageError(f"{name} must be a positive integer or 'auto', got {value!r}.")
+    if config.lr not in (None, "auto") and (
+        isinstance(config.lr, bool) or not isinstance(config.lr, (int, float))
+        or not 0 < config.lr <= 10
+    ):
+        raise UsageError(f"lr must be a number in (0, 10], 'auto' or None, got {config.lr!r}.")
+    if config.selection is not None:
+        check_choice("selection", config.selection, SELECTIONS)
+    if config.early_stopping is not None and (
+        not isinstance(config.early_stopping, int) or config.early_stopping < 0
+    ):
         raise UsageError(
             f"early_stopping is a patience in epochs >= 0, got {config.early_stopping!r}."
         )
@@ -150,7 +168,8 @@ def validate_config(config):
     if not isinstance(config.hparams, dict):
         raise UsageError(f"hparams must be a dict, got {type(config.hparams).__name__}.")
     _validate_gradient_settings(config)
-    check_choice("schedule", config.schedule, SCHEDULES)
+    if config.schedule is not None:
+        check_choice("schedule", config.schedule, SCHEDULES)
     check_choice("lr_scaling", config.lr_scaling, LR_SCALINGS)
     check_choice("compile", config.compile, COMPILE_CHOICES)
     for name in ("warmup_epochs", "clip_value", "clip_percentile"):
@@ -179,7 +198,7 @@ def validate_config(config):
 
 
 def _validate_gradient_settings(config):
-    if config.clip not in CLIP_CHOICES:
+    if config.clip is not None and config.clip not in CLIP_CHOICES:
         raise UsageError(f"clip must be one of {CLIP_CHOICES}, got {config.clip!r}.")
     if config.grad_health not in HEALTH_CHOICES:
         raise UsageError(
@@ -200,5 +219,5 @@ def _validate_gradient_settings(config):
             f"clip_percentile is set but clip is {config.clip!r}; it applies to autoclip only "
             "(pass --clip autoclip, or drop --clip-percentile)."
         )
-    if config.clip == "none" and config.clip_value is not None:
+    if config.clip in (None, "none") and config.clip_value is not None:
         raise UsageError("clip_value is set but clip is 'none'; pass --clip MODE as well.")

@@ -16,7 +16,7 @@ import time
 import keras
 import numpy as np
 
-from kzoo import zoo
+from kzoo import diagnose, zoo
 from kzoo.callbacks._atomic import fsync_dir
 from kzoo.errors import RunFailedError, UsageError
 from kzoo.plots import report
@@ -27,6 +27,13 @@ from kzoo.training.config import RunResult, TrainConfig, field_names, validate_c
 from kzoo.training.fit import fit_run
 from kzoo.training.inputs import prepare_data
 from kzoo.training.learning_rate import setup_learning_rate
+from kzoo.training.recipe import (
+    check_resume,
+    make_callbacks,
+    make_optimizer,
+    resolve_run,
+    selection_summary,
+)
 
 NO_TEST_NOTE = (
     "{name} has no test split: kzoo reports validation metrics only (no test_* in "
@@ -61,7 +68,9 @@ def train(
             and streams.
         num_classes, task: needed for streaming datasets, inferred otherwise.
         **settings: any field of `TrainConfig` (epochs, batch_size, lr, out, seed,
-            hparams, early_stopping, precision, overwrite, verbose, ...).
+            hparams, early_stopping, precision, overwrite, verbose, ...). Unset
+            training settings come from the family's recipe and the data rules
+            (`kzoo.zoo._recipes`); config.json records each value and its source.
 
     Returns:
         A `RunResult` with the trained model, its history and the summary.
@@ -112,7 +121,15 @@ def train(
     config.hparams, note = zoo.auto_masking(config.model, config.hparams, prepared.info)
     if note and config.verbose != 0:
         print(note, flush=True)
-    gradient_callbacks = build_gradient_callbacks(config, run_dir)
+    # The recipe and the data rules fill every unset field; `config` stays as given
+    # (config.json), `run` holds the concrete values.
+    plan = resolve_run(config, prepared)
+    run, prepared = plan.config, plan.data
+    if config.resume and not restart:
+        stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
+        # `resume` validated an extended epoch budget; every other value must match.
+        check_resume(plan, {k: v for k, v in stored.items() if k != "epochs"})
+    gradient_callbacks = build_gradient_callbacks(run, run_dir)
 
     keras.utils.set_random_seed(config.seed)
     with zoo.precision(config.precision):
@@ -121,14 +138,13 @@ def train(
             input_shape=prepared.input_shape,
             num_classes=prepared.num_classes,
             head=prepared.task,
-            optimizer=config.optimizer,
-            learning_rate=1e-3 if config.lr == "auto" else config.lr,
+            optimizer=make_optimizer(plan),
             **config.hparams,
         )
     # --compile: Keras' own choice unless set; on torch, compiled only where measured to pay
     steps = None
     if isinstance(prepared.train, tuple):
-        steps = config.epochs * -(-len(prepared.train[0]) // config.batch_size)
+        steps = run.epochs * -(-len(prepared.train[0]) // run.batch_size)
     device = "cpu"
     if keras.backend.backend() == "torch":
         import torch
@@ -139,7 +155,7 @@ def train(
         net.jit_compile = jit
 
     if run_dir is None:
-        return _run(config, net, prepared, None, gradient_callbacks, callbacks)
+        return _run(config, plan, net, None, gradient_callbacks, callbacks)
     lock = layout.claim(
         run_dir, "train", overwrite=config.overwrite, resume=config.resume, fresh=restart
     )
@@ -150,37 +166,45 @@ def train(
                       "one): starting it over from its config.json.", flush=True)
             config.resume = False
         layout.write_json(
-            run_dir / layout.CONFIG_FILE, {**config.to_json(), "resume": False, "overwrite": False}
+            run_dir / layout.CONFIG_FILE,
+            {**config.to_json(), "resume": False, "overwrite": False,
+             "resolved": plan.resolved.to_json()},
         )
-        return _run(config, net, prepared, run_dir, gradient_callbacks, callbacks)
+        return _run(config, plan, net, run_dir, gradient_callbacks, callbacks)
     finally:
         lock.release()
 
 
-def _run(config, net, prepared, run_dir, gradient_callbacks, callbacks):
-    """Fit `net` and write the results into `run_dir` (locked by the caller)."""
+def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
+    """Fit `net` with the resolved settings (`plan.config`) and write the results
+    into `run_dir` (locked by the caller)."""
+    run, prepared = plan.config, plan.data
     # LR callbacks first: the `lr` they put in the epoch logs reaches CSVLogger.
-    lr_callbacks = setup_learning_rate(config, net, prepared, run_dir)
+    lr_callbacks = setup_learning_rate(run, net, prepared, run_dir)
     all_callbacks = [
         *lr_callbacks,
-        *build_callbacks(config, run_dir, prepared, gradient_callbacks),
+        *build_callbacks(run, run_dir, prepared, gradient_callbacks),
+        *make_callbacks(plan),
         *(callbacks or []),
     ]
 
-    fit_kwargs = {"epochs": config.epochs, "callbacks": all_callbacks, "verbose": config.verbose}
+    fit_kwargs = {"epochs": run.epochs, "callbacks": all_callbacks, "verbose": config.verbose}
     if isinstance(prepared.train, tuple):
         x, y = prepared.train
-        fit_kwargs.update(x=x, y=y, batch_size=config.batch_size, shuffle=True)
+        fit_kwargs.update(x=x, y=y, batch_size=run.batch_size, shuffle=True)
     else:
         fit_kwargs.update(x=prepared.train)
     if prepared.val is not None:
         fit_kwargs["validation_data"] = prepared.val
 
     start = time.perf_counter()
-    history = fit_run(net, fit_kwargs, config, run_dir)
+    history = fit_run(net, fit_kwargs, run, run_dir)
     wall = time.perf_counter() - start
 
-    summary = _summarize(config, prepared, net, history, wall)
+    summary = _summarize(run, prepared, net, history, wall)
+    summary.update(_select_and_diagnose(plan, net, history, run_dir))
+    if config.verbose != 0:
+        print(diagnose.render(summary["diagnosis"]), flush=True)
     if run_dir is not None:
         if config.resume:
             _add_earlier_sessions(summary, run_dir / layout.SUMMARY_FILE)
@@ -253,8 +277,9 @@ def resume(run_dir, *, verbose="auto", epochs=None, **settings):
     Returns:
         The `RunResult` of the whole run.
     """
-    saved = layout.load_run_config(run_dir, fields=field_names())
+    saved = layout.load_run_config(run_dir, fields=(*field_names(), "resolved"))
     saved.pop("backend", None)
+    resolved = saved.pop("resolved", None) or {}  # resolved again, and checked against it
     unknown = sorted(set(settings) - set(field_names()))
     if unknown:
         raise UsageError(f"Unknown setting(s) {', '.join(unknown)}. Valid: "
@@ -273,14 +298,21 @@ def resume(run_dir, *, verbose="auto", epochs=None, **settings):
             f"A resumed run keeps its own settings; these differ from {run_dir}/config.json: "
             f"{listed}. Drop them to resume, or start a new run with another --out."
         )
+    # "auto" settings resume at the values they resolved to when the run started
+    # (an extended epoch budget must not change the batch-size rule's outcome).
+    for key in ("epochs", "batch_size"):
+        if saved.get(key) == "auto" and isinstance((resolved.get(key) or {}).get("value"), int):
+            saved[key] = resolved[key]["value"]
     if epochs is not None and epochs != saved.get("epochs"):
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < saved["epochs"]:
+        budget = saved.get("epochs")
+        if (isinstance(epochs, bool) or not isinstance(epochs, int)
+                or not isinstance(budget, int) or epochs < budget):
             raise UsageError(
                 f"epochs={epochs!r}: a resumed run can only be extended, and {run_dir} was set "
-                f"to {saved['epochs']} epochs. Pass a larger --epochs, or none."
+                f"to {budget} epochs. Pass a larger --epochs, or none."
             )
         if verbose != 0:
-            print(f"Extending {run_dir} from {saved['epochs']} to {epochs} epochs.", flush=True)
+            print(f"Extending {run_dir} from {budget} to {epochs} epochs.", flush=True)
         saved["epochs"] = epochs
     model, data = saved.pop("model"), saved.pop("data")
     saved.update(out=str(run_dir), resume=True, overwrite=False, verbose=verbose)
@@ -319,6 +351,26 @@ def _add_earlier_sessions(summary, path):
     sessions = [*sessions, summary["wall_time_s"]]
     summary["wall_time_sessions"] = sessions
     summary["wall_time_s"] = round(sum(sessions), 3)
+
+
+def _select_and_diagnose(plan, net, history, run_dir):
+    """summary.json's `selected_epoch`, `selection`, `diagnosis` and `diagnosis_facts`.
+
+    The facts measure the training data in inference mode on the kept weights,
+    which is what exposes a BatchNorm train/inference gap.
+    """
+    epoch, selection = selection_summary(plan, history)
+    data, facts = plan.data, {}
+    if isinstance(data.train, tuple) and data.task in ("multiclass", "binary"):
+        facts = diagnose.measure_facts(
+            net, *data.train, history, batch_size=max(plan.config.batch_size, 256),
+            selected_epoch=epoch, fit_batch_size=plan.config.batch_size,
+        )
+    grads = None if run_dir is None else run_dir / layout.GRAD_NORMS_FILE
+    grad_rows = diagnose.read_grad_norms(grads) if grads is not None and grads.is_file() else None
+    findings = diagnose.diagnose(history, grad_rows, facts)
+    return {"selected_epoch": epoch, "selection": selection, "diagnosis": findings,
+            "diagnosis_facts": facts}
 
 
 def _summarize(config, data, net, history, wall):

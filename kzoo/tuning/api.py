@@ -106,8 +106,11 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     if objective is None:
         objective = "val_loss" if dataset.task == "regression" else "val_accuracy"
     # Everything below is checked before anything is written.
+    # The recipe centres the space: its lr, and its batch-size rule for this many examples.
+    x_train = getattr(dataset, "x_train", None)
     hypermodel = zoo.hypermodel(
-        model, dataset.input_shape, dataset.num_classes, head=dataset.task, **fixed
+        model, dataset.input_shape, dataset.num_classes, head=dataset.task,
+        n_train=None if x_train is None else len(x_train), **fixed
     )
     direction = private.objective_direction(objective)
     space = kt.HyperParameters()

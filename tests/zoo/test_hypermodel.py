@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kzoo import zoo
-from kzoo.zoo._hypermodel import BATCH_SIZES, LEARNING_RATE, base_space
+from kzoo.zoo._hypermodel import BATCH_SIZES, base_space
 
 
 def _shape(name):
@@ -23,11 +23,14 @@ def test_space_defaults_and_fixed_overrides_per_family(name):
 
     lr = base_space(name).get("learning_rate")
     lr_hp = next(hp for hp in base_space(name).space if hp.name == "learning_rate")
-    assert lr == LEARNING_RATE["default"]
+    recipe = zoo.get_spec(name).recipe
+    # The recipe is the centre and default of the training space.
+    assert lr == pytest.approx(recipe.lr)
     assert isinstance(lr_hp, keras_tuner.engine.hyperparameters.Float)
     assert lr_hp.sampling == "log"
-    assert (lr_hp.min_value, lr_hp.max_value) == (1e-4, 1e-2)
-    assert list(space["batch_size"].values) == BATCH_SIZES
+    assert (lr_hp.min_value, lr_hp.max_value) == pytest.approx((recipe.lr / 10, recipe.lr * 10))
+    assert set(BATCH_SIZES) <= set(space["batch_size"].values)
+    assert space["batch_size"].default == recipe.batch_max
     assert type(space["depth"]).__name__ == "Fixed" and space["depth"].value == 1
     assert type(space["learning_rate"]).__name__ == "Fixed"
     # The family's other hps keep the defaults its space declares.
@@ -42,6 +45,18 @@ def test_space_defaults_and_fixed_overrides_per_family(name):
     assert hp.values["depth"] == 1
     assert model.output_shape == (None, 4)
     assert math.isclose(float(model.optimizer.learning_rate), 0.005, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "n_train", "batch"), [("fcn", 50, 5), ("fcn", 1000, 16),
+                                                      ("gru", 1000, 32), ("mlp", 120, 12)])
+def test_batch_size_default_follows_the_recipes_data_rule(name, n_train, batch):
+    hm = zoo.hypermodel(name, _shape(name), 4, depth=1, n_train=n_train)
+    space = {hp.name: hp for hp in hm.search_space().space}
+    assert space["batch_size"].default == batch
+    assert batch in space["batch_size"].values
+    hp = keras_tuner.HyperParameters()
+    hm.build(hp)
+    assert hp.values["batch_size"] == batch
 
 
 def test_depth_changes_the_built_model():
@@ -60,7 +75,7 @@ def test_narrowing_keeps_step_and_sampling():
     assert list(space["units"].values) == [32, 48]
     assert space["learning_rate"].sampling == "log"
     assert space["learning_rate"].min_value == 1e-3
-    assert space["learning_rate"].default == 1e-3  # the old default clipped into range
+    assert space["learning_rate"].default == pytest.approx(3e-3)  # the recipe's, in range
     values = [space["learning_rate"].random_sample(seed) for seed in range(50)]
     assert all(1e-3 <= v <= 5e-3 for v in values)
 
@@ -123,7 +138,7 @@ def test_space_summary_lists_every_hp():
     text = hm.space_summary()
     for hp in hm.search_space().space:
         assert hp.name in text
-    assert "Fixed" in text and "[0.0001, 0.01] log" in text
+    assert "Fixed" in text and "[0.0003, 0.03] log" in text  # the GRU recipe's 3e-3 / 10, x 10
 
 
 def test_tuner_samples_within_overrides():

@@ -19,7 +19,7 @@ class _Interrupt(keras.callbacks.Callback):
 
 
 def test_interrupted_train_resumes_to_the_same_weights(tmp_path):
-    common = dict(SETTINGS, schedule="cosine", warmup_steps=3, checkpoint_every_steps=2)
+    common = dict(SETTINGS, lr=1e-3, schedule="cosine", warmup_steps=3, checkpoint_every_steps=2)
     ref = train("mlp", "digits", out=str(tmp_path / "ref"), **common)
     with pytest.raises(KeyboardInterrupt):
         train("mlp", "digits", out=str(tmp_path / "run"), callbacks=[_Interrupt()], **common)

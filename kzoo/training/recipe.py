@@ -1,0 +1,149 @@
+"""The family's recipe applied to one run: resolution, the protocol and the kept epoch.
+
+`resolve_run(config, data)` turns a `TrainConfig` whose fields may say
+`"auto"` (batch size, epochs) or None (lr, optimizer, clip, selection,
+early_stopping, schedule: "use the recipe") into concrete values with their
+provenance (`kzoo.zoo._recipes.resolve`), applies the tiny-training-set
+protocol to the data, and returns the settings the rest of the run uses.
+`kzoo train --resume` resolves again from the same data and checks that the
+values match the ones `config.json` recorded, so a resumed run trains exactly
+as the interrupted one did.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from kzoo.zoo import _recipes, get_spec
+
+
+@dataclasses.dataclass
+class RunPlan:
+    """What a run trains with.
+
+    Attributes:
+        config: the `TrainConfig` with every field concrete (the run's own copy).
+        data: the `PreparedData`, with train and val merged under `whole_train`.
+        resolved: the `Resolved` values and their sources (config.json's `resolved`).
+        recipe_schedule: the recipe's LR schedule applies (ReduceLROnPlateau on loss),
+            instead of one the user chose with `--schedule`.
+    """
+
+    config: object
+    data: object
+    resolved: object
+    recipe_schedule: bool
+
+
+def _overrides(config):
+    overrides = {"lr": None if config.lr in (None, "auto") else config.lr,
+                 "optimizer": config.optimizer, "selection": config.selection,
+                 "patience": config.early_stopping, "schedule": config.schedule}
+    hp = config.hparams
+    if hp.get("norm") == "batch" or hp.get("batchnorm") is True:
+        overrides["batchnorm"] = True
+    return overrides
+
+
+def resolve_run(config, data):
+    """Resolve `config` against its family's recipe and the size of `data`."""
+    recipe = get_spec(config.model).recipe
+    arrays = isinstance(data.train, tuple)
+    val_arrays = isinstance(data.val, tuple)
+    if arrays:
+        n_train = len(data.train[0])
+        n_val = len(data.val[0]) if val_arrays else 0
+    else:
+        # A stream's size is unknown: keep its own batches and its validation split.
+        n_train, n_val = max(recipe.tiny_threshold, 1), 1 if data.val is not None else 0
+    res = _recipes.resolve(
+        recipe, n_train=n_train, n_val=n_val, batch_size=config.batch_size,
+        epochs=config.epochs, **_overrides(config),
+    )
+    values, put = res.values, _putter(res)
+    if config.lr == "auto":
+        put("lr", "auto", "user", "the LR finder's valley (lr_find.json)")
+    if config.clip is not None:
+        put("clipnorm", None, "user",
+            "--clip none: no clipping" if config.clip == "none"
+            else f"--clip {config.clip} replaces the recipe's global-norm clipping")
+    if not arrays:
+        put("batch_size", None, "data rule", "a stream makes its own batches")
+        put("n_fit", None, "data rule", "a stream's size is unknown")
+        put("protocol", "holdout" if data.val is not None else "whole_train", "data rule",
+            "a stream cannot be merged with its validation split")
+
+    if values["protocol"] == "whole_train" and arrays and val_arrays:
+        x = np.concatenate([data.train[0], data.val[0]])
+        y = np.concatenate([data.train[1], data.val[1]])
+        data = dataclasses.replace(data, train=(x, y), val=None)
+    recipe_schedule = config.schedule is None
+    run_config = dataclasses.replace(
+        config,
+        epochs=values["epochs"],
+        batch_size=values["batch_size"] or 32,
+        lr=values["lr"],
+        optimizer=values["optimizer"],
+        selection=values["selection"],
+        early_stopping=values["patience"],
+        schedule="constant" if recipe_schedule else values["schedule"],
+        clip=config.clip or "none",
+    )
+    return RunPlan(run_config, data, res, recipe_schedule)
+
+
+def _putter(res):
+    def put(name, value, source, note=""):
+        res.values[name], res.sources[name], res.notes[name] = value, source, note
+    return put
+
+
+def make_optimizer(plan):
+    """The run's optimizer (keras): recipe name, rate and global-norm clipping."""
+    values = dict(plan.resolved.values)
+    values["lr"] = 1e-3 if values["lr"] == "auto" else values["lr"]
+    return _recipes.make_optimizer(values)
+
+
+def make_callbacks(plan):
+    """The recipe's schedule (unless the user chose one) and the selection callback."""
+    values = dict(plan.resolved.values)
+    if not plan.recipe_schedule:
+        values["schedule"] = "constant"  # kzoo.training.learning_rate builds the user's
+    return _recipes.make_callbacks(values)
+
+
+def check_resume(plan, stored):
+    """Raise unless the values resolved now are those `config.json` recorded."""
+    if not stored:
+        return
+    now = plan.resolved.to_json()
+    changed = [k for k in sorted(set(now) | set(stored))
+               if (now.get(k) or {}).get("value") != (stored.get(k) or {}).get("value")]
+    if changed:
+        details = ", ".join(
+            f"{k}: {(stored.get(k) or {}).get('value')!r} then, "
+            f"{(now.get(k) or {}).get('value')!r} now" for k in changed)
+        raise ValueError(
+            f"Cannot resume exactly: the recipe resolves differently than when the run "
+            f"started ({details}). Start a new run, or train with these values given "
+            "explicitly."
+        )
+
+
+def selection_summary(plan, history):
+    """`selected_epoch` and `selection` for summary.json: which epoch's weights the
+    run kept, and how it chose them."""
+    values = plan.resolved.values
+    rule = values["selection"]
+    losses = history.get(rule) if rule != "last" else None
+    finite = [v if v is not None and np.isfinite(v) else np.inf for v in (losses or [])]
+    if finite and np.isfinite(min(finite)):
+        epoch = int(np.argmin(finite)) + 1
+        how = f"the lowest {rule} ({min(finite):.4g}) over {len(finite)} epochs"
+    else:
+        epoch = len(history.get("loss", []))
+        how = "the last epoch" if rule == "last" else f"the last epoch (no finite {rule})"
+    return epoch, {"rule": rule, "protocol": values["protocol"], "how": how,
+                   "source": plan.resolved.sources["selection"],
+                   "note": plan.resolved.notes.get("selection", "")}
