@@ -113,12 +113,13 @@ def make_callbacks(plan):
     return _recipes.make_callbacks(values)
 
 
-def check_resume(plan, stored):
-    """Raise unless the values resolved now are those `config.json` recorded."""
+def check_resume(plan, stored, ignore=()):
+    """Raise unless the values resolved now are those `config.json` recorded
+    (except the names in `ignore`)."""
     if not stored:
         return
     now = plan.resolved.to_json()
-    changed = [k for k in sorted(set(now) | set(stored))
+    changed = [k for k in sorted((set(now) | set(stored)) - set(ignore))
                if (now.get(k) or {}).get("value") != (stored.get(k) or {}).get("value")]
     if changed:
         details = ", ".join(

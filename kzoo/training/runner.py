@@ -128,7 +128,7 @@ def train(
     if config.resume and not restart:
         stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
         # `resume` validated an extended epoch budget; every other value must match.
-        check_resume(plan, {k: v for k, v in stored.items() if k != "epochs"})
+        check_resume(plan, stored, ignore=("epochs",))
     gradient_callbacks = build_gradient_callbacks(run, run_dir)
 
     keras.utils.set_random_seed(config.seed)
