@@ -1,20 +1,6 @@
-"""The run directory: the one module that knows its layout and the rules that keep
-a user's files safe.
-
-    kzoo-run.json             the marker, written first: format, kind, run id, created,
-                              and the files kzoo may write here (`--overwrite` deletes
-                              only those)
-    kzoo-run.lock             held while a process writes the directory (pid, host)
-    config.json               every setting, so the run can be repeated
-    history.csv               one row per epoch (Keras CSVLogger)
-    summary.json              model, backend, params, epochs, final metrics, test scores,
-                              time; `status: "failed"` and the error when the end failed
-    model.keras               the final model (loads with safe_mode=True)
-    plots/                    learning curves, LR and gradient plots (`kzoo.plots.report`)
-    lr_find.json              the LR finder's sweep (`--lr auto`)
-    lr_steps.csv              the rate applied at each step (LearningRateLogger)
-    grad_norms.csv            gradient norms (GradientNormLogger, `--grad-log-every`)
-    checkpoints/              full-state checkpoints (kzoo.callbacks.Checkpoint)
+"""The run directory's rules: what makes a directory a kzoo run, and what keeps a
+user's files safe. Its files and their readers/writers are in run_files.py, the
+lock in run_lock.py; both are re-exported here, so `run_dir as layout` reaches all.
 
 A directory is a kzoo run only if it holds the marker, never because of a common
 file name such as config.json. Runs written by kzoo 0.1.0 have no marker; one is
@@ -23,40 +9,42 @@ of the directory is a file a train run writes (nothing of the user's would be lo
 
 `check_out` validates an output directory without touching it; `claim` then locks
 it, clears the previous run's own files (on `--overwrite`) and writes the marker.
-Every file goes through `callbacks/_atomic.py` (temporary file, fsync, rename).
 
 Keras-free: `kzoo report`, `kzoo lr-find` and `kzoo tune` use it without the trainer.
 """
 
-import atexit
-import csv
 import datetime
 import json
-import math
 import os
 import pathlib
 import shutil
-import socket
 import uuid
 
-import numpy as np
-
 from kzoo.errors import RunDirError
+from kzoo.training.run_files import (  # noqa: F401 (re-exported: layout.X)
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    GRAD_NORMS_FILE,
+    HISTORY_FILE,
+    LR_FIND_FILE,
+    LR_STEPS_FILE,
+    MARKER_FILE,
+    MODEL_FILE,
+    PLOTS_DIR,
+    REPORTABLE_FILES,
+    SUMMARY_FILE,
+    add_to_lr_find,
+    atomic_write_text,
+    has_checkpoint,
+    read_csv,
+    read_json_object,
+    read_lr_find,
+    write_history_csv,
+    write_json,
+)
+from kzoo.training.run_lock import LOCK_FILE, RunLock  # noqa: F401 (re-exported)
 
-MARKER_FILE = "kzoo-run.json"
-LOCK_FILE = "kzoo-run.lock"
 MARKER_FORMAT = 1
-CONFIG_FILE = "config.json"
-HISTORY_FILE = "history.csv"
-SUMMARY_FILE = "summary.json"
-MODEL_FILE = "model.keras"
-PLOTS_DIR = "plots"
-LR_FIND_FILE = "lr_find.json"  # what LRFinder.save writes (kzoo.callbacks.lr_finder.RESULT_FILE)
-LR_STEPS_FILE = "lr_steps.csv"
-GRAD_NORMS_FILE = "grad_norms.csv"  # what GradientNormLogger(run_dir=...) writes
-CHECKPOINTS_DIR = "checkpoints"
-# Files whose presence makes a directory a kzoo run for `kzoo report` (trials.csv: a search).
-REPORTABLE_FILES = (HISTORY_FILE, SUMMARY_FILE, "trials.csv", GRAD_NORMS_FILE, LR_FIND_FILE)
 # What each kind of directory may hold: the marker lists these, `--overwrite` deletes
 # only these. The tune names mirror kzoo.tuning (search_dir, records, best, launcher).
 KIND_FILES = {
@@ -75,13 +63,6 @@ _LEGACY_CONFIG = {
 }
 _TMP_PREFIX = ".tmp-"  # what _atomic's temporary files start with
 
-
-def atomic_write_text(path, text):
-    """`kzoo.callbacks._atomic.atomic_write_text`, imported on use: the callbacks
-    package loads keras, and this module must not."""
-    from kzoo.callbacks._atomic import atomic_write_text as write
-
-    write(path, text)
 
 
 def read_marker(out):
@@ -212,108 +193,6 @@ def check_out(out, kind, *, overwrite=False, resume=False):
     return out, "replace"
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _age_s(path):
-    try:
-        return datetime.datetime.now().timestamp() - path.stat().st_mtime
-    except OSError:
-        return float("inf")
-
-
-class RunLock:
-    """An exclusive lock file in a run directory (`O_CREAT | O_EXCL`).
-
-    A lock left by a dead process on this host is stale and taken over. The
-    processes a locking process starts (a search's chief and workers) inherit
-    the right to write through `KZOO_LOCK_PID`.
-    """
-
-    ENV = "KZOO_LOCK_PID"
-    _held = set()  # the lock files this process holds
-
-    @classmethod
-    def _grant_children(cls, grant):
-        """Let the processes started from now on write for this one (or no longer)."""
-        pids = set(os.environ.get(cls.ENV, "").split())
-        pids = pids | {str(os.getpid())} if grant else pids - {str(os.getpid())}
-        if pids:
-            os.environ[cls.ENV] = " ".join(sorted(pids))
-        else:
-            os.environ.pop(cls.ENV, None)
-
-    def __init__(self, out):
-        self.path = pathlib.Path(out) / LOCK_FILE
-        self.owned = False
-
-    def _holder(self):
-        try:
-            return json.loads(self.path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return None
-
-    def acquire(self):
-        record = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": datetime.datetime.now(datetime.timezone.utc).isoformat()}
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is None or not isinstance(holder, dict):
-                    if _age_s(self.path) < 10:  # another process is writing its record now
-                        raise RunDirError(
-                            f"{self.path.parent} is being locked by another kzoo process; "
-                            "wait for it, or choose another --out.") from None
-                    self.path.unlink(missing_ok=True)  # killed between create and write
-                    continue
-                pid, host = holder.get("pid"), holder.get("host")
-                ours = {os.getpid(), *(int(p) for p in os.environ.get(self.ENV, "").split()
-                                       if p.isdigit())}
-                if host == socket.gethostname() and pid in ours:
-                    if pid == os.getpid():
-                        self._grant_children(True)
-                    return self  # this process (or the one that started it) holds it
-                if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
-                    self.path.unlink(missing_ok=True)  # stale: its process is gone
-                    continue
-                raise RunDirError(
-                    f"{self.path.parent} is being written by another kzoo process (pid {pid} "
-                    f"on {host}, since {holder.get('started')}). Wait for it to finish or stop "
-                    f"it, or choose another --out. If that process is gone, delete {self.path}."
-                ) from None
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(record))
-            self.owned = True
-            RunLock._held.add(self.path)
-            self._grant_children(True)
-            atexit.register(self.release)
-            return self
-        raise RunDirError(f"Could not lock {self.path.parent}: {self.path} keeps reappearing.")
-
-    def release(self):
-        if self.owned:
-            self.owned = False
-            if (self._holder() or {}).get("pid") == os.getpid():
-                self.path.unlink(missing_ok=True)
-            RunLock._held.discard(self.path)
-            if not RunLock._held:
-                self._grant_children(False)
-
-    def __enter__(self):
-        return self.acquire()
-
-    def __exit__(self, *exc):
-        self.release()
-
 
 def _remove(path):
     if path.is_dir() and not path.is_symlink():
@@ -385,76 +264,6 @@ def check_report_dir(run_dir):
             read_json_object(run_dir / name)
 
 
-def _json_default(obj):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, pathlib.Path):
-        return str(obj)
-    return repr(obj)
-
-
-def _clean(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return v
-
-
-def write_json(path, payload):
-    """Write JSON atomically (temporary file, fsync, rename), NaN written as null."""
-    atomic_write_text(path, json.dumps(_clean(payload), indent=2, default=_json_default) + "\n")
-
-
-def read_json_object(path):
-    """A JSON file that must hold an object, as a dict.
-
-    Raises:
-        RunDirError: the file is unreadable, not JSON, or not an object.
-    """
-    path = pathlib.Path(path)
-    try:
-        value = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunDirError(
-            f"{path} is corrupt ({err}); kzoo wrote it as a JSON object. Restore it, or start "
-            "a new run in another directory."
-        ) from None
-    if not isinstance(value, dict):
-        raise RunDirError(
-            f"{path} holds a JSON {type(value).__name__}, not the object kzoo writes; it was "
-            "changed by hand or is not kzoo's. Restore it, or start a new run."
-        )
-    return value
-
-
-def write_history_csv(run_dir, history):
-    """`history.csv` of the whole run (after a resume CSVLogger saw only its part)."""
-    keys = sorted(history)
-    n = max((len(v) for v in history.values()), default=0)
-    lines = [",".join(["epoch", *keys])]
-    for i in range(n):
-        row = [str(i)] + [
-            repr(float(history[k][i])) if i < len(history[k]) else "" for k in keys
-        ]
-        lines.append(",".join(row))
-    atomic_write_text(pathlib.Path(run_dir) / HISTORY_FILE, "\n".join(lines) + "\n")
-
-
-def add_to_lr_find(run_dir, **fields):
-    """Add `fields` to the run's `lr_find.json` (e.g. the rate `--lr auto` chose)."""
-    path = pathlib.Path(run_dir) / LR_FIND_FILE
-    atomic_write_text(path, json.dumps({**json.loads(path.read_text()), **fields}))
-
-
-def read_lr_find(run_dir):
-    """The run's `lr_find.json` as a dict."""
-    return json.loads((pathlib.Path(run_dir) / LR_FIND_FILE).read_text())
-
 
 def load_run_config(run_dir, fields=None):
     """Settings of a run directory's config.json, for `kzoo train --resume`.
@@ -488,23 +297,3 @@ def load_run_config(run_dir, fields=None):
             "directory written by kzoo train."
         )
     return config
-
-
-def has_checkpoint(run_dir):
-    """Whether `checkpoints/` holds a checkpoint file to resume from."""
-    return any((pathlib.Path(run_dir) / CHECKPOINTS_DIR).glob("step-*.ckpt"))
-
-
-def read_csv(path):
-    """Rows of a CSV as dicts of floats (non-numeric cells kept as strings)."""
-    rows = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            parsed = {}
-            for k, v in row.items():
-                try:
-                    parsed[k] = float(v)
-                except (TypeError, ValueError):
-                    parsed[k] = v
-            rows.append(parsed)
-    return rows
