@@ -63,7 +63,7 @@ def cmd_lr_find(args):
 
 def add_lr_find_parser(sub, add_common, hparam):
     """The `lr-find` subparser, with only the flags lr-find reads; `add_common` adds
-    --backend and `hparam` parses --hp (both from `kzoo.cli`)."""
+    --backend and `hparam` parses --hp (both from `kzoo.cli_args`)."""
     from kzoo.training.config import default
 
     p = sub.add_parser(

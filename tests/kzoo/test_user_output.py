@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from kzoo.cli import default_run_dir, main
+from kzoo.cli import main
+from kzoo.cli_train import default_run_dir
 from kzoo.training import train
 
 

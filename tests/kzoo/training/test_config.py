@@ -8,7 +8,8 @@ from kzoo.callbacks.gradient_clipping import MODES
 from kzoo.callbacks.gradient_health import ACTIONS
 from kzoo.callbacks.lr_finder import RESULT_FILE
 from kzoo.callbacks.schedule_factory import SCHEDULES
-from kzoo.cli import NOT_TRAIN_FLAGS, build_parser
+from kzoo.cli import build_parser
+from kzoo.cli_train import NOT_TRAIN_FLAGS
 from kzoo.training import config, run_dir
 from kzoo.training.config import TrainConfig, validate_config
 from kzoo.zoo import POLICIES

@@ -1,0 +1,83 @@
+"""Argument types and flags shared by the `kzoo` subcommands (--hp, --lr, --backend,
+--model/--data/...). Keras-free: `kzoo --help` builds every parser from here.
+"""
+
+import argparse
+import json
+import os
+
+from kzoo.backend import BACKENDS, DEFAULT_BACKEND
+from kzoo.training.config import default
+
+
+def parse_value(text):
+    """`--hp` values: JSON when it parses (numbers, true/false, lists), else the string.
+
+    Text that opens a JSON list or object must parse as one: `[32,64` is a typo,
+    not the string "[32,64". Objects are refused: no hyperparameter takes one.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        if text[:1] in "[{" and text:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} opens a JSON list but does not parse ({err.msg}); write a list "
+                "like [32,64] (quote it in the shell: --hp 'units=[32,64]')"
+            ) from None
+        return text
+    if isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a JSON object; a hyperparameter takes a number, true/false, a "
+            "string or a list"
+        )
+    return value
+
+
+def hparam(text):
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise argparse.ArgumentTypeError(f"--hp takes KEY=VALUE, got {text!r}")
+    return key.strip(), parse_value(value.strip())
+
+
+def lr_value(text):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lr takes a number or 'auto', got {text!r}") from None
+
+
+def auto_int(text):
+    """`--epochs` / `--batch-size`: a positive integer or 'auto' (the recipe's data rule)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes an integer or 'auto', got {text!r}") from None
+
+
+def add_common(parser):
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND),
+        help="Keras backend (default: $KERAS_BACKEND, else %(default)s).",
+    )
+
+
+def add_model_and_data(parser, hp_help):
+    """--model, --data, --hp, --seed and --early-stopping, shared by train and tune."""
+    parser.add_argument("--model", default=default("model"), help="a registered model (kzoo list)")
+    parser.add_argument("--data", default=default("data"),
+                        help="dataset spec, or an .npz/.csv file (kzoo.datasets.load)")
+    parser.add_argument(
+        "--hp", type=hparam, action="append", default=[], metavar="KEY=VALUE", help=hp_help
+    )
+    parser.add_argument("--seed", type=int, default=default("seed"))
+    parser.add_argument(
+        "--early-stopping", type=int, default=default("early_stopping"), metavar="PATIENCE",
+        help="patience in epochs (0: never stop early); default: the family recipe's",
+    )

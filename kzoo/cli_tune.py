@@ -1,0 +1,98 @@
+"""`kzoo tune`: its flags and the handler. Keras and KerasTuner load inside
+`cmd_tune`, after `--backend` took effect.
+"""
+
+import json
+
+from kzoo.cli_args import add_common, add_model_and_data, parse_value
+from kzoo.errors import UsageError
+
+
+def _tune_value(value):
+    """`--hp KEY=LOW..HIGH` narrows a range; JSON lists narrow choices; scalars fix."""
+    if isinstance(value, str) and ".." in value:
+        low, _, high = value.partition("..")
+        try:
+            return (parse_value(low), parse_value(high))
+        except ValueError:
+            pass
+    return value
+
+
+def cmd_tune(args):
+    from kzoo.tuning import tune
+
+    fixed = {k: _tune_value(v) for k, v in args.hp}
+    if args.show_space:
+        from kzoo import zoo
+        from kzoo.tuning.api import load_data
+
+        ds = load_data(args.data, seed=args.seed)
+        hm = zoo.hypermodel(args.model, ds.input_shape, ds.num_classes, head=ds.task, **fixed)
+        print(hm.space_summary())
+        return 0
+    if args.out is None:
+        raise UsageError("kzoo tune needs --out DIR (the search is written and resumed there).")
+    result = tune(
+        args.model,
+        args.data,
+        out=args.out,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        objective=args.objective,
+        fixed=fixed,
+        seed=args.seed,
+        early_stopping=args.early_stopping or 0,
+        prune=args.prune,
+        workers=args.workers,
+        heartbeat_timeout=args.heartbeat_timeout,
+        overwrite=args.overwrite,
+        verbose=0 if args.quiet else 1,
+    )
+    if result is not None and result.best:
+        best = result.best
+        print(json.dumps({k: best.get(k) for k in ("trial_id", "objective", "score")}))
+        print(f"Results written to {result.out}/ (trials.csv, best.json, best_model.keras, plots/)")
+    return 0
+
+
+def add_tune_arguments(parser):
+    add_model_and_data(
+        parser, "fix (depth=2), narrow (depth=1..2, units=[32,64]) or pass a builder argument"
+    )
+    from kzoo.tuning import TUNERS  # keras-free
+
+    parser.add_argument("--tuner", choices=TUNERS, default="random")
+    parser.add_argument("--max-trials", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (hyperband: max)")
+    parser.add_argument(
+        "--objective",
+        default=None,
+        help="a metric the model logs, e.g. val_mae; best follows KerasTuner's direction "
+        "for it (default: val_accuracy, or val_loss for regression)",
+    )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="stop trials below the median of finished ones at the same epoch (random, bayesian)",
+    )
+    parser.add_argument("--workers", type=int, default=0, help="local chief + N worker processes")
+    parser.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=60.0,
+        help="seconds before a silent worker is dropped",
+    )
+    parser.add_argument("--out", default=None, help="search directory (resumed if it exists)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a search in --out")
+    parser.add_argument("--show-space", action="store_true", help="print the search space and exit")
+    parser.add_argument("--quiet", action="store_true")
+    add_common(parser)
+
+
+def add_tune_parser(sub):
+    p = sub.add_parser("tune", help="KerasTuner search of a zoo model (resumable, distributed)")
+    add_tune_arguments(p)
+    p.set_defaults(func=cmd_tune)
+
