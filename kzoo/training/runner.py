@@ -1,4 +1,5 @@
-"""`train()` and `resume()`: the route of `kzoo train` and `kzoo.train(...)`.
+"""`train()`: the route of `kzoo train` and `kzoo.train(...)` (`resume()`, in
+resume_run.py, continues a run through it; results.py writes what it ends with).
 
 validate -> prepare the data -> build the model -> set the learning rate ->
 build the callbacks -> fit -> summarize -> write the run directory. Everything
@@ -7,19 +8,12 @@ written; `kzoo.training.run_dir` describes the files of a run and the rules
 that keep a user's files safe (marker, lock, what `overwrite` may delete).
 """
 
-import json
-import os
-import pathlib
-import tempfile
 import time
 
 import keras
-import numpy as np
 
 from kzoo import diagnose, zoo
-from kzoo.callbacks._atomic import fsync_dir
-from kzoo.errors import RunFailedError, UsageError
-from kzoo.plots import report
+from kzoo.errors import UsageError
 from kzoo.training import run_dir as layout
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for
@@ -32,7 +26,12 @@ from kzoo.training.recipe import (
     make_callbacks,
     make_optimizer,
     resolve_run,
-    selection_summary,
+)
+from kzoo.training.results import (
+    add_earlier_sessions,
+    select_and_diagnose,
+    summarize,
+    write_results,
 )
 
 NO_TEST_NOTE = (
@@ -201,215 +200,12 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
     history = fit_run(net, fit_kwargs, run, run_dir)
     wall = time.perf_counter() - start
 
-    summary = _summarize(run, prepared, net, history, wall)
-    summary.update(_select_and_diagnose(plan, net, history, run_dir))
+    summary = summarize(run, prepared, net, history, wall)
+    summary.update(select_and_diagnose(plan, net, history, run_dir))
     if config.verbose != 0:
         print(diagnose.render(summary["diagnosis"]), flush=True)
     if run_dir is not None:
         if config.resume:
-            _add_earlier_sessions(summary, run_dir / layout.SUMMARY_FILE)
-        _write_results(net, summary, run_dir)
+            add_earlier_sessions(summary, run_dir / layout.SUMMARY_FILE)
+        write_results(net, summary, run_dir)
     return RunResult(net, history, summary, run_dir)
-
-
-def save_model_atomically(net, path):
-    """`net.save(path)` through a temporary `.keras` file in the same directory,
-    fsynced and renamed: a kill or a full disk leaves the old file or none,
-    never a broken one."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=os.path.dirname(path))
-    os.close(fd)
-    try:
-        net.save(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_dir(os.path.dirname(path))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _write_results(net, summary, run_dir):
-    """model.keras, summary.json and the plots; when one fails, a summary that says
-    what failed (best effort: the disk may be full) and a RunFailedError."""
-    stage = "saving model.keras"
-    try:
-        save_model_atomically(net, run_dir / layout.MODEL_FILE)
-        stage = "writing summary.json"
-        layout.write_json(run_dir / layout.SUMMARY_FILE, {**summary, "status": "completed"})
-        stage = "drawing the plots"
-        report(run_dir)
-    except (OSError, MemoryError, TypeError, ValueError) as err:
-        failure = f"{stage}: {type(err).__name__}: {err}"
-        try:
-            layout.write_json(
-                run_dir / layout.SUMMARY_FILE, {**summary, "status": "failed", "failed": failure}
-            )
-        except (OSError, TypeError, ValueError):
-            pass
-        kept = ("its checkpoints are kept; once fixed, finish it with "
-                f"`kzoo train --resume {run_dir}`" if layout.has_checkpoint(run_dir)
-                else "it has no checkpoint to resume")
-        raise RunFailedError(
-            f"Training finished but {failure}. {run_dir}/summary.json records the failure and "
-            f"{kept} (free disk space or fix the cause first)."
-        ) from err
-
-
-def resume(run_dir, *, verbose="auto", epochs=None, **settings):
-    """Continue the run in `run_dir` from its latest checkpoint, with the
-    settings of its `config.json` (`kzoo train --resume DIR`).
-
-    A run stopped before its first checkpoint starts over from its config.json.
-
-    Args:
-        run_dir: a run directory written by `train` with checkpoints on.
-        verbose: Keras verbosity. Defaults to `"auto"`.
-        epochs: a larger total number of epochs extends the run (recorded in
-            its config.json); a smaller one is refused.
-        **settings: other `TrainConfig` fields; each must equal the run's own
-            value (a resumed run cannot change), else UsageError lists them.
-
-    Returns:
-        The `RunResult` of the whole run.
-    """
-    saved = layout.load_run_config(run_dir, fields=(*field_names(), "resolved"))
-    saved.pop("backend", None)
-    resolved = saved.pop("resolved", None) or {}  # resolved again, and checked against it
-    unknown = sorted(set(settings) - set(field_names()))
-    if unknown:
-        raise UsageError(f"Unknown setting(s) {', '.join(unknown)}. Valid: "
-                         f"{', '.join(field_names())}.")
-    if settings.get("overwrite"):
-        raise UsageError("--overwrite replaces a run and --resume continues it; pass one.")
-    out = settings.pop("out", None)
-    if out is not None and os.path.realpath(out) != os.path.realpath(run_dir):
-        raise UsageError(f"--resume {run_dir} writes into {run_dir}; drop --out {out}.")
-    conflicts = {k: v for k, v in settings.items()
-                 if k not in ("resume", "verbose", "backend", "overwrite") and saved.get(k) != v}
-    if conflicts:
-        listed = ", ".join(f"{k}={v!r} (the run has {saved.get(k)!r})"
-                           for k, v in sorted(conflicts.items()))
-        raise UsageError(
-            f"A resumed run keeps its own settings; these differ from {run_dir}/config.json: "
-            f"{listed}. Drop them to resume, or start a new run with another --out."
-        )
-    # "auto" settings resume at the values they resolved to when the run started
-    # (an extended epoch budget must not change the batch-size rule's outcome).
-    for key in ("epochs", "batch_size"):
-        if saved.get(key) == "auto" and isinstance((resolved.get(key) or {}).get("value"), int):
-            saved[key] = resolved[key]["value"]
-    if epochs is not None and epochs != saved.get("epochs"):
-        budget = saved.get("epochs")
-        if (isinstance(epochs, bool) or not isinstance(epochs, int)
-                or not isinstance(budget, int) or epochs < budget):
-            raise UsageError(
-                f"epochs={epochs!r}: a resumed run can only be extended, and {run_dir} was set "
-                f"to {budget} epochs. Pass a larger --epochs, or none."
-            )
-        if verbose != 0:
-            print(f"Extending {run_dir} from {budget} to {epochs} epochs.", flush=True)
-        saved["epochs"] = epochs
-    model, data = saved.pop("model"), saved.pop("data")
-    saved.update(out=str(run_dir), resume=True, overwrite=False, verbose=verbose)
-    where = resume_point(run_dir)
-    if where is not None and verbose != 0:
-        print(f"Resumed {run_dir} from epoch {where[0]}, step {where[1]} "
-              f"({where[0]} epoch(s) and {where[1]} step(s) of the next were done).", flush=True)
-    return train(model, data, **saved)
-
-
-def resume_point(run_dir):
-    """`(epoch, step)` where a resumed run continues: epochs finished, then steps
-    into the next one; None without a valid checkpoint."""
-    from kzoo.callbacks.checkpoint_format import latest_checkpoint
-
-    found = latest_checkpoint(pathlib.Path(run_dir) / layout.CHECKPOINTS_DIR)
-    if found is None:
-        return None
-    record = found[2]
-    spe = record.get("steps_per_epoch") or 0
-    if not spe:
-        return record.get("epoch", 0), record.get("step", 0)
-    return divmod(int(record["global_step"]), int(spe))
-
-
-def _add_earlier_sessions(summary, path):
-    """A resumed run's wall time adds the sessions a summary.json recorded before
-    (a session killed before writing its summary is not counted)."""
-    if not path.exists():
-        return
-    try:
-        before = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    sessions = before.get("wall_time_sessions") or [before.get("wall_time_s") or 0.0]
-    sessions = [*sessions, summary["wall_time_s"]]
-    summary["wall_time_sessions"] = sessions
-    summary["wall_time_s"] = round(sum(sessions), 3)
-
-
-def _select_and_diagnose(plan, net, history, run_dir):
-    """summary.json's `selected_epoch`, `selection`, `diagnosis` and `diagnosis_facts`.
-
-    The facts measure the training data in inference mode on the kept weights,
-    which is what exposes a BatchNorm train/inference gap.
-    """
-    epoch, selection = selection_summary(plan, history)
-    data, facts = plan.data, {}
-    if isinstance(data.train, tuple) and data.task in ("multiclass", "binary"):
-        facts = diagnose.measure_facts(
-            net, *data.train, history, batch_size=max(plan.config.batch_size, 256),
-            selected_epoch=epoch, fit_batch_size=plan.config.batch_size,
-        )
-    grads = None if run_dir is None else run_dir / layout.GRAD_NORMS_FILE
-    grad_rows = diagnose.read_grad_norms(grads) if grads is not None and grads.is_file() else None
-    findings = diagnose.diagnose(history, grad_rows, facts)
-    return {"selected_epoch": epoch, "selection": selection, "diagnosis": findings,
-            "diagnosis_facts": facts}
-
-
-def _summarize(config, data, net, history, wall):
-    def last(key):
-        values = history.get(key)
-        return float(values[-1]) if values else None
-
-    summary = {
-        "model": config.model,
-        "data": data.name,
-        "task": data.task,
-        "backend": config.backend,
-        "params": int(net.count_params()),
-        "epochs_run": len(history.get("loss", [])),
-        "wall_time_s": round(wall, 3),
-        "seed": config.seed,
-    }
-    for key in history:
-        summary[f"final_{key}"] = last(key)
-    if data.val is not None and "val_loss" in history:
-        best = int(np.argmin(history["val_loss"]))
-        summary["best_epoch"] = best + 1
-        summary["best_val_loss"] = float(history["val_loss"][best])
-    summary["has_test"] = data.test is not None
-    if data.test is not None:
-        if isinstance(data.test, tuple):
-            scores = net.evaluate(
-                *data.test, batch_size=max(config.batch_size, 256), verbose=0, return_dict=True
-            )
-        else:
-            scores = net.evaluate(data.test, verbose=0, return_dict=True)
-        summary["test_loss"] = float(scores["loss"])
-        if data.task == "regression":
-            # The regression head's loss is the mean squared error.
-            summary["test_mse"] = float(scores["loss"])
-            if "mae" in scores:
-                summary["test_mae"] = float(scores["mae"])
-        elif "accuracy" in scores:
-            summary["test_accuracy"] = float(scores["accuracy"])
-    summary["keras_version"] = keras.__version__
-    return summary
-

@@ -13,7 +13,7 @@ from kzoo.cli import main
 from kzoo.errors import EXIT_ENVIRONMENT, RunFailedError
 from kzoo.training import run_dir as layout
 from kzoo.training import train
-from kzoo.training.runner import save_model_atomically
+from kzoo.training.results import save_model_atomically
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "jax", reason="file handling; one backend is enough"
