@@ -1,30 +1,10 @@
-"""Diagnose a training run: what went wrong, the evidence, and the usual cure.
+"""The rules of `kzoo.diagnose`: each finding, the evidence it needs, and its cure.
 
-`diagnose(history, grad_norms=None, facts=None)` reads the per-epoch history
-(`history.csv`: `loss`, `val_loss`, `accuracy`, ...), the per-step gradient
-log (`grad_norms.csv`, when present) and facts the runner measured at the end
-(`measure_facts`: accuracy on the training data in inference mode, chance
-level, the epoch the run kept), and returns a list of findings, each a
-JSON-able dict `{"kind", "message", "evidence", "cure"}`:
-
-- `lr_too_high`: NaN/inf loss, divergence, or loss spikes;
-- `overfitting`: validation loss rising while training loss falls;
-- `underfitting`: a flat training loss, or training accuracy near chance;
-- `vanishing_gradients` / `exploding_gradients`: per layer, from the gradient log;
-- `train_inference_gap`: high training-mode accuracy while inference mode
-  scores near chance on the same training data (BatchNorm's moving
-  statistics have not settled: too few optimizer steps).
-
-A healthy run yields `[]`. Thresholds are wide on purpose: a finding must be
-unmistakable, so a normal run's noise never raises one. `diagnose_run(run_dir)`
-reads the files; `render(findings)` gives the text `kzoo diagnose` prints.
-Only `measure_facts` uses keras.
+The history and gradient log come in as plain lists and dicts; nothing here reads
+files or uses keras.
 """
 
-import csv
-import json
 import math
-import pathlib
 
 # A finding must clear these margins (chosen wide; see the module docstring).
 FLAT_DROP = 0.10  # training loss fell by less than 10 % of its first value
@@ -274,92 +254,3 @@ def diagnose(history, grad_norms=None, facts=None):
     findings.extend(_gradients(grad_norms or []))
     return findings
 
-
-def _float(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def read_history(path):
-    """`history.csv` as a dict of per-epoch float lists (NaN kept as nan)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    return {k: [_float(r[k]) if _float(r[k]) is not None else math.nan for r in rows]
-            for k in keys}
-
-
-def read_grad_norms(path):
-    """`grad_norms.csv` rows as dicts of floats."""
-    with open(path, newline="") as f:
-        return [{k: _float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def diagnose_run(run_dir, facts=None):
-    """Diagnose a run directory (`history.csv`, `grad_norms.csv`, `summary.json`'s facts).
-
-    Facts come from `summary.json["diagnosis_facts"]` when the runner stored
-    them; `facts` given here take precedence.
-    """
-    run_dir = pathlib.Path(run_dir)
-    history_path = run_dir / "history.csv"
-    if not history_path.is_file():
-        raise ValueError(
-            f"{run_dir} holds no history.csv: pass a run directory written by `kzoo train`."
-        )
-    stored = {}
-    summary = run_dir / "summary.json"
-    if summary.is_file():
-        stored = json.loads(summary.read_text()).get("diagnosis_facts") or {}
-    grads = run_dir / "grad_norms.csv"
-    return diagnose(
-        read_history(history_path),
-        read_grad_norms(grads) if grads.is_file() else None,
-        {**stored, **(facts or {})},
-    )
-
-
-def render(findings):
-    """The findings as text; one line saying so when there are none."""
-    if not findings:
-        return "Diagnosis: no problems found."
-    lines = [f"Diagnosis: {len(findings)} problem(s) found."]
-    for f in findings:
-        lines.append(f"- {f['kind']}: {f['message']}")
-        lines.append(f"  cure: {f['cure']}")
-    return "\n".join(lines)
-
-
-def measure_facts(model, x, y, history=None, *, batch_size=256, selected_epoch=None,
-                  fit_batch_size=None):
-    """Facts for `diagnose` measured on the trained model (keras).
-
-    Evaluates the training data in inference mode (BatchNorm on its moving
-    statistics, dropout off) and compares with the training-mode accuracy of
-    the last epoch in `history`. Only for classification models compiled with
-    an `accuracy` metric; returns `{}` otherwise.
-    """
-    import numpy as np
-
-    scores = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
-    if "accuracy" not in scores:
-        return {}
-    y = np.asarray(y)
-    labels = y.reshape(-1) if y.ndim == 1 or y.shape[-1] == 1 else np.argmax(y, -1)
-    counts = np.bincount(labels.astype("int64"))
-    freq = counts[counts > 0] / counts.sum()
-    facts = {"train_accuracy_inference": float(scores["accuracy"]),
-             "chance": float(freq.max()), "chance_loss": float(-(freq * np.log(freq)).sum()),
-             "n_train": int(len(x))}
-    acc = _finite((history or {}).get("accuracy", []))
-    if acc:
-        facts["train_accuracy_training"] = float(acc[-1])
-    if selected_epoch is not None:
-        facts["selected_epoch"] = int(selected_epoch)
-    if fit_batch_size:
-        per_epoch = math.ceil(len(x) / fit_batch_size)
-        facts.update(batch_size=int(fit_batch_size), steps_per_epoch=per_epoch,
-                     steps=per_epoch * len((history or {}).get("loss", [])))
-    return facts
