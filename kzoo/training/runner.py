@@ -94,7 +94,10 @@ def train(
     run_dir, _ = layout.check_out(
         config.out, "train", overwrite=config.overwrite, resume=config.resume
     )
-    restart = config.resume and not layout.has_checkpoint(run_dir)
+    resuming = config.resume
+    restart = resuming and not layout.has_checkpoint(run_dir)
+    if restart:  # nothing to resume: the run starts over from its config (said below)
+        config.resume = False
 
     # Everything that can fail on bad input fails here, before training or writing.
     zoo.get_spec(config.model)
@@ -156,14 +159,13 @@ def train(
     if run_dir is None:
         return _run(config, plan, net, None, gradient_callbacks, callbacks)
     lock = layout.claim(
-        run_dir, "train", overwrite=config.overwrite, resume=config.resume, fresh=restart
+        run_dir, "train", overwrite=config.overwrite, resume=resuming, fresh=restart
     )
     try:
         if restart:
             if config.verbose != 0:
                 print(f"{run_dir} holds no checkpoint (the run was stopped before its first "
                       "one): starting it over from its config.json.", flush=True)
-            config.resume = False
         layout.write_json(
             run_dir / layout.CONFIG_FILE,
             {**config.to_json(), "resume": False, "overwrite": False,

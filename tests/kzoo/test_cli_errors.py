@@ -79,7 +79,7 @@ def test_bad_data_files_exit_3_with_the_problem(tmp_path, capsys):
         _npz(tmp_path / "len.npz", x_train=x, y_train=y[:-1]): "must match",
         _npz(tmp_path / "val.npz", x_train=x, y_train=y, x_val=x): "y_val",
         _npz(tmp_path / "empty.npz", x_train=x[:0], y_train=y[:0]): "empty",
-        _npz(tmp_path / "emptyy.npz", x_train=x, y_train=y[:0]): "must match",
+        _npz(tmp_path / "emptyy.npz", x_train=x, y_train=y[:0]): "y is empty",
         _npz(tmp_path / "feat.npz", x_train=x, y_train=y, x_val=x[:, :3], y_val=y): "features",
     }
     for path, words in cases.items():
