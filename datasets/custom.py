@@ -65,6 +65,13 @@ def from_arrays(x, y, *, val=0.2, test=None, seed=0, task=None, kind=None, name=
         elif value is not None and not (isinstance(value, (int, float)) and 0 < value < 1):
             raise ValueError(f"{name}: {part}= must be a fraction in (0, 1), an (x, y) pair "
                              f"or None, got {value!r}.")
+    for part, (xp, _) in given.items():  # before standardising, which would broadcast
+        if xp.shape[1:] != x.shape[1:]:
+            raise ValueError(
+                f"{name}: x_{part} has features shaped {xp.shape[1:]} but x is shaped "
+                f"{x.shape[1:]}; every split needs the same features (same columns, steps "
+                "and channels)."
+            )
     if "val" not in given and val is None:
         raise ValueError(f"{name}: a validation split is needed; give val= a fraction or a pair.")
     task, classes, encode = _task(task, [y] + [p[1] for p in given.values()], name)

@@ -14,8 +14,10 @@ SEQ = "adding:T=6,n=60,task=classification"
 
 def test_run_directory_contents(tmp_path):
     out = tmp_path / "run"
+    # 300 examples: above the tiny-set threshold (200), so a validation split is held out.
+    data = SEQ.replace("n=60", "n=300")
     result = train(
-        "gru", SEQ, epochs=2, batch_size=16, out=str(out), verbose=0, hparams={"units": 8}
+        "gru", data, epochs=2, batch_size=16, out=str(out), verbose=0, hparams={"units": 8}
     )
     for name in (
         "config.json",
@@ -38,7 +40,7 @@ def test_run_directory_contents(tmp_path):
     ):
         assert summary[key] is not None, key
     config = json.loads((out / "config.json").read_text())
-    assert config["hparams"] == {"units": 8} and config["data"] == SEQ and config["epochs"] == 2
+    assert config["hparams"] == {"units": 8} and config["data"] == data and config["epochs"] == 2
     lines = (out / "history.csv").read_text().strip().splitlines()
     assert len(lines) == 3 and "val_loss" in lines[0]
     loaded = keras.saving.load_model(out / "model.keras", safe_mode=True)
