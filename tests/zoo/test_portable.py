@@ -94,6 +94,10 @@ def loaded_without_kzoo(tmp_path_factory):
     return uses, expected, json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="CI time budget: runs on one backend (the backend does not change it)",
+)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_default_model_loads_without_kzoo_when_portable(name, loaded_without_kzoo):

@@ -344,6 +344,10 @@ def _completed(path):
         return []
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason="CI time budget: runs on one backend (the backend does not change it)",
+)
 @pytest.mark.slow
 def test_sigkill_then_restart_loses_and_repeats_no_trial(tmp_path):
     cmd, out = _script(tmp_path, sleep=0.25, trials=3, workers=0), tmp_path / "out"
@@ -370,6 +374,10 @@ def test_sigkill_then_restart_loses_and_repeats_no_trial(tmp_path):
     assert not [t for t in _journal_trials(out) if t.state.name == "RUNNING"]
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason="CI time budget: runs on one backend (the backend does not change it)",
+)
 @pytest.mark.slow
 def test_chief_and_two_workers_run_a_tpe_search(tmp_path):
     cmd, out = _script(tmp_path, sleep=0.25, trials=4, workers=2), tmp_path / "out"
