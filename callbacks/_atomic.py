@@ -25,14 +25,17 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def atomic_write_bytes(path, data):
-    """Write `data` (bytes) to `path` atomically: tmp file, fsync, rename, fsync dir."""
+def atomic_write_with(path, write, suffix=""):
+    """Write `path` atomically with `write(tmp_path)`, a function that writes the
+    whole file at the path it is given (e.g. `model.save`): a temporary file in the
+    same directory, fsynced and renamed, then the directory fsynced. A failure or a
+    kill leaves the old file or none, never a torn one."""
     path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
@@ -42,6 +45,16 @@ def atomic_write_bytes(path, data):
         except OSError:
             pass
         raise
+
+
+def atomic_write_bytes(path, data):
+    """Write `data` (bytes) to `path` atomically: tmp file, fsync, rename, fsync dir."""
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    atomic_write_with(path, write)
 
 
 def atomic_write_text(path, text, encoding="utf-8"):

@@ -6,14 +6,12 @@ raises RunFailedError (the checkpoints stay, so the run can be finished).
 """
 
 import json
-import os
-import tempfile
 
 import keras
 import numpy as np
 
 from kzoo import diagnose
-from kzoo.callbacks._atomic import fsync_dir
+from kzoo.callbacks._atomic import atomic_write_with
 from kzoo.errors import RunFailedError
 from kzoo.plots import report
 from kzoo.training import run_dir as layout
@@ -24,21 +22,7 @@ def save_model_atomically(net, path):
     """`net.save(path)` through a temporary `.keras` file in the same directory,
     fsynced and renamed: a kill or a full disk leaves the old file or none,
     never a broken one."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=os.path.dirname(path))
-    os.close(fd)
-    try:
-        net.save(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_dir(os.path.dirname(path))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_with(path, net.save, suffix=".keras")  # Keras wants the suffix
 
 
 def write_results(net, summary, run_dir):
