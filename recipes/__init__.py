@@ -1,8 +1,8 @@
 """kzoo.recipes: self-contained scripts to copy and adapt, shipped in the package.
 
 Each recipe is a keras-io style script (a header with Title and Description,
-`\"\"\"## Section\"\"\"` cells) that sets its backend with
-`os.environ.setdefault("KERAS_BACKEND", "jax")` and imports only kzoo's public
+`\"\"\"## Section\"\"\"` cells) that imports kzoo before keras (so an installed
+backend is picked unless `KERAS_BACKEND` is set) and imports only kzoo's public
 API. `KZOO_FAST=1` runs any of them in a few seconds (tiny epochs and data).
 The scripts are read as text, never imported: importing one would run it.
 

@@ -16,7 +16,9 @@ The backend must be chosen before keras is imported.
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import kzoo  # before keras: picks an installed backend unless KERAS_BACKEND is set
+
+print("Keras backend:", kzoo.backend.current_backend())
 # KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
 FAST = os.environ.get("KZOO_FAST") == "1"
 

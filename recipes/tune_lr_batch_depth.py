@@ -21,7 +21,9 @@ Run it with any backend:
 
 import os  # noqa: E402
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+import kzoo  # before keras: picks an installed backend unless KERAS_BACKEND is set
+
+print("Keras backend:", kzoo.backend.current_backend())
 # KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
 FAST = os.environ.get("KZOO_FAST") == "1"
 
