@@ -16,7 +16,11 @@ NAMES = recipes.names()
 # `import kzoo` before keras picks an installed backend (a hard-coded jax broke the
 # recipes on a tensorflow-only install).
 BACKEND_LINE = "import kzoo  # before keras: picks an installed backend"
-UCR_DATA = pathlib.Path(os.environ.get("KZOO_DATA", "/work/shared/data/ucr"))
+# The shared UCR mirror beside the checkout (as in tests/conftest.py), wherever it is cloned.
+UCR_DATA = pathlib.Path(
+    os.environ.get("KZOO_DATA", pathlib.Path(__file__).resolve().parents[2].parent / "shared"
+                   / "data" / "ucr")
+)
 
 
 def test_recipes_are_found():
