@@ -13,27 +13,16 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
+from _tiny_search import TINY, tiny_data
 from keras_tuner.engine import hyperparameters as hp_types
 
 from kzoo.cli import main
-from kzoo.datasets import Dataset
 from kzoo.plots import read_csv
 from kzoo.tuning import tpe
 from kzoo.tuning.api import tune
 
 # The optional extra kzoo[optuna] (in [all]); test_settings checks the error without it.
 optuna = pytest.importorskip("optuna")
-
-TINY = {"depth": 1, "width": 8}
-
-
-def _tiny_data(n=96):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, 6)).astype("float32")
-    y = (x[:, 0] > 0).astype("int32")
-    a, b = int(n * 2 / 3), int(n * 5 / 6)
-    return Dataset("tiny", x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], "multiclass", 2, "tabular")
-
 
 def _journal_trials(out):
     study = optuna.load_study(
@@ -127,7 +116,7 @@ def test_missing_optuna_is_a_clear_error_before_anything_is_written(tmp_path, mo
                                                                     capsys):
     monkeypatch.setitem(sys.modules, "optuna", None)  # as if not installed
     with pytest.raises(ValueError, match=r"needs Optuna.*pip install 'kzoo\[optuna\]'"):
-        tune("mlp", _tiny_data(), out=tmp_path / "s", tuner="tpe", fixed=TINY)
+        tune("mlp", tiny_data(), out=tmp_path / "s", tuner="tpe", fixed=TINY)
     assert not (tmp_path / "s").exists()
     with pytest.raises(ValueError, match=r"kzoo\[optuna\]"):
         tpe.require_optuna()
@@ -250,7 +239,7 @@ def test_every_trial_is_told_once_and_a_restart_continues_the_study(tmp_path):
 
 def test_a_tpe_search_records_its_study_and_reproduces_from_its_seed(tmp_path):
     runs = [
-        tune("mlp", _tiny_data(), out=tmp_path / name, tuner="tpe", max_trials=3, epochs=2,
+        tune("mlp", tiny_data(), out=tmp_path / name, tuner="tpe", max_trials=3, epochs=2,
              fixed=TINY, verbose=0, seed=seed)
         for name, seed in (("a", 0), ("b", 0), ("c", 1))
     ]
@@ -277,7 +266,7 @@ class Scripted(keras.callbacks.Callback):
 
 
 def test_pruned_trials_are_told_with_the_score_they_reached(tmp_path):
-    result = tune("mlp", _tiny_data(), out=tmp_path, tuner="tpe", max_trials=5, epochs=3,
+    result = tune("mlp", tiny_data(), out=tmp_path, tuner="tpe", max_trials=5, epochs=3,
                   prune=True, fixed={**TINY, "batch_size": 64}, callbacks=[Scripted()],
                   verbose=0)
     rows = result.trials

@@ -7,6 +7,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from _tiny_search import TINY, tiny_data
 
 from kzoo.backend import tf_custom_gradients
 from kzoo.cli import main
@@ -17,17 +18,6 @@ from kzoo.tuning.api import tune
 from kzoo.tuning.pruning import PRUNE_MIN_TRIALS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TINY = {"depth": 1, "width": 8}
-
-
-def _tiny_data(n=96):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, 6)).astype("float32")
-    y = (x[:, 0] > 0).astype("int32")
-    a, b = int(n * 2 / 3), int(n * 5 / 6)
-    return Dataset("tiny", x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], "multiclass", 2, "tabular")
-
-
 class Boom(keras.callbacks.Callback):
     """Raises in trials whose batch size gives `steps` steps per epoch."""
 
@@ -74,7 +64,7 @@ def test_cli_random_search_writes_every_file(tmp_path, capsys):
 def test_other_tuners_complete_a_tiny_search(kind, tmp_path):
     result = tune(
         "mlp",
-        _tiny_data(),
+        tiny_data(),
         out=tmp_path,
         tuner=kind,
         max_trials=2,
@@ -95,7 +85,7 @@ def test_failed_trials_are_recorded_with_their_error(tmp_path):
     # 64 training examples: batch 16 -> 4 steps (fails), batch 64 -> 1 step (runs).
     result = tune(
         "mlp",
-        _tiny_data(),
+        tiny_data(),
         out=tmp_path,
         max_trials=4,
         epochs=1,
@@ -117,7 +107,7 @@ def test_all_trials_failing_raises_with_the_first_error(tmp_path):
     with pytest.raises(SearchFailedError, match=r"all 2 trials failed.*trial 0.*boom") as err:
         tune(
             "mlp",
-            _tiny_data(),
+            tiny_data(),
             out=tmp_path,
             max_trials=2,
             epochs=1,
@@ -146,7 +136,7 @@ def test_cli_exits_non_zero_when_every_trial_fails(tmp_path, monkeypatch, capsys
 
 
 def test_bad_settings_raise_before_anything_is_written(tmp_path):
-    data = _tiny_data()
+    data = tiny_data()
     for kwargs, match in [
         ({"tuner": "grid"}, "Unknown tuner"),
         ({"max_trials": 0}, "max_trials"),
@@ -169,7 +159,7 @@ def test_bad_settings_raise_before_anything_is_written(tmp_path):
 
 
 def test_resume_rejects_other_settings(tmp_path):
-    data = _tiny_data()
+    data = tiny_data()
     tune("mlp", data, out=tmp_path, max_trials=1, epochs=1, fixed=TINY, verbose=0)
     with pytest.raises(ValueError, match="different settings.*epochs"):
         tune("mlp", data, out=tmp_path, max_trials=2, epochs=2, fixed=TINY)
@@ -182,13 +172,13 @@ def test_resume_rejects_other_settings(tmp_path):
 def test_same_seed_same_search(tmp_path):
     # seed=0 included: KerasTuner alone would draw a random oracle seed for it.
     runs = [
-        tune("mlp", _tiny_data(), out=tmp_path / name, max_trials=3, epochs=1, fixed=TINY)
+        tune("mlp", tiny_data(), out=tmp_path / name, max_trials=3, epochs=1, fixed=TINY)
         for name in ("a", "b")
     ]
     hps = [[(r["learning_rate"], r["batch_size"]) for r in run.trials] for run in runs]
     assert hps[0] == hps[1] and len(set(hps[0])) == 3
     other = tune(
-        "mlp", _tiny_data(), out=tmp_path / "c", max_trials=3, epochs=1, fixed=TINY, seed=1
+        "mlp", tiny_data(), out=tmp_path / "c", max_trials=3, epochs=1, fixed=TINY, seed=1
     )
     assert [(r["learning_rate"], r["batch_size"]) for r in other.trials] != hps[0]
 
@@ -208,7 +198,7 @@ class Scripted(keras.callbacks.Callback):
 def test_prune_stops_trials_below_the_median_of_finished_ones(tmp_path, capsys):
     result = tune(
         "mlp",
-        _tiny_data(),
+        tiny_data(),
         out=tmp_path,
         max_trials=5,
         epochs=3,
@@ -229,14 +219,14 @@ def test_prune_stops_trials_below_the_median_of_finished_ones(tmp_path, capsys):
     assert "(pruned after epoch 2)" in capsys.readouterr().out
     with pytest.raises(ValueError, match="different settings.*prune"):
         fixed = {**TINY, "batch_size": 64}
-        tune("mlp", _tiny_data(), out=tmp_path, max_trials=5, epochs=3, fixed=fixed)
+        tune("mlp", tiny_data(), out=tmp_path, max_trials=5, epochs=3, fixed=fixed)
 
 
 def _many_tiny_trials(out, trials):
     """A search of `trials` one-epoch trials of a tiny MLP, for the memory tests."""
     return tune(
         "mlp",
-        _tiny_data(64),
+        tiny_data(64),
         out=out,
         max_trials=trials,
         epochs=1,
