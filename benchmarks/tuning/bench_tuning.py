@@ -17,8 +17,11 @@ Optuna is a dependency of this benchmark only:
 
 Environment: BENCH_TRIALS (8), BENCH_EPOCHS (5), BENCH_SEEDS ("0,1"),
 BENCH_CASES ("digits+mlp,digits-seq+lstm"), BENCH_RUNNERS (all of RUNNERS),
-BENCH_APPEND=1 (keep the runs already in results.json), BENCH_RESULTS (the results
-file; a smoke run can write elsewhere than the committed one).
+BENCH_APPEND=1 (keep the runs already in results.json and skip the (case, runner, seed)
+runs it holds, so the benchmark runs in parts and resumes after a kill), BENCH_RESULTS
+(the results file; a smoke run can write elsewhere than the committed one).
+`benchmarks/tuning/report.py` turns the file into RESULTS.md's table (95 % intervals,
+time to a fixed target).
 Writes `benchmarks/tuning/results.json` (after every run) and `best_vs_time.png`
 beside it. Runners take turns within each seed and case, in an order rotated by
 the seed, so no runner always meets the same machine load.
@@ -46,6 +49,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 CASES = {
     "digits+mlp": ("digits", "mlp", {}),
     "digits-seq+lstm": ("digits-seq", "lstm", {"depth": (1, 2)}),
+    # Cases with room to search (issue #18): UCR sets from KZOO_DATA (../shared/data/ucr).
+    "Trace+fcn": ("ucr:Trace", "fcn", {}),
+    "JapaneseVowels+lstm_fcn": ("ucr:JapaneseVowels", "lstm_fcn", {}),
 }
 RUNNERS = (
     "kzoo-random",
@@ -263,6 +269,7 @@ def main():
         if all(earlier.get(k) == results[k] for k in same):
             results["runs"] = earlier["runs"]
             results["date"] = f"{earlier['date']} .. {results['date']}"
+    done = {(r["case"], r["runner"], r["seed"]) for r in results["runs"]}
     with tempfile.TemporaryDirectory() as tmp:
         # Warm-up outside the timings: imports, dataset caches, matplotlib.
         tune("mlp", "digits", out=f"{tmp}/warm", max_trials=1, epochs=1, verbose=0)
@@ -271,6 +278,8 @@ def main():
                 data, model, fixed = CASES[case]
                 k = seed % len(runners)
                 for runner in runners[k:] + runners[:k]:
+                    if (case, runner, seed) in done:
+                        continue
                     load = os.getloadavg()[0]
                     if runner.startswith("kzoo-"):
                         out = pathlib.Path(tmp) / f"{case}-{runner}-{seed}"
