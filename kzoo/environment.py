@@ -80,7 +80,8 @@ def _recurrent_verdict(layer):
         reason = _torch_rnn.fallback_reason(layer)
         if reason is None and layer.inner_loop.__func__ is not _torch_rnn._inner_loop:
             reason = "the layer was not passed through kzoo's fuse"
-        cuda = torch.cuda.is_available() and torch.backends.cudnn.is_available()
+        cuda = (torch.cuda.is_available() and torch.backends.cudnn.is_available()
+                and torch.backends.cudnn.enabled)
         fused = reason is None
         where = "CUDA (cuDNN)" if cuda else "CPU"
         return {"fused": fused, "cudnn": fused and cuda,
