@@ -1,6 +1,7 @@
 """The `kzoo` command line: the parser of every subcommand, `kzoo report`, `kzoo list`,
 and the error boundary. Each larger subcommand has its module: cli_train.py,
-cli_tune.py, cli_lr_find.py, cli_diagnose.py, cli_describe.py, cli_recipes.py;
+cli_tune.py, cli_lr_find.py, cli_diagnose.py, cli_describe.py, cli_recipes.py,
+cli_env.py;
 the shared flags are in cli_args.py.
 
 The `--backend` flag sets `KERAS_BACKEND` before keras is imported, so every
@@ -91,6 +92,9 @@ def build_parser():
 
     add_describe_parser(sub, add_common)
     add_recipes_parser(sub, add_common)
+    from kzoo.cli_env import add_env_parser
+
+    add_env_parser(sub)
 
     p = sub.add_parser("list", help="list registered models and datasets")
     add_common(p)
@@ -155,7 +159,8 @@ def main(argv=None):
 
     quiet_tensorflow_import()
     try:
-        set_backend(args.backend)
+        if args.backend is not None:  # None: `kzoo env`, which probes backends in subprocesses
+            set_backend(args.backend)
         return args.func(args)
     except KeyboardInterrupt:
         if debug:
