@@ -50,7 +50,7 @@ CASES = {
     "digits+mlp": ("digits", "mlp", {}),
     "digits-seq+lstm": ("digits-seq", "lstm", {"depth": (1, 2)}),
     # Cases with room to search (issue #18): UCR sets from KZOO_DATA (../shared/data/ucr).
-    "Trace+fcn": ("ucr:Trace", "fcn", {}),
+    "JapaneseVowels+fcn": ("ucr:JapaneseVowels", "fcn", {}),
     "JapaneseVowels+lstm_fcn": ("ucr:JapaneseVowels", "lstm_fcn", {}),
 }
 RUNNERS = (
