@@ -8,6 +8,7 @@ import argparse
 import json
 import pathlib
 
+from kzoo import multiprocess
 from kzoo.cli_args import add_common, add_model_and_data, auto_int, lr_value
 from kzoo.training.config import (
     CLIP_CHOICES,
@@ -87,6 +88,8 @@ def add_train_arguments(parser):
 # TrainConfig fields the train flags do not carry under their own name: --hp, --quiet,
 # --resume DIR (a path, not the bool) and --backend (applied before keras is imported).
 NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend")
+# The options that join a multi-process job (`kzoo.multiprocess`), not settings of the run.
+JOIN_FLAGS = ("coordinator", "num_processes", "process_id")
 
 
 def given_flags(argv, command):
@@ -122,11 +125,14 @@ VAL_KEYS = ("final_val_accuracy", "final_val_mae", "final_val_loss")
 
 
 def cmd_train(args):
+    # A multi-process job is joined before anything uses the backend.
+    joining = {name: getattr(args, name, None) for name in JOIN_FLAGS}
+    multiprocess.join(**joining)
     from kzoo.training import resume, train
 
     verbose = 0 if args.quiet else "auto"
     if args.resume:
-        given = getattr(args, "given", set()) - {"resume", "quiet", "backend"}
+        given = getattr(args, "given", set()) - {"resume", "quiet", "backend", *JOIN_FLAGS}
         overrides = {name: getattr(args, name) for name in given if name != "hp"}
         if "hp" in given:
             overrides["hparams"] = dict(args.hp)
@@ -155,5 +161,6 @@ def cmd_train(args):
 def add_train_parser(sub):
     p = sub.add_parser("train", help="train a zoo model and write a run directory")
     add_train_arguments(p)
+    multiprocess.add_arguments(p)
     p.set_defaults(func=cmd_train)
 
