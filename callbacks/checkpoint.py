@@ -31,6 +31,7 @@ import warnings
 import keras
 import numpy as np
 
+from kzoo import multiprocess
 from kzoo.callbacks._atomic import atomic_write_bytes, atomic_write_json
 from kzoo.callbacks._checkpoint_state import (
     callback_key,
@@ -41,7 +42,6 @@ from kzoo.callbacks._checkpoint_state import (
     split_weights,
     to_numpy,
 )
-from kzoo import multiprocess
 from kzoo.callbacks._monitor import MonitorCallback
 from kzoo.callbacks.checkpoint_format import (  # noqa: F401 (re-exported)
     FORMAT,

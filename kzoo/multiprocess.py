@@ -160,8 +160,8 @@ def barrier(name):
 
 
 def _from_process_0(value):
-    from jax.experimental import multihost_utils
     import numpy as np
+    from jax.experimental import multihost_utils
 
     return int(multihost_utils.broadcast_one_to_all(np.int64(value)))
 
@@ -202,8 +202,8 @@ def agree(value, what):
     """Check that every process has the same integer `value`; raise on all if not."""
     if not joined():
         return
-    from jax.experimental import multihost_utils
     import numpy as np
+    from jax.experimental import multihost_utils
 
     values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
     if len(set(values)) > 1:
