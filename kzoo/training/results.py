@@ -86,6 +86,7 @@ def select_and_diagnose(plan, net, history, run_dir):
             selected_epoch=epoch, fit_batch_size=plan.config.batch_size,
         )
     grads = None if run_dir is None else run_dir / layout.GRAD_NORMS_FILE
+    multiprocess.barrier("gradient log written")  # by process 0, read by every process
     grad_rows = diagnose.read_grad_norms(grads) if grads is not None and grads.is_file() else None
     findings = diagnose.diagnose(history, grad_rows, facts)
     return {"selected_epoch": epoch, "selection": selection, "diagnosis": findings,

@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 WORKER = pathlib.Path(__file__).with_name("_multiprocess_worker.py")
-N_TRAIN = 90  # not a multiple of 4: the last batch of each epoch is padded
+# Under 200 examples kzoo trains on train + val (the tiny-data protocol): 110 = 6 x 16 + 14,
+# not a multiple of 4, so the last batch of each epoch is padded with 2 examples of weight 0.
+N_TRAIN, N_VAL, N_FIT = 90, 20, 110
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "jax",
@@ -41,7 +43,7 @@ def _write_data(path):
         x = rng.normal(size=(n, 6)).astype("float32")
         return x, (x[:, 0] + x[:, 1] > 0).astype("int32") + (x[:, 2] > 0.5).astype("int32")
 
-    (xt, yt), (xv, yv), (xs, ys) = split(N_TRAIN), split(20), split(20)
+    (xt, yt), (xv, yv), (xs, ys) = split(N_TRAIN), split(N_VAL), split(20)
     np.savez(path, x_train=xt, y_train=yt, x_val=xv, y_val=yv, x_test=xs, y_test=ys)
 
 
@@ -66,12 +68,11 @@ def test_two_processes_see_each_example_once_write_once_and_match_one_process(tm
     data = tmp_path / "data.npz"
     _write_data(data)
     port = _free_port()
-    # Process 1 is given its own --out: it must write nothing there (or anywhere).
-    runs = [tmp_path / "run", tmp_path / "run-process-1", tmp_path / "run-single"]
+    run, single = tmp_path / "run", tmp_path / "run-single"
     procs = {
-        "process 0": _start([data, runs[0], tmp_path / "p0", f"127.0.0.1:{port}", 2, 0], 2),
-        "process 1": _start([data, runs[1], tmp_path / "p1", f"127.0.0.1:{port}", 2, 1], 2),
-        "one process": _start([data, runs[2], tmp_path / "single"], 4),
+        "process 0": _start([data, run, tmp_path / "p0", f"127.0.0.1:{port}", 2, 0], 2),
+        "process 1": _start([data, run, tmp_path / "p1", f"127.0.0.1:{port}", 2, 1], 2),
+        "one process": _start([data, single, tmp_path / "single"], 4),
     }
     for name, proc in procs.items():
         _finish(proc, name)
@@ -80,24 +81,25 @@ def test_two_processes_see_each_example_once_write_once_and_match_one_process(tm
 
     # (a) every example exactly once per epoch across the two processes; pads weigh 0
     for epoch in (0, 1):
-        fed = [(i, w) for r in results[:2] for e, i, w in r["seen"] if e == epoch]
+        fed = [(i, w) for r in results[:2] for n, e, i, w in r["seen"] if (n, e) == (N_FIT, epoch)]
         real = sorted(i for i, w in fed if w > 0)
-        assert real == list(range(N_TRAIN))
-        assert len(fed) - len(real) == 2  # 90 = 5 x 16 + 10, padded to 12
-        mine = [[i for e, i, w in r["seen"] if e == epoch and w > 0] for r in results[:2]]
+        assert real == list(range(N_FIT))
+        assert len(fed) - len(real) == 2
+        mine = [[i for n, e, i, w in r["seen"] if (n, e, w > 0) == (N_FIT, epoch, True)]
+                for r in results[:2]]
         assert not set(mine[0]) & set(mine[1])
         assert mine[0] and mine[1]
 
-    # (b) process 0 wrote the run; process 1 wrote nothing
-    assert not runs[1].exists()
-    written = {p.name for p in runs[0].iterdir()}
+    # (b) process 0 wrote the run, process 1 wrote nothing into it
+    assert results[1]["writes"] == []
+    assert ["os.rename", "config.json"] in results[0]["writes"]  # the audit sees kzoo's writes
+    written = {p.name for p in run.iterdir()}
+    assert written == {p.name for p in single.iterdir()}
     assert {"kzoo-run.json", "config.json", "history.csv", "summary.json", "model.keras",
             "grad_norms.csv", "checkpoints", "plots"} <= written
-    assert "kzoo-run.lock" not in written
-    assert len((runs[0] / "history.csv").read_text().splitlines()) == 3  # header + 2 epochs
-    manifest = json.loads((runs[0] / "checkpoints" / "manifest.json").read_text())
+    assert len((run / "history.csv").read_text().splitlines()) == 3  # header + 2 epochs
+    manifest = json.loads((run / "checkpoints" / "manifest.json").read_text())
     assert [e["epoch_end"] for e in manifest["checkpoints"]] == [0, 1]
-    assert {p.name for p in runs[0].iterdir()} == {p.name for p in runs[2].iterdir()}
 
     # (c) the same training as one process on 4 devices
     weights = [np.load(tmp_path / f"{p}.npz") for p in ("p0", "p1", "single")]
@@ -106,6 +108,5 @@ def test_two_processes_see_each_example_once_write_once_and_match_one_process(tm
         np.testing.assert_array_equal(weights[0][key], weights[1][key])
     for key, values in results[2]["history"].items():
         np.testing.assert_allclose(results[0]["history"][key], values, rtol=1e-5, atol=1e-6)
-    summary = json.loads((runs[0] / "summary.json").read_text())
-    single = json.loads((runs[2] / "summary.json").read_text())
-    assert summary["test_accuracy"] == pytest.approx(single["test_accuracy"])
+    summaries = [json.loads((d / "summary.json").read_text()) for d in (run, single)]
+    assert summaries[0]["test_accuracy"] == pytest.approx(summaries[1]["test_accuracy"])
