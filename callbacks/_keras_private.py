@@ -134,6 +134,6 @@ def update_compiled_metrics(model, y, y_pred, sample_weight):
         compiled.build(y, y_pred)
     y_true, y_pred = compiled._flatten_y(y), compiled._flatten_y(y_pred)
     for group in (compiled._flat_metrics, compiled._flat_weighted_metrics):
-        for metric, t, p in zip(group, y_true, y_pred):
+        for metric, t, p in zip(group, y_true, y_pred, strict=False):
             if metric:
                 metric.update_state(t, p, sample_weight=sample_weight)
