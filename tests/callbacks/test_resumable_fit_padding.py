@@ -13,7 +13,7 @@ def test_last_batch_is_padded_with_zero_weight_copies():
     data = ShuffledBatches(x, x[:, 0], batch_size=4, seed=0, pad_to=4)
     batches = [data[i] for i in range(data.steps_per_epoch)]
     assert [len(b[0]) for b in batches] == [4, 4, 4]
-    for xb, yb, w in batches[:2]:
+    for _, _, w in batches[:2]:
         np.testing.assert_array_equal(w, np.ones(4))  # full batches: plain weights
     xb, yb, w = batches[2]
     np.testing.assert_array_equal(w, [2.0, 2.0, 0.0, 0.0])  # 4 padded / 2 real
@@ -34,7 +34,8 @@ def test_processes_take_disjoint_slices_of_every_global_batch():
         np.testing.assert_array_equal(np.concatenate([a[1], b[1]]), whole[step][1])
         np.testing.assert_array_equal(np.concatenate([a[2], b[2]]), whole[step][2])
     for epoch in range(2):
-        seen = [y[w > 0] for p in parts for _, y, w in (p[s] for s in range(3 * epoch, 3 * epoch + 3))]
+        steps = range(3 * epoch, 3 * epoch + 3)
+        seen = [y[w > 0] for p in parts for _, y, w in (p[s] for s in steps)]
         assert sorted(np.concatenate(seen)) == list(range(23)), epoch  # exactly once
 
 
