@@ -5,6 +5,7 @@ are subprocesses (`_devices_worker.py`); each runs on its own backend only.
 """
 
 import importlib.util
+import json
 import os
 import pathlib
 import signal
@@ -73,6 +74,9 @@ def test_jax_four_devices_equal_one_device(tmp_path):
         # metrics (202 and 18 examples: padded last batches).
         _assert_same_run(z, "many", "one", atol=1e-5)
         assert set(z.files) >= {"many/history/val_accuracy", "many/history/accuracy"}
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["devices"] == 4 and config["resolved"]["devices"]["value"] == 4
+    assert config["batch_size"] == 32  # the global batch, as given
 
 
 @JAX_ONLY
