@@ -16,6 +16,11 @@ tells them if it failed, so no process is left waiting for a collective that
 never comes. These functions never start the jax runtime: without a joined
 multi-process job they answer "one process" (the tuner's launcher, which must
 not take a GPU, uses the run directory code too).
+
+Every process reads the data, and on `--resume` the checkpoint, itself: put
+both on a filesystem every host sees (the processes check that they resume from
+the same step). A process that dies mid-training stops the others only when
+jax's coordination service notices it is gone.
 """
 
 import os
