@@ -444,7 +444,11 @@ class Checkpoint(MonitorCallback):
         else:
             found = (path, *load_checkpoint(path))
         step = -1 if found is None else found[2]["global_step"]
-        multiprocess.agree(step, f"the step of the checkpoint to resume from in {self.directory}")
+        multiprocess.agree(
+            step, f"the step of the checkpoint to resume from in {self.directory}",
+            "Every process must read the same checkpoints: put the run directory on a "
+            "filesystem all hosts share.",
+        )
         if found is None:
             return None
         path, arrays, record = found

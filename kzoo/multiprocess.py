@@ -203,8 +203,14 @@ def on_writer(what, fn, *args, **kwargs):
     return result
 
 
-def agree(value, what):
-    """Check that every process has the same integer `value`; raise on all if not."""
+def agree(value, what, fix):
+    """Check that every process has the same integer `value`; raise on all if not.
+
+    Args:
+        value: this process's value.
+        what: what the value is, for the error message.
+        fix: how to make the processes agree, for the error message.
+    """
     if not joined():
         return
     import numpy as np
@@ -213,6 +219,5 @@ def agree(value, what):
     values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
     if len(set(values)) > 1:
         raise RuntimeError(
-            f"The processes disagree on {what}: {values} (by process index). Every process "
-            "must read the same run directory: put --out on a filesystem all hosts share."
+            f"The processes disagree on {what}: {values} (by process index). {fix}"
         )

@@ -81,9 +81,24 @@ result = kzoo.train(
     checkpoint_every_epochs=1, grad_log_every=2, verbose=0,
     hparams={"depth": 1, "width": 8},
 )
+# A write that fails on process 0 makes every process raise; so does a disagreement.
+errors = []
+
+
+def failing_write():
+    raise OSError("simulated")
+
+
+for check in (lambda: multiprocess.on_writer("a simulated write", failing_write),
+              lambda: multiprocess.agree(multiprocess.process_index(), "the index", "None.")):
+    try:
+        check()
+    except (OSError, RuntimeError) as err:
+        errors.append(f"{type(err).__name__}: {err}")
 np.savez(prefix + ".npz", *[np.asarray(v) for v in result.model.weights])
 with open(prefix + ".json", "w") as f:
     seen = [[n, *example] for (n, _), examples in sorted(seen.items()) for example in examples]
     json.dump({"process_index": multiprocess.process_index(), "seen": seen, "writes": writes,
+               "errors": errors,
                "history": result.history}, f, default=float)
 print("done", flush=True)

@@ -24,7 +24,7 @@ def test_nothing_set_or_one_process_joins_nothing():
     assert not multiprocess.joined()
     assert multiprocess.process_index() == 0 and multiprocess.is_writer()
     multiprocess.barrier("nothing to wait for")  # returns at once
-    multiprocess.agree(3, "a value")
+    multiprocess.agree(3, "a value", "no fix needed")
 
 
 @pytest.mark.parametrize(
