@@ -9,7 +9,8 @@ before anything else. Modes:
 
 - `equal`: `kzoo.train` on DEVICES devices and on one, same global batch; saves
   both weights and histories to OUT_NPZ. On tensorflow it first checks that
-  `--grad-log-every` on several devices is refused before anything is written.
+  `--grad-log-every` on several devices is refused before anything is written,
+  and that a gradient callback refuses a model of a MirroredStrategy.
 - `train`: DEVICES devices, a checkpoint every 3 steps, `step G` printed after each
   step (test_checkpoint_sigkill's `_run_until` kills it on one of them).
 - `resume`: resumes the run in RUN_DIR to the end, then trains it again
@@ -36,6 +37,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kzoo  # noqa: E402
+import kzoo.callbacks  # noqa: E402
+import kzoo.devices  # noqa: E402
 from kzoo.datasets import from_arrays  # noqa: E402
 from kzoo.errors import UsageError  # noqa: E402
 
@@ -100,6 +103,14 @@ def main(run_dir, out, mode):
             except UsageError as err:
                 print(f"REFUSED {err}", flush=True)
             print(f"WROTE {os.path.exists(run_dir + '-refused')}", flush=True)
+            with kzoo.devices.scope(DEVICES):
+                model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+                model.compile("sgd", "mse")
+            logger = kzoo.callbacks.GradientNormLogger(every=1)
+            try:
+                model.fit(ds.x_train[:32], np.zeros((32, 3)), callbacks=[logger], verbose=0)
+            except ValueError as err:
+                print(f"HOOK REFUSED {err}", flush=True)
         many = kzoo.train("mlp", ds, out=run_dir, **common)
         keras.backend.clear_session()
         one = kzoo.train("mlp", ds, out=run_dir + "-one", **dict(common, devices=1))

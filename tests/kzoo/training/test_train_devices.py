@@ -110,6 +110,8 @@ def test_tensorflow_two_replicas_equal_one_device_and_refuse_gradient_logs(tmp_p
     refused = next(line for line in lines if line.startswith("REFUSED"))
     assert "--grad-log-every 1" in refused and "--backend jax" in refused
     assert "WROTE False" in lines  # refused before anything was written
+    hook = next(line for line in lines if line.startswith("HOOK REFUSED"))
+    assert "GradientNormLogger under a tf.distribute strategy of 2 replicas" in hook
     with np.load(tmp_path / "out.npz") as z:
         assert int(z["many/device_count"]) == 2 and int(z["one/device_count"]) == 1
         _assert_same_run(z, "many", "one", atol=1e-5)
