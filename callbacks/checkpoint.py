@@ -11,6 +11,10 @@ Writes are atomic (`_atomic.py`); `manifest.json` (written the same way) lists
 each file with its SHA-256. A kill at any moment leaves the previous
 checkpoints intact; a truncated or corrupt file is detected on restore, with a
 warning, and the previous one used.
+
+In a multi-process job every process builds each checkpoint (the same replicated
+values, the same calls), but only process 0 writes it; on restore every process
+reads the same file, and they check they agree on its step.
 """
 
 import hashlib
@@ -27,6 +31,7 @@ import warnings
 import keras
 import numpy as np
 
+from kzoo import multiprocess
 from kzoo.callbacks._atomic import atomic_write_bytes, atomic_write_json
 from kzoo.callbacks._checkpoint_state import (
     callback_key,
@@ -58,6 +63,8 @@ class CheckpointWriteError(RuntimeError):
 
 
 def _check_writable(directory):
+    if not multiprocess.is_writer():
+        return
     directory = pathlib.Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -190,7 +197,7 @@ class Checkpoint(MonitorCallback):
                     "fit_resumable(..., resume=True)), choose another directory, or pass "
                     "Checkpoint(..., overwrite=True) to replace them."
                 )
-            for path in [*files, directory / MANIFEST]:
+            for path in [*files, directory / MANIFEST] if multiprocess.is_writer() else []:
                 path.unlink(missing_ok=True)
         self._directory_checked = True
 
@@ -347,6 +354,8 @@ class Checkpoint(MonitorCallback):
             pending.result()
 
     def _write(self, directory, name, data, record):
+        if not multiprocess.is_writer():
+            return
         try:
             directory.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(directory / name, data)
@@ -432,11 +441,17 @@ class Checkpoint(MonitorCallback):
         self._directory_checked = True
         if path is None:
             found = latest_checkpoint(self.directory)
-            if found is None:
-                return None
-            path, arrays, record = found
         else:
-            arrays, record = load_checkpoint(path)
+            found = (path, *load_checkpoint(path))
+        step = -1 if found is None else found[2]["global_step"]
+        multiprocess.agree(
+            step, f"the step of the checkpoint to resume from in {self.directory}",
+            "Every process must read the same checkpoints: put the run directory on a "
+            "filesystem all hosts share.",
+        )
+        if found is None:
+            return None
+        path, arrays, record = found
         apply_checkpoint(model, arrays, record)
         if self.steps_per_epoch and record["steps_per_epoch"] not in (0, self.steps_per_epoch):
             raise ValueError(

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo import multiprocess
 from kzoo.callbacks import _keras_private
 from kzoo.callbacks._optimizer_hook import add_to, get_hook
 
@@ -39,6 +40,8 @@ class GradientNormLogger(keras.callbacks.Callback):
       then one column per layer;
     - optionally TensorBoard scalars per logged step and a histogram of the
       per-layer norms per epoch (needs the `tensorflow` package).
+
+    In a multi-process job only process 0 writes the files (`kzoo.multiprocess`).
 
     Args:
         every: log every `every` optimizer steps. Defaults to `10`.
@@ -113,12 +116,12 @@ class GradientNormLogger(keras.callbacks.Callback):
             },
         )
         self.columns = list(FIXED_COLUMNS) + hook.layers
-        if self.run_dir is not None and not self._csv_started:
+        if self.run_dir is not None and not self._csv_started and multiprocess.is_writer():
             os.makedirs(self.run_dir, exist_ok=True)
             with open(self.csv_path, "w", newline="") as f:
                 csv.writer(f).writerow(self.columns)
             self._csv_started = True
-        if self.tensorboard_dir is not None and self._writer is None:
+        if self.tensorboard_dir is not None and self._writer is None and multiprocess.is_writer():
             import tensorflow as tf
 
             self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
@@ -169,7 +172,7 @@ class GradientNormLogger(keras.callbacks.Callback):
                     logs[f"grad_norm/{layer}"] = float(np.mean(rows[:, len(FIXED_COLUMNS) + j]))
             if fraction is not None:
                 logs["grad_clip_fraction"] = fraction
-        if self.csv_path is not None and n:
+        if self.csv_path is not None and n and multiprocess.is_writer():
             with open(self.csv_path, "a", newline="") as f:
                 writer = csv.writer(f)
                 for row in rows:

@@ -8,6 +8,7 @@ import argparse
 import json
 import pathlib
 
+from kzoo import multiprocess
 from kzoo.cli_args import add_common, add_model_and_data, auto_int, lr_value
 from kzoo.training.config import (
     CLIP_CHOICES,
@@ -20,6 +21,19 @@ from kzoo.training.config import (
     default,
     field_names,
 )
+
+
+def devices_value(text):
+    """`--devices`: an integer >= 1 or 'all'."""
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"takes an integer >= 1 or 'all', got {text!r}")
+    return value
 
 
 def add_train_arguments(parser):
@@ -46,6 +60,11 @@ def add_train_arguments(parser):
     parser.add_argument("--compile", default=default("compile"), choices=COMPILE_CHOICES,
                         help="compile the train step (jit_compile); auto: Keras' choice on "
                         "jax/tensorflow, on torch only where torch.compile was measured to pay")
+    parser.add_argument("--devices", type=devices_value, default=default("devices"),
+                        metavar="N|all",
+                        help="train on N devices (or all), data-parallel: jax DataParallel, "
+                        "tensorflow MirroredStrategy (not torch); --batch-size is the global "
+                        "batch")
     parser.add_argument("--out", default=default("out"),
                         help="run directory to write (default: runs/<model>-<data>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
@@ -69,7 +88,8 @@ def add_train_arguments(parser):
     lr.add_argument("--warmup-steps", type=int, default=default("warmup_steps"),
                     help="linear LR warmup, in steps")
     lr.add_argument("--lr-scaling", default=default("lr_scaling"), choices=LR_SCALINGS,
-                    help="scale --lr by batch-size / base-batch-size (or its square root)")
+                    help="scale --lr by batch-size / base-batch-size (or its square root); "
+                    "the batch size is the global one, over all --devices")
     lr.add_argument("--base-batch-size", type=int, default=default("base_batch_size"))
     lr.add_argument("--checkpoint-every-epochs", type=int,
                     default=default("checkpoint_every_epochs"), metavar="N",
@@ -87,6 +107,8 @@ def add_train_arguments(parser):
 # TrainConfig fields the train flags do not carry under their own name: --hp, --quiet,
 # --resume DIR (a path, not the bool) and --backend (applied before keras is imported).
 NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend")
+# The options that join a multi-process job (`kzoo.multiprocess`), not settings of the run.
+JOIN_FLAGS = ("coordinator", "num_processes", "process_id")
 
 
 def given_flags(argv, command):
@@ -122,11 +144,14 @@ VAL_KEYS = ("final_val_accuracy", "final_val_mae", "final_val_loss")
 
 
 def cmd_train(args):
+    # A multi-process job is joined before anything uses the backend.
+    joining = {name: getattr(args, name, None) for name in JOIN_FLAGS}
+    multiprocess.join(**joining)
     from kzoo.training import resume, train
 
     verbose = 0 if args.quiet else "auto"
     if args.resume:
-        given = getattr(args, "given", set()) - {"resume", "quiet", "backend"}
+        given = getattr(args, "given", set()) - {"resume", "quiet", "backend", *JOIN_FLAGS}
         overrides = {name: getattr(args, name) for name in given if name != "hp"}
         if "hp" in given:
             overrides["hparams"] = dict(args.hp)
@@ -155,5 +180,6 @@ def cmd_train(args):
 def add_train_parser(sub):
     p = sub.add_parser("train", help="train a zoo model and write a run directory")
     add_train_arguments(p)
+    multiprocess.add_arguments(p)
     p.set_defaults(func=cmd_train)
 

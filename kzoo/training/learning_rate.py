@@ -2,6 +2,7 @@
 
 import math
 
+from kzoo import multiprocess
 from kzoo.callbacks import LearningRateLogger, LRFinder, build_schedule, scale_learning_rate
 from kzoo.plots import plot_lr_find
 from kzoo.plots.learning_rate import LR_FIND_PNG
@@ -53,7 +54,7 @@ def _find_learning_rate(config, net, data, run_dir):
     result = finder.find(net, *data.train)
     lr, _ = recommend_lr(result["suggestions"])
     result["chosen_lr"] = lr
-    if run_dir is not None:
+    if run_dir is not None and multiprocess.is_writer():
         finder.save(run_dir)
         layout.add_to_lr_find(run_dir, chosen_lr=lr)
         plot_lr_find(result, run_dir / layout.PLOTS_DIR / LR_FIND_PNG)

@@ -10,7 +10,7 @@ import json
 import keras
 import numpy as np
 
-from kzoo import diagnose
+from kzoo import diagnose, multiprocess
 from kzoo.callbacks._atomic import atomic_write_with
 from kzoo.errors import RunFailedError
 from kzoo.plots import report
@@ -27,7 +27,12 @@ def save_model_atomically(net, path):
 
 def write_results(net, summary, run_dir):
     """model.keras, summary.json and the plots; when one fails, a summary that says
-    what failed (best effort: the disk may be full) and a RunFailedError."""
+    what failed (best effort: the disk may be full) and a RunFailedError. In a
+    multi-process job process 0 writes them while the others wait."""
+    multiprocess.on_writer("writing the results", _write_results, net, summary, run_dir)
+
+
+def _write_results(net, summary, run_dir):
     stage = "saving model.keras"
     try:
         save_model_atomically(net, run_dir / layout.MODEL_FILE)
@@ -81,6 +86,7 @@ def select_and_diagnose(plan, net, history, run_dir):
             selected_epoch=epoch, fit_batch_size=plan.config.batch_size,
         )
     grads = None if run_dir is None else run_dir / layout.GRAD_NORMS_FILE
+    multiprocess.barrier("gradient log written")  # by process 0, read by every process
     grad_rows = diagnose.read_grad_norms(grads) if grads is not None and grads.is_file() else None
     findings = diagnose.diagnose(history, grad_rows, facts)
     return {"selected_epoch": epoch, "selection": selection, "diagnosis": findings,

@@ -42,7 +42,7 @@ from kzoo.training.run_files import (  # noqa: F401 (re-exported: layout.X)
     write_history_csv,
     write_json,
 )
-from kzoo.training.run_lock import LOCK_FILE, RunLock  # noqa: F401 (re-exported)
+from kzoo.training.run_lock import LOCK_FILE, NoLock, RunLock  # noqa: F401 (re-exported)
 
 MARKER_FORMAT = 1
 # What each kind of directory may hold: the marker lists these, `--overwrite` deletes
@@ -62,7 +62,6 @@ _LEGACY_CONFIG = {
     "tune": ("tune_config.json", {"model", "data", "tuner", "epochs", "objective", "seed"}),
 }
 _TMP_PREFIX = ".tmp-"  # what _atomic's temporary files start with
-
 
 
 def read_marker(out):
@@ -193,7 +192,6 @@ def check_out(out, kind, *, overwrite=False, resume=False):
     return out, "replace"
 
 
-
 def _remove(path):
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -219,8 +217,19 @@ def claim(out, kind, *, overwrite=False, resume=False, fresh=True):
     Checks `out` again under the lock (another process may have written it
     since `check_out`), then on a replace deletes only the files the old marker
     lists (kzoo's own names; anything else of the user's stays), and writes a
-    new marker first. `fresh=False` keeps the files of a resumed run.
+    new marker first. `fresh=False` keeps the files of a resumed run. In a
+    multi-process job only process 0 claims (the others, which write nothing,
+    wait for it and get a `NoLock`).
     """
+    from kzoo import multiprocess
+
+    held = multiprocess.on_writer(
+        "claiming the run directory", _claim, out, kind, overwrite, resume, fresh
+    )
+    return NoLock() if held is None else held
+
+
+def _claim(out, kind, overwrite, resume, fresh):
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lock = RunLock(out).acquire()
@@ -262,7 +271,6 @@ def check_report_dir(run_dir):
     for name in (SUMMARY_FILE, CONFIG_FILE):
         if (run_dir / name).exists():
             read_json_object(run_dir / name)
-
 
 
 def load_run_config(run_dir, fields=None):

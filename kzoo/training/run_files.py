@@ -15,7 +15,8 @@
     grad_norms.csv            gradient norms (GradientNormLogger, `--grad-log-every`)
     checkpoints/              full-state checkpoints (kzoo.callbacks.Checkpoint)
 
-Every file goes through `callbacks/_atomic.py` (temporary file, fsync, rename).
+Every file goes through `callbacks/_atomic.py` (temporary file, fsync, rename), and
+in a multi-process job only process 0 writes (`kzoo.multiprocess`).
 The rules of the directory itself (marker, check_out, claim) are in run_dir.py,
 which re-exports these names (`layout.X`).
 
@@ -47,9 +48,13 @@ REPORTABLE_FILES = (HISTORY_FILE, SUMMARY_FILE, "trials.csv", GRAD_NORMS_FILE, L
 
 def atomic_write_text(path, text):
     """`kzoo.callbacks._atomic.atomic_write_text`, imported on use: the callbacks
-    package loads keras, and this module must not."""
+    package loads keras, and this module must not. In a multi-process job only
+    process 0 writes (`kzoo.multiprocess`); the others skip the write."""
+    from kzoo import multiprocess
     from kzoo.callbacks._atomic import atomic_write_text as write
 
+    if not multiprocess.is_writer():
+        return
     write(path, text)
 
 
