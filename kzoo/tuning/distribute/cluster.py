@@ -46,7 +46,7 @@ class ClusterRole:
         chief_host: the host the chief serves on (the first host).
         port: the chief's port.
         local_rank: this process's index among those on its host.
-        hosts: every process's host, by rank.
+        hosts: the hosts (SLURM: its nodes; a hostfile: each process's host, by rank).
     """
 
     rank: int
@@ -177,9 +177,9 @@ def device_block(role, gpus, per_worker):
     block = gpus[role.local_rank * per_worker : (role.local_rank + 1) * per_worker]
     if len(block) < per_worker:
         raise ValueError(
-            f"worker {role.tuner_id} is process {role.local_rank + 1} on "
-            f"{role.hosts[role.rank] if role.hosts else 'its host'}, which has {len(gpus)} "
-            f"GPU(s): not enough for {role.local_rank + 1} blocks of --gpus-per-worker "
+            f"worker {role.tuner_id} is process {role.local_rank + 1} on its host, which "
+            f"has {len(gpus)} GPU(s): not enough for {role.local_rank + 1} blocks of "
+            "--gpus-per-worker "
             f"{per_worker}. Start fewer tasks per host or lower --gpus-per-worker."
         )
     return block
