@@ -114,3 +114,26 @@ def running_callbacks(max_depth=8):
             return list(owner.callbacks)
         frame = frame.f_back
     return None
+
+
+# ---- the compiled loss tracker and metrics ------------------------------------------
+
+
+def loss_tracker(model):
+    """The `Mean` that `fit` logs as `loss` (updated before `compute_metrics`)."""
+    return model._loss_tracker
+
+
+def update_compiled_metrics(model, y, y_pred, sample_weight):
+    """Update every compiled metric, `metrics` and `weighted_metrics` alike, with
+    `sample_weight` (Keras passes no weight to the unweighted ones)."""
+    compiled = model._compile_metrics
+    if compiled is None:
+        return
+    if not compiled.built:
+        compiled.build(y, y_pred)
+    y_true, y_pred = compiled._flatten_y(y), compiled._flatten_y(y_pred)
+    for group in (compiled._flat_metrics, compiled._flat_weighted_metrics):
+        for metric, t, p in zip(group, y_true, y_pred, strict=False):
+            if metric:
+                metric.update_state(t, p, sample_weight=sample_weight)

@@ -18,6 +18,8 @@ import math
 import keras
 import numpy as np
 
+from kzoo.callbacks._padded_metrics import exact_padded_metrics
+
 
 class ShuffledBatches(keras.utils.PyDataset):
     """Batches in a seeded per-epoch order, starting at any global step.
@@ -26,13 +28,30 @@ class ShuffledBatches(keras.utils.PyDataset):
     `steps_per_epoch = ceil(len(x) / batch_size)` steps (the last batch may be
     smaller). Pass it to `fit` with `steps_per_epoch` and `shuffle=False`.
 
+    On several devices (`pad_to` = the device count), a batch whose size is
+    not a multiple of `pad_to` (the last one of an epoch) is padded to one by
+    repeating its first examples, and every batch comes as `(x, y,
+    sample_weight)`: 0 for the pads, `padded / real` for the real examples
+    (1 in a full batch). Keras' losses divide the weighted sum by the batch
+    size (`"sum_over_batch_size"`), so the padded batch's loss and gradient
+    equal the unpadded one's; `exact_padded_metrics` makes the logged loss
+    and metrics equal too. With several processes, each yields its contiguous
+    slice of every padded global batch, so every example is seen exactly once
+    per epoch across the processes.
+
     Args:
         x: features, an array (or a list of arrays for multi-input models).
         y: targets.
-        batch_size: examples per step.
+        batch_size: examples per step (the global batch).
         seed: seed of the permutations.
         start_step: the first global step. Defaults to `0`.
         num_steps: number of batches it yields. Defaults to one epoch.
+        pad_to: pad each batch to a multiple of this (the device count).
+            Defaults to `1` (no padding, no sample weights).
+        process_index: this process's index. Defaults to `0`.
+        process_count: the number of processes; must divide `pad_to`.
+            Defaults to `1`.
+        shuffle: `False` keeps the data's order (validation). Defaults to `True`.
 
     Example:
 
@@ -40,7 +59,8 @@ class ShuffledBatches(keras.utils.PyDataset):
     >>> model.fit(data, epochs=5, steps_per_epoch=data.steps_per_epoch, shuffle=False)
     """
 
-    def __init__(self, x, y, batch_size, seed, start_step=0, num_steps=None):
+    def __init__(self, x, y, batch_size, seed, start_step=0, num_steps=None, pad_to=1,
+                 process_index=0, process_count=1, shuffle=True):
         super().__init__(workers=1, use_multiprocessing=False)
         self.x = x
         self.y = y
@@ -49,14 +69,29 @@ class ShuffledBatches(keras.utils.PyDataset):
             raise ValueError("ShuffledBatches got no examples.")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")
+        for name, value in (("pad_to", pad_to), ("process_count", process_count)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+        if pad_to % process_count or not 0 <= process_index < process_count:
+            raise ValueError(
+                f"process_index={process_index!r}, process_count={process_count!r}, "
+                f"pad_to={pad_to!r}: need 0 <= process_index < process_count, and pad_to "
+                "(the global device count) a multiple of process_count."
+            )
         self.batch_size = batch_size
         self.seed = int(seed)
         self.steps_per_epoch = math.ceil(self.n / batch_size)
         self.start_step = int(start_step)
         self.num_steps = self.steps_per_epoch if num_steps is None else int(num_steps)
+        self.pad_to = pad_to
+        self.process_index = process_index
+        self.process_count = process_count
+        self.shuffle = shuffle
         self._cached = (None, None)
 
     def permutation(self, epoch):
+        if not self.shuffle:
+            return np.arange(self.n)
         if self._cached[0] != epoch:
             self._cached = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
         return self._cached[1]
@@ -64,14 +99,31 @@ class ShuffledBatches(keras.utils.PyDataset):
     def __len__(self):
         return self.num_steps
 
-    def __getitem__(self, i):
+    def global_batch(self, i):
+        """`(indices, weights)` of item `i` on every process together (weights
+        None without padding)."""
         if not 0 <= i < self.num_steps:
             raise IndexError(i)
         epoch, step = divmod(self.start_step + i, self.steps_per_epoch)
         idx = self.permutation(epoch)[step * self.batch_size : (step + 1) * self.batch_size]
+        if self.pad_to == 1:
+            return idx, None
+        real = len(idx)
+        padded = -(-real // self.pad_to) * self.pad_to
+        idx = np.concatenate([idx, idx[np.arange(padded - real) % real]])
+        weights = np.zeros(padded, "float32")
+        weights[:real] = padded / real
+        return idx, weights
+
+    def __getitem__(self, i):
+        idx, weights = self.global_batch(i)
+        if self.process_count > 1:
+            size = len(idx) // self.process_count
+            mine = slice(self.process_index * size, (self.process_index + 1) * size)
+            idx, weights = idx[mine], weights[mine]
         take = (lambda a: [v[idx] for v in a]) if isinstance(self.x, (list, tuple)) else None
         xb = take(self.x) if take else self.x[idx]
-        return xb, self.y[idx]
+        return (xb, self.y[idx]) if weights is None else (xb, self.y[idx], weights)
 
 
 def fit_resumable(
@@ -87,6 +139,9 @@ def fit_resumable(
     validation_data=None,
     resume=True,
     verbose=0,
+    pad_to=1,
+    process_index=0,
+    process_count=1,
 ):
     """`model.fit` that checkpoints its full state and resumes where it stopped.
 
@@ -99,15 +154,22 @@ def fit_resumable(
         model: a compiled model.
         x, y: training data (arrays).
         epochs: total number of epochs of the run.
-        batch_size: examples per step.
-        checkpoint: a `kzoo.callbacks.Checkpoint`.
+        batch_size: examples per step (the global batch on several devices).
+        checkpoint: a `kzoo.callbacks.Checkpoint`, or `None`: the same seeded
+            batch order, without checkpoints (nothing to resume from).
         seed: seed of the batch order. Defaults to `0`.
         callbacks: other callbacks; their `get_state()` (or, for EarlyStopping and
             ReduceLROnPlateau, their counters, and EarlyStopping's best weights)
             are saved and restored.
-        validation_data: passed to `fit`.
+        validation_data: passed to `fit`; with `pad_to > 1`, `(x, y)` arrays are
+            evaluated in padded batches of `batch_size`, in order.
         resume: resume from the latest checkpoint if there is one. Defaults to `True`.
         verbose: passed to `fit`. Defaults to `0`.
+        pad_to: the device count: batches are padded to a multiple of it
+            (`ShuffledBatches`), and the logged loss and metrics stay those of
+            the unpadded batches. Defaults to `1`.
+        process_index, process_count: this process in a multi-process job; each
+            feeds its slice of every global batch. Default to `0` and `1`.
 
     Returns:
         The history of the whole run, a dict of lists (one entry per epoch).
@@ -120,22 +182,31 @@ def fit_resumable(
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}.")
     callbacks = [c for c in callbacks if c is not checkpoint]
-    data = ShuffledBatches(x, y, batch_size, seed)
+    placement = dict(pad_to=pad_to, process_index=process_index, process_count=process_count)
+    data = ShuffledBatches(x, y, batch_size, seed, **placement)
     spe = data.steps_per_epoch
-    checkpoint.track(callbacks, steps_per_epoch=spe, seed=seed)
-    state = checkpoint.restore(model) if resume else None
+    state = None
+    if checkpoint is not None:
+        checkpoint.track(callbacks, steps_per_epoch=spe, seed=seed)
+        state = checkpoint.restore(model) if resume else None
     global_step = state["global_step"] if state else 0
     history = {k: list(v) for k, v in (state["history"] if state else {}).items()}
     total = epochs * spe
+    if pad_to > 1 and isinstance(validation_data, (list, tuple)) and len(validation_data) == 2:
+        # Keras would batch it with a partial last batch, which several devices refuse.
+        validation_data = ShuffledBatches(*validation_data, batch_size, seed, shuffle=False,
+                                          **placement)
     fit_kwargs = dict(
         validation_data=validation_data,
         shuffle=False,
         verbose=verbose,
-        callbacks=[*callbacks, checkpoint],  # last: restores states after on_train_begin
+        # the checkpoint goes last: it restores states after on_train_begin
+        callbacks=[*callbacks, *([checkpoint] if checkpoint is not None else [])],
     )
 
     def run(start, num_steps, steps_per_epoch, first_epoch, last_epoch):
-        stream = ShuffledBatches(x, y, batch_size, seed, start_step=start, num_steps=num_steps)
+        stream = ShuffledBatches(x, y, batch_size, seed, start_step=start, num_steps=num_steps,
+                                 **placement)
         h = model.fit(
             stream,
             steps_per_epoch=steps_per_epoch,
@@ -147,16 +218,17 @@ def fit_resumable(
             history.setdefault(k, []).extend(v)
 
     epoch, step = divmod(global_step, spe)
-    if global_step < total and step:
-        _build_metrics(model, data[0])
-        # The rest of the interrupted epoch, as its own short fit.
-        with _no_restore_unless_stopped(model, callbacks):
-            run(global_step, spe - step, spe - step, epoch, epoch + 1)
-        epoch += 1
-        if model.stop_training:
-            return history
-    if epoch < epochs:
-        run(epoch * spe, (epochs - epoch) * spe, spe, epoch, epochs)
+    with exact_padded_metrics(model) if pad_to > 1 else contextlib.nullcontext():
+        if global_step < total and step:
+            _build_metrics(model, data[0])
+            # The rest of the interrupted epoch, as its own short fit.
+            with _no_restore_unless_stopped(model, callbacks):
+                run(global_step, spe - step, spe - step, epoch, epoch + 1)
+            epoch += 1
+            if model.stop_training:
+                return history
+        if epoch < epochs:
+            run(epoch * spe, (epochs - epoch) * spe, spe, epoch, epochs)
     return history
 
 

@@ -22,6 +22,19 @@ from kzoo.training.config import (
 )
 
 
+def devices_value(text):
+    """`--devices`: an integer >= 1 or 'all'."""
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"takes an integer >= 1 or 'all', got {text!r}")
+    return value
+
+
 def add_train_arguments(parser):
     """Arguments of `kzoo train` (other subcommands reuse the model/data ones).
 
@@ -46,6 +59,11 @@ def add_train_arguments(parser):
     parser.add_argument("--compile", default=default("compile"), choices=COMPILE_CHOICES,
                         help="compile the train step (jit_compile); auto: Keras' choice on "
                         "jax/tensorflow, on torch only where torch.compile was measured to pay")
+    parser.add_argument("--devices", type=devices_value, default=default("devices"),
+                        metavar="N|all",
+                        help="train on N devices (or all), data-parallel: jax DataParallel, "
+                        "tensorflow MirroredStrategy (not torch); --batch-size is the global "
+                        "batch")
     parser.add_argument("--out", default=default("out"),
                         help="run directory to write (default: runs/<model>-<data>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
@@ -69,7 +87,8 @@ def add_train_arguments(parser):
     lr.add_argument("--warmup-steps", type=int, default=default("warmup_steps"),
                     help="linear LR warmup, in steps")
     lr.add_argument("--lr-scaling", default=default("lr_scaling"), choices=LR_SCALINGS,
-                    help="scale --lr by batch-size / base-batch-size (or its square root)")
+                    help="scale --lr by batch-size / base-batch-size (or its square root); "
+                    "the batch size is the global one, over all --devices")
     lr.add_argument("--base-batch-size", type=int, default=default("base_batch_size"))
     lr.add_argument("--checkpoint-every-epochs", type=int,
                     default=default("checkpoint_every_epochs"), metavar="N",

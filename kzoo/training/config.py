@@ -9,6 +9,7 @@ import dataclasses
 import math
 import pathlib
 
+from kzoo.devices import check_devices_value
 from kzoo.errors import UsageError
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -37,7 +38,9 @@ class TrainConfig:
         epochs: maximum epochs, or `"auto"`: the family recipe's budget (grown
             when BatchNorm needs more steps).
         batch_size: examples per step, or `"auto"`: min(n/10, the recipe's cap),
-            shrunk when BatchNorm needs more steps (`kzoo.zoo._recipes`).
+            shrunk when BatchNorm needs more steps (`kzoo.zoo._recipes`), and
+            rounded up to a multiple of `devices`. On several devices it is the
+            global batch: each step splits it over the devices.
         lr: base learning rate, `"auto"` (the LR finder's valley suggestion),
             or None: the family recipe's.
         optimizer: a Keras optimizer name (None: the recipe's).
@@ -63,7 +66,9 @@ class TrainConfig:
         schedule: LR schedule (`SCHEDULES`; None: the recipe's, constant or
             ReduceLROnPlateau on the training loss).
         warmup_epochs, warmup_steps: linear LR warmup length (one of the two).
-        lr_scaling: scale lr with batch_size / base_batch_size: none, linear, sqrt.
+        lr_scaling: scale lr with batch_size / base_batch_size: none, linear, sqrt
+            (batch_size is the global batch, so more devices at the same
+            per-device batch scale the rate).
         base_batch_size: the batch size `lr` was tuned for.
         checkpoint_every_epochs, checkpoint_every_steps: full-state checkpoints in
             `out/checkpoints` (0: off); needed by `resume`.
@@ -71,6 +76,9 @@ class TrainConfig:
         resume: continue the run in `out` from its latest valid checkpoint.
         compile: compile the train step (`jit_compile`): auto, on, off; auto
             compiles on torch only where benchmarks/torch_compile.py found it pays.
+        devices: data-parallel devices, an int >= 1 or `"all"` (`kzoo.devices`):
+            jax `keras.distribution.DataParallel`, tensorflow `MirroredStrategy`;
+            torch trains on one.
     """
 
     model: str = "gru"
@@ -103,6 +111,7 @@ class TrainConfig:
     keep_best: int = 1
     resume: bool = False
     compile: str = "auto"
+    devices: int | str = 1
 
     def to_json(self):
         return {k: v for k, v in dataclasses.asdict(self).items()}
@@ -172,6 +181,7 @@ def validate_config(config):
         check_choice("schedule", config.schedule, SCHEDULES)
     check_choice("lr_scaling", config.lr_scaling, LR_SCALINGS)
     check_choice("compile", config.compile, COMPILE_CHOICES)
+    check_devices_value(config.devices)
     for name in ("warmup_epochs", "clip_value", "clip_percentile"):
         value = getattr(config, name)
         if value is None and name != "warmup_epochs":

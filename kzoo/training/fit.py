@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from kzoo import devices as kzoo_devices
 from kzoo.callbacks import Checkpoint, fit_resumable
 from kzoo.training import run_dir as layout
 
@@ -11,7 +12,10 @@ def fit_run(net, fit_kwargs, config, run_dir):
     """`net.fit`, or `fit_resumable` with checkpoints in `run_dir/checkpoints`.
 
     Checkpoints need a run directory, array data and a checkpoint interval;
-    without them the run is a plain `fit` and cannot resume.
+    without them the run is a plain `fit` and cannot resume. On several
+    devices (`config.devices`) array data always goes through `fit_resumable`
+    (without a checkpoint if need be): its batches are padded to a multiple of
+    the device count, where Keras' own last batch would be refused.
 
     Returns:
         A dict of per-epoch lists (the whole run's history when resumed).
@@ -28,6 +32,8 @@ def fit_run(net, fit_kwargs, config, run_dir):
                 "This run cannot resume: it has no checkpoints (streaming data, or "
                 "checkpointing disabled)."
             )
+        if config.devices > 1 and isinstance(x, np.ndarray):
+            return _fit_resumable(net, fit_kwargs, config, None)
         return net.fit(**fit_kwargs).history
     callbacks = list(fit_kwargs["callbacks"])
     if config.resume:
@@ -43,19 +49,26 @@ def fit_run(net, fit_kwargs, config, run_dir):
     )
     if config.resume and not layout.has_checkpoint(run_dir):
         raise ValueError(f"No checkpoint in {run_dir / layout.CHECKPOINTS_DIR} to resume from.")
-    history = fit_resumable(
-        net,
-        x,
-        fit_kwargs["y"],
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        checkpoint=ckpt,
-        seed=config.seed,
-        callbacks=callbacks,
-        validation_data=fit_kwargs.get("validation_data"),
-        resume=config.resume,
-        verbose=fit_kwargs.get("verbose", 0),
-    )
+    history = _fit_resumable(net, dict(fit_kwargs, callbacks=callbacks), config, ckpt)
     if config.resume:
         layout.write_history_csv(run_dir, history)
     return history
+
+
+def _fit_resumable(net, fit_kwargs, config, checkpoint):
+    return fit_resumable(
+        net,
+        fit_kwargs["x"],
+        fit_kwargs["y"],
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        checkpoint=checkpoint,
+        seed=config.seed,
+        callbacks=fit_kwargs["callbacks"],
+        validation_data=fit_kwargs.get("validation_data"),
+        resume=config.resume,
+        verbose=fit_kwargs.get("verbose", 0),
+        pad_to=config.devices,
+        process_index=kzoo_devices.process_index(),
+        process_count=kzoo_devices.process_count(),
+    )

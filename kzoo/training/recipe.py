@@ -45,8 +45,13 @@ def _overrides(config):
     return overrides
 
 
-def resolve_run(config, data):
-    """Resolve `config` against its family's recipe and the size of `data`."""
+def resolve_run(config, data, devices=1):
+    """Resolve `config` against its family's recipe and the size of `data`.
+
+    `devices` is the resolved device count (`kzoo.devices.resolve`): recorded
+    with the value asked, and an `"auto"` batch size (the global batch) is
+    rounded up to a multiple of it, so no full batch needs padding.
+    """
     recipe = get_spec(config.model).recipe
     arrays = isinstance(data.train, tuple)
     val_arrays = isinstance(data.val, tuple)
@@ -73,6 +78,17 @@ def resolve_run(config, data):
         put("protocol", "holdout" if data.val is not None else "whole_train", "data rule",
             "a stream cannot be merged with its validation split")
 
+    asked = "all" if config.devices == "all" else f"{config.devices}"
+    put("devices", devices, "user" if config.devices != 1 else "default",
+        f"devices={asked}" + (": data-parallel, batch_size is the global batch"
+                              if devices > 1 else ""))
+    if devices > 1 and config.batch_size == "auto" and values["batch_size"]:
+        rounded = -(-values["batch_size"] // devices) * devices
+        if rounded != values["batch_size"]:
+            put("batch_size", rounded, res.sources["batch_size"],
+                f"{res.notes.get('batch_size', '')}; rounded up to a multiple of the "
+                f"{devices} devices".lstrip("; "))
+
     if values["protocol"] == "whole_train" and arrays and val_arrays:
         x = np.concatenate([data.train[0], data.val[0]])
         y = np.concatenate([data.train[1], data.val[1]])
@@ -88,6 +104,7 @@ def resolve_run(config, data):
         early_stopping=values["patience"],
         schedule="constant" if recipe_schedule else values["schedule"],
         clip=config.clip or "none",
+        devices=devices,
     )
     return RunPlan(run_config, data, res, recipe_schedule)
 
@@ -118,6 +135,8 @@ def check_resume(plan, stored, ignore=()):
     (except the names in `ignore`)."""
     if not stored:
         return
+    # Runs recorded before the devices setting trained on one device.
+    stored = {"devices": {"value": 1}, **stored}
     now = plan.resolved.to_json()
     changed = [k for k in sorted((set(now) | set(stored)) - set(ignore))
                if (now.get(k) or {}).get("value") != (stored.get(k) or {}).get("value")]

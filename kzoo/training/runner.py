@@ -12,6 +12,7 @@ import time
 
 import keras
 
+from kzoo import devices as kzoo_devices
 from kzoo import diagnose, zoo
 from kzoo.errors import UsageError
 from kzoo.training import run_dir as layout
@@ -90,6 +91,7 @@ def train(
     )
     config.backend = keras.backend.backend()
     validate_config(config)
+    devices = kzoo_devices.resolve(config.devices)
     # The output directory is checked now and again under its lock (`layout.claim`).
     run_dir, _ = layout.check_out(
         config.out, "train", overwrite=config.overwrite, resume=config.resume
@@ -111,6 +113,12 @@ def train(
         task=task,
     )
     zoo.check_model_fits_data(config.model, prepared)
+    if devices > 1 and not isinstance(prepared.train, tuple):
+        raise UsageError(
+            f"devices={config.devices} needs array data (x, y): kzoo pads each batch to a "
+            f"multiple of the device count, which a {type(data).__name__} stream batches "
+            "itself. Pass arrays, or train on one device."
+        )
     if prepared.test is None and config.verbose != 0:
         print(NO_TEST_NOTE.format(name=prepared.name), flush=True)
     if config.checkpoint_every_steps and not isinstance(prepared.train, tuple):
@@ -125,16 +133,18 @@ def train(
         print(note, flush=True)
     # The recipe and the data rules fill every unset field; `config` stays as given
     # (config.json), `run` holds the concrete values.
-    plan = resolve_run(config, prepared)
+    plan = resolve_run(config, prepared, devices)
     run, prepared = plan.config, plan.data
     if config.resume and not restart:
         stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
         # `resume` validated an extended epoch budget; every other value must match.
         check_resume(plan, stored, ignore=("epochs",))
+    check_gradient_settings(run, plan)
     gradient_callbacks = build_gradient_callbacks(run, run_dir)
 
     keras.utils.set_random_seed(config.seed)
-    with zoo.precision(config.precision):
+    # Built and compiled under the engine; `_run` enters it again for the fit.
+    with kzoo_devices.scope(devices), zoo.precision(config.precision):
         net = zoo.create(
             config.model,
             input_shape=prepared.input_shape,
@@ -180,6 +190,25 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
     """Fit `net` with the resolved settings (`plan.config`) and write the results
     into `run_dir` (locked by the caller)."""
     run, prepared = plan.config, plan.data
+    with kzoo_devices.scope(run.devices):
+        history, wall = _fit(config, plan, net, run_dir, gradient_callbacks, callbacks)
+
+    # The test and training-set evaluations run outside the engine: on one device
+    # they need no padding, and the numbers are the same (the weights are replicated).
+    summary = summarize(run, prepared, net, history, wall)
+    summary.update(select_and_diagnose(plan, net, history, run_dir))
+    if config.verbose != 0:
+        print(diagnose.render(summary["diagnosis"]), flush=True)
+    if run_dir is not None:
+        if config.resume:
+            add_earlier_sessions(summary, run_dir / layout.SUMMARY_FILE)
+        write_results(net, summary, run_dir)
+    return RunResult(net, history, summary, run_dir)
+
+
+def _fit(config, plan, net, run_dir, gradient_callbacks, callbacks):
+    """The learning rate, the callbacks and the fit (inside the device engine)."""
+    run, prepared = plan.config, plan.data
     # LR callbacks first: the `lr` they put in the epoch logs reaches CSVLogger.
     lr_callbacks = setup_learning_rate(run, net, prepared, run_dir)
     all_callbacks = [
@@ -200,14 +229,29 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
 
     start = time.perf_counter()
     history = fit_run(net, fit_kwargs, run, run_dir)
-    wall = time.perf_counter() - start
+    return history, time.perf_counter() - start
 
-    summary = summarize(run, prepared, net, history, wall)
-    summary.update(select_and_diagnose(plan, net, history, run_dir))
-    if config.verbose != 0:
-        print(diagnose.render(summary["diagnosis"]), flush=True)
-    if run_dir is not None:
-        if config.resume:
-            add_earlier_sessions(summary, run_dir / layout.SUMMARY_FILE)
-        write_results(net, summary, run_dir)
-    return RunResult(net, history, summary, run_dir)
+
+def check_gradient_settings(run, plan):
+    """Refuse, before anything is written, gradient callbacks and clipping that a
+    TensorFlow strategy would apply to each replica's gradient before the
+    all-reduce (Keras' TF optimizer clips, and kzoo's hook runs, per replica):
+    their norms and thresholds would not be the global ones."""
+    if run.devices == 1 or run.backend != "tensorflow":
+        return
+    used = [flag for flag, on in (
+        (f"--grad-log-every {run.grad_log_every}", run.grad_log_every),
+        (f"--clip {run.clip}", run.clip != "none"),
+        (f"--grad-health {run.grad_health}", run.grad_health != "off"),
+        (f"the recipe's global-norm clipping (clipnorm={plan.resolved.values.get('clipnorm')})",
+         run.clip == "none" and plan.resolved.values.get("clipnorm")),
+    ) if on]
+    if used:
+        raise UsageError(
+            f"{', '.join(used)} with devices={run.devices} on tensorflow: under "
+            "MirroredStrategy each replica sees only its own gradient (before the "
+            "all-reduce), so norms, clipping thresholds and diagnoses would not be the "
+            "global ones. Train with --backend jax (its gradient callbacks see the global "
+            "gradient), on one device, or without them (--clip none turns off the recipe's "
+            "clipping)."
+        )

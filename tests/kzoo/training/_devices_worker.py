@@ -1,0 +1,104 @@
+"""Subprocess worker of test_train_devices.py (not a test module): runs that need
+virtual devices, which must exist before the backend starts.
+
+Usage: python _devices_worker.py RUN_DIR OUT_NPZ MODE [DEVICES]
+
+The caller sets the devices: `XLA_FLAGS=--xla_force_host_platform_device_count=N`
+for jax; for tensorflow this script splits the CPU into DEVICES logical devices
+before anything else. Modes:
+
+- `equal`: `kzoo.train` on DEVICES devices and on one, same global batch; saves
+  both weights and histories to OUT_NPZ. On tensorflow it first checks that
+  `--grad-log-every` on several devices is refused before anything is written.
+- `train`: DEVICES devices, a checkpoint every step, `step G` printed after each
+  step (test_checkpoint_sigkill's `_run_until` kills it on one of them).
+- `resume`: resumes the run in RUN_DIR to the end, then trains it again
+  uninterrupted in RUN_DIR-reference; saves both weights to OUT_NPZ.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+DEVICES = int(sys.argv[4]) if len(sys.argv) > 4 else 4
+if os.environ.get("KERAS_BACKEND") == "tensorflow":
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * DEVICES
+    )
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import kzoo  # noqa: E402
+from kzoo.datasets import from_arrays  # noqa: E402
+from kzoo.errors import UsageError  # noqa: E402
+
+# 202 training examples: batches of 32, the last of 10 (padded to 12 on 4 devices).
+SETTINGS = dict(epochs=2, batch_size=32, lr=1e-2, verbose=0, seed=3,
+                hparams={"width": 16, "depth": 1, "dropout": 0.2})
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(284, 8)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int32") + (x[:, 2] > 0.5).astype("int32")
+    return from_arrays(x[:202], y[:202], val=(x[202:247], y[202:247]),
+                       test=(x[247:], y[247:]))
+
+
+class Announce(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        print(f"step {self.steps}", flush=True)
+
+
+def weights(result):
+    return {w.path: keras.ops.convert_to_numpy(w) for w in result.model.weights}
+
+
+def save(out, **results):
+    arrays = {}
+    for name, result in results.items():
+        arrays.update({f"{name}/{k}": v for k, v in weights(result).items()})
+        arrays.update({f"{name}/history/{k}": np.asarray(v)
+                       for k, v in result.history.items()})
+        sharding = getattr(result.model.weights[0].value, "sharding", None)
+        arrays[f"{name}/device_count"] = np.asarray(
+            len(sharding.device_set) if sharding is not None else 1)
+    np.savez(out, **arrays)
+
+
+def main(run_dir, out, mode):
+    ds = data()
+    common = dict(SETTINGS, devices=DEVICES, checkpoint_every_steps=1)
+    if mode == "equal":
+        if keras.backend.backend() == "tensorflow":
+            try:
+                kzoo.train("mlp", ds, out=run_dir + "-refused", grad_log_every=1, **common)
+            except UsageError as err:
+                print(f"REFUSED {err}", flush=True)
+            print(f"WROTE {os.path.exists(run_dir + '-refused')}", flush=True)
+        many = kzoo.train("mlp", ds, out=run_dir, **common)
+        keras.backend.clear_session()
+        one = kzoo.train("mlp", ds, out=run_dir + "-one", **dict(common, devices=1))
+        save(out, many=many, one=one)
+    elif mode == "train":
+        kzoo.train("mlp", ds, out=run_dir, callbacks=[Announce()], **common)
+    elif mode == "resume":
+        resumed = kzoo.train("mlp", ds, out=run_dir, resume=True, callbacks=[Announce()],
+                             **common)
+        keras.backend.clear_session()
+        reference = kzoo.train("mlp", ds, out=run_dir + "-reference", **common)
+        save(out, resumed=resumed, reference=reference)
+    print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -1,0 +1,117 @@
+"""`kzoo.train(devices=N)`: data-parallel runs equal one-device runs, and resume exactly.
+
+Virtual devices must exist before the backend starts, so the multi-device runs
+are subprocesses (`_devices_worker.py`); each runs on its own backend only.
+"""
+
+import importlib.util
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from kzoo.errors import UsageError
+from kzoo.training import train
+from kzoo.training.resume_run import resume_point
+
+HERE = pathlib.Path(__file__).parent
+WORKER = HERE / "_devices_worker.py"
+STEPS = 14  # 2 epochs of ceil(202 / 32) = 7 steps
+JAX_ONLY = pytest.mark.skipif(
+    keras.backend.backend() != "jax",
+    reason="jax's DataParallel on 4 virtual CPU devices (XLA_FLAGS), a subprocess: one "
+    "backend is enough for CI (tensorflow's MirroredStrategy has its own test)",
+)
+
+
+def _sigkill_helpers(monkeypatch):
+    """test_checkpoint_sigkill's `_run_until`, pointed at this worker."""
+    path = HERE.parent.parent / "callbacks" / "test_checkpoint_sigkill.py"
+    spec = importlib.util.spec_from_file_location("_checkpoint_sigkill_helpers", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "WORKER", WORKER)
+    return module._run_until
+
+
+def _worker(run_dir, out, mode, devices):
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), JAX_PLATFORMS="cpu",
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), str(run_dir), str(out), mode, str(devices)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0 and "DONE" in proc.stdout, proc.stderr[-3000:]
+    return proc.stdout.splitlines()
+
+
+def _assert_same_run(z, a, b, atol, exact=False):
+    names = sorted(k[len(a) + 1:] for k in z.files if k.startswith(f"{a}/"))
+    assert any("kernel" in k for k in names)
+    for name in names:
+        if name == "device_count":
+            continue
+        x, y = z[f"{a}/{name}"], z[f"{b}/{name}"]
+        if exact:
+            assert np.array_equal(x, y), name
+        else:
+            np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=name)
+
+
+@JAX_ONLY
+@pytest.mark.slow
+def test_jax_four_devices_equal_one_device(tmp_path):
+    _worker(tmp_path / "run", tmp_path / "out.npz", "equal", 4)
+    with np.load(tmp_path / "out.npz") as z:
+        assert int(z["many/device_count"]) == 4 and int(z["one/device_count"]) == 1
+        # Weights after 2 epochs, and every epoch's loss, accuracy and validation
+        # metrics (202 and 45 examples: padded last batches).
+        _assert_same_run(z, "many", "one", atol=1e-5)
+        assert set(z.files) >= {"many/history/val_accuracy", "many/history/accuracy"}
+
+
+@JAX_ONLY
+@pytest.mark.slow
+def test_jax_four_devices_sigkill_then_resume_is_bit_equal(tmp_path, monkeypatch):
+    run_until = _sigkill_helpers(monkeypatch)
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+    run_dir, out = tmp_path / "run", tmp_path / "out.npz"
+    code, lines = run_until(run_dir, out, "step 9", ["train", "4"])  # mid-epoch 2
+    assert code == -signal.SIGKILL, lines[-3:]
+    epoch, step = resume_point(run_dir)
+    assert epoch == 1 and step >= 1  # the padded last batch of epoch 1 was done
+    code, lines = run_until(run_dir, out, None, ["resume", "4"])
+    assert code == 0 and lines[-1] == "DONE", lines[-3:]
+    # It resumed: the resumed session ran only the steps left.
+    assert sum(line.startswith("step") for line in lines) == STEPS - 7 - step
+    with np.load(out) as z:
+        assert int(z["resumed/device_count"]) == 4
+        _assert_same_run(z, "resumed", "reference", atol=0, exact=True)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="tensorflow's MirroredStrategy on 2 logical CPUs, a subprocess",
+)
+@pytest.mark.slow
+def test_tensorflow_two_replicas_equal_one_device_and_refuse_gradient_logs(tmp_path):
+    lines = _worker(tmp_path / "run", tmp_path / "out.npz", "equal", 2)
+    refused = next(line for line in lines if line.startswith("REFUSED"))
+    assert "--grad-log-every 1" in refused and "--backend jax" in refused
+    assert "WROTE False" in lines  # refused before anything was written
+    with np.load(tmp_path / "out.npz") as z:
+        _assert_same_run(z, "many", "one", atol=1e-5)
+
+
+def test_torch_refuses_several_devices_before_writing(tmp_path):
+    if keras.backend.backend() != "torch":
+        pytest.skip("the torch backend's refusal (the other backends' runs are above)")
+    with pytest.raises(UsageError, match=r"Keras 3\.15 has no torch.*#23316.*3\.16"):
+        train("mlp", "digits", devices=2, epochs=1, out=str(tmp_path / "run"), verbose=0)
+    assert not (tmp_path / "run").exists()
