@@ -202,7 +202,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 tuner's `distribution_strategy`), as KerasTuner's `clear_session`
                 between trials resets a global distribution.
             trial_checkpoint: a directory: checkpoint every epoch there and resume
-                from its last checkpoint (`kzoo.tuning.trial_fit`); needs arrays.
+                from its last checkpoint (`kzoo.tuning.trial_fit`); needs arrays, as
+                do several devices (batches padded to a multiple of them).
             trial_seed: seed of the checkpointed batch order.
             trial_record: a dict that gets `devices` and, when checkpointed,
                 `resumed_from_epoch`.
@@ -216,12 +217,14 @@ class ZooHyperModel(keras_tuner.HyperModel):
         with devices_scope(devices) as placement:
             if trial_record is not None:
                 trial_record["devices"] = placement.devices
-            if trial_checkpoint is None:
+            if trial_checkpoint is None and placement.devices == 1:
                 return model.fit(*args, batch_size=batch_size, **kwargs)
+            # Several devices: kzoo's batches, padded to a multiple of them.
             from kzoo.tuning.trial_fit import fit_trial
 
             return fit_trial(model, *args, batch_size=batch_size, directory=trial_checkpoint,
-                             seed=trial_seed, record=trial_record, **kwargs)
+                             seed=trial_seed, record=trial_record, devices=placement.devices,
+                             **kwargs)
 
     def search_space(self):
         """The `keras_tuner.HyperParameters` this hypermodel declares, at defaults."""

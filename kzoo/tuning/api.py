@@ -107,7 +107,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     >>> result.best["hyperparameters"]
     """
     check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune)
-    check_scale(devices, workers, gpus_per_worker, cluster, rank)
+    check_scale(devices, workers, gpus_per_worker, cluster, rank, tuner)
     blocks = None
     if cluster is not None:  # this process's role and GPU block, from SLURM or a hostfile
         os.environ.update(cluster_env(cluster, rank, chief_port, gpus_per_worker))

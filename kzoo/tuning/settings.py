@@ -58,7 +58,7 @@ def _is_plain(value):
     return isinstance(value, (bool, int, float, str, list, type(None)))
 
 
-def check_scale(devices, workers, gpus_per_worker, cluster, rank):
+def check_scale(devices, workers, gpus_per_worker, cluster, rank, tuner="random"):
     """The devices of each trial, and how the search spreads over processes and hosts."""
     if not (devices == "all" or isinstance(devices, int) and not isinstance(devices, bool)
             and devices >= 1):
@@ -85,4 +85,10 @@ def check_scale(devices, workers, gpus_per_worker, cluster, rank):
         raise ValueError(
             "with workers, each trial trains on its worker's block of GPUs: set "
             f"--gpus-per-worker {devices} instead of --devices {devices}."
+        )
+    if tuner == "hyperband" and (devices != 1 or (gpus_per_worker or 1) > 1):
+        raise ValueError(
+            "hyperband trials continue other trials' weights with a plain fit, which "
+            "cannot pad its batches for several devices; pick --tuner random, bayesian or "
+            "tpe, or train each trial on one device."
         )

@@ -29,7 +29,7 @@ def checkpoint_dir(trial_dir):
 
 
 def fit_trial(model, x, y, *, batch_size, epochs, directory, seed, callbacks=(),
-              validation_data=None, verbose=0, record=None, **unsupported):
+              validation_data=None, verbose=0, record=None, devices=1, **unsupported):
     """`fit_resumable` for a trial: resumes from `directory`'s last checkpoint, if any.
 
     Args:
@@ -37,13 +37,16 @@ def fit_trial(model, x, y, *, batch_size, epochs, directory, seed, callbacks=(),
         x, y: training arrays.
         batch_size: the trial's batch size.
         epochs: the trial's epochs.
-        directory: the trial's checkpoint directory.
+        directory: the trial's checkpoint directory; None trains in the same
+            seeded order without checkpoints.
         seed: seed of the batch order (the trial's seed).
         callbacks: the trial's callbacks (KerasTuner's included).
         validation_data: passed to `fit`.
         verbose: passed to `fit`.
         record: a dict that gets `resumed_from_epoch`: the epochs (a fraction
             mid-epoch) the checkpoint had already trained, 0 for a fresh trial.
+        devices: the devices the trial trains on (inside `kzoo.devices.scope`):
+            each batch is padded to a multiple of it (`fit_resumable(pad_to=)`).
 
     Returns:
         A `keras.callbacks.History` of the whole trial, resumed epochs included.
@@ -53,7 +56,7 @@ def fit_trial(model, x, y, *, batch_size, epochs, directory, seed, callbacks=(),
             f"checkpointed trials take no {', '.join(sorted(unsupported))} argument."
         )
     callbacks = list(callbacks)
-    found = latest_checkpoint(directory)
+    found = None if directory is None else latest_checkpoint(directory)
     resumed = 0.0
     if found is not None:
         saved = found[2]
@@ -63,11 +66,14 @@ def fit_trial(model, x, y, *, batch_size, epochs, directory, seed, callbacks=(),
     if record is not None:
         record["resumed_from_epoch"] = resumed
     monitor = "val_loss" if validation_data is not None else "loss"
-    ckpt = Checkpoint(directory, monitor=monitor, save_best_k=0, keep_last=2,
-                      run_id=f"trial:{pathlib.Path(directory).parent.name}")
+    ckpt = None if directory is None else Checkpoint(
+        directory, monitor=monitor, save_best_k=0, keep_last=2,
+        run_id=f"trial:{pathlib.Path(directory).parent.name}",
+    )
     history = fit_resumable(
         model, x, y, epochs=epochs, batch_size=batch_size, checkpoint=ckpt, seed=seed,
         callbacks=callbacks, validation_data=validation_data, resume=True, verbose=verbose,
+        pad_to=devices,
     )
     result = keras.callbacks.History()
     result.history = history
