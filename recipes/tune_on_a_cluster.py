@@ -3,7 +3,7 @@ Title: Tuning on a cluster: SLURM or a hostfile
 Author: kzoo contributors
 Date created: 2026/12/01
 Last modified: 2026/12/01
-Description: One `kzoo tune --cluster` process per task: rank 0 serves the oracle, the others train trials on their own GPU blocks, and a dead worker's trial resumes from its checkpoint.
+Description: `kzoo tune --cluster slurm`: rank 0 serves the oracle, the others train on GPU blocks.
 
 KerasTuner's chief/worker engine needs three environment variables in every
 process (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`).

@@ -34,7 +34,8 @@ def test_slurm_rank_zero_is_the_chief_on_the_first_host():
     assert (role.rank, role.size, role.chief_host, role.local_rank) == (0, 5, "gpu01", 0)
     assert role.tuner_id == "chief"
     # The port follows the job id, so two jobs on one host do not collide.
-    assert role.environ() == {ENV_ID: "chief", ENV_IP: "gpu01", ENV_PORT: str(47_611 + 123456 % 2000)}
+    port = str(47_611 + 123456 % 2000)
+    assert role.environ() == {ENV_ID: "chief", ENV_IP: "gpu01", ENV_PORT: port}
     other = cluster.slurm_role(_slurm(SLURM_JOB_ID="123457"))
     assert other.port == role.port + 1
 
