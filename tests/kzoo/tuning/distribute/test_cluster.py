@@ -137,6 +137,8 @@ def test_local_launcher_blocks_are_disjoint_and_checked():
     (dict(devices=2, workers=2), "set --gpus-per-worker 2 instead of --devices 2"),
     (dict(cluster="slurm", workers=2), "starts no local workers. Drop --workers"),
     (dict(rank=1), "give --cluster HOSTFILE"),
+    (dict(devices=2, tuner="hyperband"), "hyperband trials continue other trials' weights"),
+    (dict(workers=2, gpus_per_worker=2, tuner="hyperband"), "pick --tuner random"),
 ])
 def test_scale_settings_are_checked(kwargs, message):
     args = {"devices": 1, "workers": 0, "gpus_per_worker": None, "cluster": None, "rank": None}

@@ -14,6 +14,7 @@ from test_distributed_search import _CALLBACKS, _env, _wait_for
 
 from kzoo.cli import main
 from kzoo.plots import read_csv
+from kzoo.tuning.api import tune
 
 EPOCHS, TRIALS = 3, 2
 
@@ -99,4 +100,12 @@ def test_cli_refuses_gpu_blocks_it_cannot_give_before_writing(tmp_path, monkeypa
     assert main(args) != 0
     err = capsys.readouterr().err
     assert "2 workers x 2 GPUs per worker need 4 GPUs, and this host has 3 (0, 1, 2)" in err
+    assert not out.exists()
+
+
+def test_more_devices_than_this_process_has_are_refused_before_writing(tmp_path):
+    out = tmp_path / "search"
+    # jax and tensorflow: more than the devices they see; torch: no distribution in Keras 3.15.
+    with pytest.raises(ValueError, match="devices=64"):
+        tune("mlp", "digits", out=out, devices=64, max_trials=1, epochs=1, verbose=0)
     assert not out.exists()
