@@ -88,7 +88,9 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
         cluster: run this process as one of a search on several hosts:
             `"slurm"` (from SLURM's variables) or a hostfile path (with `rank`);
             rank 0 is the chief (`kzoo.tuning.distribute.cluster`). `out` must be
-            on a filesystem every host shares. Defaults to None.
+            on a filesystem every host shares. The role's variables
+            (`KERASTUNER_*`, `CUDA_VISIBLE_DEVICES`) are set in this process's
+            environment, before the backend starts. Defaults to None.
         rank: this process's line in the hostfile (`cluster=<hostfile>`).
         chief_port: the chief's port on a cluster. Defaults to one derived from
             `SLURM_JOB_ID`, else 47610.
