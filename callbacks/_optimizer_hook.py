@@ -170,6 +170,22 @@ def add_to(var, value):
         var.assign(var + ops.cast(value, var.dtype))
 
 
+def _refuse_replicas(model, part):
+    """Under a TensorFlow strategy with several replicas, Keras runs
+    `_clip_gradients` per replica, before the all-reduce: the hook would see
+    each replica's gradient, not the global one. Refused before training."""
+    strategy = getattr(model, "distribute_strategy", None)  # the TF trainer's
+    replicas = getattr(strategy, "num_replicas_in_sync", 1)
+    if keras.backend.backend() == "tensorflow" and replicas > 1:
+        raise ValueError(
+            f"{type(part).__name__} under a tf.distribute strategy of {replicas} replicas: "
+            "Keras' TF optimizer passes each replica's gradient through the hook before "
+            "the all-reduce, so its norms and thresholds would not be the global ones. "
+            "Use the jax backend (keras.distribution.DataParallel: the hook sees the "
+            "global gradient), one device, or no gradient callbacks."
+        )
+
+
 class GradientHook:
     """Holds the parts (`"clip"`, `"log"`, `"health"`) and runs them on the gradients."""
 
@@ -216,6 +232,7 @@ class GradientHook:
             part: the callback; the hook calls `part.transform(hook, ctx)`.
             variables: dict name -> initial numpy value.
         """
+        _refuse_replicas(self.model, part)
         if name in self.parts and self.parts[name] is not part:
             raise ValueError(
                 f"Two gradient callbacks of the same kind ({type(part).__name__}) are "

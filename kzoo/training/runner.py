@@ -190,8 +190,16 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
     """Fit `net` with the resolved settings (`plan.config`) and write the results
     into `run_dir` (locked by the caller)."""
     run, prepared = plan.config, plan.data
+    # LR callbacks first: the `lr` they put in the epoch logs reaches CSVLogger. Set
+    # outside the engine: `--lr auto`'s finder sweeps unpadded batches, which a
+    # multi-device engine would refuse (the variables are replicated, so it still
+    # reads and restores the same weights).
+    lr_callbacks = setup_learning_rate(run, net, prepared, run_dir)
+    kzoo_callbacks = [*lr_callbacks, *build_callbacks(run, run_dir, prepared, gradient_callbacks)]
     with kzoo_devices.scope(run.devices):
-        history, wall = _fit(config, plan, net, run_dir, gradient_callbacks, callbacks)
+        history, wall = _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks)
+    if run.devices > 1:
+        zoo.layers.unsynchronize_batch_norm(net)  # model.keras loads on every backend
 
     # The test and training-set evaluations run outside the engine: on one device
     # they need no padding, and the numbers are the same (the weights are replicated).
@@ -206,14 +214,11 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
     return RunResult(net, history, summary, run_dir)
 
 
-def _fit(config, plan, net, run_dir, gradient_callbacks, callbacks):
-    """The learning rate, the callbacks and the fit (inside the device engine)."""
+def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks):
+    """The fit (inside the device engine); returns the history and its wall time."""
     run, prepared = plan.config, plan.data
-    # LR callbacks first: the `lr` they put in the epoch logs reaches CSVLogger.
-    lr_callbacks = setup_learning_rate(run, net, prepared, run_dir)
     all_callbacks = [
-        *lr_callbacks,
-        *build_callbacks(run, run_dir, prepared, gradient_callbacks),
+        *kzoo_callbacks,
         *make_callbacks(plan),
         *(callbacks or []),
     ]

@@ -9,8 +9,9 @@ before anything else. Modes:
 
 - `equal`: `kzoo.train` on DEVICES devices and on one, same global batch; saves
   both weights and histories to OUT_NPZ. On tensorflow it first checks that
-  `--grad-log-every` on several devices is refused before anything is written.
-- `train`: DEVICES devices, a checkpoint every step, `step G` printed after each
+  `--grad-log-every` on several devices is refused before anything is written,
+  and that a gradient callback refuses a model of a MirroredStrategy.
+- `train`: DEVICES devices, a checkpoint every 3 steps, `step G` printed after each
   step (test_checkpoint_sigkill's `_run_until` kills it on one of them).
 - `resume`: resumes the run in RUN_DIR to the end, then trains it again
   uninterrupted in RUN_DIR-reference; saves both weights to OUT_NPZ.
@@ -21,6 +22,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 DEVICES = int(sys.argv[4]) if len(sys.argv) > 4 else 4
+if os.environ.get("KERAS_BACKEND") == "jax":
+    # keras.utils.set_random_seed imports tensorflow (~6 s) only to seed it, when installed.
+    sys.modules["tensorflow"] = None
 if os.environ.get("KERAS_BACKEND") == "tensorflow":
     import tensorflow as tf
 
@@ -33,20 +37,30 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kzoo  # noqa: E402
+import kzoo.callbacks  # noqa: E402
+import kzoo.devices  # noqa: E402
+import kzoo.zoo  # noqa: E402
 from kzoo.datasets import from_arrays  # noqa: E402
 from kzoo.errors import UsageError  # noqa: E402
 
-# 202 training examples: batches of 32, the last of 10 (padded to 12 on 4 devices).
-SETTINGS = dict(epochs=2, batch_size=32, lr=1e-2, verbose=0, seed=3,
-                hparams={"width": 16, "depth": 1, "dropout": 0.2})
+# 202 training examples: batches of 32, the last of 10 (padded to 12 on 4 devices);
+# 18 validation examples (padded to 20). Dropout on jax: its masks are drawn for the
+# global batch, as on one device. TensorFlow's replicas draw their own masks, so
+# dropout runs there agree in distribution only: no dropout, but BatchNorm
+# (synchronized over the 2 replicas; no batch needs padding on 2 devices).
+if os.environ.get("KERAS_BACKEND") == "tensorflow":
+    HPARAMS = {"width": 16, "depth": 1, "dropout": 0.0, "norm": "batch"}
+else:
+    HPARAMS = {"width": 16, "depth": 1, "dropout": 0.2}
+SETTINGS = dict(epochs=2, batch_size=32, lr=1e-2, verbose=0, seed=3, hparams=HPARAMS)
 
 
 def data():
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(284, 8)).astype("float32")
+    x = rng.normal(size=(230, 8)).astype("float32")
     y = (x[:, 0] + x[:, 1] > 0).astype("int32") + (x[:, 2] > 0.5).astype("int32")
-    return from_arrays(x[:202], y[:202], val=(x[202:247], y[202:247]),
-                       test=(x[247:], y[247:]))
+    return from_arrays(x[:202], y[:202], val=(x[202:220], y[202:220]),
+                       test=(x[220:], y[220:]))
 
 
 class Announce(keras.callbacks.Callback):
@@ -63,21 +77,29 @@ def weights(result):
     return {w.path: keras.ops.convert_to_numpy(w) for w in result.model.weights}
 
 
+def copies(variable):
+    """On how many devices the variable lives (replicated)."""
+    value = variable.value
+    if hasattr(value, "sharding"):  # a jax array
+        return len(value.sharding.device_set)
+    return len(getattr(value, "values", [value]))  # a tf.distribute MirroredVariable
+
+
 def save(out, **results):
     arrays = {}
     for name, result in results.items():
         arrays.update({f"{name}/{k}": v for k, v in weights(result).items()})
         arrays.update({f"{name}/history/{k}": np.asarray(v)
                        for k, v in result.history.items()})
-        sharding = getattr(result.model.weights[0].value, "sharding", None)
-        arrays[f"{name}/device_count"] = np.asarray(
-            len(sharding.device_set) if sharding is not None else 1)
+        arrays[f"{name}/device_count"] = np.asarray(copies(result.model.weights[0]))
     np.savez(out, **arrays)
 
 
 def main(run_dir, out, mode):
     ds = data()
-    common = dict(SETTINGS, devices=DEVICES, checkpoint_every_steps=1)
+    common = dict(SETTINGS, devices=DEVICES)
+    if mode in ("train", "resume"):
+        common["checkpoint_every_steps"] = 3
     if mode == "equal":
         if keras.backend.backend() == "tensorflow":
             try:
@@ -85,7 +107,22 @@ def main(run_dir, out, mode):
             except UsageError as err:
                 print(f"REFUSED {err}", flush=True)
             print(f"WROTE {os.path.exists(run_dir + '-refused')}", flush=True)
+            with kzoo.devices.scope(DEVICES):
+                model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+                model.compile("sgd", "mse")
+            logger = kzoo.callbacks.GradientNormLogger(every=1)
+            try:
+                model.fit(ds.x_train[:32], np.zeros((32, 3)), callbacks=[logger], verbose=0)
+            except ValueError as err:
+                print(f"HOOK REFUSED {err}", flush=True)
+            with kzoo.devices.scope(DEVICES):
+                model = kzoo.zoo.create("mlp", input_shape=(8,), num_classes=3, **HPARAMS)
+            synced = [la.synchronized for la in model.layers
+                      if isinstance(la, keras.layers.BatchNormalization)]
+            print(f"SYNCHRONIZED {synced}", flush=True)
         many = kzoo.train("mlp", ds, out=run_dir, **common)
+        norms = [la for la in many.model.layers if isinstance(la, keras.layers.BatchNormalization)]
+        print(f"BATCHNORM {len(norms)} {[la.synchronized for la in norms]}", flush=True)
         keras.backend.clear_session()
         one = kzoo.train("mlp", ds, out=run_dir + "-one", **dict(common, devices=1))
         save(out, many=many, one=one)

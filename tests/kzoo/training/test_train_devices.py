@@ -5,6 +5,7 @@ are subprocesses (`_devices_worker.py`); each runs on its own backend only.
 """
 
 import importlib.util
+import json
 import os
 import pathlib
 import signal
@@ -70,9 +71,12 @@ def test_jax_four_devices_equal_one_device(tmp_path):
     with np.load(tmp_path / "out.npz") as z:
         assert int(z["many/device_count"]) == 4 and int(z["one/device_count"]) == 1
         # Weights after 2 epochs, and every epoch's loss, accuracy and validation
-        # metrics (202 and 45 examples: padded last batches).
+        # metrics (202 and 18 examples: padded last batches).
         _assert_same_run(z, "many", "one", atol=1e-5)
         assert set(z.files) >= {"many/history/val_accuracy", "many/history/accuracy"}
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["devices"] == 4 and config["resolved"]["devices"]["value"] == 4
+    assert config["batch_size"] == 32  # the global batch, as given
 
 
 @JAX_ONLY
@@ -82,10 +86,11 @@ def test_jax_four_devices_sigkill_then_resume_is_bit_equal(tmp_path, monkeypatch
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
     run_dir, out = tmp_path / "run", tmp_path / "out.npz"
-    code, lines = run_until(run_dir, out, "step 9", ["train", "4"])  # mid-epoch 2
+    # Killed after step 11: its last checkpoint is step 9's (every 3 steps), mid-epoch 2.
+    code, lines = run_until(run_dir, out, "step 11", ["train", "4"])
     assert code == -signal.SIGKILL, lines[-3:]
     epoch, step = resume_point(run_dir)
-    assert epoch == 1 and step >= 1  # the padded last batch of epoch 1 was done
+    assert (epoch, step) == (1, 2)  # after epoch 1's padded last batch
     code, lines = run_until(run_dir, out, None, ["resume", "4"])
     assert code == 0 and lines[-1] == "DONE", lines[-3:]
     # It resumed: the resumed session ran only the steps left.
@@ -105,7 +110,13 @@ def test_tensorflow_two_replicas_equal_one_device_and_refuse_gradient_logs(tmp_p
     refused = next(line for line in lines if line.startswith("REFUSED"))
     assert "--grad-log-every 1" in refused and "--backend jax" in refused
     assert "WROTE False" in lines  # refused before anything was written
+    hook = next(line for line in lines if line.startswith("HOOK REFUSED"))
+    assert "GradientNormLogger under a tf.distribute strategy of 2 replicas" in hook
+    # BatchNorm is synchronized under the strategy, and plain again in the trained model
+    # (its model.keras loads on every backend).
+    assert "SYNCHRONIZED [True]" in lines and "BATCHNORM 1 [False]" in lines
     with np.load(tmp_path / "out.npz") as z:
+        assert int(z["many/device_count"]) == 2 and int(z["one/device_count"]) == 1
         _assert_same_run(z, "many", "one", atol=1e-5)
 
 
