@@ -5,6 +5,7 @@
 import json
 
 from kzoo.cli_args import add_common, add_model_and_data, parse_value
+from kzoo.cli_train import devices_value
 from kzoo.errors import UsageError
 
 
@@ -17,16 +18,6 @@ def _tune_value(value):
         except ValueError:
             pass
     return value
-
-
-def _devices(value):
-    """`--devices N|all`."""
-    if value == "all":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise UsageError(f"--devices takes a number or 'all', got {value!r}.") from None
 
 
 def cmd_tune(args):
@@ -56,7 +47,7 @@ def cmd_tune(args):
         early_stopping=args.early_stopping or 0,
         prune=args.prune,
         workers=args.workers,
-        devices=_devices(args.devices),
+        devices=args.devices,
         gpus_per_worker=args.gpus_per_worker,
         cluster=args.cluster,
         rank=args.rank,
@@ -95,7 +86,8 @@ def add_tune_arguments(parser):
     parser.add_argument("--workers", type=int, default=0, help="local chief + N worker processes")
     parser.add_argument(
         "--devices",
-        default="1",
+        type=devices_value,
+        default=1,
         help="N|all: each trial trains on N devices of this process (a search without workers)",
     )
     parser.add_argument(
