@@ -81,16 +81,26 @@ def fit_trial(model, x, y, *, batch_size, epochs, directory, seed, callbacks=(),
     return result
 
 
+def restored_history(directory):
+    """The per-epoch history in `directory`'s last checkpoint (`{}` without one)."""
+    found = latest_checkpoint(directory)
+    return dict(found[2].get("history") or {}) if found is not None else {}
+
+
+def epoch_logs(history):
+    """Each finished epoch's logs, `(epoch, logs)`, from a history of lists."""
+    for i in range(len(history.get("loss", []))):
+        yield i, {k: v[i] for k, v in history.items() if i < len(v)}
+
+
 def _restore_best_epoch(callbacks, history):
     """KerasTuner's best-epoch saver restarts at +-inf on a resumed trial and would
     overwrite the weights of a better epoch the dead worker saved: give it the
     best objective value of the epochs already trained."""
-    epochs = len(history.get("loss", []))
     for cb in callbacks:
         if not isinstance(cb, private.SaveBestEpoch):
             continue
-        for i in range(epochs):
-            logs = {k: v[i] for k, v in history.items() if i < len(v)}
+        for _, logs in epoch_logs(history):
             if cb.objective.has_value(logs):
                 value = cb.objective.get_value(logs)
                 if cb.objective.better_than(value, cb.best_value):

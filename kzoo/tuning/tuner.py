@@ -14,7 +14,7 @@ from kzoo.tuning.bayesian import BayesianOracle
 from kzoo.tuning.pruning import MedianStop, median_curve
 from kzoo.tuning.search_dir import PROJECT
 from kzoo.tuning.tpe import TPEOracle
-from kzoo.tuning.trial_fit import checkpoint_dir
+from kzoo.tuning.trial_fit import checkpoint_dir, epoch_logs, restored_history
 from kzoo.zoo._hypermodel import devices_scope
 
 
@@ -97,6 +97,11 @@ class KzooTunerMixin:
         rss = rss_mb()
         start = time.perf_counter()
         extra = self.trial_fit_kwargs(trial)
+        if self.stopper is not None and "trial_checkpoint" in extra:
+            # A resumed trial: its curve (which later trials' medians read) starts
+            # with the epochs trained before the kill.
+            for epoch, logs in epoch_logs(restored_history(extra["trial_checkpoint"])):
+                self.stopper.update(epoch, logs)
         histories = super().run_trial(trial, *args, **kwargs, **extra)
         objective = self.oracle.objective
         metrics = {k: float(v) for k, v in private.metrics_dict(histories, objective).items()}

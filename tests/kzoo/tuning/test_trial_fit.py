@@ -7,7 +7,7 @@ import pytest
 
 from kzoo import zoo
 from kzoo.tuning import _keras_tuner_private as private
-from kzoo.tuning.trial_fit import _restore_best_epoch, checkpoint_dir, fit_trial
+from kzoo.tuning.trial_fit import _restore_best_epoch, checkpoint_dir, fit_trial, restored_history
 
 
 class DieAtEpoch(keras.callbacks.Callback):
@@ -51,6 +51,9 @@ def test_a_trial_killed_mid_trial_resumes_from_its_checkpoint_exactly(tmp_path):
     directory = checkpoint_dir(tmp_path / "b" / "trial_0")
     with pytest.raises(KeyboardInterrupt):
         _fit(directory, [_saver(tmp_path), DieAtEpoch(2)])
+    # What a resumed trial's pruning curve starts from: the epochs before the kill.
+    assert restored_history(directory) == {k: v[:2] for k, v in whole.history.items()}
+    assert restored_history(tmp_path / "none") == {}
     saver = _saver(tmp_path)
     again = _fit(directory, [saver], record := {})
     assert record == {"resumed_from_epoch": 2.0}  # epochs 0 and 1 were not run again
