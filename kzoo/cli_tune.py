@@ -5,6 +5,7 @@
 import json
 
 from kzoo.cli_args import add_common, add_model_and_data, parse_value
+from kzoo.cli_train import devices_value
 from kzoo.errors import UsageError
 
 
@@ -46,6 +47,11 @@ def cmd_tune(args):
         early_stopping=args.early_stopping or 0,
         prune=args.prune,
         workers=args.workers,
+        devices=args.devices,
+        gpus_per_worker=args.gpus_per_worker,
+        cluster=args.cluster,
+        rank=args.rank,
+        chief_port=args.chief_port,
         heartbeat_timeout=args.heartbeat_timeout,
         overwrite=args.overwrite,
         verbose=0 if args.quiet else 1,
@@ -78,6 +84,30 @@ def add_tune_arguments(parser):
         help="stop trials below the median of finished ones at the same epoch (random, bayesian)",
     )
     parser.add_argument("--workers", type=int, default=0, help="local chief + N worker processes")
+    parser.add_argument(
+        "--devices",
+        type=devices_value,
+        default=1,
+        help="N|all: each trial trains on N devices of this process (a search without workers)",
+    )
+    parser.add_argument(
+        "--gpus-per-worker",
+        type=int,
+        default=None,
+        help="with --workers or --cluster: each worker trains on its own block of K GPUs "
+        "(CPU testing: KZOO_VIRTUAL_DEVICES=1 gives jax workers K virtual devices)",
+    )
+    parser.add_argument(
+        "--cluster",
+        default=None,
+        metavar="slurm|HOSTFILE",
+        help="one process of a search on several hosts: roles from SLURM's variables, or "
+        "from a hostfile (a host per line and process, with --rank); rank 0 is the chief",
+    )
+    parser.add_argument("--rank", type=int, default=None, help="this process's hostfile line")
+    parser.add_argument(
+        "--chief-port", type=int, default=None, help="the chief's port (--cluster)"
+    )
     parser.add_argument(
         "--heartbeat-timeout",
         type=float,

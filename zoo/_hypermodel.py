@@ -21,8 +21,11 @@ are passed to the builder as constants, and recorded as `hp.Fixed` when they
 are scalars so every trial shows them.
 """
 
+import contextlib
+
 import keras_tuner
 
+from kzoo import devices as kzoo_devices
 from kzoo.zoo import _recipes
 from kzoo.zoo._registry import HEADS, check_choice, create, get_spec
 
@@ -98,6 +101,13 @@ def _override(base, name, value):
     if isinstance(value, (bool, int, float, str)):
         return hps.Fixed(name, value)
     return None  # not a scalar: passed to the builder as a constant
+
+
+def devices_scope(devices):
+    """`kzoo.devices.scope(devices)`; with None or 1 device, nothing to install."""
+    if devices is None or devices == 1:
+        return contextlib.nullcontext(kzoo_devices.Placement())
+    return kzoo_devices.scope(devices)
 
 
 class ZooHyperModel(keras_tuner.HyperModel):
@@ -179,14 +189,42 @@ class ZooHyperModel(keras_tuner.HyperModel):
             **hparams,
         )
 
-    def fit(self, hp, model, *args, **kwargs):
+    def fit(self, hp, model, *args, devices=None, trial_checkpoint=None, trial_seed=0,
+            trial_record=None, **kwargs):
+        """`model.fit` with the trial's batch size.
+
+        Args:
+            hp: the trial's hyperparameters.
+            model: the model `build` returned.
+            *args, **kwargs: `fit`'s arguments (from `tuner.search`).
+            devices: train on this many devices (`kzoo.devices.scope`); None or 1
+                trains as `fit` does. Enter the same setting around `build` (the
+                tuner's `distribution_strategy`), as KerasTuner's `clear_session`
+                between trials resets a global distribution.
+            trial_checkpoint: a directory: checkpoint every epoch there and resume
+                from its last checkpoint (`kzoo.tuning.trial_fit`); needs arrays, as
+                do several devices (batches padded to a multiple of them).
+            trial_seed: seed of the checkpointed batch order.
+            trial_record: a dict that gets `devices` and, when checkpointed,
+                `resumed_from_epoch`.
+        """
         if "batch_size" in kwargs:
             raise ValueError(
                 "batch_size is a hyperparameter of the search; fix it with "
                 "hypermodel(..., batch_size=64) instead of passing it to fit/search."
             )
         _, batch_size = _declare_training(hp, self._training)
-        return model.fit(*args, batch_size=batch_size, **kwargs)
+        with devices_scope(devices) as placement:
+            if trial_record is not None:
+                trial_record["devices"] = placement.devices
+            if trial_checkpoint is None and placement.devices == 1:
+                return model.fit(*args, batch_size=batch_size, **kwargs)
+            # Several devices: kzoo's batches, padded to a multiple of them.
+            from kzoo.tuning.trial_fit import fit_trial
+
+            return fit_trial(model, *args, batch_size=batch_size, directory=trial_checkpoint,
+                             seed=trial_seed, record=trial_record, devices=placement.devices,
+                             **kwargs)
 
     def search_space(self):
         """The `keras_tuner.HyperParameters` this hypermodel declares, at defaults."""

@@ -18,6 +18,7 @@ import keras
 
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
+    batch_norm,
     needs_kzoo_pooling,
     pooled_head,
     regularizer,
@@ -51,7 +52,7 @@ def inception_module(x, *, filters, kernel_size, bottleneck, name, reg=None):
     pooled = keras.layers.MaxPooling1D(3, strides=1, padding="same", name=f"{name}_maxpool")(x)
     branches.append(_conv(pooled, filters, 1, f"{name}_pool_conv", reg))
     x = keras.layers.Concatenate(name=f"{name}_concat")(branches)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = batch_norm(f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_act")(x)
 
 
@@ -64,7 +65,7 @@ def _network(inputs, *, depth, filters, kernel_size, bottleneck, residual, reg, 
         )
         if residual and d % 3 == 2:
             s = _conv(shortcut, x.shape[-1], 1, f"{prefix}shortcut_{d}", reg)
-            s = keras.layers.BatchNormalization(name=f"{prefix}shortcut_{d}_bn")(s)
+            s = batch_norm(f"{prefix}shortcut_{d}_bn")(s)
             x = keras.layers.Add(name=f"{prefix}residual_{d}")([s, x])
             x = shortcut = keras.layers.Activation("relu", name=f"{prefix}residual_{d}_act")(x)
     return x

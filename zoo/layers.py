@@ -243,6 +243,47 @@ class TransformerEncoderBlock(keras.layers.Layer):
         }
 
 
+def _tf_replicas():
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def batch_norm(name, **kwargs):
+    """`BatchNormalization`, synchronized over the replicas of a TF strategy.
+
+    Under `tf.distribute.MirroredStrategy` (kzoo's `devices` on tensorflow) each
+    replica would normalise with its own slice's statistics; `synchronized=True`
+    makes them the global batch's, as jax's `DataParallel` computes them (and
+    one device does). Elsewhere it is the plain layer.
+
+    Args:
+        name: the layer's name.
+        **kwargs: other `BatchNormalization` arguments.
+
+    Returns:
+        A `keras.layers.BatchNormalization`.
+    """
+    if _tf_replicas() > 1:
+        kwargs["synchronized"] = True
+    return keras.layers.BatchNormalization(name=name, **kwargs)
+
+
+def unsynchronize_batch_norm(model):
+    """Set `synchronized=False` on the model's BatchNormalization layers after a
+    multi-replica fit, so its saved config loads on every backend (Keras
+    accepts `synchronized=True` on tensorflow only). Inference is unchanged:
+    it uses the moving statistics."""
+    layers = list(model.layers)
+    while layers:
+        layer = layers.pop()
+        layers.extend(getattr(layer, "layers", []))
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = False
+
+
 def conv_block(x, filters, kernel_size, *, name, activation="relu", dilation_rate=1,
                padding="same", reg=None):
     """Conv1D (no bias) -> BatchNorm -> activation, the unit of FCN/ResNet/LSTM-FCN."""
@@ -256,7 +297,7 @@ def conv_block(x, filters, kernel_size, *, name, activation="relu", dilation_rat
         kernel_regularizer=reg,
         name=f"{name}_conv",
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = batch_norm(f"{name}_bn")(x)
     if activation:
         x = keras.layers.Activation(activation, name=f"{name}_act")(x)
     return x

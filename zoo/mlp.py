@@ -9,7 +9,7 @@ for tanh/sigmoid, no bias before batch norm.
 import keras
 
 from kzoo.zoo._registry import check_choice, check_range, register_model
-from kzoo.zoo.layers import default_initializer, output_head, regularizer
+from kzoo.zoo.layers import batch_norm, default_initializer, output_head, regularizer
 
 NORMS = (None, "batch", "layer")
 
@@ -99,7 +99,7 @@ def mlp(
             name=f"dense_{i}",
         )(x)
         if norm == "batch":
-            h = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(h)
+            h = batch_norm(f"batch_norm_{i}")(h)
         elif norm == "layer":
             h = keras.layers.LayerNormalization(name=f"layer_norm_{i}")(h)
         if norm:

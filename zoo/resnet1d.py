@@ -11,6 +11,7 @@ import keras
 
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
+    batch_norm,
     conv_block,
     needs_kzoo_pooling,
     pooled_head,
@@ -93,9 +94,7 @@ def resnet1d(
                     shortcut, width, 1, name=f"block_{b}_shortcut", activation=None, reg=reg
                 )
             else:
-                shortcut = keras.layers.BatchNormalization(name=f"block_{b}_shortcut_bn")(
-                    shortcut
-                )
+                shortcut = batch_norm(f"block_{b}_shortcut_bn")(shortcut)
             x = keras.layers.Add(name=f"block_{b}_add")([shortcut, x])
             x = keras.layers.Activation("relu", name=f"block_{b}_out")(x)
         outputs = pooled_head(x, inputs, head=head, num_classes=num_classes, reg=reg,

@@ -17,6 +17,7 @@ import keras
 from kzoo.zoo._registry import check_choice, check_range, register_model
 from kzoo.zoo.layers import (
     MaskedGlobalPooling1D,
+    batch_norm,
     needs_kzoo_pooling,
     pooled_head,
     regularizer,
@@ -118,7 +119,7 @@ def tcn(
                 if norm == "layer":
                     x = keras.layers.LayerNormalization(name=f"{name}_ln")(x)
                 elif norm == "batch":
-                    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+                    x = batch_norm(f"{name}_bn")(x)
                 x = keras.layers.Activation("relu", name=f"{name}_act")(x)
                 if dropout:
                     x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)

@@ -198,6 +198,8 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
     kzoo_callbacks = [*lr_callbacks, *build_callbacks(run, run_dir, prepared, gradient_callbacks)]
     with kzoo_devices.scope(run.devices):
         history, wall = _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks)
+    if run.devices > 1:
+        zoo.layers.unsynchronize_batch_norm(net)  # model.keras loads on every backend
 
     # The test and training-set evaluations run outside the engine: on one device
     # they need no padding, and the numbers are the same (the weights are replicated).

@@ -8,12 +8,20 @@ hyperband) of `kzoo.zoo.hypermodel(model, ...)` and writes into `out`:
   every hyperparameter, RSS at trial start, worker, error);
 - `best.json` and `best_model.keras`;
 - `plots/`: the objective against each hyperparameter and the search over time;
-- `kt/`: KerasTuner's own project (`oracle.json`, `trial_*/trial.json`).
+- `kt/`: KerasTuner's own project (`oracle.json`, `trial_*/trial.json`), and each
+  running trial's checkpoints (`trial_*/ckpt`, removed once the trial is recorded).
 
 Resuming: the tuner is built with `overwrite=False`, so KerasTuner reloads its
 oracle from `kt/` and sends interrupted trials back to the queue; completed
 trials are never rerun, and `trials.csv` is rewritten from the oracle's state
-after every trial, so it is consistent after a SIGKILL.
+after every trial, so it is consistent after a SIGKILL. An interrupted trial
+(a killed search, or a dead worker's) continues from its last checkpoint
+(`trial_fit`); `trials.csv`'s `resumed_from_epoch` says where.
+
+Scale: `devices=N` trains each trial on N devices (`kzoo.devices`);
+`workers=N, gpus_per_worker=K` gives each local worker its own K GPUs;
+`cluster="slurm"` (or a hostfile) makes this process one rank of a search over
+several hosts (`distribute.cluster`).
 
 The package follows KerasTuner's layout:
 
@@ -22,8 +30,9 @@ The package follows KerasTuner's layout:
 | `api` | `tune`, and the entry point of launched chief/worker processes |
 | `settings`, `search_dir` | the checks; the search directory and its config file |
 | `tuner`, `bayesian`, `pruning` | `KzooTuner`, `BayesianOracle`, the median stopping rule |
+| `trial_fit` | a trial's checkpointed fit, resumed by whichever worker reruns it |
 | `records`, `progress`, `best`, `plots` | trials.csv; printed lines; best.json and model |
-| `distribute/` | roles, the gRPC chief, worker heartbeats, the JSON hand-off, the launcher |
+| `distribute/` | roles, gRPC chief, heartbeats, JSON hand-off, local launcher, clusters |
 | `_keras_tuner_private` | every touch of KerasTuner's private API (pinned 1.4.8) |
 """
 

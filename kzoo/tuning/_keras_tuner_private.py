@@ -18,6 +18,8 @@ from keras_tuner.src.engine.objective import create_objective
 OracleServicer = oracle_chief.OracleServicer
 Trial = trial_module.Trial
 RUNNING = trial_module.TrialStatus.RUNNING
+# The callback that keeps a trial's best-epoch weights (`trial_<id>/checkpoint.weights.h5`).
+SaveBestEpoch = tuner_utils.SaveBestEpoch
 
 
 def objective_direction(name):

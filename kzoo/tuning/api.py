@@ -1,5 +1,6 @@
 """`tune`: a KerasTuner search over a zoo family, resumable and distributed."""
 
+import os
 import pathlib
 import sys
 
@@ -7,14 +8,16 @@ import keras
 import keras_tuner as kt
 
 from kzoo import datasets, zoo
+from kzoo import devices as kzoo_devices
 from kzoo.backend import current_backend
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.best import write_best
 from kzoo.tuning.distribute import chief, handoff, launcher, roles, worker
+from kzoo.tuning.distribute.cluster import cluster_env
 from kzoo.tuning.progress import Progress
 from kzoo.tuning.records import Recorder, SearchFailedError, read_result
 from kzoo.tuning.search_dir import identity, prepare_search_dir
-from kzoo.tuning.settings import check_objective, check_settings, jsonable_fixed
+from kzoo.tuning.settings import check_objective, check_scale, check_settings, jsonable_fixed
 from kzoo.tuning.tpe import check_space
 from kzoo.tuning.tuner import frozen_heap, make_tuner
 
@@ -39,7 +42,8 @@ def metric_names(hypermodel, dataset, hp=None):
 
 def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objective=None,
          fixed=None, seed=0, early_stopping=0, prune=False, callbacks=None, workers=0,
-         heartbeat_timeout=60.0, overwrite=False, verbose=1):
+         heartbeat_timeout=60.0, overwrite=False, verbose=1, devices=1, gpus_per_worker=None,
+         cluster=None, rank=None, chief_port=None):
     """Search the learning rate, batch size and architecture of a zoo family.
 
     Args:
@@ -73,6 +77,23 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
         workers: `0` runs trials in this process; `N` starts a chief and `N`
             worker processes on this host (one GPU each when there are several).
             Defaults to `0`.
+        devices: each trial trains on this many devices of this process
+            (`kzoo.devices`; an int or `"all"`), for a search without workers.
+            Defaults to `1`.
+        gpus_per_worker: with `workers` or `cluster`: each worker gets its own
+            block of this many GPUs (`CUDA_VISIBLE_DEVICES`) and its trials train
+            on all of them. Defaults to None (one GPU per worker when there are
+            several). Without GPUs, `KZOO_VIRTUAL_DEVICES=1` gives jax workers
+            virtual CPU devices instead (for testing).
+        cluster: run this process as one of a search on several hosts:
+            `"slurm"` (from SLURM's variables) or a hostfile path (with `rank`);
+            rank 0 is the chief (`kzoo.tuning.distribute.cluster`). `out` must be
+            on a filesystem every host shares. The role's variables
+            (`KERASTUNER_*`, `CUDA_VISIBLE_DEVICES`) are set in this process's
+            environment, before the backend starts. Defaults to None.
+        rank: this process's line in the hostfile (`cluster=<hostfile>`).
+        chief_port: the chief's port on a cluster. Defaults to one derived from
+            `SLURM_JOB_ID`, else 47610.
         heartbeat_timeout: seconds of silence after which the chief drops a
             worker and requeues its trial. Defaults to `60`.
         overwrite: replace an earlier search in `out`. Defaults to `False`.
@@ -88,7 +109,16 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     >>> result.best["hyperparameters"]
     """
     check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune)
+    check_scale(devices, workers, gpus_per_worker, cluster, rank, tuner)
+    blocks = None
+    if cluster is not None:  # this process's role and GPU block, from SLURM or a hostfile
+        os.environ.update(cluster_env(cluster, rank, chief_port, gpus_per_worker))
+        devices = gpus_per_worker or 1
+    elif workers:
+        blocks = launcher.plan_devices(workers, gpus_per_worker, current_backend())
     role = roles.role()
+    if role != "chief" and devices != 1:  # the chief trains nothing
+        devices = kzoo_devices.resolve(devices)
     if workers and role != "single":
         raise ValueError(
             "workers > 0 starts a local chief and workers; it cannot be combined with "
@@ -129,14 +159,14 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
             model=model, data=data, out=str(out), tuner=tuner, max_trials=max_trials,
             epochs=epochs, objective=objective, fixed=fixed, seed=seed,
             early_stopping=early_stopping, prune=prune, callbacks=callbacks,
-            heartbeat_timeout=heartbeat_timeout, verbose=verbose,
+            heartbeat_timeout=heartbeat_timeout, verbose=verbose, devices=gpus_per_worker or 1,
         ))
     resumed, lock = prepare_search_dir(
         out, identity(settings), direction, overwrite=overwrite, role=role
     )
     try:
         return _search(settings, hypermodel, dataset, out, resumed=resumed, role=role,
-                       workers=workers, encoded=encoded,
+                       workers=workers, encoded=encoded, devices=devices, blocks=blocks,
                        max_trials=max_trials, epochs=epochs, objective=objective,
                        early_stopping=early_stopping, callbacks=callbacks, verbose=verbose,
                        heartbeat_timeout=heartbeat_timeout)
@@ -145,16 +175,16 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
             lock.release()
 
 
-def _search(settings, hypermodel, dataset, out, *, resumed, role, workers, encoded,
-            max_trials, epochs, objective, early_stopping, callbacks, verbose,
+def _search(settings, hypermodel, dataset, out, *, resumed, role, workers, encoded, devices,
+            blocks, max_trials, epochs, objective, early_stopping, callbacks, verbose,
             heartbeat_timeout):
     """The search itself, in a directory `tune` has prepared and locked."""
     if workers:
         if verbose:
             print(f"Starting a chief and {workers} workers on 127.0.0.1 for {out}", flush=True)
-        return launcher.launch(encoded, workers, out)
+        return launcher.launch(encoded, workers, out, blocks)
 
-    kt_tuner = make_tuner(settings, hypermodel, out)
+    kt_tuner = make_tuner(settings, hypermodel, out, devices=None if role == "chief" else devices)
     oracle = private.inner_oracle(kt_tuner.oracle)
     oracle.verbose = 0  # kzoo prints its own lines instead of KerasTuner's tables
     queue = private.retry_queue(oracle)

@@ -29,6 +29,17 @@ def save_best_model(model, path):
     model.save(path)
 
 
+def load_on_one_device(tuner, trial):
+    """`tuner.load_model(trial)` outside the trials' devices setting: the best model is
+    saved and evaluated on one device (a test split of any size; under TensorFlow's
+    MirroredStrategy the optimizer would otherwise be built outside its scope)."""
+    strategy, tuner.distribution_strategy = tuner.distribution_strategy, None
+    try:
+        return tuner.load_model(trial)
+    finally:
+        tuner.distribution_strategy = strategy
+
+
 def write_best(tuner, oracle, settings, data, out):
     """Write best.json, best_model.keras and the plots; raise if every trial failed."""
     rows = Recorder(out, oracle).write_csv()
@@ -57,7 +68,7 @@ def write_best(tuner, oracle, settings, data, out):
         with warnings.catch_warnings():
             # The checkpoint holds optimizer slots a fresh model lacks; weights load.
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model = tuner.load_model(best_trial)
+            model = load_on_one_device(tuner, best_trial)
         save_best_model(model, out / "best_model.keras")
         payload["model_path"] = "best_model.keras"
         if getattr(data, "x_test", None) is not None:  # a data file may have no test split

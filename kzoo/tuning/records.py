@@ -12,9 +12,18 @@ import json
 import math
 import os
 import pathlib
+import shutil
 import threading
 
 from kzoo.training.run_dir import read_csv
+from kzoo.tuning.search_dir import PROJECT
+
+TRIAL_CHECKPOINT = "ckpt"  # a trial's resume checkpoints, in KerasTuner's trial directory
+
+
+def trial_checkpoint_dir(out, trial_id):
+    """`OUT/kt/trial_<id>/ckpt`: where trial `trial_id` checkpoints (`trial_fit`)."""
+    return pathlib.Path(out) / PROJECT / f"trial_{trial_id}" / TRIAL_CHECKPOINT
 
 
 class SearchFailedError(RuntimeError):
@@ -82,17 +91,24 @@ class Recorder:
         path = self.out / "trial_workers.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
+    def blocks(self):
+        """Each local worker's devices (`workers/devices.json`, from the launcher)."""
+        path = self.out / "workers" / "devices.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def trial_ended(self, trial_id, worker):
         with self._lock:
             workers = self.workers()
             workers[trial_id] = worker
             atomic_write(self.out / "trial_workers.json", json.dumps(workers))
             rows = self.write_csv()
+            # Recorded as ended: its resume checkpoints are no longer needed.
+            shutil.rmtree(trial_checkpoint_dir(self.out, trial_id), ignore_errors=True)
             if self.progress is not None:
                 self.progress.trial_ended(rows, trial_id)
 
     def rows(self):
-        workers = self.workers()
+        workers, blocks = self.workers(), self.blocks()
         space = [hp.name for hp in self.oracle.get_space().space]
         rows = []
         for t in sorted(self.oracle.trials.values(), key=lambda t: int(t.trial_id)):
@@ -109,6 +125,10 @@ class Recorder:
                 "epochs_run": _int_or_none(metric("epochs_run")),
                 "wall_time_s": _round(metric("wall_time_s"), 3),
             }
+            if m.exists("resumed_from_epoch"):  # checkpointed trials: where this run began
+                row["resumed_from_epoch"] = metric("resumed_from_epoch")
+            if m.exists("devices"):
+                row["devices"] = _int_or_none(metric("devices"))
             if m.exists("pruned"):  # prune=True searches only
                 row["pruned"] = int(metric("pruned"))
             values = t.hyperparameters.values
@@ -117,6 +137,7 @@ class Recorder:
             row.update(
                 rss_mb=_round(metric("rss_mb"), 1),
                 worker=workers.get(t.trial_id),
+                **({"device_block": blocks.get(workers.get(t.trial_id))} if blocks else {}),
                 finished_at=(
                     datetime.datetime.fromtimestamp(finished).isoformat(timespec="seconds")
                     if finished

@@ -56,3 +56,39 @@ def jsonable_fixed(fixed):
 
 def _is_plain(value):
     return isinstance(value, (bool, int, float, str, list, type(None)))
+
+
+def check_scale(devices, workers, gpus_per_worker, cluster, rank, tuner="random"):
+    """The devices of each trial, and how the search spreads over processes and hosts."""
+    if not (devices == "all" or isinstance(devices, int) and not isinstance(devices, bool)
+            and devices >= 1):
+        raise ValueError(f"devices must be an int >= 1 or 'all', got {devices!r}.")
+    if gpus_per_worker is not None and (
+        isinstance(gpus_per_worker, bool) or not isinstance(gpus_per_worker, int)
+        or gpus_per_worker < 1
+    ):
+        raise ValueError(f"gpus_per_worker must be an int >= 1, got {gpus_per_worker!r}.")
+    if cluster is not None and workers:
+        raise ValueError(
+            "--cluster runs one process of a search on several hosts (each SLURM task or "
+            "hostfile line is one); it starts no local workers. Drop --workers."
+        )
+    if rank is not None and cluster is None:
+        raise ValueError("--rank is a process's line in a hostfile: give --cluster HOSTFILE.")
+    spread = workers or cluster is not None
+    if gpus_per_worker is not None and not spread:
+        raise ValueError(
+            "gpus_per_worker is for a search with workers (--workers N or --cluster); a "
+            "search in this process trains on --devices N."
+        )
+    if spread and devices != 1:
+        raise ValueError(
+            "with workers, each trial trains on its worker's block of GPUs: set "
+            f"--gpus-per-worker {devices} instead of --devices {devices}."
+        )
+    if tuner == "hyperband" and (devices != 1 or (gpus_per_worker or 1) > 1):
+        raise ValueError(
+            "hyperband trials continue other trials' weights with a plain fit, which "
+            "cannot pad its batches for several devices; pick --tuner random, bayesian or "
+            "tpe, or train each trial on one device."
+        )

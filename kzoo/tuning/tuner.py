@@ -14,6 +14,8 @@ from kzoo.tuning.bayesian import BayesianOracle
 from kzoo.tuning.pruning import MedianStop, median_curve
 from kzoo.tuning.search_dir import PROJECT
 from kzoo.tuning.tpe import TPEOracle
+from kzoo.tuning.trial_fit import checkpoint_dir, epoch_logs, restored_history
+from kzoo.zoo._hypermodel import devices_scope
 
 
 def rss_mb():
@@ -57,13 +59,28 @@ class KzooTunerMixin:
         progress: a `Progress` shown while a trial runs, or None.
     """
 
-    def __init__(self, *args, settings, **kwargs):
+    def __init__(self, *args, settings, devices=None, **kwargs):
         self.settings = settings
+        self.devices = devices
         self.recorder = None
         self.progress = None
         self.stopper = None
         self.gradients_before = None
+        if devices not in (None, 1):  # entered around build and load_model, after clear_session
+            kwargs["distribution_strategy"] = DevicesStrategy(devices)
         super().__init__(*args, **kwargs)
+
+    def trial_fit_kwargs(self, trial):
+        """What `ZooHyperModel.fit` gets besides `search`'s arguments: the devices, and
+        the trial's checkpoint directory and seed (not for hyperband, whose trials
+        continue other trials' weights)."""
+        kwargs = {"devices": self.devices, "trial_record": {}}
+        if not isinstance(self, kt.Hyperband):
+            kwargs.update(
+                trial_checkpoint=checkpoint_dir(self.get_trial_dir(trial.trial_id)),
+                trial_seed=self.settings["seed"] + int(trial.trial_id),
+            )
+        return kwargs
 
     def run_trial(self, trial, *args, **kwargs):
         keras.utils.set_random_seed(self.settings["seed"] + int(trial.trial_id))
@@ -79,7 +96,13 @@ class KzooTunerMixin:
             self.progress.trial_started(trial.trial_id, trial.hyperparameters.values)
         rss = rss_mb()
         start = time.perf_counter()
-        histories = super().run_trial(trial, *args, **kwargs)
+        extra = self.trial_fit_kwargs(trial)
+        if self.stopper is not None and "trial_checkpoint" in extra:
+            # A resumed trial: its curve (which later trials' medians read) starts
+            # with the epochs trained before the kill.
+            for epoch, logs in epoch_logs(restored_history(extra["trial_checkpoint"])):
+                self.stopper.update(epoch, logs)
+        histories = super().run_trial(trial, *args, **kwargs, **extra)
         objective = self.oracle.objective
         metrics = {k: float(v) for k, v in private.metrics_dict(histories, objective).items()}
         metrics.update(
@@ -89,6 +112,7 @@ class KzooTunerMixin:
             finished_at=time.time(),
             rss_mb=rss,
         )
+        metrics.update({k: float(v) for k, v in extra["trial_record"].items()})
         if self.stopper is not None:
             metrics.update(self.stopper.metrics())
         return metrics
@@ -115,6 +139,23 @@ class KzooTunerMixin:
             self.recorder.trial_ended(trial.trial_id, "main")
 
 
+class DevicesStrategy:
+    """`devices` as KerasTuner's `distribution_strategy`: duck-typed on `scope()`.
+
+    KerasTuner enters it around `build` (after its `clear_session`, which resets
+    a global distribution) and `load_model`, but not around `fit`: there
+    `ZooHyperModel.fit(devices=...)` enters the same setting.
+    """
+
+    extended = None  # KerasTuner looks for tf.distribute's multi-worker mode here
+
+    def __init__(self, devices):
+        self.devices = devices
+
+    def scope(self):
+        return devices_scope(self.devices)
+
+
 class KzooTuner(KzooTunerMixin, kt.Tuner):
     """The random and bayesian searches: a `keras_tuner.Tuner` given their oracle."""
 
@@ -123,8 +164,11 @@ class KzooHyperband(KzooTunerMixin, kt.Hyperband):
     """The hyperband search (its tuner carries weights between brackets)."""
 
 
-def make_tuner(settings, hypermodel, out):
-    """The tuner of a search, reloading KerasTuner's project in `out/kt` if there is one."""
+def make_tuner(settings, hypermodel, out, devices=None):
+    """The tuner of a search, reloading KerasTuner's project in `out/kt` if there is one.
+
+    `devices`: each trial trains on this many devices (None or 1: as `fit` does).
+    """
     seed = settings["seed"]
     oracle_args = {
         "objective": settings["objective"],
@@ -143,6 +187,7 @@ def make_tuner(settings, hypermodel, out):
         "directory": str(out),
         "project_name": PROJECT,
         "overwrite": False,
+        "devices": devices,
     }
     if settings["tuner"] == "hyperband":
         tuner = KzooHyperband(max_epochs=settings["epochs"], factor=3, **oracle_args, **common)

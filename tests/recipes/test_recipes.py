@@ -76,7 +76,7 @@ def _run_fast(name, tmp_path):
                           capture_output=True, text=True, timeout=600)
 
 
-SLOW = {"distributed_tuning", "gradient_problems", "tune_lr_batch_depth"}
+SLOW = {"distributed_tuning", "gradient_problems", "tune_lr_batch_depth", "tune_on_a_cluster"}
 
 
 @pytest.mark.parametrize(

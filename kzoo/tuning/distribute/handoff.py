@@ -35,6 +35,7 @@ def encode(kwargs):
     (or None); raises ValueError for what JSON cannot carry, before anything is written."""
     doc = {k: kwargs[k] for k in _SCALARS}
     doc["objective"] = kwargs["objective"]
+    doc["devices"] = kwargs.get("devices", 1)  # each worker's trials: its GPU block
     doc["fixed"] = _encode_fixed(kwargs["fixed"])
     doc["callbacks"] = [_encode_callback(cb) for cb in kwargs.get("callbacks") or []]
     data, arrays = kwargs["data"], None
@@ -78,6 +79,10 @@ def read(path):
     if not (doc.get("objective") is None or isinstance(doc.get("objective"), str)):
         raise ValueError(f"{path}: 'objective' must be a string.")
     kwargs["objective"] = doc.get("objective")
+    devices = doc.get("devices", 1)
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"{path}: 'devices' must be an int >= 1, got {devices!r}.")
+    kwargs["devices"] = devices
     kwargs["fixed"] = _decode_fixed(doc.get("fixed"), path)
     callbacks = doc.get("callbacks", [])
     if not isinstance(callbacks, list):

@@ -2,12 +2,20 @@
 
 Each process runs `kzoo.tuning.api.run_role` on the settings in
 `OUT/workers/settings.json` (see `handoff`); the chief trains nothing and keeps
-off the GPUs, and each worker gets one GPU when there are several.
+off the GPUs. Each worker gets one GPU when there are several, or, with
+`gpus_per_worker=K`, its own block of K GPUs through `CUDA_VISIBLE_DEVICES`
+(`OUT/workers/devices.json` records which).
+
+Testing without GPUs: with `KZOO_VIRTUAL_DEVICES=1` in the environment and no
+GPU, each worker of a jax search gets K virtual CPU devices instead
+(`XLA_FLAGS=--xla_force_host_platform_device_count=K`), so a search with
+`gpus_per_worker=K` runs on a CPU-only machine.
 """
 
 import json
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -19,6 +27,7 @@ from kzoo.tuning.distribute.roles import ENV_ID, ENV_IP, ENV_PORT
 from kzoo.tuning.distribute.worker import notify_dead
 from kzoo.tuning.records import SearchFailedError, atomic_write, read_result
 
+VIRTUAL_KNOB = "KZOO_VIRTUAL_DEVICES"
 # Named as a string: the entry point (`api`) imports this module.
 ENTRY = "import sys; from kzoo.tuning.api import run_role; run_role(sys.argv[1])"
 
@@ -45,13 +54,71 @@ def gpu_ids():
     return [str(i) for i, line in enumerate(text.splitlines()) if line.startswith("GPU ")]
 
 
-def launch(encoded, workers, out):
+def plan_devices(workers, gpus_per_worker, backend, gpus=None, environ=None):
+    """Each worker's extra environment: its GPU block, or its virtual CPU devices.
+
+    Checked before anything is written. Returns a list of `workers` dicts.
+
+    Args:
+        workers: how many worker processes.
+        gpus_per_worker: GPUs per worker; None keeps the default (one GPU each when
+            there are several, shared round-robin).
+        backend: the Keras backend (virtual devices are jax's).
+        gpus: the GPU ids of this host. Defaults to `gpu_ids()`.
+        environ: where `KZOO_VIRTUAL_DEVICES` is read. Defaults to `os.environ`.
+    """
+    gpus = gpu_ids() if gpus is None else list(gpus)
+    environ = os.environ if environ is None else environ
+    if gpus_per_worker is None:
+        if len(gpus) > 1:  # one GPU per worker
+            return [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)]} for i in range(workers)]
+        return [{} for _ in range(workers)]
+    k = gpus_per_worker
+    if gpus:
+        if workers * k > len(gpus):
+            raise ValueError(
+                f"{workers} workers x {k} GPUs per worker need {workers * k} GPUs, and this "
+                f"host has {len(gpus)} ({', '.join(gpus)}). Lower --workers or "
+                "--gpus-per-worker."
+            )
+        return [{"CUDA_VISIBLE_DEVICES": ",".join(gpus[i * k:(i + 1) * k])}
+                for i in range(workers)]
+    if k == 1:
+        return [{} for _ in range(workers)]  # a CPU search, one device per trial
+    if environ.get(VIRTUAL_KNOB) != "1":
+        raise ValueError(
+            f"--gpus-per-worker {k} needs {workers * k} GPUs ({workers} workers x {k}), and "
+            f"this host has none (CUDA_VISIBLE_DEVICES, nvidia-smi). To try it on CPU with "
+            f"virtual devices (jax), set {VIRTUAL_KNOB}=1."
+        )
+    if backend != "jax":
+        raise ValueError(
+            f"{VIRTUAL_KNOB}=1 makes virtual CPU devices through jax's XLA_FLAGS; this "
+            f"search runs on {backend}. Use KERAS_BACKEND=jax, or real GPUs."
+        )
+    flags = environ.get("XLA_FLAGS", "")
+    flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "", flags).strip()
+    flags = f"{flags} --xla_force_host_platform_device_count={k}".strip()
+    return [{"XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"} for _ in range(workers)]
+
+
+def block_name(extra):
+    """How `devices.json` names a worker's devices."""
+    if "CUDA_VISIBLE_DEVICES" in extra:
+        return f"gpu:{extra['CUDA_VISIBLE_DEVICES']}"
+    match = re.search(r"device_count=(\d+)", extra.get("XLA_FLAGS", ""))
+    return f"virtual-cpu:{match.group(1)}" if match else "cpu"
+
+
+def launch(encoded, workers, out, blocks=None):
     """Run a chief and `workers` worker processes on this host; wait for the chief.
 
     Args:
         encoded: `handoff.encode(...)` of the search's `tune` arguments.
         workers: how many worker processes.
         out: the search directory (already prepared).
+        blocks: `plan_devices(...)`, each worker's extra environment. Defaults to
+            one GPU per worker when there are several.
     """
     out = pathlib.Path(out)
     logs = out / "workers"
@@ -61,11 +128,13 @@ def launch(encoded, workers, out):
     cmd = [sys.executable, "-c", ENTRY, str(settings)]
     base = {**os.environ, ENV_IP: "127.0.0.1", ENV_PORT: str(port)}
     gpus = gpu_ids()
+    if blocks is None:
+        blocks = plan_devices(workers, None, None, gpus)
+    atomic_write(logs / "devices.json",
+                 json.dumps({f"tuner{i}": block_name(b) for i, b in enumerate(blocks)}))
 
     def spawn(i):
-        env = {**base, ENV_ID: f"tuner{i}"}
-        if len(gpus) > 1:  # one GPU per worker
-            env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+        env = {**base, ENV_ID: f"tuner{i}", **blocks[i]}
         if gpus:  # JAX would otherwise reserve 75% of a shared GPU per process
             env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         log = open(logs / f"tuner{i}.log", "a")

@@ -39,16 +39,20 @@ import numpy as np  # noqa: E402
 import kzoo  # noqa: E402
 import kzoo.callbacks  # noqa: E402
 import kzoo.devices  # noqa: E402
+import kzoo.zoo  # noqa: E402
 from kzoo.datasets import from_arrays  # noqa: E402
 from kzoo.errors import UsageError  # noqa: E402
 
 # 202 training examples: batches of 32, the last of 10 (padded to 12 on 4 devices);
 # 18 validation examples (padded to 20). Dropout on jax: its masks are drawn for the
 # global batch, as on one device. TensorFlow's replicas draw their own masks, so
-# dropout runs there agree in distribution only: no dropout.
-DROPOUT = 0.0 if os.environ.get("KERAS_BACKEND") == "tensorflow" else 0.2
-SETTINGS = dict(epochs=2, batch_size=32, lr=1e-2, verbose=0, seed=3,
-                hparams={"width": 16, "depth": 1, "dropout": DROPOUT})
+# dropout runs there agree in distribution only: no dropout, but BatchNorm
+# (synchronized over the 2 replicas; no batch needs padding on 2 devices).
+if os.environ.get("KERAS_BACKEND") == "tensorflow":
+    HPARAMS = {"width": 16, "depth": 1, "dropout": 0.0, "norm": "batch"}
+else:
+    HPARAMS = {"width": 16, "depth": 1, "dropout": 0.2}
+SETTINGS = dict(epochs=2, batch_size=32, lr=1e-2, verbose=0, seed=3, hparams=HPARAMS)
 
 
 def data():
@@ -111,7 +115,14 @@ def main(run_dir, out, mode):
                 model.fit(ds.x_train[:32], np.zeros((32, 3)), callbacks=[logger], verbose=0)
             except ValueError as err:
                 print(f"HOOK REFUSED {err}", flush=True)
+            with kzoo.devices.scope(DEVICES):
+                model = kzoo.zoo.create("mlp", input_shape=(8,), num_classes=3, **HPARAMS)
+            synced = [la.synchronized for la in model.layers
+                      if isinstance(la, keras.layers.BatchNormalization)]
+            print(f"SYNCHRONIZED {synced}", flush=True)
         many = kzoo.train("mlp", ds, out=run_dir, **common)
+        norms = [la for la in many.model.layers if isinstance(la, keras.layers.BatchNormalization)]
+        print(f"BATCHNORM {len(norms)} {[la.synchronized for la in norms]}", flush=True)
         keras.backend.clear_session()
         one = kzoo.train("mlp", ds, out=run_dir + "-one", **dict(common, devices=1))
         save(out, many=many, one=one)

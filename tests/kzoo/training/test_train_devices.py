@@ -112,6 +112,9 @@ def test_tensorflow_two_replicas_equal_one_device_and_refuse_gradient_logs(tmp_p
     assert "WROTE False" in lines  # refused before anything was written
     hook = next(line for line in lines if line.startswith("HOOK REFUSED"))
     assert "GradientNormLogger under a tf.distribute strategy of 2 replicas" in hook
+    # BatchNorm is synchronized under the strategy, and plain again in the trained model
+    # (its model.keras loads on every backend).
+    assert "SYNCHRONIZED [True]" in lines and "BATCHNORM 1 [False]" in lines
     with np.load(tmp_path / "out.npz") as z:
         assert int(z["many/device_count"]) == 2 and int(z["one/device_count"]) == 1
         _assert_same_run(z, "many", "one", atol=1e-5)

@@ -19,6 +19,8 @@ def test_every_private_symbol_still_works(tmp_path):
     assert hasattr(grpc_module, "add_OracleServicer_to_server")
     assert {"GetTrial", "EndTrial"} <= set(dir(private.OracleServicer))
     assert private.RUNNING == "RUNNING"
+    saver = private.SaveBestEpoch(keras_tuner.Objective("val_loss", "min"), str(tmp_path / "w"))
+    assert saver.best_value == float("inf") and saver.objective.has_value({"val_loss": 1.0})
     from keras_tuner.src import config
 
     with private.quiet_trial_errors():
