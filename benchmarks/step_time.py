@@ -22,6 +22,7 @@ Usage:
 """
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -115,6 +116,7 @@ class _Timer:
 
     def __call__(self):
         """(wall, CPU) ms per step of one epoch (the train function is compiled once)."""
+        gc.collect()  # a collection's pause falls outside the timed epoch, mostly
         self.model.fit(
             self.x,
             self.y,
@@ -323,6 +325,7 @@ def torch_loop(family, shape, steps, device):
             torch.cuda.synchronize()
 
     def timed_epoch():
+        gc.collect()
         start = clocks()
         epoch()
         return tuple((b - a) * 1000 / steps for a, b in zip(start, clocks(), strict=True))

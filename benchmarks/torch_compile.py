@@ -89,6 +89,8 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/torch_compile.json")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other families already in --out (a rerun of some)")
     args = parser.parse_args()
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="kzoo_inductor_")
     single_thread()
@@ -111,6 +113,13 @@ def main():
         "steps_per_epoch": args.steps,
         "families": {},
     }
+    if args.update and os.path.exists(args.out):
+        with open(args.out) as f:
+            previous = json.load(f)
+        report["families"] = previous["families"]
+        report["earlier_runs"] = previous.get("earlier_runs", []) + [
+            {k: v for k, v in previous.items() if k not in ("families", "earlier_runs")}
+        ]
     for family in args.families or zoo.list():
         try:
             row = measure(family, args.steps, args.epochs, device)
