@@ -14,9 +14,13 @@ from kzoo.training.config import COMPILE_CHOICES
 # absent are not measured (or failed to compile), so auto leaves them eager.
 # Measured 2026-12-01 in CPU time of one thread (load 12-15 on 2 cores, so CPU time,
 # not wall): compiling costs 35-145 CPU s; the MLP and FCN steps got slower
-# compiled (Keras' layers break the graph: dynamo hits its recompile limit), the
-# recurrent steps faster (SimpleRNN 2.5x, GRU 1.5x), repaying after ~23-25k steps.
-TORCH_CPU_BREAK_EVEN_STEPS = {"mlp": None, "fcn": None, "gru": 22987, "simple_rnn": 24584}
+# compiled (Keras' layers break the graph: dynamo hits its recompile limit), and so
+# did LSTM (compiled, it runs Keras' per-step loop: inductor cannot lower the fused
+# CPU kernel, zoo/_torch_rnn.py); SimpleRNN and GRU got faster (2.5x, 1.5x) and
+# repay their compile after ~23-25k steps.
+TORCH_CPU_BREAK_EVEN_STEPS = {
+    "mlp": None, "fcn": None, "lstm": None, "gru": 22987, "simple_rnn": 24584
+}
 
 
 def jit_compile_for(choice, backend, family, steps=None, device="cpu"):
