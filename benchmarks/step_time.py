@@ -7,22 +7,77 @@ PyTorch loop on the same shapes, all in the same run (the FCN reference anchors
 the conv families: Conv1d -> BatchNorm -> ReLU blocks 64-128-64, kernels 8-5-3).
 It prints ratios and writes JSON.
 
-Only ratios measured in one run are comparable: absolute times vary by up to
-40 % from run to run on the machines used here.
+Robust to a loaded machine: each worker runs single-threaded and records the CPU
+time of its process (user + system) beside wall time; the variants alternate in
+rounds (ABC, CBA, ...), each round gives a ratio, and the report is the median
+ratio with its min-max over rounds. A single-threaded process's CPU time moves
+far less with other load than wall time (RESULTS.md measures both). On GPU, read
+the wall times.
 
 Usage:
     python benchmarks/step_time.py [--backends jax torch tensorflow] [--steps 30]
-                                   [--families mlp lstm ...] [--out benchmarks/step_time.json]
+                                   [--families mlp lstm ...] [--rounds 7]
+                                   [--out benchmarks/step_time.json]
     python benchmarks/step_time.py --device gpu   # the FIGURES.md shapes
 """
 
 import argparse
+import gc
 import json
 import os
 import platform
+import resource
+import statistics
 import subprocess
 import sys
 import time
+
+# One thread per library, set before any of them is imported (a worker imports
+# this module first): CPU time of a single-threaded process barely depends on
+# what else runs on the machine, wall time does (benchmarks/RESULTS.md).
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "TORCHINDUCTOR_COMPILE_THREADS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+}
+
+
+def single_thread():
+    """Pin this process to one compute thread (env vars plus the libraries' own calls)."""
+    for k, v in SINGLE_THREAD_ENV.items():
+        os.environ.setdefault(k, v)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+    except (ImportError, RuntimeError):  # interop threads already started: keep them
+        pass
+    if os.environ.get("KERAS_BACKEND") == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def clocks():
+    """(wall s, CPU s): CPU time of this process and its reaped children (user + system),
+    so compilers run in subprocesses (torch inductor's g++) count too."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return time.perf_counter(), cpu
+
+
+def summary(values):
+    """Median with its min-max range, as a dict."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
 
 # Shapes. "gpu" follows ../shared/gpu/FIGURES.md; "cpu" is scaled down for 2 cores.
 SHAPES = {
@@ -52,15 +107,16 @@ class _Timer:
 
         class EpochTimer(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                marks.append(time.perf_counter())
+                marks.append(clocks())
 
             def on_epoch_end(self, epoch, logs=None):
-                marks[-1] = time.perf_counter() - marks[-1]
+                marks[-1] = tuple(b - a for a, b in zip(marks[-1], clocks(), strict=True))
 
         self.callback = EpochTimer()
 
     def __call__(self):
-        """ms per step of one epoch (the model's train function is compiled once)."""
+        """(wall, CPU) ms per step of one epoch (the train function is compiled once)."""
+        gc.collect()  # a collection's pause falls outside the timed epoch, mostly
         self.model.fit(
             self.x,
             self.y,
@@ -70,22 +126,44 @@ class _Timer:
             verbose=0,
             callbacks=[self.callback],
         )
-        return self.marks[-1] * 1000 * self.batch / len(self.x)
+        steps = len(self.x) / self.batch
+        return tuple(t * 1000 / steps for t in self.marks[-1])
 
 
 def interleaved(timers, rounds):
-    """Best ms per step of each timer over `rounds`, after a warm-up round.
+    """(wall, CPU) ms per step of each timer in each of `rounds`, after a warm-up round.
 
-    The variants alternate within each round so that load from other processes
-    hits them alike: ratios from one call are comparable, absolute times less so.
+    The variants alternate within each round, in reversed order every other
+    round (ABC CBA ...), so that load and drift hit them alike; ratios are taken
+    within a round, then summarised over rounds.
     """
     for t in timers.values():
         t()
-    best = {k: float("inf") for k in timers}
-    for _ in range(rounds):
-        for k, t in timers.items():
-            best[k] = min(best[k], t())
-    return best
+    times = {k: [] for k in timers}
+    names = list(timers)
+    for r in range(rounds):
+        for k in names if r % 2 == 0 else names[::-1]:
+            times[k].append(timers[k]())
+    return times
+
+
+def entry_for(times):
+    """Per-family JSON entry: medians and per-round ratios (CPU time and wall time)."""
+    entry = {}
+    for clock, i in (("cpu", 1), ("wall", 0)):
+        for k, ts in times.items():
+            entry[f"{k}_{clock}_ms"] = statistics.median(t[i] for t in ts)
+        kz = [t[i] for t in times["kzoo"]]
+        if "keras" in times:  # kzoo time / plain Keras time: 1.0 is no overhead
+            ratios = [a / b[i] for a, b in zip(kz, times["keras"], strict=True)]
+            entry[f"kzoo_vs_keras_{clock}"] = summary(ratios)
+        if "torch_loop" in times:  # throughput relative to torch.nn: torch time / kzoo time
+            ratios = [b[i] / a for a, b in zip(kz, times["torch_loop"], strict=True)]
+            entry[f"throughput_vs_torch_{clock}"] = summary(ratios)
+        if "keras" in times and "torch_loop" in times:
+            ratios = [b[i] / a[i] for a, b in zip(times["keras"], times["torch_loop"], strict=True)]
+            entry[f"keras_throughput_vs_torch_{clock}"] = summary(ratios)
+    return entry
 
 
 def _plain_keras(family, shape):
@@ -143,6 +221,7 @@ def _kzoo(family, shape):
 
 def worker(args):
     """Runs in a subprocess with KERAS_BACKEND set: times kzoo and plain Keras models."""
+    single_thread()
     import keras
     import numpy as np
 
@@ -164,16 +243,16 @@ def worker(args):
             timers["keras"] = _Timer(_plain_keras(family, s), x, y, s["batch"])
             if not args.no_torch:
                 timers["torch_loop"] = torch_loop(family, s, args.steps, args.device_name)
-        best = interleaved(timers, args.rounds)
-        entry = {f"{k}_ms": v for k, v in best.items()}
-        for other in ("keras", "torch_loop"):
-            if other in best:
-                entry[f"kzoo_vs_{other}"] = best["kzoo"] / best[other]
+        entry = entry_for(interleaved(timers, args.rounds))
         keras.backend.clear_session()
         results[family] = entry
         print(
             f"  {keras.backend.backend():10s} {family:15s} "
-            + " ".join(f"{k}={v:.3f}" for k, v in entry.items()),
+            + " ".join(
+                f"{k}={v['median']:.2f}[{v['min']:.2f},{v['max']:.2f}]"
+                if isinstance(v, dict) else f"{k}={v:.2f}"
+                for k, v in entry.items()
+            ),
             file=sys.stderr,
             flush=True,
         )
@@ -246,9 +325,10 @@ def torch_loop(family, shape, steps, device):
             torch.cuda.synchronize()
 
     def timed_epoch():
-        t = time.perf_counter()
+        gc.collect()
+        start = clocks()
         epoch()
-        return (time.perf_counter() - t) * 1000 / steps
+        return tuple((b - a) * 1000 / steps for a, b in zip(start, clocks(), strict=True))
 
     return timed_epoch
 
@@ -259,7 +339,7 @@ def main():
     parser.add_argument("--families", nargs="+", default=None)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch loop")
     parser.add_argument("--out", default="benchmarks/step_time.json")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -271,7 +351,11 @@ def main():
     report = {
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores",
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_at_start": os.getloadavg()[0],
+        "method": "per round (variants alternated ABC CBA ...): CPU ms per step of the "
+        "single-threaded worker (user+system) and wall ms; ratios per round, then "
+        "median [min, max] over rounds",
         "device": args.device,
         "steps": args.steps,
         "shapes": SHAPES[args.device],
@@ -293,7 +377,7 @@ def main():
             cmd.append("--no-torch")
         if args.families:
             cmd += ["--families", *args.families]
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        env = {**os.environ, **SINGLE_THREAD_ENV, "KERAS_BACKEND": backend}
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         sys.stderr.write(proc.stderr[-3000:] if proc.returncode else "")
         if proc.returncode:
@@ -301,20 +385,19 @@ def main():
             continue
         report["backends"][backend] = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    print(f"\n{'family':14s}" + "".join(f"{b:>28s}" for b in report["backends"]))
-    print(f"{'':14s}" + "".join(f"{'ms  vs keras  vs torch':>28s}" for _ in report["backends"]))
-    families = sorted({f for r in report["backends"].values() for f in r if f != "error"})
-    for family in families:
-        row = f"{family:14s}"
-        for res in report["backends"].values():
-            e = res.get(family)
-            if not e:
-                row += f"{'-':>28s}"
+    print("\nCPU ms per step; kzoo/Keras time and torch.nn-relative throughput: "
+          "median [min-max] over rounds")
+    for backend, res in report["backends"].items():
+        for family, e in res.items():
+            if family == "error":
                 continue
-            vs_k = f"{e['kzoo_vs_keras']:.2f}x" if "kzoo_vs_keras" in e else "-"
-            vs_t = f"{e['kzoo_vs_torch_loop']:.2f}x" if "kzoo_vs_torch_loop" in e else "-"
-            row += f"{e['kzoo_ms']:10.2f} {vs_k:>8s} {vs_t:>8s}"
-        print(row)
+            row = f"{backend:10s} {family:15s} {e['kzoo_cpu_ms']:8.2f} ms"
+            for key in ("kzoo_vs_keras_cpu", "throughput_vs_torch_cpu"):
+                if key in e:
+                    v = e[key]
+                    row += f"  {key[:-4]} {v['median']:.2f}x [{v['min']:.2f}-{v['max']:.2f}]"
+            print(row)
+    report["load_at_end"] = os.getloadavg()[0]
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)
     print(f"\nwrote {args.out}")

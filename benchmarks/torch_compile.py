@@ -10,6 +10,12 @@ caught up: `(first_compiled - first_eager) / (eager_step - compiled_step)`,
 (kzoo/training/compile_policy.py) turns compilation on only where a run is
 longer than that.
 
+Times are CPU seconds of this single-threaded process plus its reaped children
+(inductor compiles C++ with g++ subprocesses; TORCHINDUCTOR_COMPILE_THREADS=1
+keeps its other work in-process), so a loaded machine changes them little; wall
+times are recorded alongside. Each run compiles cold: inductor's cache points to
+a fresh temporary folder, as on a user's first run.
+
 Usage:
     KERAS_BACKEND=torch python benchmarks/torch_compile.py [--families mlp fcn gru ...]
         [--steps 20] [--epochs 3] [--out benchmarks/torch_compile.json]
@@ -19,24 +25,26 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from step_time import SHAPES, _kzoo  # noqa: E402
+from step_time import SHAPES, _kzoo, clocks, single_thread  # noqa: E402
 
 
 def _epoch_times(model, x, y, batch, epochs):
     import keras
 
-    marks = []
+    marks = []  # (wall s, CPU s) per epoch
 
     class Timer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            marks.append(time.perf_counter())
+            marks.append(clocks())
 
         def on_epoch_end(self, epoch, logs=None):
-            marks[-1] = time.perf_counter() - marks[-1]
+            marks[-1] = tuple(b - a for a, b in zip(marks[-1], clocks(), strict=True))
 
     model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=False, verbose=0,
               callbacks=[Timer()])
@@ -61,8 +69,10 @@ def measure(family, steps, epochs, device):
         model = _kzoo(family, s)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=jit)
         times = _epoch_times(model, x, y, s["batch"], epochs)
-        row[f"{mode}_first_epoch_s"] = times[0]
-        row[f"{mode}_step_ms"] = min(times[1:]) * 1000 / steps
+        row[f"{mode}_first_epoch_s"] = times[0][1]
+        row[f"{mode}_step_ms"] = statistics.median(t[1] for t in times[1:]) * 1000 / steps
+        row[f"{mode}_first_epoch_wall_s"] = times[0][0]
+        row[f"{mode}_step_wall_ms"] = statistics.median(t[0] for t in times[1:]) * 1000 / steps
         keras.backend.clear_session()
     overhead = row["compiled_first_epoch_s"] - row["eager_first_epoch_s"]
     gain_ms = row["eager_step_ms"] - row["compiled_step_ms"]
@@ -79,7 +89,11 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/torch_compile.json")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other families already in --out (a rerun of some)")
     args = parser.parse_args()
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="kzoo_inductor_")
+    single_thread()
     import keras
     import torch
 
@@ -91,18 +105,28 @@ def main():
     report = {
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at start",
+        "method": "CPU time (user+system, process + reaped children), 1 thread, cold "
+        "inductor cache; step = median of epochs 2.., *_wall_* = wall clock",
         "date": time.strftime("%Y-%m-%d"),
         "device": device,
         "torch": torch.__version__,
         "steps_per_epoch": args.steps,
         "families": {},
     }
+    if args.update and os.path.exists(args.out):
+        with open(args.out) as f:
+            previous = json.load(f)
+        report["families"] = previous["families"]
+        report["earlier_runs"] = previous.get("earlier_runs", []) + [
+            {k: v for k, v in previous.items() if k not in ("families", "earlier_runs")}
+        ]
     for family in args.families or zoo.list():
         try:
             row = measure(family, args.steps, args.epochs, device)
         except Exception as e:  # a family torch.compile cannot take is a result too
             row = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
         report["families"][family] = row
+        row["load_at_end"] = os.getloadavg()[0]
         print(family, json.dumps(row), flush=True)
         with open(args.out, "w") as f:
             json.dump(report, f, indent=2)

@@ -228,16 +228,19 @@ class GradientNormLogger(keras.callbacks.Callback):
 
             hook.cond(self.every, write_in_place, lambda: ops.convert_to_tensor(False))
         else:
-            buf, row = ops.convert_to_tensor(buf_var), ops.convert_to_tensor(row_var)
 
-            def write():
+            def write(buf, row):
                 hit = ops.expand_dims(ops.arange(capacity) == ops.mod(row, capacity), 1)
                 return ops.where(hit, ops.expand_dims(values(), 0), buf), row + 1
 
-            new_buf, new_row = hook.cond(self.every, write, lambda: (buf, row))
-            if new_row is not row:  # torch eager skips the write on steps it does not log
-                buf_var.assign(new_buf)
-                row_var.assign(new_row)
+            if hook.host_counter:  # eager torch: no op at all on steps it does not log
+                new = hook.cond(self.every, lambda: write(buf_var.value, row_var.value), tuple)
+            else:
+                buf, row = ops.convert_to_tensor(buf_var), ops.convert_to_tensor(row_var)
+                new = hook.cond(self.every, lambda: write(buf, row), lambda: (buf, row))
+            if new:
+                buf_var.assign(new[0])
+                row_var.assign(new[1])
         if "clip" in hook.parts:
             clip_var, count_var = hook.vars["clip_count"], hook.vars["step_count"]
             host_clip, host_count = hook.host_value(clip_var), hook.host_value(count_var)

@@ -12,7 +12,8 @@ replaces that layer instance's `inner_loop` (the per-time-step part of Keras'
 - no mask, or a right-padded mask without empty rows (packed sequences).
 
 Everything else, including a call under `torch.compile` with a mask (its length
-check reads the mask on the host), runs Keras' own `inner_loop`. Only the
+check reads the mask on the host) and an LSTM under `torch.compile` (inductor
+cannot lower its CPU kernel), runs Keras' own `inner_loop`. Only the
 instance changes: the class, its config and its variables are Keras', so a saved
 `.keras` file names `LSTM` and loads anywhere. The weights are read in Keras'
 layout on every call (the kernels are views or small concatenations), so
@@ -84,6 +85,11 @@ def fallback_reason(layer, mask=None):
         return "unroll=True"
     if layer.stateful:
         return "stateful=True"
+    if kind == "lstm" and torch.compiler.is_compiling():
+        # torch 2.13's inductor lowers torch._VF.lstm on CPU to mkldnn_rnn_layer and
+        # fails ("expected Tensor() for op: torch.ops.aten.mkldnn_rnn_layer",
+        # benchmarks/torch_compile.py); Keras' loop compiles.
+        return "LSTM under torch.compile"
     if mask is not None:
         if torch.compiler.is_compiling():
             return "a mask under torch.compile"

@@ -10,12 +10,17 @@ its one-off cost repaid by faster steps within the run's steps. Keras-free.
 from kzoo.training.config import COMPILE_CHOICES
 
 # Steps after which torch.compile has repaid its compile time on CPU, from
-# benchmarks/torch_compile.json runs on a quiet machine; None: compiled steps were
-# not faster. Families absent are not (validly) measured, so auto leaves them eager.
-# Empty so far: the only run (2026-12-01, load 15 on 2 cores) took 441 s to compile
-# the MLP step and its step times were 100x the quiet figures, so it sets no policy
-# (benchmarks/RESULTS.md, torch_compile). Until a quiet run, auto is off on torch CPU.
-TORCH_CPU_BREAK_EVEN_STEPS = {}
+# benchmarks/torch_compile.json; None: compiled steps were not faster. Families
+# absent are not measured (or failed to compile), so auto leaves them eager.
+# Measured 2026-12-01 in CPU time of one thread (load 12-15 on 2 cores, so CPU time,
+# not wall): compiling costs 35-145 CPU s; the MLP and FCN steps got slower
+# compiled (Keras' layers break the graph: dynamo hits its recompile limit), and so
+# did LSTM (compiled, it runs Keras' per-step loop: inductor cannot lower the fused
+# CPU kernel, zoo/_torch_rnn.py); SimpleRNN and GRU got faster (2.5x, 1.5x) and
+# repay their compile after ~23-25k steps.
+TORCH_CPU_BREAK_EVEN_STEPS = {
+    "mlp": None, "fcn": None, "lstm": None, "gru": 22987, "simple_rnn": 24584
+}
 
 
 def jit_compile_for(choice, backend, family, steps=None, device="cpu"):

@@ -163,6 +163,16 @@ def test_each_fallback_runs_keras_path(kind, kwargs, mask_kind, reason):
     assert calls, "Keras' own path was not taken"
 
 
+def test_lstm_under_torch_compile_takes_keras_path(monkeypatch):
+    # inductor (torch 2.13, CPU) fails on the fused LSTM kernel; GRU/SimpleRNN compile
+    import torch
+
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    reasons = {kind: _torch_rnn.fallback_reason(_pair(kind)[0]) for kind in LAYERS}
+    assert "torch.compile" in reasons.pop("lstm")
+    assert reasons == {"simple_rnn": None, "gru": None}
+
+
 @pytest.mark.parametrize("kind", list(LAYERS))
 def test_equals_torch_nn_given_the_same_weights(kind):
     import torch
