@@ -89,6 +89,9 @@ def test_gpu_blocks_and_a_killed_worker_resuming_from_its_checkpoint(tmp_path):
     assert json.loads((out / "workers" / "devices.json").read_text()) == {
         "tuner0": "virtual-cpu:2", "tuner1": "virtual-cpu:2"}
     assert not list((out / "kt").glob("trial_*/ckpt"))  # recorded trials drop their checkpoints
+    settings = json.loads((out / "workers" / "settings.json").read_text())  # JSON, no pickle
+    assert settings["callbacks"] == [{"class": "slow_callbacks:Slow", "config": {"seconds": 0.6}}]
+    assert not list((out / "workers").glob("*.pkl"))
 
 
 def test_cli_refuses_gpu_blocks_it_cannot_give_before_writing(tmp_path, monkeypatch, capsys):
