@@ -74,6 +74,12 @@ def test_jax_four_devices_equal_one_device(tmp_path):
         # metrics (202 and 18 examples: padded last batches).
         _assert_same_run(z, "many", "one", atol=1e-5)
         assert set(z.files) >= {"many/history/val_accuracy", "many/history/accuracy"}
+    # The gradient log (global and per-layer norms every 3 steps) too.
+    many, one = (np.genfromtxt(tmp_path / name / "grad_norms.csv", delimiter=",", names=True)
+                 for name in ("run", "run-one"))
+    assert many.dtype.names == one.dtype.names and len(many) == len(one) == 5  # 0, 3, .., 12
+    for column in many.dtype.names:
+        np.testing.assert_allclose(many[column], one[column], rtol=1e-5, err_msg=column)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["devices"] == 4 and config["resolved"]["devices"]["value"] == 4
     assert config["batch_size"] == 32  # the global batch, as given
