@@ -153,6 +153,8 @@ def train(
             optimizer=make_optimizer(plan),
             **config.hparams,
         )
+        if devices > 1:  # tensorflow: the recipe's clipnorm clips the global gradient
+            kzoo_devices.clip_global_gradient(net.optimizer)
     # --compile: Keras' own choice unless set; on torch, compiled only where measured to pay
     steps = None
     if isinstance(prepared.train, tuple):
@@ -238,18 +240,16 @@ def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks):
 
 
 def check_gradient_settings(run, plan):
-    """Refuse, before anything is written, gradient callbacks and clipping that a
-    TensorFlow strategy would apply to each replica's gradient before the
-    all-reduce (Keras' TF optimizer clips, and kzoo's hook runs, per replica):
-    their norms and thresholds would not be the global ones."""
+    """Refuse, before anything is written, the gradient callbacks under a
+    TensorFlow strategy: kzoo's hook would run on each replica's gradient before
+    the all-reduce, so norms, thresholds and diagnoses would not be the global
+    ones. (The recipe's own clipping is made global: `clip_global_gradient`.)"""
     if run.devices == 1 or run.backend != "tensorflow":
         return
     used = [flag for flag, on in (
         (f"--grad-log-every {run.grad_log_every}", run.grad_log_every),
         (f"--clip {run.clip}", run.clip != "none"),
         (f"--grad-health {run.grad_health}", run.grad_health != "off"),
-        (f"the recipe's global-norm clipping (clipnorm={plan.resolved.values.get('clipnorm')})",
-         run.clip == "none" and plan.resolved.values.get("clipnorm")),
     ) if on]
     if used:
         raise UsageError(
@@ -257,6 +257,5 @@ def check_gradient_settings(run, plan):
             "MirroredStrategy each replica sees only its own gradient (before the "
             "all-reduce), so norms, clipping thresholds and diagnoses would not be the "
             "global ones. Train with --backend jax (its gradient callbacks see the global "
-            "gradient), on one device, or without them (--clip none turns off the recipe's "
-            "clipping)."
+            "gradient), on one device, or without them."
         )

@@ -10,7 +10,8 @@ before anything else. Modes:
 - `equal`: `kzoo.train` on DEVICES devices and on one, same global batch; saves
   both weights and histories to OUT_NPZ. On tensorflow it first checks that
   `--grad-log-every` on several devices is refused before anything is written,
-  and that a gradient callback refuses a model of a MirroredStrategy.
+  that a gradient callback refuses a model of a MirroredStrategy, and that
+  `clip_global_gradient` makes Keras' own clipping match one device's.
 - `train`: DEVICES devices, a checkpoint every 3 steps, `step G` printed after each
   step (test_checkpoint_sigkill's `_run_until` kills it on one of them).
 - `resume`: resumes the run in RUN_DIR to the end, then trains it again
@@ -95,6 +96,25 @@ def save(out, **results):
     np.savez(out, **arrays)
 
 
+def clipped_fit(devices, global_clip=True):
+    """Weights after a plain fit with Keras' own global-norm clipping (it binds)."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(128, 8)), rng.normal(size=(128, 3))
+    with kzoo.devices.scope(devices):
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                                  keras.layers.Dense(3)])
+        model.compile(keras.optimizers.SGD(0.5, global_clipnorm=0.05), "mse")
+        if global_clip:
+            kzoo.devices.clip_global_gradient(model.optimizer)
+        model.fit(x, y, batch_size=32, shuffle=False, epochs=2, verbose=0)
+    return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+
+def max_difference(a, b):
+    return max(float(np.abs(u - v).max()) for u, v in zip(a, b, strict=True))
+
+
 def main(run_dir, out, mode):
     ds = data()
     common = dict(SETTINGS, devices=DEVICES)
@@ -122,6 +142,9 @@ def main(run_dir, out, mode):
             synced = [la.synchronized for la in model.layers
                       if isinstance(la, keras.layers.BatchNormalization)]
             print(f"SYNCHRONIZED {synced}", flush=True)
+            one = clipped_fit(1)
+            print(f"CLIPPED {max_difference(clipped_fit(DEVICES), one)} "
+                  f"{max_difference(clipped_fit(DEVICES, global_clip=False), one)}", flush=True)
         many = kzoo.train("mlp", ds, out=run_dir, **common)
         norms = [la for la in many.model.layers if isinstance(la, keras.layers.BatchNormalization)]
         print(f"BATCHNORM {len(norms)} {[la.synchronized for la in norms]}", flush=True)

@@ -121,6 +121,9 @@ def test_tensorflow_two_replicas_equal_one_device_and_refuse_gradient_logs(tmp_p
     # BatchNorm is synchronized under the strategy, and plain again in the trained model
     # (its model.keras loads on every backend).
     assert "SYNCHRONIZED [True]" in lines and "BATCHNORM 1 [False]" in lines
+    # Keras' global_clipnorm clips each replica's gradient unless made global.
+    _, made_global, per_replica = next(li for li in lines if li.startswith("CLIPPED")).split()
+    assert float(made_global) < 1e-5 < 1e-3 < float(per_replica)
     with np.load(tmp_path / "out.npz") as z:
         assert int(z["many/device_count"]) == 2 and int(z["one/device_count"]) == 1
         _assert_same_run(z, "many", "one", atol=1e-5)
