@@ -23,6 +23,14 @@ API (the contract other modules code against):
   multi-process job (0 and 1 without one); only the writer writes files.
 - `barrier(name)`: every process waits here until all have arrived (a no-op
   with one process).
+- `check_devices_value(devices)`: the keras-free check of the setting (config, CLI).
+- `clip_global_gradient(optimizer)`: on tensorflow with several replicas, Keras'
+  own clipping clips the global gradient, not each replica's.
+
+Batches: `batch_size` is the global batch. kzoo's batch order
+(`kzoo.callbacks.ShuffledBatches`) pads a batch that does not divide by the
+device count with zero-weight copies, and keeps the loss, the gradient and the
+logged metrics those of the unpadded batch (`fit_resumable(pad_to=...)`).
 """
 
 import contextlib
