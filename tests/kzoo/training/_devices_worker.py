@@ -5,17 +5,19 @@ Usage: python _devices_worker.py RUN_DIR OUT_NPZ MODE [DEVICES]
 
 The caller sets the devices: `XLA_FLAGS=--xla_force_host_platform_device_count=N`
 for jax; for tensorflow this script splits the CPU into DEVICES logical devices
-before anything else. Modes:
+before anything else. Every run checkpoints every 3 steps (and on jax logs
+gradient norms every 3 steps). Modes:
 
-- `equal`: `kzoo.train` on DEVICES devices and on one, same global batch; saves
-  both weights and histories to OUT_NPZ. On tensorflow it first checks that
-  `--grad-log-every` on several devices is refused before anything is written,
-  that a gradient callback refuses a model of a MirroredStrategy, and that
-  `clip_global_gradient` makes Keras' own clipping match one device's.
-- `train`: DEVICES devices, a checkpoint every 3 steps, `step G` printed after each
-  step (test_checkpoint_sigkill's `_run_until` kills it on one of them).
+- `train`: DEVICES devices, `step G` printed after each step
+  (test_checkpoint_sigkill's `_run_until` kills it on one of them).
 - `resume`: resumes the run in RUN_DIR to the end, then trains it again
-  uninterrupted in RUN_DIR-reference; saves both weights to OUT_NPZ.
+  uninterrupted on DEVICES devices (RUN_DIR-reference) and on one (RUN_DIR-one);
+  saves the three weights and histories to OUT_NPZ.
+- `equal` (tensorflow): checks that `--grad-log-every` on several devices is
+  refused before anything is written, that a gradient callback refuses a model
+  of a MirroredStrategy, that BatchNorm is synchronized and that
+  `clip_global_gradient` makes Keras' own clipping match one device's; then
+  trains on DEVICES devices and on one and saves both.
 """
 
 import os
@@ -115,50 +117,55 @@ def max_difference(a, b):
     return max(float(np.abs(u - v).max()) for u, v in zip(a, b, strict=True))
 
 
+def tensorflow_checks(run_dir, common):
+    """Gradient callbacks refused (before writing, and by the hook), BatchNorm
+    synchronized, Keras' clipping global; one line each."""
+    try:
+        kzoo.train("mlp", data(), out=run_dir + "-refused", **dict(common, grad_log_every=1))
+    except UsageError as err:
+        print(f"REFUSED {err}", flush=True)
+    print(f"WROTE {os.path.exists(run_dir + '-refused')}", flush=True)
+    with kzoo.devices.scope(DEVICES):
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+        model.compile("sgd", "mse")
+    logger = kzoo.callbacks.GradientNormLogger(every=1)
+    try:
+        model.fit(np.zeros((32, 8)), np.zeros((32, 3)), callbacks=[logger], verbose=0)
+    except ValueError as err:
+        print(f"HOOK REFUSED {err}", flush=True)
+    with kzoo.devices.scope(DEVICES):
+        model = kzoo.zoo.create("mlp", input_shape=(8,), num_classes=3, **HPARAMS)
+    synced = [la.synchronized for la in model.layers
+              if isinstance(la, keras.layers.BatchNormalization)]
+    print(f"SYNCHRONIZED {synced}", flush=True)
+    one = clipped_fit(1)
+    print(f"CLIPPED {max_difference(clipped_fit(DEVICES), one)} "
+          f"{max_difference(clipped_fit(DEVICES, global_clip=False), one)}", flush=True)
+
+
 def main(run_dir, out, mode):
     ds = data()
-    common = dict(SETTINGS, devices=DEVICES)
-    if mode == "equal" and keras.backend.backend() == "jax":
+    common = dict(SETTINGS, devices=DEVICES, checkpoint_every_steps=3)
+    if keras.backend.backend() == "jax":
         common["grad_log_every"] = 3  # jax's hook sees the global gradient: logs match
-    if mode in ("train", "resume"):
-        common["checkpoint_every_steps"] = 3
-    if mode == "equal":
-        if keras.backend.backend() == "tensorflow":
-            try:
-                kzoo.train("mlp", ds, out=run_dir + "-refused", grad_log_every=1, **common)
-            except UsageError as err:
-                print(f"REFUSED {err}", flush=True)
-            print(f"WROTE {os.path.exists(run_dir + '-refused')}", flush=True)
-            with kzoo.devices.scope(DEVICES):
-                model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
-                model.compile("sgd", "mse")
-            logger = kzoo.callbacks.GradientNormLogger(every=1)
-            try:
-                model.fit(ds.x_train[:32], np.zeros((32, 3)), callbacks=[logger], verbose=0)
-            except ValueError as err:
-                print(f"HOOK REFUSED {err}", flush=True)
-            with kzoo.devices.scope(DEVICES):
-                model = kzoo.zoo.create("mlp", input_shape=(8,), num_classes=3, **HPARAMS)
-            synced = [la.synchronized for la in model.layers
-                      if isinstance(la, keras.layers.BatchNormalization)]
-            print(f"SYNCHRONIZED {synced}", flush=True)
-            one = clipped_fit(1)
-            print(f"CLIPPED {max_difference(clipped_fit(DEVICES), one)} "
-                  f"{max_difference(clipped_fit(DEVICES, global_clip=False), one)}", flush=True)
+    if mode == "train":
+        kzoo.train("mlp", ds, out=run_dir, callbacks=[Announce()], **common)
+    elif mode == "resume":
+        resumed = kzoo.train("mlp", ds, out=run_dir, resume=True, callbacks=[Announce()],
+                             **common)
+        keras.backend.clear_session()
+        many = kzoo.train("mlp", ds, out=run_dir + "-reference", **common)
+        keras.backend.clear_session()
+        one = kzoo.train("mlp", ds, out=run_dir + "-one", **dict(common, devices=1))
+        save(out, resumed=resumed, many=many, one=one)
+    elif mode == "equal":
+        tensorflow_checks(run_dir, common)
         many = kzoo.train("mlp", ds, out=run_dir, **common)
         norms = [la for la in many.model.layers if isinstance(la, keras.layers.BatchNormalization)]
         print(f"BATCHNORM {len(norms)} {[la.synchronized for la in norms]}", flush=True)
         keras.backend.clear_session()
         one = kzoo.train("mlp", ds, out=run_dir + "-one", **dict(common, devices=1))
         save(out, many=many, one=one)
-    elif mode == "train":
-        kzoo.train("mlp", ds, out=run_dir, callbacks=[Announce()], **common)
-    elif mode == "resume":
-        resumed = kzoo.train("mlp", ds, out=run_dir, resume=True, callbacks=[Announce()],
-                             **common)
-        keras.backend.clear_session()
-        reference = kzoo.train("mlp", ds, out=run_dir + "-reference", **common)
-        save(out, resumed=resumed, reference=reference)
     print("DONE", flush=True)
 
 
