@@ -47,10 +47,12 @@ from kzoo.datasets import from_arrays  # noqa: E402
 from kzoo.errors import UsageError  # noqa: E402
 
 # 202 training examples: batches of 32, the last of 10 (padded to 12 on 4 devices);
-# 18 validation examples (padded to 20). Dropout on jax: its masks are drawn for the
-# global batch, as on one device. TensorFlow's replicas draw their own masks, so
-# dropout runs there agree in distribution only: no dropout, but BatchNorm
-# (synchronized over the 2 replicas; no batch needs padding on 2 devices).
+# 17 validation examples (padded to 20 on 4 devices, to 18 on 2); 11 test examples.
+# Dropout on jax: its masks are drawn for the global batch, as on one device.
+# TensorFlow's replicas draw their own masks, so dropout runs there agree in
+# distribution only: no dropout, but BatchNorm (synchronized over the 2 replicas).
+# No training batch needs padding on 2 devices: BatchNorm's batch statistics would
+# count the pads.
 if os.environ.get("KERAS_BACKEND") == "tensorflow":
     HPARAMS = {"width": 16, "depth": 1, "dropout": 0.0, "norm": "batch"}
 else:
@@ -62,8 +64,8 @@ def data():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(230, 8)).astype("float32")
     y = (x[:, 0] + x[:, 1] > 0).astype("int32") + (x[:, 2] > 0.5).astype("int32")
-    return from_arrays(x[:202], y[:202], val=(x[202:220], y[202:220]),
-                       test=(x[220:], y[220:]))
+    return from_arrays(x[:202], y[:202], val=(x[202:219], y[202:219]),
+                       test=(x[219:], y[219:]))
 
 
 class Announce(keras.callbacks.Callback):

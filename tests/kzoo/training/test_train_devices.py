@@ -89,7 +89,7 @@ def test_jax_four_devices_equal_one_device_and_resume_bit_equal_after_sigkill(
         # SIGKILL + resume on 4 devices: bit-equal to the uninterrupted 4-device run.
         _assert_same_run(z, "resumed", "many", atol=0, exact=True)
         # 4 devices vs 1, same global batch: the weights after 2 epochs, and every
-        # epoch's loss, accuracy and validation metrics (202 and 18 examples: padded).
+        # epoch's loss, accuracy and validation metrics (202 and 17 examples: padded).
         _assert_same_run(z, "many", "one", atol=1e-5)
         assert set(z.files) >= {"many/history/val_accuracy", "many/history/accuracy"}
     # The gradient log (global and per-layer norms every 3 steps) too.
