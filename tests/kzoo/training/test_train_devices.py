@@ -51,6 +51,13 @@ def _worker(run_dir, out, mode, devices):
     return proc.stdout.splitlines()
 
 
+def _assert_same_scores(many_dir, one_dir):
+    """summary.json's test scores (11 examples: a padded batch) match."""
+    many, one = (json.loads((d / "summary.json").read_text()) for d in (many_dir, one_dir))
+    for key in ("test_loss", "test_accuracy"):
+        assert many[key] == pytest.approx(one[key], rel=1e-5), key
+
+
 def _assert_same_run(z, a, b, atol, exact=False):
     names = sorted(k[len(a) + 1:] for k in z.files if k.startswith(f"{a}/"))
     assert any("kernel" in k for k in names)
@@ -98,6 +105,7 @@ def test_jax_four_devices_equal_one_device_and_resume_bit_equal_after_sigkill(
     assert many.dtype.names == one.dtype.names and len(many) == len(one) == 5  # 0, 3, .., 12
     for column in many.dtype.names:
         np.testing.assert_allclose(many[column], one[column], rtol=1e-5, err_msg=column)
+    _assert_same_scores(tmp_path / "run-reference", tmp_path / "run-one")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["devices"] == 4 and config["resolved"]["devices"]["value"] == 4
     assert config["batch_size"] == 32  # the global batch, as given
@@ -124,6 +132,7 @@ def test_tensorflow_two_replicas_equal_one_device_and_refuse_gradient_logs(tmp_p
     with np.load(tmp_path / "out.npz") as z:
         assert int(z["many/device_count"]) == 2 and int(z["one/device_count"]) == 1
         _assert_same_run(z, "many", "one", atol=1e-5)
+    _assert_same_scores(tmp_path / "run", tmp_path / "run-one")
 
 
 def test_torch_refuses_several_devices_before_writing(tmp_path):
