@@ -232,6 +232,37 @@ def fit_resumable(
     return history
 
 
+@contextlib.contextmanager
+def padded_evaluation(model, pad_to, process_index=0, process_count=1):
+    """Within the block, `model.evaluate(x, y, batch_size=...)` on arrays runs on
+    padded batches in order (`ShuffledBatches(shuffle=False, pad_to=...)`), with
+    the unpadded batches' loss and metrics: several devices refuse a partial
+    batch (jax), or split it unevenly and fail (TensorFlow's MirroredStrategy).
+    Other inputs go to Keras' own `evaluate`.
+
+    Args:
+        model: a compiled model.
+        pad_to: the device count.
+        process_index, process_count: this process in a multi-process job.
+    """
+    own = model.evaluate
+
+    def evaluate(x=None, y=None, batch_size=None, **kwargs):
+        arrays = isinstance(x, (np.ndarray, list, tuple)) and y is not None
+        if not arrays or kwargs.get("sample_weight") is not None:
+            return own(x, y, batch_size=batch_size, **kwargs)
+        data = ShuffledBatches(x, y, batch_size or 32, 0, shuffle=False, pad_to=pad_to,
+                               process_index=process_index, process_count=process_count)
+        with exact_padded_metrics(model):
+            return own(data, **kwargs)
+
+    model.__dict__["evaluate"] = evaluate
+    try:
+        yield
+    finally:
+        model.__dict__.pop("evaluate", None)
+
+
 def _build_metrics(model, batch):
     """Create the compiled metrics' variables now (tensorflow builds them when
     it traces the first step), so the checkpoint can put their running sums

@@ -23,6 +23,14 @@ API (the contract other modules code against):
   multi-process job (0 and 1 without one); only the writer writes files.
 - `barrier(name)`: every process waits here until all have arrived (a no-op
   with one process).
+- `check_devices_value(devices)`: the keras-free check of the setting (config, CLI).
+- `clip_global_gradient(optimizer)`: on tensorflow with several replicas, Keras'
+  own clipping clips the global gradient, not each replica's.
+
+Batches: `batch_size` is the global batch. kzoo's batch order
+(`kzoo.callbacks.ShuffledBatches`) pads a batch that does not divide by the
+device count with zero-weight copies, and keeps the loss, the gradient and the
+logged metrics those of the unpadded batch (`fit_resumable(pad_to=...)`).
 """
 
 import contextlib
@@ -172,6 +180,45 @@ def resolve(devices, backend=None):
             f"takes part, so pass devices='all' (the job's {len(names)} devices)."
         )
     return devices
+
+
+def clip_global_gradient(optimizer):
+    """Make Keras' own clipping (`clipnorm`, `global_clipnorm`, `clipvalue`) clip
+    the global gradient under a TensorFlow strategy of several replicas.
+
+    Keras' TF optimizer clips each replica's gradient before the all-reduce, so
+    a norm threshold would apply to per-replica norms. Here the replicas first
+    sum their gradients (the global gradient, on each), clip that with the
+    optimizer's own rule, and pass on a 1/replicas share, which Keras' all-reduce
+    sums back to the clipped global gradient (exactly for 2, 4, 8... replicas).
+    A no-op elsewhere, and on one replica.
+
+    Args:
+        optimizer: a built or unbuilt Keras optimizer (of a model built in `scope`).
+    """
+    if _backend() != "tensorflow" or not (
+        optimizer.clipnorm or optimizer.global_clipnorm or optimizer.clipvalue
+    ):
+        return
+    import tensorflow as tf
+
+    from kzoo.callbacks import _keras_private
+
+    own = type(optimizer)._clip_gradients
+
+    def clip(grads):
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas == 1:
+            return own(optimizer, grads)
+        present = [i for i, g in enumerate(grads) if g is not None]
+        grads = list(grads)
+        for i, g in zip(present, context.all_reduce("sum", [grads[i] for i in present]),
+                        strict=True):
+            grads[i] = g
+        return [g if g is None else g / replicas for g in own(optimizer, grads)]
+
+    _keras_private.install_clip_hook(optimizer, clip)
 
 
 # One engine per device set: TensorFlow refuses a model built under one

@@ -22,6 +22,8 @@ def setup_learning_rate(config, net, data, run_dir):
         config.lr = _find_learning_rate(config, net, data, run_dir)
     lr = float(config.lr)
     if config.lr_scaling != "none":
+        # batch_size is the global batch (all devices together): the rule scales with
+        # it, so more devices at the same per-device batch raise the rate.
         lr = scale_learning_rate(lr, config.batch_size, config.base_batch_size, config.lr_scaling)
     if arrays:
         steps_per_epoch = math.ceil(len(data.train[0]) / config.batch_size)

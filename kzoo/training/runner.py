@@ -8,12 +8,14 @@ written; `kzoo.training.run_dir` describes the files of a run and the rules
 that keep a user's files safe (marker, lock, what `overwrite` may delete).
 """
 
+import contextlib
 import time
 
 import keras
 
 from kzoo import devices as kzoo_devices
 from kzoo import diagnose, zoo
+from kzoo.callbacks.resumable_fit import padded_evaluation
 from kzoo.errors import UsageError
 from kzoo.training import run_dir as layout
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
@@ -139,7 +141,7 @@ def train(
         stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
         # `resume` validated an extended epoch budget; every other value must match.
         check_resume(plan, stored, ignore=("epochs",))
-    check_gradient_settings(run, plan)
+    check_device_settings(run, plan)
     gradient_callbacks = build_gradient_callbacks(run, run_dir)
 
     keras.utils.set_random_seed(config.seed)
@@ -153,6 +155,8 @@ def train(
             optimizer=make_optimizer(plan),
             **config.hparams,
         )
+        if devices > 1:  # tensorflow: the recipe's clipnorm clips the global gradient
+            kzoo_devices.clip_global_gradient(net.optimizer)
     # --compile: Keras' own choice unless set; on torch, compiled only where measured to pay
     steps = None
     if isinstance(prepared.train, tuple):
@@ -198,13 +202,12 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
     kzoo_callbacks = [*lr_callbacks, *build_callbacks(run, run_dir, prepared, gradient_callbacks)]
     with kzoo_devices.scope(run.devices):
         history, wall = _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks)
+        # The test and training-set evaluations, in padded batches on several devices.
+        with _padded(net, run.devices):
+            summary = summarize(run, prepared, net, history, wall)
+            summary.update(select_and_diagnose(plan, net, history, run_dir))
     if run.devices > 1:
         zoo.layers.unsynchronize_batch_norm(net)  # model.keras loads on every backend
-
-    # The test and training-set evaluations run outside the engine: on one device
-    # they need no padding, and the numbers are the same (the weights are replicated).
-    summary = summarize(run, prepared, net, history, wall)
-    summary.update(select_and_diagnose(plan, net, history, run_dir))
     if config.verbose != 0:
         print(diagnose.render(summary["diagnosis"]), flush=True)
     if run_dir is not None:
@@ -212,6 +215,13 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
             add_earlier_sessions(summary, run_dir / layout.SUMMARY_FILE)
         write_results(net, summary, run_dir)
     return RunResult(net, history, summary, run_dir)
+
+
+def _padded(net, devices):
+    if devices == 1:
+        return contextlib.nullcontext()
+    return padded_evaluation(net, devices, kzoo_devices.process_index(),
+                             kzoo_devices.process_count())
 
 
 def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks):
@@ -237,19 +247,25 @@ def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks):
     return history, time.perf_counter() - start
 
 
-def check_gradient_settings(run, plan):
-    """Refuse, before anything is written, gradient callbacks and clipping that a
-    TensorFlow strategy would apply to each replica's gradient before the
-    all-reduce (Keras' TF optimizer clips, and kzoo's hook runs, per replica):
-    their norms and thresholds would not be the global ones."""
+def check_device_settings(run, plan):
+    """Refuse, before anything is written, what a TensorFlow strategy of several
+    replicas would get wrong: the gradient callbacks (kzoo's hook would run on
+    each replica's gradient before the all-reduce, so norms, thresholds and
+    diagnoses would not be the global ones; the recipe's own clipping is made
+    global, `clip_global_gradient`), and `--lr auto` (the finder sweeps
+    unpadded batches, which the strategy splits unevenly)."""
     if run.devices == 1 or run.backend != "tensorflow":
         return
+    if run.lr == "auto":
+        raise UsageError(
+            f"--lr auto with devices={run.devices} on tensorflow: the LR finder's batches "
+            "are not padded for the replicas. Find the rate on one device (kzoo lr-find) "
+            "and pass --lr, or use --backend jax."
+        )
     used = [flag for flag, on in (
         (f"--grad-log-every {run.grad_log_every}", run.grad_log_every),
         (f"--clip {run.clip}", run.clip != "none"),
         (f"--grad-health {run.grad_health}", run.grad_health != "off"),
-        (f"the recipe's global-norm clipping (clipnorm={plan.resolved.values.get('clipnorm')})",
-         run.clip == "none" and plan.resolved.values.get("clipnorm")),
     ) if on]
     if used:
         raise UsageError(
@@ -257,6 +273,5 @@ def check_gradient_settings(run, plan):
             "MirroredStrategy each replica sees only its own gradient (before the "
             "all-reduce), so norms, clipping thresholds and diagnoses would not be the "
             "global ones. Train with --backend jax (its gradient callbacks see the global "
-            "gradient), on one device, or without them (--clip none turns off the recipe's "
-            "clipping)."
+            "gradient), on one device, or without them."
         )

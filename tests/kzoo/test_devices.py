@@ -15,7 +15,7 @@ from kzoo.training import TrainConfig
 from kzoo.training.config import validate_config
 from kzoo.training.inputs import prepare_data
 from kzoo.training.recipe import resolve_run
-from kzoo.training.runner import check_gradient_settings
+from kzoo.training.runner import check_device_settings
 
 
 @pytest.mark.parametrize("value", [0, -1, True, 1.5, "2", "every", None])
@@ -90,12 +90,15 @@ def test_auto_batch_is_a_multiple_of_the_devices_and_devices_are_recorded():
     assert _plan(30, 4).config.batch_size == 30  # a given batch is the global batch, as is
 
 
-def test_tensorflow_refuses_per_replica_gradient_callbacks():
+def test_tensorflow_refuses_per_replica_gradient_callbacks_and_lr_auto():
     plan = _plan(32, 2)
     plan.config.backend = "tensorflow"
-    check_gradient_settings(plan.config, plan)  # no gradient callback, no clipping: fine
+    check_device_settings(plan.config, plan)  # no gradient callback, no clipping: fine
     plan.config.grad_log_every = 10
     with pytest.raises(UsageError, match="--grad-log-every 10 with devices=2 on tensorflow"):
-        check_gradient_settings(plan.config, plan)
+        check_device_settings(plan.config, plan)
     plan.config.backend = "jax"  # jax's gradient callbacks see the global gradient
-    check_gradient_settings(plan.config, plan)
+    check_device_settings(plan.config, plan)
+    plan.config.backend, plan.config.grad_log_every, plan.config.lr = "tensorflow", 0, "auto"
+    with pytest.raises(UsageError, match="--lr auto with devices=2 on tensorflow"):
+        check_device_settings(plan.config, plan)
