@@ -63,6 +63,8 @@ _getitem = resumable_fit.ShuffledBatches.__getitem__
 
 def recording_getitem(self, i):
     batch = _getitem(self, i)
+    if not self.shuffle:  # an evaluation stream (padded, in order), not a training epoch
+        return batch
     if self.n not in _index:
         _index[self.n] = {row.tobytes(): k for k, row in enumerate(np.asarray(self.x))}
     weights = batch[2] if len(batch) == 3 else np.ones(len(batch[0]))
