@@ -11,6 +11,14 @@ by default and only `recurrent_dropout > 0` leaves the fast path. Input
 `dropout` and `layer_norm` (applied between layers, not inside the cell) keep it.
 On the torch backend the same conditions (and right-padded masks) select
 torch's fused kernels on CPU as well as CUDA (`zoo/_torch_rnn.py`).
+
+Defaults: 128 units and dropout 0.2 on the non-recurrent connections (the
+inputs of each layer and the head), as Zaremba et al. 2014 regularise LSTMs;
+Greff et al. 2017 (LSTM: a search space odyssey) find larger layers better when
+regularised. Measured with the family recipes on digits-seq (jax, seeds 0-4,
+mean validation accuracy at the kept epoch): GRU 0.963 -> 0.986, LSTM 0.963 ->
+0.985 against the old 64 units without dropout; dropout alone (64 units) 0.979,
+128 units alone 0.973, dropout 0.3 0.982 (issue #17).
 """
 
 import keras
@@ -26,10 +34,10 @@ CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 def space(hp):
     """KerasTuner search space shared by the recurrent families."""
     return {
-        "units": hp.Choice("units", [32, 64, 128, 256], default=64),
+        "units": hp.Choice("units", [32, 64, 128, 256], default=128),
         "depth": hp.Int("depth", 1, 3, default=1),
         "bidirectional": hp.Boolean("bidirectional", default=False),
-        "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.0),
+        "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.2),
         "pooling": hp.Choice("pooling", list(POOLINGS), default="last"),
         "layer_norm": hp.Boolean("layer_norm", default=False),
     }
@@ -99,10 +107,11 @@ _DOC = """Build a stacked {cls} classifier or regressor.
         input_shape: `(timesteps, features)`; `timesteps` may be `None`.
         num_classes: output size (see `kzoo.zoo.create`).
         head: output head. Defaults to `"multiclass"`.
-        units: units per recurrent layer. Defaults to `64`.
+        units: units per recurrent layer. Defaults to `128` (module docstring).
         depth: number of stacked recurrent layers. Defaults to `1`.
         bidirectional: wrap each layer in `Bidirectional`. Defaults to `False`.
-        dropout: input dropout of each layer and before the head. Defaults to `0.0`.
+        dropout: input dropout of each layer and before the head. Defaults to
+            `0.2` (module docstring).
         recurrent_dropout: dropout on the recurrent state; leaves the cuDNN
             path. Defaults to `0.0`.
         masking: add a `Masking` layer so padded steps are skipped. Defaults to `False`.
@@ -122,10 +131,10 @@ def _make(cell, description, reference):
         num_classes,
         *,
         head="multiclass",
-        units=64,
+        units=128,
         depth=1,
         bidirectional=False,
-        dropout=0.0,
+        dropout=0.2,
         recurrent_dropout=0.0,
         masking=False,
         mask_value=0.0,
