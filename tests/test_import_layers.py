@@ -14,7 +14,11 @@ LIBRARY = ("zoo", "datasets", "callbacks")
 # kzoo.backend (which backend, and is it installed) is no application module: it is
 # keras-free and `kzoo/__init__.py` itself imports it, so every `import kzoo.zoo`
 # runs it anyway. The library may use it.
-FOUNDATION = ("kzoo.backend",)
+# kzoo.errors, kzoo.devices (which devices, the data-parallel engine) and
+# kzoo.multiprocess (which process writes, barriers) are the same kind: process-level
+# facts the library needs (a callback writes on process 0 only), importing nothing
+# of the application (test below).
+FOUNDATION = ("kzoo.backend", "kzoo.errors", "kzoo.devices", "kzoo.multiprocess")
 
 
 def _kzoo_imports(path):
@@ -43,6 +47,17 @@ def test_library_imports_only_its_own_subpackage(package):
         if name != own and not name.startswith(own + ".") and name not in FOUNDATION
     ]
     assert not bad, "library modules import outside their subpackage:\n" + "\n".join(bad)
+
+
+def test_foundation_modules_import_no_application_module():
+    bad = [
+        f"{name}:{line}: {imported}"
+        for name in FOUNDATION
+        for line, imported in _kzoo_imports(ROOT / (name.replace(".", "/") + ".py"))
+        if imported not in FOUNDATION
+        and not any(imported == f"kzoo.{p}" or imported.startswith(f"kzoo.{p}.") for p in LIBRARY)
+    ]
+    assert not bad, "foundation modules import the application:\n" + "\n".join(bad)
 
 
 def test_the_checker_sees_upward_imports(tmp_path):

@@ -190,7 +190,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         )
 
     def fit(self, hp, model, *args, devices=None, trial_checkpoint=None, trial_seed=0,
-            trial_record=None, **kwargs):
+            trial_record=None, trial_fit=None, **kwargs):
         """`model.fit` with the trial's batch size.
 
         Args:
@@ -207,6 +207,9 @@ class ZooHyperModel(keras_tuner.HyperModel):
             trial_seed: seed of the checkpointed batch order.
             trial_record: a dict that gets `devices` and, when checkpointed,
                 `resumed_from_epoch`.
+            trial_fit: the fit that checkpoints and pads (the tuner passes
+                `kzoo.tuning.trial_fit.fit_trial`; the zoo does not import the tuner);
+                needed with `trial_checkpoint` or several devices.
         """
         if "batch_size" in kwargs:
             raise ValueError(
@@ -220,9 +223,12 @@ class ZooHyperModel(keras_tuner.HyperModel):
             if trial_checkpoint is None and placement.devices == 1:
                 return model.fit(*args, batch_size=batch_size, **kwargs)
             # Several devices: kzoo's batches, padded to a multiple of them.
-            from kzoo.tuning.trial_fit import fit_trial
-
-            return fit_trial(model, *args, batch_size=batch_size, directory=trial_checkpoint,
+            if trial_fit is None:
+                raise ValueError(
+                    "A checkpointed or multi-device trial needs trial_fit= (the tuner's "
+                    "kzoo.tuning.trial_fit.fit_trial); kzoo's tuners pass it."
+                )
+            return trial_fit(model, *args, batch_size=batch_size, directory=trial_checkpoint,
                              seed=trial_seed, record=trial_record, devices=placement.devices,
                              **kwargs)
 
