@@ -64,6 +64,19 @@ def test_repeated_spikes_are_flagged():
     assert f["kind"] == "lr_too_high" and f["evidence"]["spike_epochs"] == [3, 5]
 
 
+def test_isolated_spikes_in_a_long_converging_run_are_noise():
+    # The loss of inception_time on UCR Coffee (28 examples, batch 2, 100 % test accuracy):
+    # 3 spikes in 150 epochs, the first 40 epochs as measured, then converged.
+    head = [0.579, 0.511, 0.376, 0.533, 0.169, 0.251, 0.079, 0.221, 0.064, 0.078, 0.387, 0.157,
+            0.162, 0.203, 0.197, 0.271, 0.102, 0.045, 0.184, 0.132, 0.285, 0.229, 0.085, 0.046,
+            0.223, 0.063, 0.025, 0.061, 0.17, 0.03, 0.19, 0.02, 0.015, 0.015, 0.018, 0.203,
+            0.004, 0.334, 0.264, 0.1]
+    loss = head + [0.01] * 110
+    assert [f["kind"] for f in dg.diagnose({"loss": loss})] == []
+    # The same spikes in a short run are a pattern, not noise.
+    assert [f["kind"] for f in dg.diagnose({"loss": head})] == ["lr_too_high"]
+
+
 def test_overfitting_names_the_best_epoch():
     t = np.arange(60)
     loss = list(2.0 * np.exp(-t / 8) + 0.001)
