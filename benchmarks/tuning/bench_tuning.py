@@ -44,6 +44,7 @@ import keras_tuner  # noqa: E402
 
 from kzoo import datasets, zoo  # noqa: E402
 from kzoo.tuning import tune  # noqa: E402
+from kzoo.tuning.tuner import random_startup_trials  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 CASES = {
@@ -61,7 +62,10 @@ RUNNERS = (
     "kzoo-bayesian-prune",
     "kzoo-tpe",  # Optuna's TPESampler inside KerasTuner (needs kzoo[optuna])
     "kzoo-tpe-prune",
-    "optuna-tpe-median",
+    "optuna-tpe-median",  # Optuna's defaults: 10 random start-up trials (the reference)
+    # The same loop with kzoo's start-up rule (random_startup_trials: 2 of 8 trials),
+    # the like-for-like reference for kzoo-tpe-prune.
+    "optuna-tpe-median-startup",
 )
 MAX_TRIALS = int(os.environ.get("BENCH_TRIALS", 8))
 EPOCHS = int(os.environ.get("BENCH_EPOCHS", 5))
@@ -124,7 +128,7 @@ def fit_trial(hm, ds, values, seed, epochs, callbacks=()):
     )
 
 
-def run_optuna(data, model, fixed, seed):
+def run_optuna(data, model, fixed, seed, startup=10):
     import optuna
 
     ds = datasets.load(data, seed=seed)
@@ -169,7 +173,7 @@ def run_optuna(data, model, fixed, seed):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
     )
     start = time.perf_counter()
@@ -285,7 +289,9 @@ def main():
                         out = pathlib.Path(tmp) / f"{case}-{runner}-{seed}"
                         run = run_kzoo(data, model, fixed, runner, seed, out)
                     else:
-                        run = run_optuna(data, model, fixed, seed)
+                        startup = (random_startup_trials("tpe", MAX_TRIALS)
+                                   if runner.endswith("-startup") else 10)
+                        run = run_optuna(data, model, fixed, seed, startup)
                     run.update(
                         case=case,
                         runner=runner,

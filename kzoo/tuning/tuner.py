@@ -164,6 +164,22 @@ class KzooHyperband(KzooTunerMixin, kt.Hyperband):
     """The hyperband search (its tuner carries weights between brackets)."""
 
 
+def random_startup_trials(tuner, max_trials):
+    """How many random trials a model-based search (`bayesian`, `tpe`) starts with.
+
+    A third of the budget, at least 2; for TPE at most Optuna's own default of 10.
+    The libraries' defaults assume large budgets: KerasTuner's Bayesian oracle starts
+    with 3 random points per hyperparameter (24 in an 8-dimensional space) and
+    Optuna's TPESampler with 10, so a search of kzoo's default 10 trials (or the
+    8-trial benchmark) would never leave random sampling (benchmarks/RESULTS.md,
+    issue #18). None for the other tuners.
+    """
+    if tuner not in ("bayesian", "tpe"):
+        return None
+    startup = max(2, max_trials // 3)
+    return min(startup, 10) if tuner == "tpe" else startup
+
+
 def make_tuner(settings, hypermodel, out, devices=None):
     """The tuner of a search, reloading KerasTuner's project in `out/kt` if there is one.
 
@@ -198,11 +214,13 @@ def make_tuner(settings, hypermodel, out, devices=None):
             # Its sampler's seed is kzoo's seed + 1, like the other oracles'.
             "tpe": TPEOracle,
         }
-        extra = {"num_initial_points": max(2, settings["max_trials"] // 3)}
+        startup = random_startup_trials(settings["tuner"], settings["max_trials"])
+        extra = {
+            "bayesian": {"num_initial_points": startup},
+            "tpe": {"n_startup_trials": startup},
+        }.get(settings["tuner"], {})
         oracle = oracle_class[settings["tuner"]](
-            max_trials=settings["max_trials"],
-            **oracle_args,
-            **(extra if settings["tuner"] == "bayesian" else {}),
+            max_trials=settings["max_trials"], **oracle_args, **extra
         )
         tuner = KzooTuner(oracle=oracle, **common)
     # Hyperband has no trial budget of its own; the oracle honours this cap. On a

@@ -19,7 +19,9 @@ from keras_tuner.engine import hyperparameters as hp_types
 from kzoo.cli import main
 from kzoo.plots import read_csv
 from kzoo.tuning import tpe
+from kzoo.tuning import tuner as tuner_module
 from kzoo.tuning.api import tune
+from kzoo.tuning.tuner import random_startup_trials
 
 # The optional extra kzoo[optuna] (in [all]); test_settings checks the error without it.
 optuna = pytest.importorskip("optuna")
@@ -237,7 +239,23 @@ def test_every_trial_is_told_once_and_a_restart_continues_the_study(tmp_path):
     assert journal.read_bytes().endswith(b"\n")
 
 
-def test_a_tpe_search_records_its_study_and_reproduces_from_its_seed(tmp_path):
+def test_model_based_searches_leave_random_sampling_within_small_budgets():
+    # Optuna's default of 10 random start-up trials made an 8- or 10-trial TPE
+    # search pure random sampling (issue #18's benchmark).
+    assert [random_startup_trials("tpe", n) for n in (3, 8, 10, 30, 100)] == [2, 2, 3, 10, 10]
+    assert [random_startup_trials("bayesian", n) for n in (3, 8, 100)] == [2, 2, 33]
+    assert random_startup_trials("random", 8) is None
+
+
+def test_a_tpe_search_records_its_study_and_reproduces_from_its_seed(tmp_path, monkeypatch):
+    startups = []
+
+    class Spy(tpe.TPEOracle):
+        def __init__(self, *args, **kwargs):
+            startups.append(kwargs.get("n_startup_trials"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(tuner_module, "TPEOracle", Spy)
     runs = [
         tune("mlp", tiny_data(), out=tmp_path / name, tuner="tpe", max_trials=3, epochs=2,
              fixed=TINY, verbose=0, seed=seed)
@@ -253,6 +271,7 @@ def test_a_tpe_search_records_its_study_and_reproduces_from_its_seed(tmp_path):
         assert told.value == pytest.approx(row["score"])
         assert told.params["learning_rate"] == pytest.approx(row["learning_rate"])
     assert runs[0].best["tuner"] == "tpe"
+    assert startups == [2, 2, 2]  # kzoo tune passes its start-up rule to the oracle
 
 
 class Scripted(keras.callbacks.Callback):
