@@ -24,6 +24,7 @@ def space(hp):
         "norm": hp.Choice("norm", ["none", "batch", "layer"], default="none"),
         "residual": hp.Boolean("residual", default=False),
         "l2": hp.Choice("l2", [0.0, 1e-5, 1e-4], default=0.0),
+        "input_noise": hp.Choice("input_noise", [0.0, 0.1, 0.3, 0.5], default=0.3),
     }
 
 
@@ -47,6 +48,7 @@ def mlp(
     l1=0.0,
     l2=0.0,
     residual=False,
+    input_noise=0.3,
 ):
     """Build an MLP classifier or regressor.
 
@@ -64,6 +66,13 @@ def mlp(
         l1: L1 penalty on kernels. Defaults to `0.0`.
         l2: L2 penalty on kernels. Defaults to `0.0`.
         residual: add a skip connection around each block. Defaults to `False`.
+        input_noise: standard deviation of Gaussian noise added to the inputs
+            during training only (a data-augmenting regulariser for standardised
+            features; Bishop 1995, "Training with noise is equivalent to Tikhonov
+            regularization"). Defaults to `0.3`: on digits it lifted the mean
+            validation accuracy of 5 seeds from 0.974 / 0.973 / 0.970 to 0.974 /
+            0.978 / 0.978 (jax / tensorflow / torch) and left two tabular sets it
+            was not chosen on unchanged (benchmarks/RESULTS.md, issue #17).
     """
     norm = None if norm == "none" else norm
     check_choice("norm", norm, NORMS)
@@ -71,6 +80,7 @@ def mlp(
     check_range("dropout", dropout, 0.0, 0.99)
     check_range("l1", l1, 0.0)
     check_range("l2", l2, 0.0)
+    check_range("input_noise", input_noise, 0.0)
     widths = [width] * depth if isinstance(width, int) else [int(w) for w in width]
     if len(widths) != depth:
         raise ValueError(f"width lists {len(widths)} sizes but depth={depth}; give {depth}.")
@@ -85,6 +95,8 @@ def mlp(
 
     inputs = keras.Input(shape=tuple(input_shape), name="features")
     x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    if input_noise:
+        x = keras.layers.GaussianNoise(input_noise, name="input_noise")(x)
     for i, units in enumerate(widths):
         shortcut = x
         # Without a norm the activation is fused into the Dense layer: one layer call

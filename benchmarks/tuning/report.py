@@ -13,8 +13,13 @@ Reads the results file of `bench_tuning.py` and prints, per case and runner:
 Usage:
 
     .venv/bin/python benchmarks/tuning/report.py [benchmarks/tuning/results.json]
+        [--seeds 3 4 5 6 7]
+
+`--seeds` keeps only those seeds, e.g. the ones run alone on the machine when
+others ran under load: times are comparable only between runs at the same load.
 """
 
+import argparse
 import json
 import math
 import pathlib
@@ -94,9 +99,9 @@ def _fmt(x, spec):
     return "never" if math.isinf(x) else format(x, spec)
 
 
-def report(path):
+def report(path, seeds=None):
     results = json.loads(pathlib.Path(path).read_text())
-    runs = results["runs"]
+    runs = [r for r in results["runs"] if seeds is None or r["seed"] in seeds]
     lines = [
         f"{results['backend']}, {results['max_trials']} trials x {results['epochs']} epochs, "
         f"{results['machine']}, {results['date']}",
@@ -119,4 +124,8 @@ def report(path):
 
 
 if __name__ == "__main__":
-    print(report(sys.argv[1] if len(sys.argv) > 1 else HERE / "results.json"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="?", default=HERE / "results.json")
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds")
+    args = parser.parse_args()
+    print(report(args.results, args.seeds))

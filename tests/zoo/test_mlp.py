@@ -72,3 +72,18 @@ def test_residual_adds_projection_when_width_changes():
 def test_flattens_higher_rank_input():
     model = zoo.create("mlp", input_shape=(8, 8), num_classes=10)
     assert model.predict(np.zeros((2, 8, 8), "float32"), verbose=0).shape == (2, 10)
+
+
+def test_input_noise_perturbs_training_only_and_is_validated():
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    model = zoo.create("mlp", input_shape=(6,), num_classes=3, dropout=0.0)  # default 0.3
+    noise = model.get_layer("input_noise")
+    assert noise.stddev == 0.3
+    # Inference is deterministic and noise-free; training mode adds noise of that scale.
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(noise(x, training=False)), x)
+    delta = keras.ops.convert_to_numpy(noise(x, training=True)) - x
+    assert 0.25 < delta.std() < 0.35
+    off = zoo.create("mlp", input_shape=(6,), num_classes=3, input_noise=0.0)
+    assert "input_noise" not in [lyr.name for lyr in off.layers]
+    with pytest.raises(ValueError, match="input_noise"):
+        zoo.create("mlp", input_shape=(6,), num_classes=3, input_noise=-0.1)

@@ -26,7 +26,13 @@ TARGET = 0.97
 # tensorflow gru gave 0.975 / 0.983 / 0.994 (13-23 s each).
 # It runs on tensorflow: in CI the jax suite is the longest and tensorflow's ends minutes
 # earlier, so the three trainings cost no wall time there (tensorflow margin 1.3 points).
-FAMILY = {"tensorflow": ("gru", "digits-seq")}
+# torch runs the mlp on digits (2-6 s a seed). Its guard is 0.96, not the 0.97 claim:
+# the MLP sits near its ceiling on digits (seeds 0-4, all three backends, 15 runs:
+# median 0.975, per-seed spread 0.961-0.986, about one point either way), so a 0.97
+# median of 3 would fail on some machine's float trajectory; the claim is measured by
+# benchmarks/defaults.py (RESULTS.md). torch seeds 0-2 gave 0.969 / 0.983 / 0.975 (median
+# 0.975, margin 1.5 points); before `input_noise` 0.961 was the old defaults' worst seed.
+FAMILY = {"tensorflow": ("gru", "digits-seq", TARGET), "torch": ("mlp", "digits", 0.96)}
 
 
 def _margin(claim, value, threshold):
@@ -35,12 +41,11 @@ def _margin(claim, value, threshold):
 
 @pytest.mark.skipif(
     keras.backend.backend() not in FAMILY,
-    reason="CI time budget (2 cores, 3 backends run at once): three full default trainings "
-    "run on one backend, tensorflow, whose suite ends first (jax's and torch's per-seed "
-    "results are in the issue #17 notes)",
+    reason="CI time budget (2 cores, 3 backends run at once): the jax suite is the longest; "
+    "its per-seed results are in benchmarks/RESULTS.md (benchmarks/defaults.py)",
 )
 def test_defaults_reach_097_median_of_three_seeds(tmp_path):
-    model, data = FAMILY[keras.backend.backend()]
+    model, data, threshold = FAMILY[keras.backend.backend()]
     accuracies = []
     for seed in SEEDS:
         run = tmp_path / f"seed{seed}"
@@ -49,5 +54,5 @@ def test_defaults_reach_097_median_of_three_seeds(tmp_path):
         assert "user" not in {v["source"] for v in resolved.values()}  # nothing by hand
         accuracies.append(result.summary["test_accuracy"])
     median = statistics.median(accuracies)
-    _margin(f"{model} on {data}, median test accuracy of seeds {SEEDS}", median, TARGET)
-    assert median >= TARGET, f"{model} defaults regressed: {accuracies}"
+    _margin(f"{model} on {data}, median test accuracy of seeds {SEEDS}", median, threshold)
+    assert median >= threshold, f"{model} defaults regressed: {accuracies}"
