@@ -87,9 +87,10 @@ def table(results):
             continue
         accs = [r["test_accuracy"] for r in runs]
         times = [r["train_s"] for r in runs]
+        median = statistics.median(accs)
         lines.append(
             f"| {model} | {data} | {' / '.join(f'{a:.3f}' for a in accs)} | "
-            f"{statistics.median(accs):.3f}{'' if statistics.median(accs) >= TARGET else ' (< 0.97)'} | "
+            f"{median:.3f}{'' if median >= TARGET else ' (< 0.97)'} | "
             f"{' / '.join(f'{t:.0f}' for t in times)} | {max(times):.0f}"
             f"{'' if max(times) < BUDGET_S else ' (> 60)'} |"
         )

@@ -204,11 +204,19 @@ RECIPES = {
     # 0.974 / 0.978. 0.3 is the family default: on two tabular sets it was not chosen
     # on (sklearn breast_cancer and wine, 5 seeds, jax) it left the median test
     # accuracy unchanged (0.965, 0.978), where 0.5 lowered breast_cancer's mean.
+    # Then, with input noise 0.3, Adam's default 1e-3 for 60 epochs with patience 20
+    # against 3e-3 / 40 / 15: mean validation accuracy 0.975 / 0.979 / 0.978 against
+    # 0.974 / 0.978 / 0.978, test medians 0.978 on every backend against 0.975 / 0.972 /
+    # 0.975, worst seed 0.964-0.969 against 0.961-0.972. At 3e-3 tensorflow's
+    # validation loss bottomed out by epoch 5-11 (runs stopped at 20-26 epochs, test
+    # 0.956 / 0.972 / 0.964 on seeds 0-2); at 1e-3 every backend trains 30-60 epochs.
+    # On breast_cancer and wine (5 seeds, jax) the median stayed 0.965 / rose to 1.0.
     "mlp": TrainRecipe(
-        optimizer="adam", lr=3e-3, batch_fraction=0.1, batch_min=8, batch_max=32, epochs=40,
-        selection="val_loss", patience=15, batchnorm=False,
-        sources={"optimizer": KINGMA_2015, "lr": MEASURED, "batch_max": KERAS_IO,
-                 "epochs": MEASURED, "selection": KERAS_IO, "patience": KERAS_IO},
+        optimizer="adam", lr=1e-3, batch_fraction=0.1, batch_min=8, batch_max=32, epochs=60,
+        selection="val_loss", patience=20, batchnorm=False,
+        sources={"optimizer": KINGMA_2015, "lr": f"{KINGMA_2015}; {MEASURED}",
+                 "batch_max": KERAS_IO, "epochs": MEASURED, "selection": KERAS_IO,
+                 "patience": MEASURED},
     ),
 }
 

@@ -24,7 +24,6 @@ import json
 import math
 import pathlib
 import statistics
-import sys
 
 import numpy as np
 from scipy import stats
