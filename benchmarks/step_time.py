@@ -214,8 +214,11 @@ def _kzoo(family, shape):
             depth=shape["depth"],
             width=shape["width"],
             dropout=0.1,
+            input_noise=0.0,  # the same network as the plain-Keras and torch.nn MLPs
         )
-    hp = {"units": shape["units"]} if family in RNN_CELLS else {}
+    # The recurrent references have no dropout: neither has kzoo's model here (its
+    # family default of 0.2 adds an input mask and a head Dropout layer).
+    hp = {"units": shape["units"], "dropout": 0.0} if family in RNN_CELLS else {}
     return zoo.create(family, (shape["T"], shape["F"]), shape["classes"], **hp)
 
 
