@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
-from _tiny_search import TINY, tiny_data
+from _tiny_search import TINY, completed, search_command, subprocess_env, tiny_data
 from keras_tuner.engine import hyperparameters as hp_types
 
 from kzoo.cli import main
@@ -300,57 +299,6 @@ def test_pruned_trials_are_told_with_the_score_they_reached(tmp_path):
 
 # ------------------------------------------------------------------ subprocesses
 
-_CALLBACKS = """
-import time, keras
-
-class Slow(keras.callbacks.Callback):
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds = seconds
-
-    def on_epoch_end(self, epoch, logs=None):
-        time.sleep(self.seconds)
-"""
-
-_SCRIPT = """
-import sys, numpy as np
-from kzoo.cli import main
-from kzoo.datasets import Dataset
-from kzoo.tuning import tune
-from slow_callbacks import Slow
-
-rng = np.random.default_rng(0)
-x = rng.normal(size=(96, 6)).astype("float32"); y = (x[:, 0] > 0).astype("int32")
-ds = Dataset("tiny", x[:64], y[:64], x[64:80], y[64:80], x[80:], y[80:], "multiclass", 2,
-             "tabular")
-tune("mlp", ds, out=sys.argv[1], tuner="tpe", max_trials={trials}, epochs=2,
-     workers={workers}, fixed={{"depth": 1, "width": 8}}, callbacks=[Slow({sleep})],
-     heartbeat_timeout=30)
-"""
-
-
-def _script(tmp_path, **fmt):
-    (tmp_path / "slow_callbacks.py").write_text(_CALLBACKS)
-    path = tmp_path / "search.py"
-    path.write_text(textwrap.dedent(_SCRIPT.format(**fmt)))
-    return [sys.executable, str(path), str(tmp_path / "out")]
-
-
-def _env(tmp_path):
-    return {
-        **os.environ,
-        "KERAS_BACKEND": keras.backend.backend(),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-    }
-
-
-def _completed(path):
-    try:
-        return [r for r in read_csv(path) if r["status"] == "COMPLETED"]
-    except (OSError, KeyError):
-        return []
-
 
 @pytest.mark.skipif(
     keras.backend.backend() != "torch",
@@ -358,18 +306,20 @@ def _completed(path):
 )
 @pytest.mark.slow
 def test_sigkill_then_restart_loses_and_repeats_no_trial(tmp_path):
-    cmd, out = _script(tmp_path, sleep=0.25, trials=3, workers=0), tmp_path / "out"
-    proc = subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.PIPE,
+    cmd = search_command(tmp_path, tuner="tpe", sleep=0.25, trials=3, workers=0)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(cmd, env=subprocess_env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     end = time.monotonic() + 120
-    while not _completed(out / "trials.csv"):
+    while not completed(out / "trials.csv"):
         assert proc.poll() is None and time.monotonic() < end, proc.communicate()
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = {r["trial_id"]: r for r in _completed(out / "trials.csv")}
+    before = {r["trial_id"]: r for r in completed(out / "trials.csv")}
 
-    rerun = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=180)
+    rerun = subprocess.run(cmd, env=subprocess_env(tmp_path), capture_output=True, text=True,
+                           timeout=180)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "Resuming the search" in rerun.stdout
     rows = read_csv(out / "trials.csv")
@@ -388,8 +338,10 @@ def test_sigkill_then_restart_loses_and_repeats_no_trial(tmp_path):
 )
 @pytest.mark.slow
 def test_chief_and_two_workers_run_a_tpe_search(tmp_path):
-    cmd, out = _script(tmp_path, sleep=0.25, trials=4, workers=2), tmp_path / "out"
-    run = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=240)
+    cmd = search_command(tmp_path, tuner="tpe", sleep=0.25, trials=4, workers=2)
+    out = tmp_path / "out"
+    run = subprocess.run(cmd, env=subprocess_env(tmp_path), capture_output=True, text=True,
+                         timeout=240)
     assert run.returncode == 0, run.stdout + run.stderr
     rows = read_csv(out / "trials.csv")
     assert [r["trial_id"] for r in rows] == [0, 1, 2, 3]

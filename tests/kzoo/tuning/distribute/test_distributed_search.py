@@ -4,44 +4,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
-import time
 
 import keras
 import pytest
+from _tiny_search import completed, search_command, subprocess_env, wait_for
 
 from kzoo.plots import read_csv
-
-# --------------------------------------------------------------------------- subprocesses
-
-# Callbacks are rebuilt in the workers from their class and arguments (JSON, no pickle),
-# so they live in an importable module.
-_CALLBACKS = """
-import time, keras
-
-class Slow(keras.callbacks.Callback):
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds = seconds
-
-    def on_epoch_end(self, epoch, logs=None):
-        time.sleep(self.seconds)
-"""
-
-_SCRIPT = """
-import sys, numpy as np
-from kzoo.datasets import Dataset
-from kzoo.tuning import tune
-from slow_callbacks import Slow
-
-rng = np.random.default_rng(0)
-x = rng.normal(size=(96, 6)).astype("float32"); y = (x[:, 0] > 0).astype("int32")
-ds = Dataset("tiny", x[:64], y[:64], x[64:80], y[64:80], x[80:], y[80:], "multiclass", 2,
-             "tabular")
-tune("mlp", ds, out=sys.argv[1], max_trials={trials}, epochs=2, workers={workers},
-     fixed={{"depth": 1, "width": 8}}, callbacks=[Slow({sleep})], heartbeat_timeout=30)
-"""
 
 
 def _only_on(backend):
@@ -53,53 +21,19 @@ def _only_on(backend):
     )
 
 
-def _script(tmp_path, **fmt):
-    (tmp_path / "slow_callbacks.py").write_text(_CALLBACKS)
-    path = tmp_path / "search.py"
-    path.write_text(textwrap.dedent(_SCRIPT.format(**fmt)))
-    return path
-
-
-def _env(tmp_path):
-    return {
-        **os.environ,
-        "KERAS_BACKEND": keras.backend.backend(),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-    }
-
-
-def _wait_for(predicate, timeout, proc=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process exited early: {proc.communicate()}")
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
-
-def _completed(path):
-    try:
-        return [r for r in read_csv(path) if r["status"] == "COMPLETED"]
-    except (OSError, KeyError):
-        return []
-
-
 @_only_on("torch")
 @pytest.mark.slow
 def test_sigkill_then_restart_continues_the_search(tmp_path):
-    script, out = _script(tmp_path, sleep=0.25, trials=4, workers=0), tmp_path / "out"
-    cmd = [sys.executable, str(script), str(out)]
-    env = _env(tmp_path)
+    cmd, out = search_command(tmp_path, sleep=0.25, trials=4, workers=0), tmp_path / "out"
+    env = subprocess_env(tmp_path)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    _wait_for(lambda: len(_completed(out / "trials.csv")) >= 1, 120, proc)
+    wait_for(lambda: len(completed(out / "trials.csv")) >= 1, 120, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = {r["trial_id"]: r for r in _completed(out / "trials.csv")}
+    before = {r["trial_id"]: r for r in completed(out / "trials.csv")}
 
-    rerun = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=180)
+    rerun = subprocess.run(cmd, env=subprocess_env(tmp_path), capture_output=True, text=True,
+                           timeout=180)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "Resuming the search" in rerun.stdout
     rows = read_csv(out / "trials.csv")

@@ -10,7 +10,7 @@ import textwrap
 
 import keras
 import pytest
-from test_distributed_search import _CALLBACKS, _env, _wait_for
+from _tiny_search import SLOW_CALLBACKS, subprocess_env, wait_for
 
 from kzoo.cli import main
 from kzoo.plots import read_csv
@@ -57,15 +57,15 @@ def _checkpointed_trial(out):
 )
 @pytest.mark.slow
 def test_gpu_blocks_and_a_killed_worker_resuming_from_its_checkpoint(tmp_path):
-    (tmp_path / "slow_callbacks.py").write_text(_CALLBACKS)
+    (tmp_path / "slow_callbacks.py").write_text(SLOW_CALLBACKS)
     (tmp_path / "search.py").write_text(textwrap.dedent(_SCRIPT))
     out = tmp_path / "out"
-    env = {**_env(tmp_path), "KZOO_VIRTUAL_DEVICES": "1", "CUDA_VISIBLE_DEVICES": ""}
+    env = {**subprocess_env(tmp_path), "KZOO_VIRTUAL_DEVICES": "1", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.Popen([sys.executable, str(tmp_path / "search.py"), str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         found = []
-        _wait_for(lambda: found.append(_checkpointed_trial(out)) or found[-1], 150, proc)
+        wait_for(lambda: found.append(_checkpointed_trial(out)) or found[-1], 150, proc)
         worker, trial_id = found[-1]
         pid = json.loads((out / "workers" / "pids.json").read_text())[worker]
         os.kill(pid, signal.SIGKILL)  # after the trial's first checkpoint, before its end
