@@ -49,12 +49,13 @@ from kzoo.errors import UsageError  # noqa: E402
 # 202 training examples: batches of 32, the last of 10 (padded to 12 on 4 devices);
 # 17 validation examples (padded to 20 on 4 devices, to 18 on 2); 11 test examples.
 # Dropout on jax: its masks are drawn for the global batch, as on one device.
-# TensorFlow's replicas draw their own masks, so dropout runs there agree in
-# distribution only: no dropout, but BatchNorm (synchronized over the 2 replicas).
+# TensorFlow's replicas draw their own masks (and the MLP's input noise), so runs with
+# them agree in distribution only: neither, but BatchNorm (synchronized over the 2
+# replicas).
 # No training batch needs padding on 2 devices: BatchNorm's batch statistics would
 # count the pads.
 if os.environ.get("KERAS_BACKEND") == "tensorflow":
-    HPARAMS = {"width": 16, "depth": 1, "dropout": 0.0, "norm": "batch"}
+    HPARAMS = {"width": 16, "depth": 1, "dropout": 0.0, "input_noise": 0.0, "norm": "batch"}
 else:
     HPARAMS = {"width": 16, "depth": 1, "dropout": 0.2}
 SETTINGS = dict(epochs=2, batch_size=32, lr=1e-2, verbose=0, seed=3, hparams=HPARAMS)
