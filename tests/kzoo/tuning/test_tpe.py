@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
-from _tiny_search import TINY, completed, search_command, subprocess_env, tiny_data
+from _tiny_search import TINY, completed, search_command, subprocess_env, tiny_data, wait_for
 from keras_tuner.engine import hyperparameters as hp_types
 
 from kzoo.cli import main
@@ -310,10 +309,7 @@ def test_sigkill_then_restart_loses_and_repeats_no_trial(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(cmd, env=subprocess_env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
-    end = time.monotonic() + 120
-    while not completed(out / "trials.csv"):
-        assert proc.poll() is None and time.monotonic() < end, proc.communicate()
-        time.sleep(0.1)
+    wait_for(lambda: completed(out / "trials.csv"), 120, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = {r["trial_id"]: r for r in completed(out / "trials.csv")}
