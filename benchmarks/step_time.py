@@ -17,7 +17,7 @@ the wall times.
 Usage:
     python benchmarks/step_time.py [--backends jax torch tensorflow] [--steps 30]
                                    [--families mlp lstm ...] [--rounds 7]
-                                   [--out benchmarks/step_time.json]
+                                   [--seq-batch 64] [--out benchmarks/step_time.json]
     python benchmarks/step_time.py --device gpu   # the FIGURES.md shapes
 """
 
@@ -222,6 +222,14 @@ def _kzoo(family, shape):
     return zoo.create(family, (shape["T"], shape["F"]), shape["classes"], **hp)
 
 
+def _shapes(args):
+    """SHAPES for the device, with the sequence batch replaced by --seq-batch if given."""
+    shapes = {k: dict(v) for k, v in SHAPES[args.device].items()}
+    if args.seq_batch:
+        shapes["seq"]["batch"] = args.seq_batch
+    return shapes
+
+
 def worker(args):
     """Runs in a subprocess with KERAS_BACKEND set: times kzoo and plain Keras models."""
     single_thread()
@@ -230,7 +238,7 @@ def worker(args):
 
     from kzoo import zoo
 
-    shapes = SHAPES[args.device]
+    shapes = _shapes(args)
     rng = np.random.default_rng(0)
     results = {}
     for family in args.families or zoo.list():
@@ -343,6 +351,9 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--seq-batch", type=int, default=None, help="batch of the sequence shapes (default 64)"
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch loop")
     parser.add_argument("--out", default="benchmarks/step_time.json")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -361,7 +372,7 @@ def main():
         "median [min, max] over rounds",
         "device": args.device,
         "steps": args.steps,
-        "shapes": SHAPES[args.device],
+        "shapes": _shapes(args),
         "backends": {},
     }
     for backend in args.backends:
@@ -378,6 +389,8 @@ def main():
         ]
         if args.no_torch:
             cmd.append("--no-torch")
+        if args.seq_batch:
+            cmd += ["--seq-batch", str(args.seq_batch)]
         if args.families:
             cmd += ["--families", *args.families]
         env = {**os.environ, **SINGLE_THREAD_ENV, "KERAS_BACKEND": backend}

@@ -13,6 +13,14 @@ round and medians over rounds. Per step, in ms:
   from Keras'.
 - `layer`: one recurrent layer's forward + backward alone, kzoo-fused Keras layer
   vs `torch.nn` module (the kernel part, where kzoo's own code runs).
+- `floor`: the cheapest step that still trains the model as a Keras model: its
+  forward through Keras' layer calls, torch's fused cross-entropy on the softmax's
+  logits (`_keras_logits`, no Keras loss object), backward, Keras'
+  `optimizer.apply`, and no metrics or loss tracker (`floor/lean_step`). `fit`
+  only adds to it (data adapter, callbacks, logs), so `torch.nn/step / lean_step`
+  (`floor/step_throughput_bound`, per round) bounds from above the throughput of
+  any `fit` that runs this model through Keras' layer calls and optimizer on eager
+  torch, whatever its train step computes besides.
 
 Usage:
     KERAS_BACKEND=torch python benchmarks/torch_step_breakdown.py [--rounds 7]
@@ -28,7 +36,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from step_time import RNN_CELLS, SHAPES, _kzoo, _plain_keras, single_thread  # noqa: E402
+from step_time import (  # noqa: E402
+    RNN_CELLS,
+    SHAPES,
+    _kzoo,
+    _plain_keras,
+    single_thread,
+    summary,
+)
 
 single_thread()
 
@@ -45,6 +60,7 @@ def _keras_parts(model, x, y, xn, yn, batch):
     import torch
 
     tw = model.trainable_weights
+    model.make_train_function()
 
     def fwd_bwd():
         model.zero_grad()
@@ -62,11 +78,32 @@ def _keras_parts(model, x, y, xn, yn, batch):
         "fwd_loss_bwd": (fwd_bwd, 5),
         "optimizer_apply": (apply, 5),
         "train_step": (lambda: model.train_step((x, y)), 5),
+        "train_function": (lambda: model.train_function([(x, y)]), 5),
         "fit_step": (
             lambda: model.fit(xn, yn, batch_size=batch, epochs=1, verbose=0, shuffle=False),
             1 / steps,  # one fit of `steps` steps, reported per step
         ),
     }
+
+
+def _lean_step(model, x, y):
+    """The floor: Keras forward, fused cross-entropy on the logits, backward, Keras'
+    optimizer; no metrics, no loss tracker (a measurement, not a training step kzoo ships)."""
+    import torch
+
+    tw = model.trainable_weights
+    if not hasattr(model(x[:1]), "_keras_logits"):
+        raise SystemExit("the floor needs a softmax output that keeps its logits")
+
+    def step():
+        for v in tw:
+            v.value.grad = None
+        probs = model(x, training=True)
+        torch.nn.functional.cross_entropy(probs._keras_logits, y.long()).backward()
+        with torch.no_grad():
+            model.optimizer.apply([v.value.grad for v in tw], tw)
+
+    return step
 
 
 def _torch_parts(family, s, x, y):
@@ -101,7 +138,7 @@ def measure(family, rounds):
     s = SHAPES["cpu"]["seq"]
     b = s["batch"]
     rng = np.random.default_rng(0)
-    xn = rng.normal(size=(b * 10, s["T"], s["F"])).astype("float32")
+    xn = rng.normal(size=(b * 30, s["T"], s["F"])).astype("float32")
     yn = rng.integers(0, s["classes"], len(xn)).astype("int32")
     x, y = torch.from_numpy(xn[:b]), torch.from_numpy(yn[:b])
     keras.utils.set_random_seed(0)
@@ -110,14 +147,18 @@ def measure(family, rounds):
     for m in (kzoo_model, fused):
         m.fit(xn, yn, batch_size=b, epochs=1, verbose=0)  # builds and warms up
     tparts, rnn = _torch_parts(family, s, x, y)
-    layer = fuse_model(keras.Sequential([keras.Input((s["T"], s["F"])),
-                                         getattr(keras.layers, RNN_CELLS[family])(s["units"])]))
+    layer = fuse_model(
+        keras.Sequential(
+            [keras.Input((s["T"], s["F"])), getattr(keras.layers, RNN_CELLS[family])(s["units"])]
+        )
+    )
     parts = {
         **{f"torch.nn/{k}": v for k, v in tparts.items()},
         **{f"kzoo/{k}": v for k, v in _keras_parts(kzoo_model, x, y, xn, yn, b).items()},
         **{f"keras+fused/{k}": v for k, v in _keras_parts(fused, x, y, xn, yn, b).items()},
         "layer/kzoo_fused": (lambda: layer(x).sum().backward(), 5),
         "layer/torch.nn": (lambda: rnn(x)[0][:, -1].sum().backward(), 5),
+        "floor/lean_step": (_lean_step(kzoo_model, x, y), 5),
     }
     times = {k: [] for k in parts}
     names = list(parts)
@@ -128,7 +169,15 @@ def measure(family, rounds):
                 times[k].append(_cpu_ms(fn, 1) * reps)
             else:
                 times[k].append(_cpu_ms(fn, reps))
-    return {k: statistics.median(v) for k, v in times.items()}
+    row = {k: statistics.median(v) for k, v in times.items()}
+    # per round, then summarised: ratios of medians would mix rounds
+    row["floor/step_throughput_bound"] = summary(
+        [t / lean for t, lean in zip(times["torch.nn/step"], times["floor/lean_step"], strict=True)]
+    )
+    row["kzoo/throughput_fit"] = summary(
+        [t / f for t, f in zip(times["torch.nn/step"], times["kzoo/fit_step"], strict=True)]
+    )
+    return row
 
 
 def main():
@@ -150,7 +199,16 @@ def main():
     }
     for family in args.families:
         report["families"][family] = row = measure(family, args.rounds)
-        print(family, " ".join(f"{k}={v:.2f}" for k, v in row.items()), flush=True)
+        print(
+            family,
+            " ".join(
+                f"{k}={v:.2f}"
+                if isinstance(v, float)
+                else f"{k}={v['median']:.2f}[{v['min']:.2f}-{v['max']:.2f}]"
+                for k, v in row.items()
+            ),
+            flush=True,
+        )
     report["load_at_end"] = os.getloadavg()[0]
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)

@@ -76,6 +76,32 @@ def test_logged_norms_equal_autograd_norms(tiny_tabular, tmp_path):
     assert float(table[1]["head"]) == pytest.approx(expected_layer["head"], rel=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["global_norm", "autoclip"])
+def test_logged_norms_are_the_norms_before_clipping(tiny_tabular, mode):
+    """Clipping scales the gradients (in place on eager torch); the logger still
+    records the unclipped norms, and the threshold it clipped them to."""
+    x, y = tiny_tabular
+    model = _model()
+    grads = _reference_grads(model, x, y)
+    expected_global = math.sqrt(sum(float(np.sum(g**2)) for g in grads))
+    clip_value = expected_global / 4
+    clip = (GradientClipping("global_norm", clip_value=clip_value) if mode == "global_norm"
+            else GradientClipping("autoclip", percentile=50, window=4))
+    logger = GradientNormLogger(every=1)
+    # lr=0: every step sees the same weights and batch, hence the same gradients
+    model.fit(x, y, batch_size=len(x), epochs=3, shuffle=False, verbose=0,
+              callbacks=[clip, logger])
+    rows = np.array(logger.rows)
+    np.testing.assert_allclose(rows[:, 1], expected_global, rtol=1e-5)
+    np.testing.assert_allclose(np.hypot(rows[:, 4], rows[:, 5]), expected_global, rtol=1e-5)
+    if mode == "global_norm":
+        np.testing.assert_allclose(rows[:, 2], clip_value, rtol=1e-6)
+        np.testing.assert_array_equal(rows[:, 3], 1.0)
+    else:  # the window holds only this norm: the threshold is the norm, nothing clipped
+        np.testing.assert_allclose(rows[:, 2], expected_global, rtol=1e-5)
+        np.testing.assert_array_equal(rows[:, 3], 0.0)
+
+
 def test_every_logs_only_those_steps_and_fills_logs(tiny_tabular, tmp_path):
     x, y = tiny_tabular
     model = _model()
@@ -165,6 +191,35 @@ def test_all_three_callbacks_agree_with_and_without_xla(tiny_tabular, jit_compil
     assert clip_state["count"] == clip_ref["count"] > 5
     np.testing.assert_allclose(clip_state["history"], clip_ref["history"], rtol=1e-4)
     np.testing.assert_allclose(health_hist, health_ref, rtol=1e-4)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the host-path row is eager torch's")
+def test_torch_host_rows_equal_the_keras_ops_rows(tiny_tabular, monkeypatch):
+    """On eager torch with CPU tensors a logged row is written into the buffer in place;
+    every column (step, global norm, AutoClip threshold, clipped, per-layer norms)
+    equals the Keras-ops write it replaces (forced here by hiding the host tensors)."""
+    from kzoo.callbacks import _keras_private
+
+    x, y = tiny_tabular
+
+    def rows():
+        model = _model()
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.05),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        logger = GradientNormLogger(every=3)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                  callbacks=[GradientClipping("autoclip", percentile=25, window=4), logger])
+        return np.array(logger.rows)
+
+    host = rows()
+    monkeypatch.setattr(_keras_private, "host_tensor", lambda variable: None)
+    keras_ops = rows()
+    assert host.shape == keras_ops.shape and len(host) > 3
+    np.testing.assert_array_equal(host[:, 0], keras_ops[:, 0])  # steps
+    assert 0 < host[:, 3].sum() < len(host)  # some rows clipped, some not
+    np.testing.assert_allclose(host, keras_ops, rtol=1e-6, atol=1e-7)
 
 
 def test_rows_hold_one_fit_and_csv_keeps_every_fit(tiny_tabular, tmp_path):
