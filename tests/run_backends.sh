@@ -6,10 +6,18 @@
 set -u
 py=$1; backends=$2; jobs=$3; shift 3
 logs=$(mktemp -d)
+# Concurrent backends share the cores: torch's OpenMP threads then spin-wait on busy
+# cores (a 3-seed training test: 19 s alone, 116 s beside two busy processes, 19 s
+# again with one thread), stealing CPU from the other suites too. jax and tensorflow
+# were measured unaffected (51 vs 51 s, 58 vs 60 s). One thread for torch then, unless
+# the caller chose.
+threads() {
+  if [ "$1" = torch ] && [ "$jobs" -gt 1 ]; then echo "OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}"; fi
+}
 run() {
   local b=$1; shift
   local t0=$SECONDS
-  KERAS_BACKEND=$b "$py" -m pytest -q -p no:cacheprovider --durations=8 "$@" tests >"$logs/$b.log" 2>&1
+  env $(threads "$b") KERAS_BACKEND=$b "$py" -m pytest -q -p no:cacheprovider --durations=8 "$@" tests >"$logs/$b.log" 2>&1
   echo $? >"$logs/$b.rc"
   echo $((SECONDS - t0)) >"$logs/$b.secs"
 }
