@@ -235,7 +235,7 @@ def _tiny_series(n, seed, length=64):
 
 
 @pytest.mark.skipif(
-    keras.backend.backend() != "jax",
+    keras.backend.backend() != "torch",
     reason="CI time budget: runs on one backend (the backend does not change it)",
 )
 @pytest.mark.parametrize("seed", [0, 1])
@@ -264,7 +264,7 @@ def _digits():
 
 
 @pytest.mark.skipif(
-    keras.backend.backend() != "jax",
+    keras.backend.backend() != "torch",
     reason="CI time budget: runs on one backend (the backend does not change it)",
 )
 def test_real_overfitting_of_an_oversized_mlp_on_a_small_subset():
@@ -290,7 +290,7 @@ def test_real_overfitting_of_an_oversized_mlp_on_a_small_subset():
 
 
 @pytest.mark.skipif(
-    keras.backend.backend() != "jax",
+    keras.backend.backend() != "torch",
     reason="CI time budget: runs on one backend (the backend does not change it)",
 )
 def test_real_divergence_at_lr_10():
@@ -307,7 +307,7 @@ def test_real_divergence_at_lr_10():
 
 
 @pytest.mark.skipif(
-    keras.backend.backend() != "jax",
+    keras.backend.backend() != "torch",
     reason="CI time budget: runs on one backend (the backend does not change it)",
 )
 def test_real_healthy_default_run_is_silent():
