@@ -84,14 +84,13 @@ def _vanishing_run(cell, seed):
     model = _adding_model(cell, T, seed)
     health = GradientHealth(check_every=10, patience=5, vanishing_threshold=1e-2)
     logger = GradientNormLogger(every=10)
-    callbacks, epochs = [health, logger], EPOCHS_VANISHING
-    if cell == "LSTM":  # trains until it has solved the task, within a budget
-        callbacks.append(_StopWhenSolved(SOLVED_MSE, then=EPOCHS_AFTER_SOLVED))
-        epochs = EPOCHS_LSTM_BUDGET
+    fit = {"epochs": EPOCHS_VANISHING, "callbacks": [health, logger]}
+    if cell == "LSTM":  # trains until it has solved the task (on validation), within a budget
+        fit["callbacks"].append(_StopWhenSolved(SOLVED_MSE, then=EPOCHS_AFTER_SOLVED))
+        fit.update(epochs=EPOCHS_LSTM_BUDGET, validation_data=(ds.x_val, ds.y_val))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(ds.x_train, ds.y_train, batch_size=32, epochs=epochs, verbose=0,
-                  validation_data=(ds.x_val, ds.y_val), callbacks=callbacks)
+        model.fit(ds.x_train, ds.y_train, batch_size=32, verbose=0, **fit)
     mse = model.evaluate(ds.x_test, ds.y_test, verbose=0)
     rows = np.asarray(logger.rows)
     layers = [logger.columns.index(n) for n in ("early_proj", "late_proj", "rnn", "head")]
