@@ -123,6 +123,8 @@ def train(
         )
     if prepared.test is None and config.verbose != 0:
         print(NO_TEST_NOTE.format(name=prepared.name), flush=True)
+    if prepared.info.get("task_note") and config.verbose != 0:  # an inferred regression
+        print(prepared.info["task_note"], flush=True)
     if config.checkpoint_every_steps and not isinstance(prepared.train, tuple):
         raise ValueError(
             "checkpoint_every_steps needs array data (x, y): mid-epoch resume replays the "
