@@ -21,7 +21,7 @@ from kzoo.training import run_dir as layout
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for
 from kzoo.training.config import RunResult, TrainConfig, field_names, validate_config
-from kzoo.training.fit import fit_run
+from kzoo.training.fit import check_checkpoints, fit_run
 from kzoo.training.inputs import prepare_data
 from kzoo.training.learning_rate import setup_learning_rate
 from kzoo.training.recipe import (
@@ -140,6 +140,7 @@ def train(
     plan = resolve_run(config, prepared, devices)
     run, prepared = plan.config, plan.data
     if config.resume and not restart:
+        check_checkpoints(run_dir, run)  # readable, and written under these settings
         stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
         # `resume` validated an extended epoch budget; every other value must match.
         check_resume(plan, stored, ignore=("epochs",))
