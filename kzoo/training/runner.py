@@ -9,6 +9,8 @@ that keep a user's files safe (marker, lock, what `overwrite` may delete).
 """
 
 import contextlib
+import functools
+import shutil
 import time
 
 import keras
@@ -16,7 +18,7 @@ import keras
 from kzoo import devices as kzoo_devices
 from kzoo import diagnose, zoo
 from kzoo.callbacks.resumable_fit import padded_evaluation
-from kzoo.errors import UsageError
+from kzoo.errors import MachineError, UsageError, out_of_memory
 from kzoo.training import run_dir as layout
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for
@@ -44,6 +46,24 @@ NO_TEST_NOTE = (
 )
 
 
+def _oom_is_a_machine_error(func):
+    """An out-of-memory error of any backend leaves `func` as a MachineError (exit 4)
+    with the advice to shrink the run (`kzoo.errors.out_of_memory`)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception as err:
+            message = out_of_memory(err)
+            if message is None or isinstance(err, MachineError):
+                raise
+            raise MachineError(message) from err
+
+    return wrapper
+
+
+@_oom_is_a_machine_error
 def train(
     model="gru",
     data="digits-seq",
@@ -98,6 +118,7 @@ def train(
     run_dir, _ = layout.check_out(
         config.out, "train", overwrite=config.overwrite, resume=config.resume
     )
+    created = run_dir is not None and not run_dir.exists()  # kzoo makes it in this call
     resuming = config.resume
     restart = resuming and not layout.has_checkpoint(run_dir)
     if restart:  # nothing to resume: the run starts over from its config (said below)
@@ -189,8 +210,37 @@ def train(
              "resolved": plan.resolved.to_json()},
         )
         return _run(config, plan, net, run_dir, gradient_callbacks, callbacks)
+    except Exception as err:
+        message = out_of_memory(err)
+        if message is None:
+            raise
+        failure = err
     finally:
         lock.release()
+    # Out of memory: the run directory is cleared or marked failed (the lock is free).
+    trained = resuming or layout.has_checkpoint(run_dir)
+    _after_out_of_memory(run_dir, created and not trained, trained, message)
+    raise MachineError(message) from failure
+
+
+def _after_out_of_memory(run_dir, remove_dir, trained, message):
+    """A run kzoo made in this call with nothing trained is removed (its files only,
+    when the folder was there before); a run with checkpoints is marked failed in
+    summary.json, so `kzoo train --resume` can continue it once it fits."""
+    if trained:
+        summary = run_dir / layout.SUMMARY_FILE
+        before = layout.read_json_object(summary) if summary.is_file() else {}
+        layout.write_json(summary, {**before, "status": "failed", "failed": message})
+        return
+    if remove_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in (*layout.KIND_FILES["train"], layout.MARKER_FILE):
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
 
 
 def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
