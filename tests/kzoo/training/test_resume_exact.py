@@ -101,3 +101,14 @@ def test_config_edited_since_the_checkpoint_is_refused_with_the_keys(run, capsys
     err = capsys.readouterr().err
     assert "batch_size (32 in the checkpoint, 64 now)" in err and len(err.splitlines()) == 1
     assert not (run / layout.MODEL_FILE).exists()
+
+
+def test_a_run_killed_after_its_last_checkpoint_keeps_the_selected_epoch(run):
+    old = keras.saving.load_model(run / layout.MODEL_FILE).get_weights()
+    kept = json.loads((run / layout.SUMMARY_FILE).read_text())["selected_epoch"]
+    _killed(run)
+    result = resume(run, verbose=0)
+    assert result.summary["selected_epoch"] == kept < result.summary["epochs_run"]
+    new = keras.saving.load_model(run / layout.MODEL_FILE).get_weights()
+    for a, b in zip(old, new, strict=True):
+        np.testing.assert_array_equal(a, b)  # the selected epoch's weights, not the last
