@@ -155,3 +155,16 @@ def test_malformed_data_through_kzoo_train(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert code == 3 and len(err.splitlines()) == 1 and str(path) in err, (name, err)
         assert not out.exists()
+
+
+def test_an_inferred_regression_is_announced_by_kzoo_train(tmp_path, capsys):
+    from kzoo.cli import main
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "floats.npz"
+    np.savez(path, x_train=rng.normal(size=(40, 3)), y_train=np.arange(40) % 3 + 0.5)
+    code = main(["train", "--model", "mlp", "--data", str(path), "--epochs", "1",
+                 "--hp", "width=8", "--out", str(tmp_path / "run")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"{path}: the labels are non-integer numbers (e.g. 0.5), so this is a regression" in out
