@@ -75,9 +75,9 @@ def fit_run(net, fit_kwargs, config, run_dir):
     )
     if not checkpointing:
         if config.resume:
-            raise ValueError(
-                "This run cannot resume: it has no checkpoints (streaming data, or "
-                "checkpointing disabled)."
+            raise RunDirError(
+                f"{run_dir} cannot resume: it has no checkpoints (streaming data, or "
+                "checkpointing disabled). Start a new run with another --out."
             )
         if config.devices > 1 and isinstance(x, np.ndarray):
             return _fit_resumable(net, fit_kwargs, config, None)
@@ -95,7 +95,7 @@ def fit_run(net, fit_kwargs, config, run_dir):
         every_n_steps=config.checkpoint_every_steps or None,
     )
     if config.resume and not layout.has_checkpoint(run_dir):
-        raise ValueError(f"No checkpoint in {run_dir / layout.CHECKPOINTS_DIR} to resume from.")
+        raise RunDirError(f"No checkpoint in {run_dir / layout.CHECKPOINTS_DIR} to resume from.")
     ckpt.run_config = exactness_config(config)
     history = _fit_resumable(net, dict(fit_kwargs, callbacks=callbacks), config, ckpt)
     if config.resume:

@@ -146,3 +146,34 @@ def test_csv_decode_and_parse_errors_name_the_line(tmp_path):
     path.write_bytes(b"label,a\n0,1\n1,\x002\n")
     with pytest.raises(DataError, match=r"nul.csv, line \d"):
         kzoo.datasets.load(str(path))
+
+
+class _Batches(keras.utils.PyDataset):
+    def __init__(self, y):
+        super().__init__()
+        self.y = y
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, i):
+        return np.ones((len(self.y), 3), "float32"), self.y
+
+
+def test_a_stream_s_first_batch_goes_through_the_same_label_check():
+    from kzoo.training import prepare_data
+
+    with pytest.raises(DataError, match=r"_Batches: y_train \(first batch\) holds negative"):
+        prepare_data(_Batches(np.array([0, -1, 1])), num_classes=2, task="binary")
+    with pytest.raises(DataError, match=r"labels span \[0, 5\]"):
+        prepare_data(_Batches(np.array([0, 5, 1])), num_classes=3)
+    assert prepare_data(_Batches(np.array([0, 2, 1])), num_classes=3).num_classes == 3
+
+
+def test_tune_checks_a_dataset_it_is_given():
+    from kzoo.tuning.api import load_data
+
+    ds = Dataset("mine", _x(), np.arange(60) % 3, _x(10), np.full(10, 7), None, None,
+                 "multiclass", 8, "tabular")
+    with pytest.raises(DataError, match="mine: y_val holds class"):
+        load_data(ds)
