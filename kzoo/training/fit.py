@@ -24,10 +24,10 @@ def exactness_config(run):
     return json.loads(json.dumps(values, default=str))
 
 
-def check_checkpoints(run_dir, run):
+def check_checkpoints(run_dir, now):
     """Before a resume: some checkpoint must be readable (else RunDirError naming
-    them), and the settings it was written under must equal `run`'s (else
-    RunDirError listing the keys that differ)."""
+    them), and the settings it was written under must equal `now`
+    (`exactness_config` of the resumed run; else RunDirError listing the keys)."""
     directory = run_dir / layout.CHECKPOINTS_DIR
     files = sorted(p.name for p in directory.glob("step-*.ckpt"))
     with warnings.catch_warnings(record=True):  # each unreadable file: said below
@@ -44,7 +44,6 @@ def check_checkpoints(run_dir, run):
     recorded = found[2].get("run_config")
     if not recorded:  # written before kzoo recorded it
         return
-    now = exactness_config(run)
     changed = sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
     if changed:
         listed = ", ".join(f"{k} ({recorded.get(k)!r} in the checkpoint, {now.get(k)!r} now)"
@@ -55,7 +54,7 @@ def check_checkpoints(run_dir, run):
             "new run with another --out.")
 
 
-def fit_run(net, fit_kwargs, config, run_dir):
+def fit_run(net, fit_kwargs, config, run_dir, run_config=None):
     """`net.fit`, or `fit_resumable` with checkpoints in `run_dir/checkpoints`.
 
     Checkpoints need a run directory, array data and a checkpoint interval;
@@ -96,7 +95,8 @@ def fit_run(net, fit_kwargs, config, run_dir):
     )
     if config.resume and not layout.has_checkpoint(run_dir):
         raise RunDirError(f"No checkpoint in {run_dir / layout.CHECKPOINTS_DIR} to resume from.")
-    ckpt.run_config = exactness_config(config)
+    # Recorded in each checkpoint: the settings as resolved before the fit began.
+    ckpt.run_config = run_config if run_config is not None else exactness_config(config)
     history = _fit_resumable(net, dict(fit_kwargs, callbacks=callbacks), config, ckpt)
     if config.resume:
         layout.write_history_csv(run_dir, history)

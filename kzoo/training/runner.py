@@ -23,7 +23,7 @@ from kzoo.training import run_dir as layout
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for
 from kzoo.training.config import RunResult, TrainConfig, field_names, validate_config
-from kzoo.training.fit import check_checkpoints, fit_run
+from kzoo.training.fit import check_checkpoints, exactness_config, fit_run
 from kzoo.training.inputs import prepare_data
 from kzoo.training.learning_rate import setup_learning_rate
 from kzoo.training.recipe import (
@@ -160,8 +160,10 @@ def train(
     # (config.json), `run` holds the concrete values.
     plan = resolve_run(config, prepared, devices)
     run, prepared = plan.config, plan.data
+    # What the checkpoints record, before `--lr auto` sets the rate it finds.
+    exact = exactness_config(run)
     if config.resume and not restart:
-        check_checkpoints(run_dir, run)  # readable, and written under these settings
+        check_checkpoints(run_dir, exact)  # readable, and written under these settings
         stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
         # `resume` validated an extended epoch budget; every other value must match.
         check_resume(plan, stored, ignore=("epochs",))
@@ -195,7 +197,7 @@ def train(
         net.jit_compile = jit
 
     if run_dir is None:
-        return _run(config, plan, net, None, gradient_callbacks, callbacks)
+        return _run(config, plan, net, None, gradient_callbacks, callbacks, exact)
     lock = layout.claim(
         run_dir, "train", overwrite=config.overwrite, resume=resuming, fresh=restart
     )
@@ -209,7 +211,7 @@ def train(
             {**config.to_json(), "resume": False, "overwrite": False,
              "resolved": plan.resolved.to_json()},
         )
-        return _run(config, plan, net, run_dir, gradient_callbacks, callbacks)
+        return _run(config, plan, net, run_dir, gradient_callbacks, callbacks, exact)
     except Exception as err:
         message = out_of_memory(err)
         if message is None:
@@ -243,7 +245,7 @@ def _after_out_of_memory(run_dir, remove_dir, trained, message):
             path.unlink()
 
 
-def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
+def _run(config, plan, net, run_dir, gradient_callbacks, callbacks, exact=None):
     """Fit `net` with the resolved settings (`plan.config`) and write the results
     into `run_dir` (locked by the caller)."""
     run, prepared = plan.config, plan.data
@@ -254,7 +256,7 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
     lr_callbacks = setup_learning_rate(run, net, prepared, run_dir)
     kzoo_callbacks = [*lr_callbacks, *build_callbacks(run, run_dir, prepared, gradient_callbacks)]
     with kzoo_devices.scope(run.devices):
-        history, wall = _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks)
+        history, wall = _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks, exact)
         # The test and training-set evaluations, in padded batches on several devices.
         with _padded(net, run.devices):
             summary = summarize(run, prepared, net, history, wall)
@@ -277,7 +279,7 @@ def _padded(net, devices):
                              kzoo_devices.process_count())
 
 
-def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks):
+def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks, exact=None):
     """The fit (inside the device engine); returns the history and its wall time."""
     run, prepared = plan.config, plan.data
     all_callbacks = [
@@ -296,7 +298,7 @@ def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks):
         fit_kwargs["validation_data"] = prepared.val
 
     start = time.perf_counter()
-    history = fit_run(net, fit_kwargs, run, run_dir)
+    history = fit_run(net, fit_kwargs, run, run_dir, run_config=exact)
     return history, time.perf_counter() - start
 
 

@@ -112,3 +112,20 @@ def test_a_run_killed_after_its_last_checkpoint_keeps_the_selected_epoch(run):
     new = keras.saving.load_model(run / layout.MODEL_FILE).get_weights()
     for a, b in zip(old, new, strict=True):
         np.testing.assert_array_equal(a, b)  # the selected epoch's weights, not the last
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) == 7:
+            raise KeyboardInterrupt
+
+
+def test_an_lr_auto_run_resumes_under_the_settings_its_checkpoint_recorded(tmp_path):
+    # `--lr auto` sets the rate after the settings are resolved; the checkpoint's record
+    # and the resume's comparison both take them before, so a plain resume is accepted.
+    common = dict(epochs=2, batch_size=256, hparams={"width": 8, "depth": 1}, verbose=0,
+                  lr="auto", checkpoint_every_steps=2)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train("mlp", "digits", out=str(out), callbacks=[_Interrupt()], **common)
+    assert resume(out, verbose=0).summary["epochs_run"] == 2
