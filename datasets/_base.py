@@ -180,6 +180,17 @@ def load(spec, *, seed=0, **options):
     return ds.check()  # the check every route shares (kzoo.datasets._checks)
 
 
+def check_fractions(name, val_fraction, test_fraction):
+    """A built-in set's split fractions: validation and test in (0, 1), together < 1."""
+    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise UsageError(f"{name}: {key} must be a fraction in (0, 1), got {value!r}; "
+                             f"e.g. '{name}:{key}=0.2'.")
+    if val_fraction + test_fraction >= 1:
+        raise UsageError(f"{name}: val_fraction + test_fraction = {val_fraction + test_fraction:g} "
+                         "leaves no training examples; keep their sum below 1.")
+
+
 def split_indices(n, *, val_fraction, test_fraction, seed, stratify=None):
     """Deterministic shuffled train/val/test index arrays.
 

@@ -16,7 +16,7 @@ Spec examples: `adding:T=100`, `adding:T=200,task=classification,n=6000`.
 
 import numpy as np
 
-from kzoo.datasets._base import Dataset, register_dataset
+from kzoo.datasets._base import Dataset, check_fractions, register_dataset
 from kzoo.errors import UsageError
 
 TASKS = ("regression", "classification")
@@ -53,6 +53,7 @@ def adding(*, T=100, task="regression", n=5000, seed=0, val_fraction=0.2, test_f
     if task not in TASKS:
         raise UsageError(f"adding: task must be one of {TASKS}, got {task!r}.")
     T, n = _count("T", T, 2), _count("n", n, 10)
+    check_fractions("adding", val_fraction, test_fraction)
     if n * T * 2 * 4 > MAX_BYTES:  # x is (n, T, 2) float32
         raise UsageError(
             f"adding: n={n} x T={T} needs {n * T * 8 / 2**30:.3g} GiB for x, over the "

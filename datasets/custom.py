@@ -268,7 +268,7 @@ def _max_array_bytes():
 
 def inspect_npz(path):
     """`{name: (shape, dtype)}` of the arrays in an `.npz`, read from the .npy
-    headers alone (nothing is loaded). Raises `ValueError` for anything that is
+    headers alone (nothing is loaded). Raises `DataError` for anything that is
     not a valid npz of plain numeric arrays, or that would exceed the size limit."""
     path = _existing_file(path)
     with open(path, "rb") as f:

@@ -177,3 +177,15 @@ def test_tune_checks_a_dataset_it_is_given():
                  "multiclass", 8, "tabular")
     with pytest.raises(DataError, match="mine: y_val holds class"):
         load_data(ds)
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("digits:val_fraction=1.5", "val_fraction must be a fraction in (0, 1)"),
+    ("adding:val_fraction=0.9,test_fraction=0.5", "leaves no training examples"),
+])
+def test_built_in_split_fractions_are_settings_errors(spec, words):
+    from kzoo.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        kzoo.datasets.load(spec)
+    assert words in str(err.value)
