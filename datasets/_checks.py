@@ -49,6 +49,8 @@ def check_labels(y, task, num_classes, name, part):
         raise DataError(f"{what} holds NaN or inf labels; drop those examples.")
     if task not in CLASS_TASKS:
         return
+    if y.ndim == 2 and y.shape[1] == 1:  # (n, 1): one label per example, as Keras takes it
+        y = y[:, 0]
     if y.ndim != 1:
         raise DataError(f"{what} is shaped {y.shape}; a {task} task takes one class label per "
                         "example, shape (n,).")
