@@ -173,6 +173,9 @@ class Checkpoint(MonitorCallback):
         self._torch_rng = None
         self.last_saved = None
         self._pending_metrics = None
+        # The settings the run is written under (kzoo.training sets it); a resume
+        # compares its own against them (`kzoo.training.fit.check_checkpoints`).
+        self.run_config = None
 
     # ------------------------------------------------------------------ wiring
 
@@ -308,6 +311,7 @@ class Checkpoint(MonitorCallback):
             "model_variables": [[v.path, list(v.shape)] for v in model.variables],
             "optimizer_variables": [[v.path, list(v.shape)] for v in model.optimizer.variables],
             "time": time.time(),
+            **({"run_config": self.run_config} if self.run_config is not None else {}),
         }
 
     def save(self, model, directory=None, score=None, epoch_end=None):

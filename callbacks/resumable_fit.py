@@ -18,6 +18,7 @@ import math
 import keras
 import numpy as np
 
+from kzoo.callbacks._checkpoint_state import BEST_WEIGHTS, callback_key
 from kzoo.callbacks._padded_metrics import exact_padded_metrics
 
 
@@ -229,7 +230,22 @@ def fit_resumable(
                 return history
         if epoch < epochs:
             run(epoch * spe, (epochs - epoch) * spe, spe, epoch, epochs)
+        elif state:  # no epoch left: no fit ends, so the selection is applied here
+            _select_without_fit(model, checkpoint)
     return history
+
+
+def _select_without_fit(model, checkpoint):
+    """A run resumed in (or after) its last epoch has no full fit left to end, so
+    EarlyStopping never restores the best weights (the short fit that finishes an
+    interrupted epoch does not, `_no_restore_unless_stopped`): restore them here,
+    from the state the checkpoint restored or the short fit left."""
+    pending = checkpoint._pending_states or {}
+    for i, cb in enumerate(checkpoint.tracked):
+        state = pending.get(callback_key(i, cb))
+        if (isinstance(cb, keras.callbacks.EarlyStopping) and cb.restore_best_weights
+                and isinstance(state, dict) and state.get(BEST_WEIGHTS) is not None):
+            model.set_weights(state[BEST_WEIGHTS])
 
 
 @contextlib.contextmanager

@@ -12,6 +12,8 @@ import pathlib
 
 import numpy as np
 
+from kzoo.errors import UsageError
+
 _LOADERS: dict = {}
 
 
@@ -64,47 +66,15 @@ class Dataset:
         )
 
     def check(self):
-        """Raise `ValueError` naming the split and the fix if the arrays are unusable:
-        empty, x/y lengths that differ, another example shape than train, NaN or
-        inf, or class labels outside `0..num_classes-1`. Returns `self`."""
-        parts = [("train", self.x_train, self.y_train), ("val", self.x_val, self.y_val)]
-        if self.has_test or self.y_test is not None:
-            parts.append(("test", self.x_test, self.y_test))
-        for part, x, y in parts:
-            if x is None or y is None:
-                raise ValueError(
-                    f"{self.name}: x_{part} and y_{part} must both be given or both omitted."
-                )
-            if len(x) == 0 or len(y) == 0:
-                raise ValueError(f"{self.name}: the {part} split is empty (x_{part} has "
-                                 f"{len(x)} examples, y_{part} {len(y)}).")
-            if len(x) != len(y):
-                raise ValueError(
-                    f"{self.name}: x_{part} has {len(x)} examples but y_{part} has {len(y)}; "
-                    "each example needs exactly one label."
-                )
-            if x.shape[1:] != self.x_train.shape[1:]:
-                raise ValueError(
-                    f"{self.name}: x_{part} examples are shaped {x.shape[1:]} but x_train "
-                    f"examples {self.x_train.shape[1:]}; every split needs the same features."
-                )
-            bad = int(x.size - np.count_nonzero(np.isfinite(x)))
-            if bad:
-                raise ValueError(
-                    f"{self.name}: x_{part} holds {bad} NaN or inf value(s). Impute or drop "
-                    "them first (e.g. np.nan_to_num or sklearn.impute.SimpleImputer)."
-                )
-            if self.task == "regression":
-                if not np.all(np.isfinite(y)):
-                    raise ValueError(f"{self.name}: y_{part} holds NaN or inf targets.")
-            elif self.task in ("multiclass", "binary") and (
-                y.min() < 0 or y.max() >= self.num_classes
-            ):
-                raise ValueError(
-                    f"{self.name}: y_{part} labels span [{y.min()}, {y.max()}] but there are "
-                    f"{self.num_classes} classes; labels must lie in 0..{self.num_classes - 1}."
-                )
-        return self
+        """Raise `DataError` (a ValueError) naming the data, the split and the fix if
+        the arrays are unusable (`kzoo.datasets._checks`): an empty split, x/y
+        lengths that differ, no features, another example shape than train, NaN or
+        inf, class labels that are not integers in `0..num_classes-1`, a training
+        split with one class or without a class of the data, or a validation/test
+        class the training split lacks. Returns `self`."""
+        from kzoo.datasets._checks import check_dataset
+
+        return check_dataset(self)
 
 
 def register_dataset(name, *, description=""):
@@ -112,7 +82,7 @@ def register_dataset(name, *, description=""):
 
     def decorator(loader):
         if name in _LOADERS:
-            raise ValueError(f"A dataset named {name!r} is already registered.")
+            raise UsageError(f"A dataset named {name!r} is already registered.")
         loader.description = description
         _LOADERS[name] = loader
         return loader
@@ -128,7 +98,7 @@ def list_datasets():
 def parse_spec(spec):
     """Split `"name:k=v,k2=v2"` into `(name, args, kwargs)` with numbers converted."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"A dataset spec must be a non-empty string, got {spec!r}.")
+        raise UsageError(f"A dataset spec must be a non-empty string, got {spec!r}.")
     name, _, rest = spec.partition(":")
     args, kwargs = [], {}
     for part in filter(None, (p.strip() for p in rest.split(","))):
@@ -164,7 +134,7 @@ def _file_spec(spec):
     if sep and head.lower().endswith(FILE_SUFFIXES):
         _, args, kwargs = parse_spec(f"file:{tail}")
         if args:
-            raise ValueError(f"Options after a file name are key=value pairs, got {spec!r}.")
+            raise UsageError(f"Options after a file name are key=value pairs, got {spec!r}.")
         return pathlib.Path(head), kwargs
     return None
 
@@ -191,13 +161,13 @@ def load(spec, *, seed=0, **options):
         try:
             return load_file(path, seed=seed, **{**kwargs, **options})
         except TypeError as err:
-            raise ValueError(f"Bad options for data file {path}: {err}") from None
+            raise UsageError(f"Bad options for data file {path}: {err}") from None
     if options:
-        raise ValueError("Keyword options are for data files; give a dataset's options in "
+        raise UsageError("Keyword options are for data files; give a dataset's options in "
                          "its spec, e.g. 'adding:T=100'.")
     name, args, kwargs = parse_spec(spec)
     if name not in _LOADERS:
-        raise ValueError(
+        raise UsageError(
             f"Unknown dataset {name!r}. Available: {', '.join(list_datasets())}, "
             "or the path of an .npz file (x_train, y_train and optionally x_val, y_val, "
             "x_test, y_test) or of a .csv file (one row per series plus a label column)."
@@ -205,9 +175,20 @@ def load(spec, *, seed=0, **options):
     try:
         ds = _LOADERS[name](*args, seed=seed, **kwargs)
     except TypeError as err:
-        raise ValueError(f"Bad options for dataset {name!r} in {spec!r}: {err}") from None
+        raise UsageError(f"Bad options for dataset {name!r} in {spec!r}: {err}") from None
     ds.name = spec
-    return ds
+    return ds.check()  # the check every route shares (kzoo.datasets._checks)
+
+
+def check_fractions(name, val_fraction, test_fraction):
+    """A built-in set's split fractions: validation and test in (0, 1), together < 1."""
+    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise UsageError(f"{name}: {key} must be a fraction in (0, 1), got {value!r}; "
+                             f"e.g. '{name}:{key}=0.2'.")
+    if val_fraction + test_fraction >= 1:
+        raise UsageError(f"{name}: val_fraction + test_fraction = {val_fraction + test_fraction:g} "
+                         "leaves no training examples; keep their sum below 1.")
 
 
 def split_indices(n, *, val_fraction, test_fraction, seed, stratify=None):

@@ -16,7 +16,8 @@ Spec examples: `adding:T=100`, `adding:T=200,task=classification,n=6000`.
 
 import numpy as np
 
-from kzoo.datasets._base import Dataset, register_dataset
+from kzoo.datasets._base import Dataset, check_fractions, register_dataset
+from kzoo.errors import UsageError
 
 TASKS = ("regression", "classification")
 MAX_BYTES = 4 << 30  # refuse absurd sizes before allocating
@@ -27,7 +28,7 @@ def _count(name, value, minimum):
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"adding: {name} must be a whole number >= {minimum}, got {value!r}.")
+        raise UsageError(f"adding: {name} must be a whole number >= {minimum}, got {value!r}.")
     return value
 
 
@@ -50,10 +51,11 @@ def make_adding(n, T, rng):
 )
 def adding(*, T=100, task="regression", n=5000, seed=0, val_fraction=0.2, test_fraction=0.2):
     if task not in TASKS:
-        raise ValueError(f"adding: task must be one of {TASKS}, got {task!r}.")
+        raise UsageError(f"adding: task must be one of {TASKS}, got {task!r}.")
     T, n = _count("T", T, 2), _count("n", n, 10)
+    check_fractions("adding", val_fraction, test_fraction)
     if n * T * 2 * 4 > MAX_BYTES:  # x is (n, T, 2) float32
-        raise ValueError(
+        raise UsageError(
             f"adding: n={n} x T={T} needs {n * T * 8 / 2**30:.3g} GiB for x, over the "
             f"{MAX_BYTES / 2**30:g} GiB limit; lower n or T."
         )

@@ -11,7 +11,6 @@ and `Dataset.check()`. A test split is never carved silently: without one
 >>> ds = kzoo.datasets.load("waves.csv", label="kind")  # one row per series + a label column
 """
 
-import csv
 import os
 import pathlib
 import zipfile
@@ -19,6 +18,8 @@ import zipfile
 import numpy as np
 
 from kzoo.datasets._base import Dataset, split_indices, standardize
+from kzoo.errors import DataError, UsageError
+from kzoo.reading import read_csv_rows
 
 TASKS = ("classification", "multiclass", "binary", "regression")
 NPZ_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
@@ -29,7 +30,7 @@ MAX_ARRAY_BYTES = 16 << 30
 
 
 def from_arrays(x, y, *, val=0.2, test=None, seed=0, task=None, kind=None, name="arrays",
-                standardize_features=True):
+                standardize_features=True, _y_name="y"):
     """A `Dataset` from arrays, split and standardised like the built-in sets.
 
     Args:
@@ -58,23 +59,24 @@ def from_arrays(x, y, *, val=0.2, test=None, seed=0, task=None, kind=None, name=
     for part, value in splits.items():
         if isinstance(value, (tuple, list)):
             if len(value) != 2:
-                raise ValueError(f"{name}: {part}= must be a fraction or an (x_{part}, y_{part}) "
+                raise UsageError(f"{name}: {part}= must be a fraction or an (x_{part}, y_{part}) "
                                  f"pair, got a sequence of {len(value)}.")
             xp = _features(value[0], f"x_{part}", name)
             given[part] = (xp, _labels(value[1], f"y_{part}", name, len(xp)))
         elif value is not None and not (isinstance(value, (int, float)) and 0 < value < 1):
-            raise ValueError(f"{name}: {part}= must be a fraction in (0, 1), an (x, y) pair "
+            raise UsageError(f"{name}: {part}= must be a fraction in (0, 1), an (x, y) pair "
                              f"or None, got {value!r}.")
     for part, (xp, _) in given.items():  # before standardising, which would broadcast
         if xp.shape[1:] != x.shape[1:]:
-            raise ValueError(
+            raise DataError(
                 f"{name}: x_{part} has features shaped {xp.shape[1:]} but x is shaped "
                 f"{x.shape[1:]}; every split needs the same features (same columns, steps "
                 "and channels)."
             )
     if "val" not in given and val is None:
-        raise ValueError(f"{name}: a validation split is needed; give val= a fraction or a pair.")
-    task, classes, encode = _task(task, [y] + [p[1] for p in given.values()], name)
+        raise UsageError(f"{name}: a validation split is needed; give val= a fraction or a pair.")
+    named = {_y_name: y, **{f"y_{part}": p[1] for part, p in given.items()}}
+    task, classes, encode, note = _task(task, named, name)
     y = encode(y)
     given = {part: (xp, encode(yp)) for part, (xp, yp) in given.items()}
     val_f = None if "val" in given else float(val)
@@ -87,14 +89,16 @@ def from_arrays(x, y, *, val=0.2, test=None, seed=0, task=None, kind=None, name=
     elif test_i is not None:
         parts["test"] = (x[test_i], y[test_i])
     if len(parts["train"][0]) == 0:
-        raise ValueError(f"{name}: no training examples are left after the split.")
+        raise DataError(f"{name}: no training examples are left after the split.")
     kind = kind or ("sequence" if x.ndim == 3 else "tabular")
     if kind not in ("sequence", "tabular") or (kind == "tabular" and x.ndim != 2):
-        raise ValueError(f"{name}: kind must be 'sequence' or 'tabular' (2-D x), got {kind!r} "
+        raise UsageError(f"{name}: kind must be 'sequence' or 'tabular' (2-D x), got {kind!r} "
                          f"for x shaped {x.shape}.")
     if kind == "sequence" and x.ndim == 2:  # one channel per step
         parts = {k: (v[0][..., None], v[1]) for k, v in parts.items()}
     info = {"source": name, "seed": seed, "val": _describe(val), "test": _describe(test)}
+    if note:  # said by `kzoo train` and `kzoo tune`, and kept in the Dataset
+        info["task_note"] = note
     names = list(parts)
     xs = [parts[k][0] for k in names]
     if standardize_features and np.all([np.isfinite(a).all() for a in xs]):
@@ -152,12 +156,15 @@ def _describe(value):
 def _features(x, what, name):
     x = np.asarray(x)
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise ValueError(f"{name}: {what} must be numeric, got dtype {x.dtype}.")
+        raise DataError(f"{name}: {what} must be numeric, got dtype {x.dtype}.")
     if x.ndim not in (2, 3):
-        raise ValueError(
+        raise DataError(
             f"{name}: {what} must be 2-D (examples, features) or 3-D (examples, steps, "
             f"channels), got shape {x.shape}."
         )
+    if 0 in x.shape[1:]:
+        raise DataError(f"{name}: {what} is shaped {x.shape}: the examples have no features; "
+                        "give at least one feature column.")
     return x.astype("float32")
 
 
@@ -166,55 +173,69 @@ def _labels(y, what, name, n):
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
-        raise ValueError(f"{name}: {what} must be 1-D (one label per example), got {y.shape}.")
+        raise DataError(f"{name}: {what} must be 1-D (one label per example), got {y.shape}.")
     if len(y) == 0:
-        raise ValueError(f"{name}: {what} is empty; give one label per example.")
+        raise DataError(f"{name}: {what} is empty; give one label per example.")
     if len(y) != n:
-        raise ValueError(
+        raise DataError(
             f"{name}: x has {n} examples but {what} has {len(y)} labels; they must match "
             "(one label per example, in the same order)."
         )
     return y
 
 
-def _task(task, ys, name):
-    """`(task, classes, encode)`: classes are the sorted distinct labels of all splits."""
+def _task(task, named, name):
+    """`(task, classes, encode, note)`: classes are the sorted distinct labels of all
+    splits (`named`: {what: labels}); `note` says why a task was inferred as regression."""
     if task is not None and task not in TASKS:
-        raise ValueError(f"{name}: task must be one of {TASKS} or None, got {task!r}.")
+        raise UsageError(f"{name}: task must be one of {TASKS} or None, got {task!r}.")
+    ys = list(named.values())
     numeric = all(np.issubdtype(y.dtype, np.number) or y.dtype == bool for y in ys)
+    note = None
     if numeric:
         ys = [y.astype("float64") for y in ys]
-        for y in ys:
+        for what, y in zip(named, ys, strict=True):
             if not np.all(np.isfinite(y)):
-                raise ValueError(f"{name}: the labels hold NaN or inf; drop those examples.")
+                raise DataError(f"{name}: {what} holds NaN or inf labels; drop those examples.")
         integral = all(np.all(np.mod(y, 1) == 0) for y in ys)
         if task is None:
             task = "classification" if integral else "regression"
+            if not integral:
+                bad = next(v for y in ys for v in y if v % 1)
+                note = (f"{name}: the labels are non-integer numbers (e.g. {bad:g}), so this "
+                        "is a regression; pass task='classification' (integer labels) if "
+                        "they are classes.")
         if task == "regression":
-            return "regression", None, lambda y: np.asarray(y, dtype="float32")
+            return "regression", None, lambda y: np.asarray(y, dtype="float32"), note
         if not integral:
             bad = next(v for y in ys for v in y if v % 1)
-            raise ValueError(
+            raise DataError(
                 f"{name}: task={task!r} needs integer class labels, but the labels hold "
                 f"non-integer values (e.g. {bad!r}). Encode the classes as integers or "
                 "strings, or ask for task='regression'."
             )
+        for what, y in zip(named, ys, strict=True):
+            if y.min() < 0:
+                raise DataError(
+                    f"{name}: {what} holds negative class labels (e.g. {y.min():g}); class "
+                    "labels are 0..C-1 (or strings): map them first, e.g. y - y.min(), or "
+                    "(y + 1) // 2 for -1/+1 labels; or ask for task='regression'.")
         values = sorted({int(v) for y in ys for v in np.unique(y)})
     else:
         if task == "regression":
-            raise ValueError(f"{name}: task='regression' needs numeric targets, got strings.")
+            raise DataError(f"{name}: task='regression' needs numeric targets, got strings.")
         task = "classification"
         values = sorted({str(v) for y in ys for v in np.unique(y.astype(str))})
     if len(values) < 2:
-        raise ValueError(f"{name}: the labels hold a single class ({values[0]!r}); a "
+        raise DataError(f"{name}: the labels hold a single class ({values[0]!r}); a "
                          "classifier needs at least two.")
     index = {v: i for i, v in enumerate(values)}
     if numeric and values == list(range(len(values))):
-        return task, values, lambda y: np.asarray(y, dtype="float64").astype("int32")
+        return task, values, lambda y: np.asarray(y, dtype="float64").astype("int32"), note
     if numeric:
         return task, values, lambda y: np.asarray(
-            [index[int(v)] for v in np.asarray(y, "float64")], dtype="int32")
-    return task, values, lambda y: np.asarray([index[str(v)] for v in y], dtype="int32")
+            [index[int(v)] for v in np.asarray(y, "float64")], dtype="int32"), note
+    return task, values, lambda y: np.asarray([index[str(v)] for v in y], dtype="int32"), note
 
 
 # ---- files ---------------------------------------------------------------------
@@ -228,16 +249,16 @@ def load_file(path, *, seed=0, **options):
         return load_npz(path, seed=seed, **options)
     if suffix == ".csv":
         return load_csv(path, seed=seed, **options)
-    raise ValueError(f"{path}: unsupported file type {suffix!r}; kzoo reads .npz and .csv.")
+    raise DataError(f"{path}: unsupported file type {suffix!r}; kzoo reads .npz and .csv.")
 
 
 def _existing_file(path):
     path = pathlib.Path(path).expanduser()
     if path.is_dir():
-        raise ValueError(f"{path} is a directory, not a data file; give the path of the "
+        raise DataError(f"{path} is a directory, not a data file; give the path of the "
                          f"{path.suffix or '.npz/.csv'} file itself.")
     if not path.is_file():
-        raise ValueError(f"Data file {path} does not exist; check the path.")
+        raise DataError(f"Data file {path} does not exist; check the path.")
     return path
 
 
@@ -247,16 +268,16 @@ def _max_array_bytes():
 
 def inspect_npz(path):
     """`{name: (shape, dtype)}` of the arrays in an `.npz`, read from the .npy
-    headers alone (nothing is loaded). Raises `ValueError` for anything that is
+    headers alone (nothing is loaded). Raises `DataError` for anything that is
     not a valid npz of plain numeric arrays, or that would exceed the size limit."""
     path = _existing_file(path)
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic.startswith(b"\x93NUMPY"):
-        raise ValueError(f"{path} is a single .npy array, not an .npz archive; save with "
+        raise DataError(f"{path} is a single .npy array, not an .npz archive; save with "
                          "np.savez(path, x_train=..., y_train=...).")
     if not magic.startswith(b"PK"):
-        raise ValueError(f"{path} is not a valid .npz file (it is not a zip archive; a text "
+        raise DataError(f"{path} is not a valid .npz file (it is not a zip archive; a text "
                          "or other file renamed to .npz?). Save arrays with np.savez(path, "
                          "x_train=..., y_train=...).")
     arrays, total = {}, 0
@@ -269,31 +290,31 @@ def inspect_npz(path):
                     readers = {(1, 0): np.lib.format.read_array_header_1_0,
                                (2, 0): np.lib.format.read_array_header_2_0}
                     if version not in readers:
-                        raise ValueError(f"array {key!r} has .npy format {version}")
+                        raise DataError(f"array {key!r} has .npy format {version}")
                     shape, _, dtype = readers[version](member, max_header_size=10_000)
                 if dtype.hasobject:
-                    raise ValueError(
+                    raise DataError(
                         f"{path}: array {key!r} holds Python objects (dtype {dtype}); kzoo "
                         "loads only numeric arrays (no pickles). Convert it, e.g. "
                         "np.asarray(y, dtype=str) or a numeric dtype.")
                 nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
                 total += nbytes
                 if nbytes > info.file_size:
-                    raise ValueError(
+                    raise DataError(
                         f"{path}: array {key!r} declares shape {shape} ({_size(nbytes)}) but "
                         f"its member holds {_size(info.file_size)}; the file is corrupt or "
                         "truncated. Re-save it with np.savez.")
                 arrays[key] = (tuple(shape), dtype)
     except (zipfile.BadZipFile, EOFError, OSError) as err:
-        raise ValueError(f"{path} is truncated or corrupt: not a valid .npz archive ({err}). "
+        raise DataError(f"{path} is truncated or corrupt: not a valid .npz archive ({err}). "
                          "Re-save it with np.savez.") from None
     except ValueError as err:
         if str(path) in str(err):
             raise
-        raise ValueError(f"{path} is not a valid .npz file: {err}. Re-save it with "
+        raise DataError(f"{path} is not a valid .npz file: {err}. Re-save it with "
                          "np.savez.") from None
     if total > _max_array_bytes():
-        raise ValueError(
+        raise DataError(
             f"{path}: its arrays declare {_size(total)} in all, more than the "
             f"{_size(_max_array_bytes())} limit; subsample the data, or raise the limit with "
             "KZOO_MAX_ARRAY_BYTES if the machine has the memory.")
@@ -320,27 +341,27 @@ def load_npz(path, *, seed=0, val=0.2, test=None, task=None, kind=None,
     declared = inspect_npz(path)
     for key in ("x_train", "y_train"):
         if key not in declared:
-            raise ValueError(f"{path} has no {key!r} (it holds {sorted(declared) or 'nothing'}); "
+            raise DataError(f"{path} has no {key!r} (it holds {sorted(declared) or 'nothing'}); "
                              "save it with np.savez(path, x_train=..., y_train=...).")
     for part in ("val", "test"):
         has_x, has_y = f"x_{part}" in declared, f"y_{part}" in declared
         if has_x != has_y:
             missing = f"y_{part}" if has_x else f"x_{part}"
-            raise ValueError(f"{path} has {'x' if has_x else 'y'}_{part} but no {missing}; "
+            raise DataError(f"{path} has {'x' if has_x else 'y'}_{part} but no {missing}; "
                              f"give both or neither.")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in NPZ_KEYS if k in declared}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise ValueError(f"{path} is truncated or corrupt ({err}); re-save it with "
+        raise DataError(f"{path} is truncated or corrupt ({err}); re-save it with "
                          "np.savez.") from None
     pair = {p: (arrays[f"x_{p}"], arrays[f"y_{p}"]) for p in ("val", "test") if f"x_{p}" in arrays}
     if "test" in pair and test is not None:
-        raise ValueError(f"{path} has its own x_test/y_test; drop test={test!r}.")
+        raise UsageError(f"{path} has its own x_test/y_test; drop test={test!r}.")
     return from_arrays(
         arrays["x_train"], arrays["y_train"], val=pair.get("val", val),
         test=pair.get("test", test), seed=seed, task=task, kind=kind, name=str(path),
-        standardize_features=standardize_features,
+        standardize_features=standardize_features, _y_name="y_train",
     )
 
 
@@ -350,16 +371,17 @@ def load_csv(path, *, seed=0, label=None, val=0.2, test=None, task=None, kind="s
     label column.
 
     The label column is `label` when given (a header name, or a 0-based column
-    index); otherwise the column whose header is `label`, `class` or `target`
-    (any case); otherwise the first column. A header row is recognised by a
-    non-numeric cell outside the label column. Rows become `(steps, 1)` series
-    (`kind="sequence"`) or feature vectors (`kind="tabular"`).
+    index). Otherwise, with a header row, the column named `label`, `class` or
+    `target` (any case), and an error listing the columns when there is none;
+    without a header row, the first column (the UCR archive's CSV layout). A
+    header row is recognised by a non-numeric cell outside the label column.
+    Rows become `(steps, 1)` series (`kind="sequence"`) or feature vectors
+    (`kind="tabular"`). A UTF-8 byte-order mark is skipped.
     """
     path = _existing_file(path)
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        rows = [(i, r) for i, r in enumerate(csv.reader(f), 1) if any(c.strip() for c in r)]
+    rows = read_csv_rows(path, "save it as UTF-8 CSV, or fix that line")
     if not rows:
-        raise ValueError(f"{path} is empty; it needs one row per series plus a label column.")
+        raise DataError(f"{path} is empty; it needs one row per series plus a label column.")
     first = rows[0][1]
     header = None
     names = {c.strip().lower() for c in first}
@@ -370,31 +392,34 @@ def load_csv(path, *, seed=0, label=None, val=0.2, test=None, task=None, kind="s
         header = [c.strip() for c in first]
         rows = rows[1:]
     elif isinstance(label, str) and not label.isdigit():
-        raise ValueError(f"{path} has no header row, so the label column {label!r} cannot be "
+        raise UsageError(f"{path} has no header row, so the label column {label!r} cannot be "
                          "found by name; pass its 0-based index instead.")
     col = _label_column(header, label, path, len(first))
     width = len(first)
     labels, values = [], []
     for lineno, row in rows:
         if len(row) != width:
-            raise ValueError(f"{path}, line {lineno}: {len(row)} columns, but the first row has "
-                             f"{width}; every series needs the same length (pad them).")
+            raise DataError(f"{path}, line {lineno}: {len(row)} columns, but the first row has "
+                            f"{width}; every series needs the same length (pad them).")
         labels.append(row[col].strip())
         cells = row[:col] + row[col + 1:]
         try:
             values.append([float(c) for c in cells])
         except ValueError:
             j = next(j for j, c in enumerate(cells) if not _is_number(c))
-            raise ValueError(f"{path}, line {lineno}, column {j + (j >= col) + 1}: non-numeric "
-                             f"value {cells[j].strip()!r}.") from None
+            raise DataError(f"{path}, line {lineno}, column {j + (j >= col) + 1}: non-numeric "
+                            f"value {cells[j].strip()!r}; every cell but the label must be a "
+                            "number.") from None
     if not values:
-        raise ValueError(f"{path} holds a header but no data rows.")
+        raise DataError(f"{path} holds a header but no data rows.")
     y = np.asarray(labels)
     if all(_is_number(v) for v in labels):
         y = y.astype("float64")
+    column = header[col] if header else f"column {col}"
     return from_arrays(np.asarray(values, dtype="float64"), y, val=val, test=test, seed=seed,
                        task=task, kind=kind, name=str(path),
-                       standardize_features=standardize_features)
+                       standardize_features=standardize_features,
+                       _y_name=f"the label column ({column!r})")
 
 
 def _is_number(text):
@@ -422,16 +447,21 @@ def _label_column(header, label, path, width):
         label = int(label)
     if isinstance(label, int):
         if not 0 <= label < width:
-            raise ValueError(f"{path}: label column {label} is out of range (0..{width - 1}).")
+            raise UsageError(f"{path}: label column {label} is out of range (0..{width - 1}).")
         return label
     if header is not None:
         names = [h.lower() for h in header]
+        listed = f"{header[:8]}{' ...' if len(header) > 8 else ''}"
         if label is not None:
             if label.lower() not in names:
-                raise ValueError(f"{path}: no column named {label!r}; the header has "
-                                 f"{header[:8]}{' ...' if len(header) > 8 else ''}.")
+                raise UsageError(f"{path}: no column named {label!r}; the header has "
+                                 f"{listed}.")
             return names.index(label.lower())
         for candidate in LABEL_NAMES:
             if candidate in names:
                 return names.index(candidate)
-    return 0
+        raise DataError(
+            f"{path}: no label column: the header has {listed} and none is named "
+            f"{', '.join(LABEL_NAMES)}; name the label column with label=NAME (or --data "
+            f"'{path.name}:label=NAME'), or rename it in the header.")
+    return 0  # no header: the first column, as in the UCR archive's CSV files

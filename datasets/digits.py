@@ -8,12 +8,19 @@ Source: UCI Optical Recognition of Handwritten Digits (Alpaydin & Kaynak 1998),
 shipped with scikit-learn.
 """
 
-from kzoo.datasets._base import Dataset, register_dataset, split_indices, standardize
+from kzoo.datasets._base import (
+    Dataset,
+    check_fractions,
+    register_dataset,
+    split_indices,
+    standardize,
+)
 
 
 def _load(seed, sequence, val_fraction, test_fraction):
     from sklearn.datasets import load_digits
 
+    check_fractions("digits-seq" if sequence else "digits", val_fraction, test_fraction)
     digits = load_digits()
     x = digits.data.astype("float32")
     y = digits.target.astype("int32")

@@ -42,6 +42,8 @@ import zipfile
 import numpy as np
 
 from kzoo.datasets._base import Dataset, register_dataset
+from kzoo.errors import DataError, UsageError
+from kzoo.reading import read_json
 
 BASE_URL = "https://timeseriesclassification.com/aeon-toolkit"
 MIRRORS = (BASE_URL, "https://github.com/sktime/sktime-datasets/raw/main/TSC")
@@ -53,7 +55,7 @@ MAX_EXTRACT_BYTES = 8 << 30
 MAX_RATIO = 100
 
 
-class TsFormatError(ValueError):
+class TsFormatError(DataError):
     """A malformed `.ts` file; the message names the file and line."""
 
 
@@ -62,7 +64,7 @@ def data_dir():
     root = os.environ.get("KZOO_DATA")
     path = pathlib.Path(root).expanduser() if root else pathlib.Path.home() / ".cache/kzoo/ucr"
     if path.exists() and not path.is_dir():
-        raise ValueError(
+        raise UsageError(
             f"KZOO_DATA={root} is a file, not a folder; point KZOO_DATA at the folder that "
             "holds (or will cache) <Name>/<Name>_TRAIN.ts, or unset it."
         )
@@ -92,7 +94,8 @@ def parse_ts(path):
     path = pathlib.Path(path)
     header, series, labels = {}, [], []
     in_data = False
-    with open(path, encoding="utf-8", errors="replace") as f:
+    # utf-8-sig: a byte-order mark (Windows editors) is skipped; CRLF ends a line too.
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -171,13 +174,21 @@ def _is_number(text):
 
 def _read_checksums(root):
     path = root / CHECKSUMS
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    fix = ("kzoo wrote it at the first download; delete it (it is recorded again at the "
+           "next download) or delete the cache folder to download everything again")
+    record = read_json(path, fix)
+    if not isinstance(record, dict):
+        raise DataError(f"{path} holds a JSON {type(record).__name__}, not the object kzoo "
+                        f"writes; {fix}.")
+    return record
 
 
 def _verify_files(name, folder, record):
     for fname, expected in record.get("files", {}).items():
         if _sha256(folder / fname) != expected:
-            raise ValueError(
+            raise DataError(
                 f"ucr: {folder / fname} does not match the checksum recorded when it was "
                 f"downloaded; the cache is corrupt. Delete {folder} to download it again."
             )
@@ -246,7 +257,7 @@ def download(name, root, *, mirrors=MIRRORS, sha256=None, timeout=60):
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ValueError(f"ucr: cannot create the cache folder {root} ({err}); set KZOO_DATA "
+        raise DataError(f"ucr: cannot create the cache folder {root} ({err}); set KZOO_DATA "
                          "to a writable folder.") from None
     if isinstance(mirrors, str):
         mirrors = (mirrors,)
@@ -289,7 +300,7 @@ def download(name, root, *, mirrors=MIRRORS, sha256=None, timeout=60):
             tmp_record.write_text(json.dumps(checksums, indent=2, sort_keys=True))
             os.replace(tmp_record, root / CHECKSUMS)
             return target
-    raise ValueError(
+    raise DataError(
         f"ucr: could not get {name}; nothing was cached. Tried:\n  " + "\n  ".join(tried)
         + f"\nCheck the name and your connection, or put {name}_TRAIN.ts and {name}_TEST.ts "
         f"in {root / name} by hand."
@@ -336,13 +347,13 @@ def load_ucr(name, *, root=None, download_missing=True, mirrors=MIRRORS, sha256=
     (50, 150, 1)
     """
     if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-        raise ValueError(f"ucr: invalid dataset name {name!r}; use e.g. 'ucr:GunPoint'.")
+        raise UsageError(f"ucr: invalid dataset name {name!r}; use e.g. 'ucr:GunPoint'.")
     root = pathlib.Path(root) if root is not None else data_dir()
     folder = root / name
     paths = [folder / f"{name}_{split}.ts" for split in ("TRAIN", "TEST")]
     if not all(p.is_file() for p in paths):
         if not download_missing:
-            raise ValueError(
+            raise DataError(
                 f"ucr: {name} is not in {root} and download_missing=False. Set KZOO_DATA "
                 f"to the folder holding {name}/{name}_TRAIN.ts."
             )
@@ -350,14 +361,21 @@ def load_ucr(name, *, root=None, download_missing=True, mirrors=MIRRORS, sha256=
     record = _read_checksums(root).get(name)
     if record:
         _verify_files(name, folder, record)
-    (s_train, l_train, header), (s_test, l_test, _) = (parse_ts(p) for p in paths)
+    (s_train, l_train, header), (s_test, l_test, test_header) = (parse_ts(p) for p in paths)
+    for path, head in zip(paths, (header, test_header), strict=True):
+        declared = head.get("classlabel", "true").split()
+        if declared and declared[0].lower() == "false":
+            raise DataError(
+                f"ucr: {path} has no labels (its header says '@classLabel false'); kzoo "
+                "trains classifiers on labelled .ts files: use the labelled version of the "
+                "file, with '@classLabel true <labels>'.")
     if s_train[0].shape[1] != s_test[0].shape[1]:
-        raise ValueError(f"ucr: {name} train and test have different channel counts.")
+        raise DataError(f"ucr: {name} train and test have different channel counts.")
     classes = _class_order(l_train + l_test, header.get("classlabel", ""))
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(l_train + l_test) - set(index), key=str)
     if unknown:
-        raise ValueError(f"ucr: {name} uses labels {unknown} not declared in @classLabel.")
+        raise DataError(f"ucr: {name} uses labels {unknown} not declared in @classLabel.")
     lengths_train = [len(s) for s in s_train]
     lengths_test = [len(s) for s in s_test]
     longest = max(lengths_train + lengths_test)
@@ -382,9 +400,9 @@ def load_ucr(name, *, root=None, download_missing=True, mirrors=MIRRORS, sha256=
 def ucr(name=None, *, seed=0, val_fraction=0.2, root=None):
     """`kzoo.datasets.load("ucr:GunPoint")`: validation carved from the archive's train split."""
     if name is None:
-        raise ValueError("ucr: give a dataset name, e.g. 'ucr:GunPoint' or 'ucr:name=GunPoint'.")
+        raise UsageError("ucr: give a dataset name, e.g. 'ucr:GunPoint' or 'ucr:name=GunPoint'.")
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"ucr: val_fraction must lie in (0, 1), got {val_fraction!r}.")
+        raise UsageError(f"ucr: val_fraction must lie in (0, 1), got {val_fraction!r}.")
     data = load_ucr(str(name), root=root)
     x, y = data["x_train"], data["y_train"]
     rng = np.random.default_rng(seed)
@@ -393,6 +411,11 @@ def ucr(name=None, *, seed=0, val_fraction=0.2, root=None):
         members = rng.permutation(np.flatnonzero(y == c))
         take = min(len(members) - 1, int(round(len(members) * val_fraction)))
         val.extend(members[:take].tolist())
+    if not val:
+        raise UsageError(
+            f"ucr:{name}: val_fraction={val_fraction} carves no validation example (its "
+            f"classes have {np.bincount(y).min()}+ training examples each); raise it, e.g. "
+            f"'ucr:name={name},val_fraction=0.5'.")
     val = np.sort(np.asarray(val, dtype=int))
     train = np.setdiff1d(np.arange(len(y)), val)
     info = {**data["info"], "seed": seed, "val_fraction": val_fraction}

@@ -37,7 +37,28 @@ def hparam(text):
     key, eq, value = text.partition("=")
     if not eq or not key.strip():
         raise argparse.ArgumentTypeError(f"--hp takes KEY=VALUE, got {text!r}")
+    pairs = text.split()
+    if len(pairs) > 1 and sum("=" in p for p in pairs) > 1 and text[len(key) + 1:][:1] != "[":
+        given = " ".join(f"--hp {p}" for p in pairs)
+        raise argparse.ArgumentTypeError(
+            f"{text!r} holds {len(pairs)} settings in one --hp; give one KEY=VALUE per flag: "
+            f"{given}")
     return key.strip(), parse_value(value.strip())
+
+
+class HpAction(argparse.Action):
+    """`--hp KEY=VALUE`, repeatable; the same key twice is refused (which would win
+    is not for kzoo to guess)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        pairs = list(getattr(namespace, self.dest, None) or [])
+        key, value = values
+        earlier = [v for k, v in pairs if k == key]
+        if earlier:
+            raise argparse.ArgumentError(
+                self, f"{key} is given twice ({key}={earlier[0]!r} and {key}={value!r}); "
+                "keep one --hp per key")
+        setattr(namespace, self.dest, [*pairs, (key, value)])
 
 
 def lr_value(text):
@@ -74,7 +95,7 @@ def add_model_and_data(parser, hp_help):
     parser.add_argument("--data", default=default("data"),
                         help="dataset spec, or an .npz/.csv file (kzoo.datasets.load)")
     parser.add_argument(
-        "--hp", type=hparam, action="append", default=[], metavar="KEY=VALUE", help=hp_help
+        "--hp", type=hparam, action=HpAction, default=[], metavar="KEY=VALUE", help=hp_help
     )
     parser.add_argument("--seed", type=int, default=default("seed"))
     parser.add_argument(

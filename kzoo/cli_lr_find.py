@@ -71,7 +71,9 @@ def add_lr_find_parser(sub, add_common, hparam):
     )
     p.add_argument("--model", default=default("model"), help="a registered model (kzoo list)")
     p.add_argument("--data", default=default("data"), help="dataset spec, .npz or .csv path")
-    p.add_argument("--hp", type=hparam, action="append", default=[], metavar="KEY=VALUE",
+    from kzoo.cli_args import HpAction
+
+    p.add_argument("--hp", type=hparam, action=HpAction, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, repeatable")
     p.add_argument("--seed", type=int, default=default("seed"))
     # The sweep's own batch size and optimizer: `kzoo train` resolves these from the

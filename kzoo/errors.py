@@ -7,6 +7,7 @@ Every error a user can fix derives from `KzooError` and from `ValueError`
       UsageError        a bad option or setting                     exit 2
       DataError         data that cannot be trained on              exit 3
       RunDirError       a run or search directory kzoo will not use exit 5
+      MachineError      the machine's limit (out of memory)         exit 4
 
 The CLI maps the rest of the world onto codes too: OSError and MemoryError
 (the machine: disk full, read-only, out of memory) exit 4, an interrupted run
@@ -51,3 +52,31 @@ class RunFailedError(KzooError):
     checkpoints are kept and `summary.json` says what failed."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class MachineError(KzooError):
+    """A limit of the machine, not of the settings: out of memory on any backend."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+OOM_ADVICE = ("the machine cannot hold this run: use a smaller --batch-size, shorter "
+              "sequences or a smaller model (--hp), then run again")
+
+
+def out_of_memory(err):
+    """The one-line message of `err` if it is an out-of-memory error of any backend
+    (MemoryError, jax/TensorFlow RESOURCE_EXHAUSTED, torch.cuda.OutOfMemoryError,
+    "CUDA out of memory"), else None. The CLI's error boundary calls it before it
+    treats a RuntimeError as a bug: `MachineError(message)`, exit 4."""
+    if isinstance(err, MachineError):
+        return str(err)
+    text = str(err)
+    oom = (isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError"
+           or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower())
+    if not oom:
+        return None
+    first = (text.strip().splitlines() or [type(err).__name__])[0]
+    if len(first) > 160:
+        first = first[:157] + "..."
+    return f"out of memory ({first}): {OOM_ADVICE}."

@@ -1,6 +1,11 @@
 """`load_model_safely`: load a `.keras` file, refusing serialized Python code."""
 
+import pathlib
+import zipfile
+
 import keras
+
+from kzoo.errors import DataError
 
 
 def load_model_safely(path):
@@ -12,6 +17,13 @@ def load_model_safely(path):
     """
     from kzoo.zoo._torch_rnn import fuse_model
 
+    # Keras reads a .keras archive as a zip; another file it reports as "File not found".
+    file = pathlib.Path(path)
+    legacy = file.suffix.lower() in (".h5", ".hdf5")  # Keras' HDF5 format, not a zip
+    if file.is_file() and not legacy and not zipfile.is_zipfile(file):
+        raise DataError(
+            f"{path} is not a .keras archive (not a zip file: truncated, or another format "
+            "renamed); save the model again with model.save('name.keras').")
     try:
         return fuse_model(keras.saving.load_model(path, safe_mode=True))
     except ValueError as err:

@@ -1,12 +1,12 @@
 """A run directory's files read back for `kzoo.diagnose` (history.csv,
 grad_norms.csv, and the facts stored in summary.json)."""
 
-import csv
-import json
 import math
 import pathlib
 
 from kzoo.diagnose.rules import diagnose
+from kzoo.errors import RunDirError
+from kzoo.reading import read_csv_dicts, read_json
 
 
 def _float(text):
@@ -16,10 +16,13 @@ def _float(text):
         return None
 
 
+FIX = ("kzoo wrote it and it was changed since; restore it, or diagnose another run")
+
+
 def read_history(path):
-    """`history.csv` as a dict of per-epoch float lists (NaN kept as nan)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    """`history.csv` as a dict of per-epoch float lists (NaN kept as nan); a file
+    that is not UTF-8 CSV raises RunDirError naming it and the line."""
+    rows = read_csv_dicts(path, FIX, RunDirError)
     keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
     return {k: [_float(r[k]) if _float(r[k]) is not None else math.nan for r in rows]
             for k in keys}
@@ -27,8 +30,8 @@ def read_history(path):
 
 def read_grad_norms(path):
     """`grad_norms.csv` rows as dicts of floats."""
-    with open(path, newline="") as f:
-        return [{k: _float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return [{k: _float(v) for k, v in row.items()} for row in
+            read_csv_dicts(path, FIX, RunDirError)]
 
 
 def diagnose_run(run_dir, facts=None):
@@ -46,7 +49,8 @@ def diagnose_run(run_dir, facts=None):
     stored = {}
     summary = run_dir / "summary.json"
     if summary.is_file():
-        stored = json.loads(summary.read_text()).get("diagnosis_facts") or {}
+        record = read_json(summary, FIX, RunDirError)
+        stored = (record.get("diagnosis_facts") if isinstance(record, dict) else None) or {}
     grads = run_dir / "grad_norms.csv"
     return diagnose(
         read_history(history_path),

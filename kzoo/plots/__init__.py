@@ -11,7 +11,6 @@ from the callback that writes the file. The library (`kzoo.callbacks`) never
 plots; `report(run_dir)` redraws everything a run holds (`kzoo report DIR`).
 """
 
-import json
 import pathlib
 
 from kzoo.plots.grad_norms import plot_grad_norms, read_grad_norms
@@ -55,7 +54,7 @@ def describe(run_dir):
     path = pathlib.Path(run_dir) / layout.SUMMARY_FILE
     if not path.exists():
         return ""
-    s = json.loads(path.read_text())
+    s = layout.read_json_object(path)
     parts = [f"{k}={s[k]}" for k in ("model", "data", "backend", "epochs_run") if k in s]
     for k in ("test_accuracy", "test_loss", "wall_time_s"):
         if s.get(k) is not None:

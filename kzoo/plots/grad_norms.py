@@ -5,13 +5,14 @@ threshold, clipped flag) followed by one column per layer; this module reads
 them through the logger's own constant.
 """
 
-import csv
 import pathlib
 
 import numpy as np
 
 from kzoo.callbacks.gradient_norm_logger import FIXED_COLUMNS
+from kzoo.errors import RunDirError
 from kzoo.plots import _mpl
+from kzoo.reading import read_csv_rows
 from kzoo.training import run_dir as layout
 
 GLOBAL_PNG = "grad_norms.png"
@@ -20,10 +21,19 @@ LAYERS_PNG = "grad_norms_layers.png"
 
 def read_grad_norms(path):
     """`(columns, array)` of a grad_norms.csv; array is `(rows, columns)` float."""
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        columns = next(reader)
-        rows = [[float(v) for v in row] for row in reader if row]
+    lines = read_csv_rows(path, layout.RUN_FILE_FIX, RunDirError)
+    if not lines:
+        raise RunDirError(f"{path} is empty; {layout.RUN_FILE_FIX}.")
+    columns, rows = lines[0][1], []
+    for line, row in lines[1:]:
+        try:
+            rows.append([float(v) for v in row])
+        except ValueError:
+            raise RunDirError(f"{path}, line {line}: a cell is not a number; "
+                              f"{layout.RUN_FILE_FIX}.") from None
+        if len(row) != len(columns):
+            raise RunDirError(f"{path}, line {line}: {len(row)} cells, the header has "
+                              f"{len(columns)}; {layout.RUN_FILE_FIX}.")
     return columns, np.array(rows, dtype="float64").reshape(-1, len(columns))
 
 

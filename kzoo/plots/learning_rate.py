@@ -4,11 +4,10 @@ The sweep is the result dict of `kzoo.callbacks.LRFinder.find` (`lr_find.json`);
 the applied rates are `LearningRateLogger`'s `step,lr` CSV (`lr_steps.csv`).
 """
 
-import csv
-import json
 import math
 import pathlib
 
+from kzoo.errors import RunDirError
 from kzoo.plots import _mpl
 from kzoo.training import run_dir as layout
 
@@ -42,8 +41,7 @@ def plot_lr_find(result, path):
 
 def plot_lr_schedule(lr_csv, path):
     """The rate applied at each step, from a `step,lr` CSV (LearningRateLogger)."""
-    with open(lr_csv, newline="") as f:
-        rows = [(int(r["step"]), float(r["lr"])) for r in csv.DictReader(f)]
+    rows = [(int(r["step"]), float(r["lr"])) for r in _rows(lr_csv)]
     if not rows:
         return None
     fig = _mpl.figure((6, 3))
@@ -68,7 +66,7 @@ def plot_lr_run(run_dir):
     if steps.exists() and not _constant(steps):
         written = plot_lr_schedule(steps, plots / LR_SCHEDULE_PNG)
     if (run_dir / layout.LR_FIND_FILE).exists():
-        result = json.loads((run_dir / layout.LR_FIND_FILE).read_text())
+        result = layout.read_json_object(run_dir / layout.LR_FIND_FILE)
         path = plot_lr_find(result, plots / LR_FIND_PNG)
         written = written or path
     return written
@@ -76,6 +74,15 @@ def plot_lr_run(run_dir):
 
 def _constant(lr_csv):
     """Whether every applied rate is the same (a flat line is not worth a plot)."""
-    with open(lr_csv, newline="") as f:
-        rates = {float(r["lr"]) for r in csv.DictReader(f)}
+    rates = {float(r["lr"]) for r in _rows(lr_csv)}
     return len(rates) <= 1 or max(rates) - min(rates) <= 1e-9 * max(abs(r) for r in rates)
+
+
+def _rows(lr_csv):
+    """`step,lr` rows of numbers; a garbled file is named with its line."""
+    rows = layout.read_csv(lr_csv)
+    for i, r in enumerate(rows, 2):
+        if not all(isinstance(r.get(k), float) for k in ("step", "lr")):
+            raise RunDirError(f"{lr_csv}, line {i}: expected numbers in columns step and lr; "
+                              f"{layout.RUN_FILE_FIX}.")
+    return rows

@@ -1,14 +1,60 @@
-"""The fit of a run: `model.fit`, or a checkpointed, resumable fit."""
+"""The fit of a run: `model.fit`, or a checkpointed, resumable fit; and what a
+resume checks of the checkpoints first (`check_checkpoints`)."""
+
+import json
+import warnings
 
 import keras
 import numpy as np
 
 from kzoo import devices as kzoo_devices
 from kzoo.callbacks import Checkpoint, fit_resumable
+from kzoo.callbacks.checkpoint_format import latest_checkpoint
+from kzoo.errors import RunDirError
 from kzoo.training import run_dir as layout
 
+# Settings a resumed run may change without breaking exactness: the epoch budget
+# (an extension) and how the run is started and reported.
+RESUMABLE_CHANGES = ("epochs", "verbose", "resume", "overwrite", "out")
 
-def fit_run(net, fit_kwargs, config, run_dir):
+
+def exactness_config(run):
+    """The resolved settings a checkpoint is written under (JSON values)."""
+    values = {k: v for k, v in run.to_json().items() if k not in RESUMABLE_CHANGES}
+    return json.loads(json.dumps(values, default=str))
+
+
+def check_checkpoints(run_dir, now):
+    """Before a resume: some checkpoint must be readable (else RunDirError naming
+    them), and the settings it was written under must equal `now`
+    (`exactness_config` of the resumed run; else RunDirError listing the keys)."""
+    directory = run_dir / layout.CHECKPOINTS_DIR
+    files = sorted(p.name for p in directory.glob("step-*.ckpt"))
+    with warnings.catch_warnings(record=True):  # each unreadable file: said below
+        warnings.simplefilter("always")
+        found = latest_checkpoint(directory)
+    if found is None:
+        if files:
+            raise RunDirError(
+                f"{directory}: no checkpoint is readable ({', '.join(files)}: corrupt or "
+                "truncated), so the run cannot continue. Starting it over is your choice: "
+                f"move {directory} away (then `kzoo train --resume {run_dir}` starts over from "
+                "its config.json), or start a new run with --overwrite.")
+        return
+    recorded = found[2].get("run_config")
+    if not recorded:  # written before kzoo recorded it
+        return
+    changed = sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
+    if changed:
+        listed = ", ".join(f"{k} ({recorded.get(k)!r} in the checkpoint, {now.get(k)!r} now)"
+                           for k in changed)
+        raise RunDirError(
+            f"{run_dir}: cannot resume exactly: {found[0].name} was written under other "
+            f"settings: {listed}. Put them back in {run_dir / layout.CONFIG_FILE}, or start a "
+            "new run with another --out.")
+
+
+def fit_run(net, fit_kwargs, config, run_dir, run_config=None):
     """`net.fit`, or `fit_resumable` with checkpoints in `run_dir/checkpoints`.
 
     Checkpoints need a run directory, array data and a checkpoint interval;
@@ -28,9 +74,9 @@ def fit_run(net, fit_kwargs, config, run_dir):
     )
     if not checkpointing:
         if config.resume:
-            raise ValueError(
-                "This run cannot resume: it has no checkpoints (streaming data, or "
-                "checkpointing disabled)."
+            raise RunDirError(
+                f"{run_dir} cannot resume: it has no checkpoints (streaming data, or "
+                "checkpointing disabled). Start a new run with another --out."
             )
         if config.devices > 1 and isinstance(x, np.ndarray):
             return _fit_resumable(net, fit_kwargs, config, None)
@@ -48,7 +94,9 @@ def fit_run(net, fit_kwargs, config, run_dir):
         every_n_steps=config.checkpoint_every_steps or None,
     )
     if config.resume and not layout.has_checkpoint(run_dir):
-        raise ValueError(f"No checkpoint in {run_dir / layout.CHECKPOINTS_DIR} to resume from.")
+        raise RunDirError(f"No checkpoint in {run_dir / layout.CHECKPOINTS_DIR} to resume from.")
+    # Recorded in each checkpoint: the settings as resolved before the fit began.
+    ckpt.run_config = run_config if run_config is not None else exactness_config(config)
     history = _fit_resumable(net, dict(fit_kwargs, callbacks=callbacks), config, ckpt)
     if config.resume:
         layout.write_history_csv(run_dir, history)

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from kzoo import datasets
+from kzoo.datasets._checks import check_batch
 from kzoo.errors import DataError
 
 
@@ -118,6 +119,7 @@ def prepare_data(data, *, seed=0, val_data=None, test_data=None, num_classes=Non
                 "(and task= if not multiclass)."
             )
         num_classes = num_classes or inferred_n
+        check_batch(xb, yb, task, num_classes, type(data).__name__)
         kind = "sequence" if xb.ndim == 3 else "tabular"
         return PreparedData(
             data, val_data, test_data, xb.shape[1:], num_classes, task, kind, type(data).__name__

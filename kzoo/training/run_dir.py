@@ -32,6 +32,7 @@ from kzoo.training.run_files import (  # noqa: F401 (re-exported: layout.X)
     MODEL_FILE,
     PLOTS_DIR,
     REPORTABLE_FILES,
+    RUN_FILE_FIX,
     SUMMARY_FILE,
     add_to_lr_find,
     atomic_write_text,

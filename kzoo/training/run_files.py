@@ -23,7 +23,6 @@ which re-exports these names (`layout.X`).
 Keras-free: `kzoo report`, `kzoo lr-find` and `kzoo tune` use it without the trainer.
 """
 
-import csv
 import json
 import math
 import pathlib
@@ -31,6 +30,7 @@ import pathlib
 import numpy as np
 
 from kzoo.errors import RunDirError
+from kzoo.reading import read_csv_dicts, read_json
 
 MARKER_FILE = "kzoo-run.json"
 CONFIG_FILE = "config.json"
@@ -90,13 +90,8 @@ def read_json_object(path):
         RunDirError: the file is unreadable, not JSON, or not an object.
     """
     path = pathlib.Path(path)
-    try:
-        value = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunDirError(
-            f"{path} is corrupt ({err}); kzoo wrote it as a JSON object. Restore it, or start "
-            "a new run in another directory."
-        ) from None
+    value = read_json(path, "kzoo wrote it as a JSON object and it is corrupt; restore it, "
+                      "or start a new run in another directory", RunDirError)
     if not isinstance(value, dict):
         raise RunDirError(
             f"{path} holds a JSON {type(value).__name__}, not the object kzoo writes; it was "
@@ -134,16 +129,23 @@ def has_checkpoint(run_dir):
     return any((pathlib.Path(run_dir) / CHECKPOINTS_DIR).glob("step-*.ckpt"))
 
 
+RUN_FILE_FIX = ("kzoo wrote it and it was changed since; restore it, or delete it (kzoo "
+                "report draws what the other files allow)")
+
+
 def read_csv(path):
-    """Rows of a CSV as dicts of floats (non-numeric cells kept as strings)."""
+    """Rows of a CSV as dicts of floats (non-numeric cells kept as strings).
+
+    Raises:
+        RunDirError: naming the file and line when it is not UTF-8 or not CSV.
+    """
     rows = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            parsed = {}
-            for k, v in row.items():
-                try:
-                    parsed[k] = float(v)
-                except (TypeError, ValueError):
-                    parsed[k] = v
-            rows.append(parsed)
+    for row in read_csv_dicts(path, RUN_FILE_FIX, RunDirError):
+        parsed = {}
+        for k, v in row.items():
+            try:
+                parsed[k] = float(v)
+            except (TypeError, ValueError):
+                parsed[k] = v
+        rows.append(parsed)
     return rows

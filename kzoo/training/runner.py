@@ -9,6 +9,8 @@ that keep a user's files safe (marker, lock, what `overwrite` may delete).
 """
 
 import contextlib
+import functools
+import shutil
 import time
 
 import keras
@@ -16,12 +18,12 @@ import keras
 from kzoo import devices as kzoo_devices
 from kzoo import diagnose, zoo
 from kzoo.callbacks.resumable_fit import padded_evaluation
-from kzoo.errors import UsageError
+from kzoo.errors import MachineError, UsageError, out_of_memory
 from kzoo.training import run_dir as layout
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for
 from kzoo.training.config import RunResult, TrainConfig, field_names, validate_config
-from kzoo.training.fit import fit_run
+from kzoo.training.fit import check_checkpoints, exactness_config, fit_run
 from kzoo.training.inputs import prepare_data
 from kzoo.training.learning_rate import setup_learning_rate
 from kzoo.training.recipe import (
@@ -44,6 +46,24 @@ NO_TEST_NOTE = (
 )
 
 
+def _oom_is_a_machine_error(func):
+    """An out-of-memory error of any backend leaves `func` as a MachineError (exit 4)
+    with the advice to shrink the run (`kzoo.errors.out_of_memory`)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception as err:
+            message = out_of_memory(err)
+            if message is None or isinstance(err, MachineError):
+                raise
+            raise MachineError(message) from err
+
+    return wrapper
+
+
+@_oom_is_a_machine_error
 def train(
     model="gru",
     data="digits-seq",
@@ -98,6 +118,7 @@ def train(
     run_dir, _ = layout.check_out(
         config.out, "train", overwrite=config.overwrite, resume=config.resume
     )
+    created = run_dir is not None and not run_dir.exists()  # kzoo makes it in this call
     resuming = config.resume
     restart = resuming and not layout.has_checkpoint(run_dir)
     if restart:  # nothing to resume: the run starts over from its config (said below)
@@ -123,6 +144,8 @@ def train(
         )
     if prepared.test is None and config.verbose != 0:
         print(NO_TEST_NOTE.format(name=prepared.name), flush=True)
+    if prepared.info.get("task_note") and config.verbose != 0:  # an inferred regression
+        print(prepared.info["task_note"], flush=True)
     if config.checkpoint_every_steps and not isinstance(prepared.train, tuple):
         raise ValueError(
             "checkpoint_every_steps needs array data (x, y): mid-epoch resume replays the "
@@ -137,7 +160,10 @@ def train(
     # (config.json), `run` holds the concrete values.
     plan = resolve_run(config, prepared, devices)
     run, prepared = plan.config, plan.data
+    # What the checkpoints record, before `--lr auto` sets the rate it finds.
+    exact = exactness_config(run)
     if config.resume and not restart:
+        check_checkpoints(run_dir, exact)  # readable, and written under these settings
         stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
         # `resume` validated an extended epoch budget; every other value must match.
         check_resume(plan, stored, ignore=("epochs",))
@@ -171,7 +197,7 @@ def train(
         net.jit_compile = jit
 
     if run_dir is None:
-        return _run(config, plan, net, None, gradient_callbacks, callbacks)
+        return _run(config, plan, net, None, gradient_callbacks, callbacks, exact)
     lock = layout.claim(
         run_dir, "train", overwrite=config.overwrite, resume=resuming, fresh=restart
     )
@@ -185,12 +211,41 @@ def train(
             {**config.to_json(), "resume": False, "overwrite": False,
              "resolved": plan.resolved.to_json()},
         )
-        return _run(config, plan, net, run_dir, gradient_callbacks, callbacks)
+        return _run(config, plan, net, run_dir, gradient_callbacks, callbacks, exact)
+    except Exception as err:
+        message = out_of_memory(err)
+        if message is None:
+            raise
+        failure = err
     finally:
         lock.release()
+    # Out of memory: the run directory is cleared or marked failed (the lock is free).
+    trained = resuming or layout.has_checkpoint(run_dir)
+    _after_out_of_memory(run_dir, created and not trained, trained, message)
+    raise MachineError(message) from failure
 
 
-def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
+def _after_out_of_memory(run_dir, remove_dir, trained, message):
+    """A run kzoo made in this call with nothing trained is removed (its files only,
+    when the folder was there before); a run with checkpoints is marked failed in
+    summary.json, so `kzoo train --resume` can continue it once it fits."""
+    if trained:
+        summary = run_dir / layout.SUMMARY_FILE
+        before = layout.read_json_object(summary) if summary.is_file() else {}
+        layout.write_json(summary, {**before, "status": "failed", "failed": message})
+        return
+    if remove_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in (*layout.KIND_FILES["train"], layout.MARKER_FILE):
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+
+
+def _run(config, plan, net, run_dir, gradient_callbacks, callbacks, exact=None):
     """Fit `net` with the resolved settings (`plan.config`) and write the results
     into `run_dir` (locked by the caller)."""
     run, prepared = plan.config, plan.data
@@ -201,7 +256,7 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks):
     lr_callbacks = setup_learning_rate(run, net, prepared, run_dir)
     kzoo_callbacks = [*lr_callbacks, *build_callbacks(run, run_dir, prepared, gradient_callbacks)]
     with kzoo_devices.scope(run.devices):
-        history, wall = _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks)
+        history, wall = _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks, exact)
         # The test and training-set evaluations, in padded batches on several devices.
         with _padded(net, run.devices):
             summary = summarize(run, prepared, net, history, wall)
@@ -224,7 +279,7 @@ def _padded(net, devices):
                              kzoo_devices.process_count())
 
 
-def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks):
+def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks, exact=None):
     """The fit (inside the device engine); returns the history and its wall time."""
     run, prepared = plan.config, plan.data
     all_callbacks = [
@@ -243,7 +298,7 @@ def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks):
         fit_kwargs["validation_data"] = prepared.val
 
     start = time.perf_counter()
-    history = fit_run(net, fit_kwargs, run, run_dir)
+    history = fit_run(net, fit_kwargs, run, run_dir, run_config=exact)
     return history, time.perf_counter() - start
 
 

@@ -26,8 +26,8 @@ def load_data(data, seed=0):
     """A `Dataset` from a spec or a data file (`.npz`, `.csv`: `kzoo.datasets.load`), or a
     Dataset as it is."""
     if isinstance(data, (str, pathlib.Path)):
-        return datasets.load(str(data), seed=seed)
-    return data
+        return datasets.load(str(data), seed=seed)  # checked by load
+    return data.check() if isinstance(data, datasets.Dataset) else data
 
 
 def metric_names(hypermodel, dataset, hp=None):
@@ -133,6 +133,9 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     fixed, note = zoo.auto_masking(model, fixed, getattr(dataset, "info", None))
     if note and verbose and role != "worker":
         print(note, flush=True)
+    task_note = (getattr(dataset, "info", None) or {}).get("task_note")
+    if task_note and verbose and role != "worker":  # an inferred regression
+        print(task_note, flush=True)
     if objective is None:
         objective = "val_loss" if dataset.task == "regression" else "val_accuracy"
     # Everything below is checked before anything is written.
