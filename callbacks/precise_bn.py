@@ -149,8 +149,27 @@ def _eager_moments(model, xs, batch_size, layers):
             for layer in layers]
 
 
+@contextlib.contextmanager
+def _global_rng_kept():
+    """The global RNGs as they were: on torch, `predict`'s DataLoader draws its seed
+    from torch's global generator, which Keras' own shuffling of the next epoch
+    reads; the statistics pass must not change the batches the run trains on."""
+    state = np.random.get_state()
+    torch = None
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch_state = torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+        if torch is not None:
+            torch.random.set_rng_state(torch_state)
+
+
 def _compiled_moments(aux, xs, batch_size, layers, model):
-    with batch_statistics(model):
+    with batch_statistics(model), _global_rng_kept():
         out = aux.predict(xs if len(xs) > 1 else xs[0], batch_size=batch_size, verbose=0)
     out = [np.asarray(o, "float64") for o in out]
     return [(out[2 * i], out[2 * i + 1], np.ones(len(out[2 * i]))) for i in range(len(layers))]
