@@ -61,3 +61,11 @@ def test_lagging_batchnorm_statistics_no_longer_select_a_chance_level_epoch(tmp_
         assert record["value"] is True and "48 training examples" in record["note"]
         assert acc >= 0.75 and acc - lag_acc >= 0.2
         assert precise.summary["diagnosis"] == []
+
+
+def test_a_bad_precise_bn_value_fails_before_writing(tmp_path):
+    from kzoo.errors import UsageError
+
+    with pytest.raises(UsageError, match="precise_bn must be True or False"):
+        train("fcn", _series(60, 0), precise_bn="yes", out=str(tmp_path / "run"), verbose=0)
+    assert not (tmp_path / "run").exists()
