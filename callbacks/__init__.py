@@ -8,6 +8,7 @@ from kzoo.callbacks.gradient_health import GradientHealth  # noqa: F401
 from kzoo.callbacks.gradient_norm_logger import GradientNormLogger  # noqa: F401
 from kzoo.callbacks.learning_rate_logger import LearningRateLogger  # noqa: F401
 from kzoo.callbacks.lr_finder import LRFinder  # noqa: F401
+from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm  # noqa: F401
 from kzoo.callbacks.reduce_lr_on_plateau_with_warmup import (  # noqa: F401
     ReduceLROnPlateauWithWarmup,
 )

@@ -65,6 +65,10 @@ def add_train_arguments(parser):
                         help="train on N devices (or all), data-parallel: jax DataParallel, "
                         "tensorflow MirroredStrategy (not torch); --batch-size is the global "
                         "batch")
+    parser.add_argument("--no-precise-bn", dest="precise_bn", action="store_false",
+                        default=default("precise_bn"),
+                        help="keep BatchNorm's moving averages: no recomputed statistics "
+                        "before each validation and the test")
     parser.add_argument("--out", default=default("out"),
                         help="run directory to write (default: runs/<model>-<data>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")

@@ -217,6 +217,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 "hypermodel(..., batch_size=64) instead of passing it to fit/search."
             )
         _, batch_size = _declare_training(hp, self._training)
+        kwargs = _with_precise_bn(model, args, kwargs, devices)
         with devices_scope(devices) as placement:
             if trial_record is not None:
                 trial_record["devices"] = placement.devices
@@ -291,3 +292,17 @@ def hypermodel(name, input_shape, num_classes, *, head="multiclass", optimizer="
     """
     return ZooHyperModel(name, input_shape, num_classes, head=head, optimizer=optimizer,
                          n_train=n_train, **fixed)
+
+
+def _with_precise_bn(model, args, kwargs, devices):
+    """A trial's fit gets `PreciseBatchNorm` (as `kzoo train` does) when its model has
+    BatchNorm and its training data are arrays on one device: the objective each
+    epoch reports then scores the weights, not BatchNorm's lagging moving averages."""
+    from kzoo.callbacks.precise_bn import PreciseBatchNorm, batch_norm_layers
+
+    x = args[0] if args else kwargs.get("x")
+    arrays = hasattr(x, "shape") or (
+        isinstance(x, (list, tuple)) and x and all(hasattr(a, "shape") for a in x))
+    if not arrays or devices not in (None, 1) or not batch_norm_layers(model):
+        return kwargs
+    return {**kwargs, "callbacks": [PreciseBatchNorm(x), *(kwargs.get("callbacks") or [])]}

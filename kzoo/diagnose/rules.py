@@ -19,6 +19,10 @@ OVERFIT_ABS = 0.05  # ...and at least 0.05 above it
 STUCK = 2.0  # loss stuck above 2x the loss of predicting the class frequencies
 NEAR_CHANCE = 0.25  # accuracy within 25 % of the chance-to-perfect range above chance
 HIGH_ACC = 0.9  # "high" training accuracy, also as a fraction above chance
+# The kept model scored with BatchNorm in training mode beats inference mode by more
+# than this (accuracy, same weights, same examples): the moving statistics are wrong.
+# A healthy model's training mode is at most level (its small batches add noise).
+BN_GAP = 0.10
 VANISH = 1e-4  # layer norm / largest layer norm, median over the second half
 EXPLODE = 1e3  # global norm / its median over the first tenth of the steps
 
@@ -142,27 +146,60 @@ def _underfitting(loss, acc, chance):
 
 def _train_inference_gap(acc, facts):
     chance = facts.get("chance")
+    if chance is None:
+        return None
+    measured = _bn_split_gap(facts, chance)
+    if measured:
+        return measured
     inference = facts.get("train_accuracy_inference")
     training = facts.get("train_accuracy_training", acc[-1] if acc else None)
-    if chance is None or inference is None or training is None:
+    if inference is None or training is None:
         return None
     if not (_high(training, chance) and _near_chance(inference, chance)):
         return None
     evidence = {"train_accuracy_training_mode": training,
                 "train_accuracy_inference_mode": inference, "chance": chance}
-    for key in ("steps_per_epoch", "steps", "batch_size", "n_train"):
-        if key in facts:
-            evidence[key] = facts[key]
     steps = facts.get("steps")
     detail = f" after {steps} optimizer steps" if steps else ""
+    return _gap_finding(
+        f"On the training data, training mode scores {training:.3f} but inference mode "
+        f"{inference:.3f} (chance {chance:.3f}){detail}", evidence, facts)
+
+
+def _bn_split_gap(facts, chance):
+    """The kept weights scored with BatchNorm in both modes (`measure_facts`)."""
+    inference = facts.get("bn_accuracy_inference")
+    training = facts.get("bn_accuracy_training_mode")
+    if inference is None or training is None or training - inference <= BN_GAP:
+        return None
+    split = facts.get("bn_split", "validation")
+    evidence = {f"{split}_accuracy_training_mode": training,
+                f"{split}_accuracy_inference_mode": inference, "chance": chance,
+                "precise_bn": facts.get("precise_bn")}
+    return _gap_finding(
+        f"The kept weights score {training:.3f} on the {split} data with BatchNorm in "
+        f"training mode but {inference:.3f} in inference mode (chance {chance:.3f})",
+        evidence, facts)
+
+
+def _gap_finding(what, evidence, facts):
+    for key in ("steps_per_epoch", "steps", "batch_size", "n_train", "selected_epoch"):
+        if key in facts:
+            evidence[key] = facts[key]
+    precise = ("Recompute the statistics before evaluating: drop `--no-precise-bn` "
+               "(precise BN is kzoo's default), or " if facts.get("precise_bn") is False
+               else "Evaluate with recomputed statistics (precise BN, "
+               "`kzoo.callbacks.PreciseBatchNorm`), or ")
     return _finding(
         "train_inference_gap",
-        f"On the training data, training mode scores {training:.3f} but inference mode "
-        f"{inference:.3f} (chance {chance:.3f}){detail}: BatchNormalization's moving "
-        "statistics have not caught up with the weights.",
+        f"{what}: BatchNormalization's moving statistics do not describe the weights, so "
+        "validation and test scores (and the epoch they selected) understate the network; "
+        "this is not overfitting.",
         evidence,
-        "Take more optimizer steps: a smaller batch (`--batch-size auto` gives at least "
-        "459 steps, when 0.99**steps < 1 %), more epochs, or a lower BatchNorm momentum.",
+        f"{precise}give the moving averages more steps between evaluations: a larger "
+        "batch (steadier statistics), fewer steps between evaluations or more epochs "
+        "(`--batch-size auto` gives at least 459 steps, when 0.99**steps < 1 %), or a "
+        "lower BatchNorm momentum.",
     )
 
 
@@ -228,7 +265,8 @@ def diagnose(history, grad_norms=None, facts=None):
         grad_norms: rows of `grad_norms.csv` (`read_grad_norms`), or None.
         facts: optional measurements (`measure_facts`): `chance`, `chance_loss`,
             `train_accuracy_inference`, `train_accuracy_training`,
-            `selected_epoch`, `steps`, `batch_size`, `n_train`.
+            `bn_accuracy_inference`, `bn_accuracy_training_mode`, `bn_split`,
+            `precise_bn`, `selected_epoch`, `steps`, `batch_size`, `n_train`.
 
     Returns:
         A list of finding dicts: `kind`, `message`, `evidence`, `cure`.
@@ -247,7 +285,8 @@ def diagnose(history, grad_norms=None, facts=None):
         gap = _train_inference_gap(acc, facts)
         if gap:
             findings.append(gap)
-        over = _overfitting(loss, val_loss, facts)
+        # A val loss that rose on statistics that lagged the weights is not overfitting.
+        over = None if gap else _overfitting(loss, val_loss, facts)
         if over:
             findings.append(over)
         if not gap:

@@ -79,6 +79,10 @@ class TrainConfig:
         devices: data-parallel devices, an int >= 1 or `"all"` (`kzoo.devices`):
             jax `keras.distribution.DataParallel`, tensorflow `MirroredStrategy`;
             torch trains on one.
+        precise_bn: before each validation and the test, recompute BatchNorm's
+            moving statistics from the current weights over a fixed subset of
+            the training data (`kzoo.callbacks.precise_bn`); no effect without
+            BatchNorm. False keeps Keras' moving averages.
     """
 
     model: str = "gru"
@@ -112,6 +116,7 @@ class TrainConfig:
     resume: bool = False
     compile: str = "auto"
     devices: int | str = 1
+    precise_bn: bool = True
 
     def to_json(self):
         return {k: v for k, v in dataclasses.asdict(self).items()}
@@ -182,6 +187,8 @@ def validate_config(config):
     check_choice("lr_scaling", config.lr_scaling, LR_SCALINGS)
     check_choice("compile", config.compile, COMPILE_CHOICES)
     check_devices_value(config.devices)
+    if not isinstance(config.precise_bn, bool):
+        raise UsageError(f"precise_bn must be True or False, got {config.precise_bn!r}.")
     for name in ("warmup_epochs", "clip_value", "clip_percentile"):
         value = getattr(config, name)
         if value is None and name != "warmup_epochs":

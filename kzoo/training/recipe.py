@@ -14,7 +14,10 @@ import dataclasses
 
 import numpy as np
 
+from kzoo.callbacks.precise_bn import subset_size
 from kzoo.zoo import _recipes, get_spec
+
+PRECISE_BN = "Wu & Johnson 2021, Rethinking 'Batch' in BatchNorm (precise BN)"
 
 
 @dataclasses.dataclass
@@ -89,6 +92,8 @@ def resolve_run(config, data, devices=1):
                 f"{res.notes.get('batch_size', '')}; rounded up to a multiple of the "
                 f"{devices} devices".lstrip("; "))
 
+    _put_precise_bn(put, config, arrays, devices, values.get("n_fit"))
+
     if values["protocol"] == "whole_train" and arrays and val_arrays:
         x = np.concatenate([data.train[0], data.val[0]])
         y = np.concatenate([data.train[1], data.val[1]])
@@ -107,6 +112,24 @@ def resolve_run(config, data, devices=1):
         devices=devices,
     )
     return RunPlan(run_config, data, res, recipe_schedule)
+
+
+def _put_precise_bn(put, config, arrays, devices, n_fit):
+    """config.json's `precise_bn`: whether BatchNorm statistics are recomputed before
+    each validation and the test (`kzoo.callbacks.precise_bn`), and why not."""
+    if not config.precise_bn:
+        put("precise_bn", False, "user", "--no-precise-bn: Keras' moving averages")
+    elif not arrays:
+        put("precise_bn", False, "data rule",
+            "a stream: its examples cannot be revisited for the statistics")
+    elif devices > 1:
+        put("precise_bn", False, "data rule",
+            "not on several devices (the statistics pass runs on one)")
+    else:
+        put("precise_bn", True, "default",
+            f"BatchNorm statistics recomputed from the current weights over "
+            f"{subset_size(n_fit) if n_fit else 'a fifth of the'} training examples before each "
+            f"validation and the test ({PRECISE_BN}); nothing without BatchNorm")
 
 
 def _putter(res):
@@ -137,6 +160,10 @@ def check_resume(plan, stored, ignore=()):
         return
     # Runs recorded before the devices setting trained on one device.
     stored = {"devices": {"value": 1}, **stored}
+    # Runs recorded before precise_bn: it changes no weight (the statistics pass
+    # uses no randomness and training normalises with batch statistics), only the
+    # moving statistics the validations read, so the run resumes with it.
+    stored.setdefault("precise_bn", plan.resolved.to_json().get("precise_bn"))
     now = plan.resolved.to_json()
     changed = [k for k in sorted((set(now) | set(stored)) - set(ignore))
                if (now.get(k) or {}).get("value") != (stored.get(k) or {}).get("value")]

@@ -76,7 +76,9 @@ def select_and_diagnose(plan, net, history, run_dir):
     """summary.json's `selected_epoch`, `selection`, `diagnosis` and `diagnosis_facts`.
 
     The facts measure the training data in inference mode on the kept weights,
-    which is what exposes a BatchNorm train/inference gap.
+    and, with BatchNorm, the validation split (else the training data) with
+    BatchNorm in inference and in training mode: what exposes a BatchNorm
+    train/inference gap. `precise_bn` says whether the statistics were recomputed.
     """
     epoch, selection = selection_summary(plan, history)
     data, facts = plan.data, {}
@@ -84,7 +86,10 @@ def select_and_diagnose(plan, net, history, run_dir):
         facts = diagnose.measure_facts(
             net, *data.train, history, batch_size=max(plan.config.batch_size, 256),
             selected_epoch=epoch, fit_batch_size=plan.config.batch_size,
+            val=data.val if isinstance(data.val, tuple) else None,
         )
+        if "bn_split" in facts:
+            facts["precise_bn"] = bool(plan.resolved.values.get("precise_bn"))
     grads = None if run_dir is None else run_dir / layout.GRAD_NORMS_FILE
     multiprocess.barrier("gradient log written")  # by process 0, read by every process
     grad_rows = diagnose.read_grad_norms(grads) if grads is not None and grads.is_file() else None

@@ -17,6 +17,7 @@ import keras
 
 from kzoo import devices as kzoo_devices
 from kzoo import diagnose, zoo
+from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm
 from kzoo.callbacks.resumable_fit import padded_evaluation
 from kzoo.errors import MachineError, UsageError, out_of_memory
 from kzoo.training import run_dir as layout
@@ -282,8 +283,12 @@ def _padded(net, devices):
 def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks, exact=None):
     """The fit (inside the device engine); returns the history and its wall time."""
     run, prepared = plan.config, plan.data
+    # Precise BN: statistics of the validated weights before each validation (selection
+    # and early stopping read it) and of the kept weights before the test.
+    precise = plan.resolved.values.get("precise_bn")
     all_callbacks = [
         *kzoo_callbacks,
+        *([PreciseBatchNorm(prepared.train[0])] if precise else []),
         *make_callbacks(plan),
         *(callbacks or []),
     ]
@@ -299,6 +304,8 @@ def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks, exact=None):
 
     start = time.perf_counter()
     history = fit_run(net, fit_kwargs, run, run_dir, run_config=exact)
+    if precise:
+        recompute_batch_norm(net, prepared.train[0])
     return history, time.perf_counter() - start
 
 

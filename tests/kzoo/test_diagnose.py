@@ -133,6 +133,33 @@ def test_batchnorm_gap_is_named_and_suppresses_underfitting():
     assert f["evidence"]["steps"] == 150 and "BatchNorm" in f["message"]
 
 
+def _issue31_history():
+    """Issue 31's run: training accuracy climbs to 0.99, validation stays at chance (6
+    classes), val loss lowest at epoch 2 (1.547) then rising to 4.04 by epoch 42."""
+    epochs = 42
+    return {"loss": list(np.linspace(1.7, 0.05, epochs)),
+            "accuracy": list(np.linspace(0.3, 0.99, epochs)),
+            "val_loss": [1.6, 1.547] + list(np.linspace(1.7, 4.04, epochs - 2)),
+            "val_accuracy": [0.146] * epochs}
+
+
+def test_the_kept_weights_bn_gap_is_named_not_overfitting():
+    # The issue's facts: the kept epoch-2 weights score 0.707 on validation with BN in
+    # training mode, 0.463 in inference mode. The old rule needed inference near chance
+    # (<= 0.375 for 6 classes) and compared with the last epoch's training accuracy.
+    facts = {"chance": 1 / 6, "train_accuracy_inference": 0.459, "train_accuracy_training": 0.99,
+             "bn_split": "validation", "bn_accuracy_inference": 0.463,
+             "bn_accuracy_training_mode": 0.707, "precise_bn": False, "selected_epoch": 2,
+             "steps": 462, "batch_size": 15}
+    (f,) = dg.diagnose(_issue31_history(), facts=facts)
+    assert f["kind"] == "train_inference_gap" and "not overfitting" in f["message"]
+    assert f["evidence"]["validation_accuracy_training_mode"] == 0.707
+    assert "--no-precise-bn" in f["cure"] and "larger batch" in f["cure"]
+    # The same history with both modes level is overfitting, as before.
+    level = {**facts, "bn_accuracy_training_mode": 0.47}
+    assert [g["kind"] for g in dg.diagnose(_issue31_history(), facts=level)] == ["overfitting"]
+
+
 def test_no_gap_when_inference_matches_training():
     h = _healthy()
     facts = {"chance": 0.5, "train_accuracy_inference": 0.97, "train_accuracy_training": 0.99}

@@ -152,3 +152,25 @@ def test_tuner_samples_within_overrides():
     assert {d["depth"] for d in draws} == {2}
     assert {d["batch_size"] for d in draws} <= {16, 32}
     assert np.ptp([d["learning_rate"] for d in draws]) > 0
+
+
+def test_a_trial_with_batchnorm_validates_on_precise_statistics(tiny_tabular):
+    # Issue 31: a trial's objective must score the weights, not BatchNorm's lagging
+    # moving averages; models without BatchNorm fit as before.
+    from kzoo.callbacks import PreciseBatchNorm
+
+    x, y = tiny_tabular
+    seen = []
+    for norm in ("batch", "none"):
+        hm = zoo.hypermodel("mlp", (12,), 4, depth=1, width=8, batch_size=32, norm=norm)
+        hp = keras_tuner.HyperParameters()
+        model = hm.build(hp)
+        fit = model.fit
+
+        def spy(*args, _fit=fit, _model=model, **kwargs):
+            seen.append([type(c).__name__ for c in kwargs.get("callbacks") or []])
+            return _fit(*args, **kwargs)
+
+        model.fit = spy
+        hm.fit(hp, model, x, y, epochs=1, verbose=0, validation_data=(x, y))
+    assert seen == [[PreciseBatchNorm.__name__], []]
