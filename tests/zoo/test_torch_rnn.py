@@ -12,13 +12,28 @@ import pytest
 from kzoo import zoo
 from kzoo.zoo import _torch_rnn
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="the fused path exists only on the torch backend (a no-op elsewhere)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        keras.backend.backend() != "torch",
+        reason="the fused path exists only on the torch backend (a no-op elsewhere)",
+    ),
+    pytest.mark.device,  # kernels: benchmarks/gpu/check.sh runs these on CUDA too
+]
 
 LAYERS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 TOL = {"rtol": 1e-5, "atol": 1e-5}
+
+
+@pytest.fixture(autouse=True)
+def _exact_cuda_math():
+    """On CUDA, compare the paths without TF32 (cuDNN's RNNs use it by default; Keras'
+    SimpleRNN loop does not), so a difference means a layout or arithmetic bug."""
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _data(batch=4, steps=6, features=3, pad=(0, 2, 5, 1), left=False, seed=0):
@@ -65,6 +80,11 @@ def _fell_back(layer):
     return calls
 
 
+def _np(tensor):
+    """A tensor's values on the host (the tests also run on CUDA: benchmarks/gpu/check.sh)."""
+    return tensor.detach().cpu().numpy()
+
+
 def _outputs_and_grads(layer, x, mask, seed=2):
     import torch
 
@@ -73,12 +93,15 @@ def _outputs_and_grads(layer, x, mask, seed=2):
     out = layer(x, mask=None if mask is None else keras.ops.convert_to_tensor(mask))
     out = out if isinstance(out, (list, tuple)) else [out]
     rng = np.random.default_rng(seed)
-    weights = [torch.as_tensor(rng.normal(size=tuple(o.shape)), dtype=o.dtype) for o in out]
+    weights = [
+        torch.as_tensor(rng.normal(size=tuple(o.shape)), dtype=o.dtype, device=o.device)
+        for o in out
+    ]
     loss = sum((o * w).sum() for o, w in zip(out, weights, strict=True))
     loss.backward()
     return (
-        [o.detach().numpy() for o in out],
-        [w.value.grad.numpy().copy() for w in layer.trainable_weights],
+        [_np(o) for o in out],
+        [_np(w.value.grad).copy() for w in layer.trainable_weights],
     )
 
 
@@ -101,6 +124,70 @@ def test_fused_equals_keras_outputs_and_gradients(kind, bidirectional, return_se
     x, mask = _data()
     _assert_same(fused, plain, x, mask if masked else None)
     assert calls == [], "the fused path was not taken"
+
+
+def _spy_runs(monkeypatch):
+    """Record the tensors each `torch._VF` call gets: (x, states, params)."""
+    runs, real = [], _torch_rnn._run
+
+    def spy(kind, cell, x, states, params, training, batch_sizes=None):
+        runs.append((x, list(states), list(params)))
+        return real(kind, cell, x, states, params, training, batch_sizes)
+
+    monkeypatch.setattr(_torch_rnn, "_run", spy)
+    return runs
+
+
+@pytest.mark.parametrize("cell", list(LAYERS))
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_kernels_get_contiguous_weights_in_the_compute_dtype(monkeypatch, cell, policy, masked):
+    """cuDNN flattens the weights with `view`: transposed (non-contiguous) views of Keras'
+    kernels crash it on CUDA (issue 25). Every tensor handed to `torch._VF` -- weights,
+    states, input -- is contiguous, shaped as torch's RNN modules hold them, in the
+    layer's compute dtype, and differentiable back to the Keras variables; for stacked,
+    bidirectional, masked (packed) and mixed-precision models."""
+    runs = _spy_runs(monkeypatch)
+    with zoo.precision(policy):
+        model = zoo.create(cell, input_shape=(None, 3), num_classes=4, units=5, depth=2,
+                           bidirectional=True, masking=masked)
+    x, mask = _data()
+    x[~mask] = 0.0
+    out = model(x)  # a softmax: its plain sum has no gradient
+    (out * keras.ops.convert_to_tensor(np.arange(4.0), out.dtype)).sum().backward()
+    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[cell]
+    dtype = "float32"  # the zoo keeps its recurrent layers in float32 under mixed policies
+    assert len(runs) == 4  # 2 layers x 2 directions, all fused
+    for i, (inputs, states, params) in enumerate(runs):
+        width = 3 if i < 2 else 10  # the second layer reads both directions' outputs
+        assert [tuple(p.shape) for p in params] == [
+            (gates * 5, width), (gates * 5, 5), (gates * 5,), (gates * 5,)
+        ]
+        for t in [inputs, *states, *params]:
+            assert t.is_contiguous() and str(t.dtype) == f"torch.{dtype}", (i, t.shape)
+        assert all(p.requires_grad for p in params[:3])
+        assert (inputs.dim() == 2) == masked  # packed data when masked
+    rnns = [w for w in model.trainable_weights if "kernel" in w.path or "bias" in w.path]
+    assert rnns and all(float(abs(w.value.grad).sum()) > 0 for w in rnns)
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_kernels_get_contiguous_bfloat16_weights(monkeypatch, kind):
+    """A layer computing in bfloat16 hands bfloat16, contiguous tensors to the kernel."""
+    import torch
+
+    runs = _spy_runs(monkeypatch)
+    # orthogonal initialisation has no bfloat16 CPU kernel (geqrf)
+    layer = _torch_rnn.fuse(keras.layers.Bidirectional(LAYERS[kind](
+        5, dtype="bfloat16", recurrent_initializer="glorot_uniform", return_sequences=True
+    )))
+    x, mask = _data()
+    layer(x, mask=keras.ops.convert_to_tensor(mask)).float().sum().backward()
+    assert len(runs) == 2
+    for inputs, states, params in runs:
+        assert all(t.is_contiguous() and t.dtype == torch.bfloat16
+                   for t in [inputs, *states, *params])
+    assert all(float(abs(w.value.grad).sum()) > 0 for w in layer.trainable_weights)
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))
@@ -126,7 +213,7 @@ def test_input_dropout_keeps_the_fused_path_and_keras_mask(kind):
     keras.utils.set_random_seed(7)
     b = plain(x, training=True)
     assert calls == []
-    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), **TOL)
+    np.testing.assert_allclose(_np(a), _np(b), **TOL)
     assert not torch.allclose(a, fused(x, training=False))
 
 
@@ -158,7 +245,7 @@ def test_each_fallback_runs_keras_path(kind, kwargs, mask_kind, reason):
         _assert_same(fused, plain, x, mask)
     else:
         np.testing.assert_allclose(
-            fused(x).detach().numpy(), plain(x).detach().numpy(), **TOL
+            _np(fused(x)), _np(plain(x)), **TOL
         )
     assert calls, "Keras' own path was not taken"
 
@@ -180,7 +267,7 @@ def test_equals_torch_nn_given_the_same_weights(kind):
     fused, _ = _pair(kind, return_sequences=True)
     x, _ = _data()
     w_ih, w_hh, b_ih, b_hh = (
-        p.detach() for p in _torch_rnn._params(
+        p.detach().cpu() for p in _torch_rnn._params(
             "rnn" if kind == "simple_rnn" else kind, fused.cell, torch.float32
         )
     )
@@ -192,7 +279,7 @@ def test_equals_torch_nn_given_the_same_weights(kind):
                                [w_ih, w_hh, b_ih, b_hh], strict=True):
             getattr(module, name).copy_(value)
         expected = module(torch.as_tensor(x))[0].numpy()
-    np.testing.assert_allclose(fused(x).detach().numpy(), expected, **TOL)
+    np.testing.assert_allclose(_np(fused(x)), expected, **TOL)
 
 
 @pytest.mark.parametrize("cell", list(LAYERS))
@@ -212,11 +299,11 @@ def test_stacked_bidirectional_masked_zoo_model_equals_keras(cell):
 
     xt = torch.as_tensor(x)
     out_f, out_p = model(xt), plain(xt)
-    np.testing.assert_allclose(out_f.detach().numpy(), out_p.detach().numpy(), **TOL)
+    np.testing.assert_allclose(_np(out_f), _np(out_p), **TOL)
     grads = []
     for m, out in ((model, out_f), (plain, out_p)):
         out.sum().backward()
-        grads.append([w.value.grad.numpy() for w in m.trainable_weights])
+        grads.append([_np(w.value.grad) for w in m.trainable_weights])
     for a, b in zip(*grads, strict=True):
         np.testing.assert_allclose(a, b, **TOL)
     assert calls == [] and not hasattr(plain.get_layer("bi_" + cell + "_0").forward_layer,
