@@ -4,6 +4,8 @@ import importlib.util
 import os
 import sys
 
+from kzoo.errors import UsageError
+
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_BACKEND = "jax"
 # The order `select_backend` tries when KERAS_BACKEND is unset: jax compiles the
@@ -97,13 +99,13 @@ def set_backend(name):
         name: one of `"tensorflow"`, `"jax"`, `"torch"`.
     """
     if name not in BACKENDS:
-        raise ValueError(f"Unknown backend {name!r}. Choose one of: {', '.join(BACKENDS)}.")
+        raise UsageError(f"Unknown backend {name!r}. Choose one of: {', '.join(BACKENDS)}.")
     if "keras" in sys.modules:
         import keras
 
         current = keras.backend.backend()
         if current != name:
-            raise RuntimeError(
+            raise UsageError(
                 f"keras is already imported with the {current!r} backend, so it cannot "
                 f"switch to {name!r} in this process. Set KERAS_BACKEND={name} before "
                 "importing keras, or run in a new process."

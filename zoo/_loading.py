@@ -2,6 +2,8 @@
 
 import keras
 
+from kzoo.errors import UsageError
+
 
 def load_model_safely(path):
     """`keras.saving.load_model(path, safe_mode=True)` with a clear refusal.
@@ -17,7 +19,7 @@ def load_model_safely(path):
     except ValueError as err:
         text = str(err)
         if "safe_mode" in text or "lambda" in text.lower():
-            raise ValueError(
+            raise UsageError(
                 f"Refusing to load {path}: it contains a Lambda layer or other serialized "
                 "Python code, which would run on load. kzoo keeps safe_mode=True. Rebuild "
                 "the model in code and load only its weights (model.load_weights on a "

@@ -7,6 +7,7 @@ import math
 import pathlib
 
 from kzoo.diagnose.rules import diagnose
+from kzoo.errors import RunDirError
 
 
 def _float(text):
@@ -40,7 +41,7 @@ def diagnose_run(run_dir, facts=None):
     run_dir = pathlib.Path(run_dir)
     history_path = run_dir / "history.csv"
     if not history_path.is_file():
-        raise ValueError(
+        raise RunDirError(
             f"{run_dir} holds no history.csv: pass a run directory written by `kzoo train`."
         )
     stored = {}

@@ -5,6 +5,7 @@ import numpy as np
 
 from kzoo import devices as kzoo_devices
 from kzoo.callbacks import Checkpoint, fit_resumable
+from kzoo.errors import RunDirError
 from kzoo.training import run_dir as layout
 
 
@@ -28,7 +29,7 @@ def fit_run(net, fit_kwargs, config, run_dir):
     )
     if not checkpointing:
         if config.resume:
-            raise ValueError(
+            raise RunDirError(
                 "This run cannot resume: it has no checkpoints (streaming data, or "
                 "checkpointing disabled)."
             )
@@ -48,7 +49,7 @@ def fit_run(net, fit_kwargs, config, run_dir):
         every_n_steps=config.checkpoint_every_steps or None,
     )
     if config.resume and not layout.has_checkpoint(run_dir):
-        raise ValueError(f"No checkpoint in {run_dir / layout.CHECKPOINTS_DIR} to resume from.")
+        raise RunDirError(f"No checkpoint in {run_dir / layout.CHECKPOINTS_DIR} to resume from.")
     history = _fit_resumable(net, dict(fit_kwargs, callbacks=callbacks), config, ckpt)
     if config.resume:
         layout.write_history_csv(run_dir, history)

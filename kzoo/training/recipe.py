@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from kzoo.errors import RunDirError
 from kzoo.zoo import _recipes, get_spec
 
 
@@ -144,7 +145,7 @@ def check_resume(plan, stored, ignore=()):
         details = ", ".join(
             f"{k}: {(stored.get(k) or {}).get('value')!r} then, "
             f"{(now.get(k) or {}).get('value')!r} now" for k in changed)
-        raise ValueError(
+        raise RunDirError(
             f"Cannot resume exactly: the recipe resolves differently than when the run "
             f"started ({details}). Start a new run, or train with these values given "
             "explicitly."

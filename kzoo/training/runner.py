@@ -124,7 +124,7 @@ def train(
     if prepared.test is None and config.verbose != 0:
         print(NO_TEST_NOTE.format(name=prepared.name), flush=True)
     if config.checkpoint_every_steps and not isinstance(prepared.train, tuple):
-        raise ValueError(
+        raise UsageError(
             "checkpoint_every_steps needs array data (x, y): mid-epoch resume replays the "
             f"batch order, which a {type(data).__name__} stream owns. Pass arrays, or drop "
             "checkpoint_every_steps (streams train without checkpoints)."
