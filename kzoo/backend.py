@@ -18,11 +18,12 @@ PREFERENCE = ("jax", "torch", "tensorflow")
 _unannounced = None
 
 
-class BackendNotInstalledError(ImportError, RuntimeError):
+class BackendNotInstalledError(ImportError, UsageError):
     """The chosen Keras backend's package is not installed.
 
-    An `ImportError` for library users, and a `RuntimeError` so the CLI reports
-    it in one line like its other errors.
+    An `ImportError` for library users, and a `UsageError` (a ValueError), so the CLI
+    reports it in one line, exit 2, like the user's other errors (it used to be a
+    RuntimeError; the CLI now treats those as bugs).
     """
 
 
