@@ -114,6 +114,7 @@ cat "$WORK/env.json"
 # --- 1. tests, train and tune, beside each other ---------------------------------------
 A_LIMIT=$(( $(left) - 250 ))
 [ "$A_LIMIT" -gt 300 ] && A_LIMIT=300
+PIDS=()
 PLUGINS=()
 "$PY" -c "import xdist" 2>/dev/null && PLUGINS+=(-n 4)
 "$PY" -c "import pytest_timeout" 2>/dev/null && PLUGINS+=(--timeout 150)
@@ -121,6 +122,7 @@ for b in jax torch; do
   phase "tests-$b" "$A_LIMIT" env KERAS_BACKEND="$b" "$PY" -m pytest -p no:cacheprovider -q -rfE \
     --rootdir "$ROOT" -c "$ROOT/pyproject.toml" "${PLUGINS[@]}" "${SELECT[@]}" \
     --durations=10 --junitxml="$WORK/tests-$b.xml" "${TESTS[@]}" > "$OUT/tests-$b.log" 2>&1 &
+  PIDS+=($!)
 done
 (
   for b in jax torch; do
@@ -130,7 +132,8 @@ done
   phase tune "$A_LIMIT" "$PY" -m kzoo.cli tune --model mlp --data digits --backend torch \
     --out "$WORK/tune" --quiet "${TUNE_FLAGS[@]}"
 ) > "$WORK/runs.log" 2>&1 &
-wait
+PIDS+=($!)
+wait "${PIDS[@]}"  # not a bare `wait`: it would also wait for the log's tee
 cp "$WORK/runs.log" "$OUT/runs.log"
 grep -h "check .*exit" "$WORK/runs.log"
 
