@@ -38,6 +38,7 @@ def _one_line(capsys, *words):
     [
         (["--warmup-epochs", "nan"], ["warmup_epochs"]),
         (["--warmup-epochs", "inf"], ["warmup_epochs"]),
+        (["--warmup-epochs", "1e308"], ["warmup_epochs", "longer than the run"]),  # overflowed
         (["--base-batch-size", "0"], ["base_batch_size"]),
         (["--seed", "-1"], ["seed must be"]),
         (["--lr", "nan"], ["lr must be"]),
