@@ -12,9 +12,9 @@
 #    and every=1), interleaved in one process per backend, each epoch ending with a device
 #    synchronisation, median [min-max] over rounds of per-round ratios.
 #
-# Writes under $OUT (7 files): summary.json (versions, device, each phase's exit code and
+# Writes under $OUT (6 files): summary.json (versions, device, each phase's exit code and
 # seconds, test counts and failures, train accuracies, the tune's best, the step-time
-# ratios), step_time-jax.json, step_time-torch.json, tests-jax.log, tests-torch.log,
+# ratios), step_time.json (step_time.py's reports), tests-jax.log, tests-torch.log,
 # runs.log (train and tune output), check.log. Put the figures into benchmarks/RESULTS.md's
 # dated "GPU" section with the device and versions from summary.json.
 #
@@ -51,7 +51,7 @@ phase() {
   shift 2
   t0=$(date +%s)
   say "$name: start (limit ${limit}s)"
-  timeout -k 10 "$limit" "$@"
+  timeout -s INT -k 20 "$limit" "$@"  # INT: pytest still writes its report
   code=$?
   printf '%s\t%s\t%s\n' "$name" "$code" $(( $(date +%s) - t0 )) >> "$WORK/phases.tsv"
   say "$name: exit $code after $(( $(date +%s) - t0 ))s"
@@ -138,13 +138,17 @@ cp "$WORK/runs.log" "$OUT/runs.log"
 grep -h "check .*exit" "$WORK/runs.log"
 
 # --- 2. step time, alone on the device ---------------------------------------------------
-for b in jax torch; do
-  [ "$b" = jax ] && limit=$(( ($(left) - 20) * 45 / 100 )) || limit=$(( $(left) - 20 ))
-  phase "step_time-$b" "$limit" "$PY" "$ROOT/benchmarks/step_time.py" --backends "$b" \
-    --device "$DEVICE" --grad --families mlp lstm gru --steps "$STEPS" --rounds "$ROUNDS" \
-    --out "$WORK/step_time-$b.json"
-  cp "$WORK/step_time-$b.json" "$OUT/" 2>/dev/null
+# One process per backend and family, so what finishes is kept if time runs out; each
+# gets an equal share of the time left (what one leaves over goes to the next).
+RUNS=(jax:mlp jax:lstm jax:gru torch:mlp torch:lstm torch:gru)
+for i in "${!RUNS[@]}"; do
+  b=${RUNS[$i]%%:*} f=${RUNS[$i]##*:}
+  limit=$(( ($(left) - 15) / (${#RUNS[@]} - i) ))
+  if [ "$limit" -lt 20 ]; then say "step_time-$b-$f: skipped, no time left"; continue; fi
+  phase "step_time-$b-$f" "$limit" "$PY" "$ROOT/benchmarks/step_time.py" --backends "$b" \
+    --device "$DEVICE" --grad --families "$f" --steps "$STEPS" --rounds "$ROUNDS" \
+    --out "$WORK/step_time-$b-$f.json"
 done
 
-"$PY" "$ROOT/benchmarks/gpu/summary.py" "$WORK" "$OUT/summary.json"
+"$PY" "$ROOT/benchmarks/gpu/summary.py" "$WORK" "$OUT/summary.json" "$OUT/step_time.json"
 say "done; results in $OUT"

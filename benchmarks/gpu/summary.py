@@ -1,8 +1,9 @@
 """Collect what benchmarks/gpu/check.sh ran into one JSON file (its summary.json).
 
-Usage (check.sh calls it): python summary.py WORK_DIR OUT_FILE
+Usage (check.sh calls it): python summary.py WORK_DIR OUT_FILE [STEP_TIME_OUT]
 WORK_DIR holds phases.tsv (phase, exit code, seconds), tests-*.xml (pytest's JUnit
-reports), train-*/summary.json, tune/best.json, step_time-*.json and env.json.
+reports), train-*/summary.json, tune/best.json, step_time-*.json and env.json;
+STEP_TIME_OUT gets step_time.py's reports, keyed by run.
 """
 
 import json
@@ -57,7 +58,7 @@ def _step_time(report):
     return table
 
 
-def main(work, out):
+def main(work, out, raw_out=None):
     work = pathlib.Path(work)
     phases = {}
     if (work / "phases.tsv").is_file():
@@ -72,11 +73,16 @@ def main(work, out):
         "tune": _json(work / "tune" / "best.json"),
         "step_time": {},
     }
+    raw = {}
     for path in sorted(work.glob("step_time-*.json")):
-        summary["step_time"].update(_step_time(_json(path)))
+        raw[path.stem] = _json(path)
+        for backend, families in _step_time(raw[path.stem]).items():
+            summary["step_time"].setdefault(backend, {}).update(families)
     pathlib.Path(out).write_text(json.dumps(summary, indent=1) + "\n")
+    if raw_out:
+        pathlib.Path(raw_out).write_text(json.dumps(raw, indent=1) + "\n")
     print(json.dumps({k: summary[k] for k in ("phases", "train", "step_time")}, indent=1))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])
