@@ -64,8 +64,8 @@ if [ "$DRY" = 1 ]; then
   case $PY in /*) ;; */*) PY=$PWD/$PY ;; esac  # absolute, venv kept (no symlink resolving)
   STEPS=3 ROUNDS=1
   DEVICE=cpu
-  TESTS=("$ROOT/tests/zoo/test_torch_rnn.py" "$ROOT/tests/callbacks/test_gradient_clipping.py")
-  SELECT=(-m "device and not slow" -k "contiguous or percentile")
+  TESTS=("$ROOT/tests/zoo/test_torch_rnn_layout.py" "$ROOT/tests/callbacks/test_gradient_cost.py")
+  SELECT=(-m "device and not slow" -k "contiguous_weights_in or 10-True")
   TRAIN_FLAGS=(--epochs 1)
   TUNE_FLAGS=(--max-trials 1 --epochs 1)
 else
