@@ -18,12 +18,12 @@ PREFERENCE = ("jax", "torch", "tensorflow")
 _unannounced = None
 
 
-class BackendNotInstalledError(ImportError, UsageError):
+class BackendNotInstalledError(ImportError, UsageError, RuntimeError):
     """The chosen Keras backend's package is not installed.
 
-    An `ImportError` for library users, and a `UsageError` (a ValueError), so the CLI
-    reports it in one line, exit 2, like the user's other errors (it used to be a
-    RuntimeError; the CLI now treats those as bugs).
+    An `ImportError` for library users, and a `UsageError`, so the CLI reports it in
+    one line, exit 2, like the user's other errors (a RuntimeError, as it was, is a
+    bug to the CLI now; it stays one for code that catches it so).
     """
 
 
