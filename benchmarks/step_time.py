@@ -12,13 +12,21 @@ time of its process (user + system) beside wall time; the variants alternate in
 rounds (ABC, CBA, ...), each round gives a ratio, and the report is the median
 ratio with its min-max over rounds. A single-threaded process's CPU time moves
 far less with other load than wall time (RESULTS.md measures both). On GPU, read
-the wall times.
+the wall times: each timed epoch ends with a device synchronisation (torch.cuda /
+jax's block_until_ready on the model's variables), so it counts the device's work.
+
+`--grad` adds, for the MLP and the recurrent families, the same kzoo model with
+the gradient callbacks, `GradientNormLogger(every=10)` + `GradientClipping("autoclip")`
+and `every=1`, to the same interleaved rounds; `grad_log10_vs_kzoo` and
+`grad_log1_vs_kzoo` are their per-round ratios to the plain kzoo model (the issue-25
+targets on a GPU: <= 1.03x and <= 1.05x). benchmarks/gpu/check.sh runs it so.
 
 Usage:
     python benchmarks/step_time.py [--backends jax torch tensorflow] [--steps 30]
                                    [--families mlp lstm ...] [--rounds 7]
                                    [--seq-batch 64] [--out benchmarks/step_time.json]
     python benchmarks/step_time.py --device gpu   # the FIGURES.md shapes
+    python benchmarks/step_time.py --grad ...     # also the gradient callbacks
 """
 
 import argparse
@@ -93,13 +101,32 @@ SHAPES = {
 RNN_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 FCN_BLOCKS = ((64, 8), (128, 5), (64, 3))  # kzoo's fcn defaults: (filters, kernel)
 REFERENCED = ("mlp", "fcn", *RNN_CELLS)
+GRAD_FAMILIES = ("mlp", "lstm", "gru")  # --grad: the FIGURES.md families
+
+
+def synchronise(model):
+    """Wait for the device's queued work on `model` (a no-op on the CPU backends'
+    eager paths): the end of a timed epoch must include it."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    elif backend == "jax":
+        import jax
+
+        jax.block_until_ready([v.value for v in model.variables])
 
 
 class _Timer:
     """Times `model.fit` epochs with epoch-level hooks only (a per-batch hook would
-    make Keras synchronise every step)."""
+    make Keras synchronise every step); `callbacks` are the model's own (e.g. the
+    gradient callbacks)."""
 
-    def __init__(self, model, x, y, batch):
+    def __init__(self, model, x, y, batch, callbacks=()):
         import keras
 
         self.model, self.x, self.y, self.batch = model, x, y, batch
@@ -107,12 +134,14 @@ class _Timer:
 
         class EpochTimer(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
+                synchronise(self.model)
                 marks.append(clocks())
 
             def on_epoch_end(self, epoch, logs=None):
+                synchronise(self.model)
                 marks[-1] = tuple(b - a for a, b in zip(marks[-1], clocks(), strict=True))
 
-        self.callback = EpochTimer()
+        self.callbacks = [*callbacks, EpochTimer()]
 
     def __call__(self):
         """(wall, CPU) ms per step of one epoch (the train function is compiled once)."""
@@ -124,7 +153,7 @@ class _Timer:
             epochs=1,
             shuffle=False,
             verbose=0,
-            callbacks=[self.callback],
+            callbacks=self.callbacks,
         )
         steps = len(self.x) / self.batch
         return tuple(t * 1000 / steps for t in self.marks[-1])
@@ -160,6 +189,10 @@ def entry_for(times):
         if "torch_loop" in times:  # throughput relative to torch.nn: torch time / kzoo time
             ratios = [b[i] / a for a, b in zip(kz, times["torch_loop"], strict=True)]
             entry[f"throughput_vs_torch_{clock}"] = summary(ratios)
+        for k in times:  # the gradient callbacks: their time / the plain kzoo model's
+            if k.startswith("grad_"):
+                ratios = [a[i] / b for a, b in zip(times[k], kz, strict=True)]
+                entry[f"{k}_vs_kzoo_{clock}"] = summary(ratios)
         if "keras" in times and "torch_loop" in times:
             ratios = [b[i] / a[i] for a, b in zip(times["keras"], times["torch_loop"], strict=True)]
             entry[f"keras_throughput_vs_torch_{clock}"] = summary(ratios)
@@ -250,6 +283,12 @@ def worker(args):
         y = rng.integers(0, s["classes"], n).astype("int32")
         keras.utils.set_random_seed(0)
         timers = {"kzoo": _Timer(_kzoo(family, s), x, y, s["batch"])}
+        if args.grad and family in GRAD_FAMILIES:
+            from kzoo.callbacks import GradientClipping, GradientNormLogger
+
+            for every in (10, 1):
+                callbacks = [GradientNormLogger(every=every), GradientClipping("autoclip")]
+                timers[f"grad_log{every}"] = _Timer(_kzoo(family, s), x, y, s["batch"], callbacks)
         if family in REFERENCED:
             timers["keras"] = _Timer(_plain_keras(family, s), x, y, s["batch"])
             if not args.no_torch:
@@ -355,6 +394,7 @@ def main():
         "--seq-batch", type=int, default=None, help="batch of the sequence shapes (default 64)"
     )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch loop")
+    parser.add_argument("--grad", action="store_true", help="also the gradient callbacks")
     parser.add_argument("--out", default="benchmarks/step_time.json")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -389,6 +429,8 @@ def main():
         ]
         if args.no_torch:
             cmd.append("--no-torch")
+        if args.grad:
+            cmd.append("--grad")
         if args.seq_batch:
             cmd += ["--seq-batch", str(args.seq_batch)]
         if args.families:
@@ -401,17 +443,20 @@ def main():
             continue
         report["backends"][backend] = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    print("\nCPU ms per step; kzoo/Keras time and torch.nn-relative throughput: "
-          "median [min-max] over rounds")
+    print(f"\n{'wall' if args.device == 'gpu' else 'CPU'} ms per step; kzoo/Keras time, "
+          "torch.nn-relative throughput, gradient callbacks/kzoo: median [min-max] over rounds")
     for backend, res in report["backends"].items():
         for family, e in res.items():
             if family == "error":
                 continue
-            row = f"{backend:10s} {family:15s} {e['kzoo_cpu_ms']:8.2f} ms"
-            for key in ("kzoo_vs_keras_cpu", "throughput_vs_torch_cpu"):
-                if key in e:
-                    v = e[key]
-                    row += f"  {key[:-4]} {v['median']:.2f}x [{v['min']:.2f}-{v['max']:.2f}]"
+            clock = "wall" if args.device == "gpu" else "cpu"
+            row = f"{backend:10s} {family:15s} {e[f'kzoo_{clock}_ms']:8.2f} ms"
+            keys = ("kzoo_vs_keras", "throughput_vs_torch", "grad_log10_vs_kzoo",
+                    "grad_log1_vs_kzoo")
+            for key in keys:
+                if f"{key}_{clock}" in e:
+                    v = e[f"{key}_{clock}"]
+                    row += f"  {key} {v['median']:.2f}x [{v['min']:.2f}-{v['max']:.2f}]"
             print(row)
     report["load_at_end"] = os.getloadavg()[0]
     with open(args.out, "w") as f:

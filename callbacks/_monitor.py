@@ -11,13 +11,15 @@ maximised, every other name (losses, `mae`, `mse`, errors) is minimised.
 
 import keras
 
+from kzoo.errors import UsageError
+
 MODES = ("auto", "min", "max")
 MAX_WORDS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2")
 
 
 def check_mode(mode):
     if mode not in MODES:
-        raise ValueError(f"Invalid mode={mode!r}. Choose one of: 'auto', 'min', 'max'.")
+        raise UsageError(f"Invalid mode={mode!r}. Choose one of: 'auto', 'min', 'max'.")
 
 
 def direction(monitor, mode="auto"):

@@ -31,6 +31,7 @@ import numpy as np
 from keras import ops
 
 from kzoo.callbacks import _keras_private
+from kzoo.errors import UsageError
 
 _ATTR = "_kzoo_grad_hook"
 _EPS = 1e-12
@@ -40,7 +41,7 @@ def get_hook(model):
     """The hook of `model.optimizer`, created on first use."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
-        raise ValueError(
+        raise UsageError(
             "Gradient callbacks need a compiled model: call `model.compile(optimizer=...)` "
             "before `fit`."
         )
@@ -177,7 +178,7 @@ def _refuse_replicas(model, part):
     strategy = getattr(model, "distribute_strategy", None)  # the TF trainer's
     replicas = getattr(strategy, "num_replicas_in_sync", 1)
     if keras.backend.backend() == "tensorflow" and replicas > 1:
-        raise ValueError(
+        raise UsageError(
             f"{type(part).__name__} under a tf.distribute strategy of {replicas} replicas: "
             "Keras' TF optimizer passes each replica's gradient through the hook before "
             "the all-reduce, so its norms and thresholds would not be the global ones. "
@@ -210,7 +211,7 @@ class GradientHook:
         if not opt.built:
             opt.build(self.model.trainable_variables)
         if opt.gradient_accumulation_steps:
-            raise ValueError(
+            raise UsageError(
                 "kzoo gradient callbacks do not support `gradient_accumulation_steps`; "
                 "compile the optimizer without it."
             )
@@ -235,7 +236,7 @@ class GradientHook:
         """
         _refuse_replicas(self.model, part)
         if name in self.parts and self.parts[name] is not part:
-            raise ValueError(
+            raise UsageError(
                 f"Two gradient callbacks of the same kind ({type(part).__name__}) are "
                 "attached to one model; pass only one."
             )

@@ -52,6 +52,7 @@ from kzoo.callbacks.checkpoint_format import (  # noqa: F401 (re-exported)
     load_checkpoint,
     read_manifest,
 )
+from kzoo.errors import RunDirError, UsageError
 
 
 class CheckpointWriteError(RuntimeError):
@@ -72,7 +73,7 @@ def _check_writable(directory):
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise ValueError(
+        raise RunDirError(
             f"Checkpoint directory {str(directory)!r} is not writable ({err}). Choose "
             "another directory or fix its permissions."
         ) from None
@@ -149,7 +150,7 @@ class Checkpoint(MonitorCallback):
             if value is None and name in ("every_n_epochs", "every_n_steps", "keep_every_n_epochs"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+                raise UsageError(f"{name} must be an int >= {low}, got {value!r}.")
         _check_writable(directory)
         self.directory = str(directory)
         self.save_best_k = save_best_k
@@ -194,7 +195,7 @@ class Checkpoint(MonitorCallback):
         files = sorted(p for p in directory.glob("step-*.ckpt") if NAME.match(p.name))
         if (files or manifest["checkpoints"]) and manifest.get("run_id") != self.run_id:
             if not self.overwrite:
-                raise ValueError(
+                raise RunDirError(
                     f"Checkpoint directory {self.directory!r} holds {len(files)} checkpoint(s) "
                     "of another run. Resume that run (`checkpoint.restore(model)`, or "
                     "fit_resumable(..., resume=True)), choose another directory, or pass "
@@ -458,7 +459,7 @@ class Checkpoint(MonitorCallback):
         path, arrays, record = found
         apply_checkpoint(model, arrays, record)
         if self.steps_per_epoch and record["steps_per_epoch"] not in (0, self.steps_per_epoch):
-            raise ValueError(
+            raise RunDirError(
                 f"Checkpoint {path} was written with {record['steps_per_epoch']} steps per "
                 f"epoch, this run has {self.steps_per_epoch}: keep batch size and data the "
                 "same to resume, or start a new run."

@@ -17,6 +17,8 @@ import warnings
 
 import numpy as np
 
+from kzoo.errors import RunDirError
+
 FORMAT = 1
 MANIFEST = "manifest.json"
 NAME = re.compile(r"^step-(\d{8,})\.ckpt$")
@@ -47,7 +49,7 @@ def load_checkpoint(path, sha256=None):
         if record.get("format") != FORMAT:
             raise ValueError(f"unknown format {record.get('format')!r}")
     except Exception as err:  # zipfile, OSError, JSON, missing keys: all mean corrupt
-        raise ValueError(f"Checkpoint {path} is corrupt or truncated: {err}") from None
+        raise RunDirError(f"Checkpoint {path} is corrupt or truncated: {err}") from None
     return arrays, record
 
 
@@ -84,7 +86,7 @@ def apply_checkpoint(model, arrays, record):
     if len(saved) != len(model_vars) or any(
         tuple(s) != tuple(v.shape) for (_, s), v in zip(saved, model_vars, strict=False)
     ):
-        raise ValueError(
+        raise RunDirError(
             "The checkpoint does not fit this model: it holds "
             f"{len(saved)} variables, the model has {len(model_vars)} (or shapes differ). "
             "Rebuild the same model (same family and hyperparameters) to resume."
@@ -101,7 +103,7 @@ def apply_checkpoint(model, arrays, record):
         tuple(s) != tuple(v.shape) for (_, s), v in zip(saved_opt[:n], opt_vars[:n], strict=True)
     )
     if shapes_differ or len(opt_vars) > len(saved_opt):
-        raise ValueError(
+        raise RunDirError(
             "The checkpoint's optimizer state does not fit this optimizer. Use the same "
             "optimizer as the run that wrote it."
         )

@@ -5,6 +5,7 @@ from keras import ops
 
 from kzoo.callbacks import _keras_private
 from kzoo.callbacks.schedules import OneCycle
+from kzoo.errors import UsageError
 
 
 class CycleMomentum(keras.callbacks.Callback):
@@ -29,7 +30,7 @@ class CycleMomentum(keras.callbacks.Callback):
     def __init__(self, schedule):
         super().__init__()
         if not isinstance(schedule, OneCycle):
-            raise ValueError(f"schedule must be a OneCycle, got {type(schedule).__name__}.")
+            raise UsageError(f"schedule must be a OneCycle, got {type(schedule).__name__}.")
         self.schedule = schedule
         self._variable = None
         self._attr = None
@@ -40,7 +41,7 @@ class CycleMomentum(keras.callbacks.Callback):
             if hasattr(optimizer, attr):
                 break
         else:
-            raise ValueError(
+            raise UsageError(
                 f"{type(optimizer).__name__} has no beta_1 or momentum to cycle; use "
                 "Adam, AdamW, Nadam, SGD or RMSprop."
             )

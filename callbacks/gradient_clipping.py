@@ -8,6 +8,7 @@ from keras import ops
 
 from kzoo.callbacks import _keras_private as private
 from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
+from kzoo.errors import UsageError
 
 MODES = ("value", "norm", "global_norm", "agc", "autoclip")
 _VARS = ("autoclip_hist", "autoclip_count")
@@ -83,17 +84,17 @@ class GradientClipping(keras.callbacks.Callback):
     def __init__(self, mode="global_norm", clip_value=1.0, percentile=10.0, window=1000, eps=1e-3):
         super().__init__()
         if mode not in MODES:
-            raise ValueError(f"GradientClipping: mode must be one of {MODES}, got {mode!r}.")
+            raise UsageError(f"GradientClipping: mode must be one of {MODES}, got {mode!r}.")
         if mode != "autoclip" and not (clip_value is not None and clip_value > 0):
-            raise ValueError(
+            raise UsageError(
                 f"GradientClipping: clip_value must be > 0 for mode {mode!r}, got {clip_value!r}."
             )
         if not 0 < percentile <= 100:
-            raise ValueError(f"GradientClipping: percentile must be in (0, 100], got {percentile}.")
+            raise UsageError(f"GradientClipping: percentile must be in (0, 100], got {percentile}.")
         if int(window) < 1:
-            raise ValueError(f"GradientClipping: window must be >= 1, got {window}.")
+            raise UsageError(f"GradientClipping: window must be >= 1, got {window}.")
         if eps <= 0:
-            raise ValueError(f"GradientClipping: eps must be > 0, got {eps}.")
+            raise UsageError(f"GradientClipping: eps must be > 0, got {eps}.")
         self.mode = mode
         self.clip_value = clip_value
         self.percentile = percentile
@@ -155,7 +156,7 @@ class GradientClipping(keras.callbacks.Callback):
             if getattr(opt, k, None)
         }
         if set_clip:
-            raise ValueError(
+            raise UsageError(
                 f"GradientClipping: the model's optimizer already clips gradients ({set_clip}). "
                 "Clipping twice is a mistake: compile the optimizer without clipnorm/clipvalue/"
                 "global_clipnorm, or drop the GradientClipping callback."

@@ -9,6 +9,7 @@ from keras import ops
 
 from kzoo.callbacks import _keras_private
 from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
+from kzoo.errors import UsageError
 
 ACTIONS = ("warn", "stop", "rollback")
 _VARS = ("health_hist", "health_count", "health_state", "vanish_streak")
@@ -93,24 +94,24 @@ class GradientHealth(keras.callbacks.Callback):
     ):
         super().__init__()
         if action not in ACTIONS:
-            raise ValueError(f"GradientHealth: action must be one of {ACTIONS}, got {action!r}.")
+            raise UsageError(f"GradientHealth: action must be one of {ACTIONS}, got {action!r}.")
         for name, value in (("check_every", check_every), ("patience", patience),
                             ("window", window)):
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"GradientHealth: {name} must be an int >= 1, got {value!r}.")
+                raise UsageError(f"GradientHealth: {name} must be an int >= 1, got {value!r}.")
         if not isinstance(min_history, int) or not 1 <= min_history <= window:
-            raise ValueError(
+            raise UsageError(
                 f"GradientHealth: min_history must be an int in [1, window={window}], "
                 f"got {min_history!r}."
             )
         if not 0 < vanishing_threshold < 1:
-            raise ValueError(
+            raise UsageError(
                 f"GradientHealth: vanishing_threshold must be in (0, 1), got {vanishing_threshold}."
             )
         if spike_factor <= 1:
-            raise ValueError(f"GradientHealth: spike_factor must be > 1, got {spike_factor}.")
+            raise UsageError(f"GradientHealth: spike_factor must be > 1, got {spike_factor}.")
         if not 0 < lr_factor <= 1:
-            raise ValueError(f"GradientHealth: lr_factor must be in (0, 1], got {lr_factor}.")
+            raise UsageError(f"GradientHealth: lr_factor must be in (0, 1], got {lr_factor}.")
         self.action = action
         self.check_every = check_every
         self.vanishing_threshold = vanishing_threshold

@@ -12,6 +12,7 @@ from keras import ops
 from kzoo import multiprocess
 from kzoo.callbacks import _keras_private
 from kzoo.callbacks._optimizer_hook import add_to, get_hook
+from kzoo.errors import RunDirError, UsageError
 
 _VARS = ("log_buf", "log_row", "clip_count", "step_count")
 FIXED_COLUMNS = ("step", "global_norm", "clip_threshold", "clipped")
@@ -64,14 +65,16 @@ class GradientNormLogger(keras.callbacks.Callback):
     def __init__(self, every=10, run_dir=None, tensorboard_dir=None, per_layer=True):
         super().__init__()
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise ValueError(f"GradientNormLogger: every must be an int >= 1, got {every!r}.")
+            raise UsageError(f"GradientNormLogger: every must be an int >= 1, got {every!r}.")
         if run_dir is not None and os.path.isfile(run_dir):
-            raise ValueError(f"GradientNormLogger: run_dir {run_dir!r} is a file, not a directory.")
+            raise RunDirError(
+                f"GradientNormLogger: run_dir {run_dir!r} is a file, not a directory."
+            )
         if tensorboard_dir is not None:
             try:
                 import tensorflow  # noqa: F401
             except ImportError:
-                raise ValueError(
+                raise UsageError(
                     "GradientNormLogger: tensorboard_dir needs the tensorflow package "
                     "(pip install tensorflow-cpu), or pass tensorboard_dir=None."
                 ) from None

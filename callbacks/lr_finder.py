@@ -27,6 +27,7 @@ import numpy as np
 
 from kzoo.callbacks import _keras_private as private
 from kzoo.callbacks.resumable_fit import ShuffledBatches
+from kzoo.errors import UsageError
 
 RESULT_FILE = "lr_find.json"
 
@@ -141,17 +142,17 @@ class LRFinder:
     ):
         for name, value in (("min_lr", min_lr), ("max_lr", max_lr)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a number > 0, got {value!r}.")
+                raise UsageError(f"{name} must be a number > 0, got {value!r}.")
         if min_lr >= max_lr:
-            raise ValueError(f"min_lr ({min_lr}) must be below max_lr ({max_lr}).")
+            raise UsageError(f"min_lr ({min_lr}) must be below max_lr ({max_lr}).")
         if not isinstance(num_steps, int) or num_steps < 5:
-            raise ValueError(f"num_steps must be an int >= 5, got {num_steps!r}.")
+            raise UsageError(f"num_steps must be an int >= 5, got {num_steps!r}.")
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")
+            raise UsageError(f"batch_size must be an int >= 1, got {batch_size!r}.")
         if not 0.0 <= smoothing < 1.0:
-            raise ValueError(f"smoothing must lie in [0, 1), got {smoothing!r}.")
+            raise UsageError(f"smoothing must lie in [0, 1), got {smoothing!r}.")
         if divergence <= 1.0:
-            raise ValueError(f"divergence must be > 1, got {divergence!r}.")
+            raise UsageError(f"divergence must be > 1, got {divergence!r}.")
         self.min_lr = min_lr
         self.max_lr = max_lr
         self.num_steps = num_steps
@@ -170,9 +171,9 @@ class LRFinder:
         """Run the sweep on a compiled model; restore it; return the result dict."""
         optimizer = model.optimizer
         if optimizer is None:
-            raise ValueError("Compile the model before running the LR finder.")
+            raise UsageError("Compile the model before running the LR finder.")
         if not isinstance(private.learning_rate_object(optimizer), keras.Variable):
-            raise ValueError(
+            raise UsageError(
                 "The LR finder sets the rate step by step: compile with a float "
                 "learning_rate, not a schedule, then apply the schedule afterwards."
             )
@@ -223,7 +224,7 @@ class LRFinder:
         The library does not plot: `kzoo.plots.plot_lr_find` draws the result.
         """
         if self.result is None:
-            raise ValueError("Run find() before save().")
+            raise UsageError("Run find() before save().")
         out = pathlib.Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / RESULT_FILE).write_text(json.dumps(_finite(self.result), indent=1))

@@ -8,6 +8,7 @@ from keras.optimizers.schedules import LearningRateSchedule
 from kzoo.callbacks import _keras_private
 from kzoo.callbacks._checks import check_positive
 from kzoo.callbacks._monitor import MonitorCallback
+from kzoo.errors import UsageError
 
 
 class ReduceLROnPlateauWithWarmup(MonitorCallback):
@@ -58,13 +59,13 @@ class ReduceLROnPlateauWithWarmup(MonitorCallback):
         super().__init__(monitor=monitor, mode=mode, min_delta=min_delta)
         check_positive("learning_rate", learning_rate)
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}.")
+            raise UsageError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}.")
         if not 0.0 < factor < 1.0:
-            raise ValueError(f"factor must lie in (0, 1), got {factor!r}.")
+            raise UsageError(f"factor must lie in (0, 1), got {factor!r}.")
         check_positive("patience", patience, allow_zero=True)
         check_positive("min_lr", min_lr, allow_zero=True)
         if not 0.0 <= warmup_start <= 1.0:
-            raise ValueError(f"warmup_start must lie in [0, 1], got {warmup_start!r}.")
+            raise UsageError(f"warmup_start must lie in [0, 1], got {warmup_start!r}.")
         self.learning_rate = learning_rate
         self.warmup_steps = warmup_steps
         self.factor = factor
@@ -79,7 +80,7 @@ class ReduceLROnPlateauWithWarmup(MonitorCallback):
     def on_train_begin(self, logs=None):
         optimizer = self.model.optimizer
         if isinstance(_keras_private.learning_rate_object(optimizer), LearningRateSchedule):
-            raise ValueError(
+            raise UsageError(
                 "ReduceLROnPlateauWithWarmup sets the rate itself: compile with a float "
                 "learning_rate, not a schedule."
             )

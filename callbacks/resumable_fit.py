@@ -20,6 +20,7 @@ import numpy as np
 
 from kzoo.callbacks._checkpoint_state import BEST_WEIGHTS, callback_key
 from kzoo.callbacks._padded_metrics import exact_padded_metrics
+from kzoo.errors import DataError, UsageError
 
 
 class ShuffledBatches(keras.utils.PyDataset):
@@ -67,14 +68,14 @@ class ShuffledBatches(keras.utils.PyDataset):
         self.y = y
         self.n = len(x[0] if isinstance(x, (list, tuple)) else x)
         if self.n == 0:
-            raise ValueError("ShuffledBatches got no examples.")
+            raise DataError("ShuffledBatches got no examples.")
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")
+            raise UsageError(f"batch_size must be an int >= 1, got {batch_size!r}.")
         for name, value in (("pad_to", pad_to), ("process_count", process_count)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+                raise UsageError(f"{name} must be an int >= 1, got {value!r}.")
         if pad_to % process_count or not 0 <= process_index < process_count:
-            raise ValueError(
+            raise UsageError(
                 f"process_index={process_index!r}, process_count={process_count!r}, "
                 f"pad_to={pad_to!r}: need 0 <= process_index < process_count, and pad_to "
                 "(the global device count) a multiple of process_count."
@@ -181,7 +182,7 @@ def fit_resumable(
     >>> history = fit_resumable(model, x, y, epochs=10, batch_size=32, checkpoint=ckpt)
     """
     if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}.")
+        raise UsageError(f"epochs must be an int >= 1, got {epochs!r}.")
     callbacks = [c for c in callbacks if c is not checkpoint]
     placement = dict(pad_to=pad_to, process_index=process_index, process_count=process_count)
     data = ShuffledBatches(x, y, batch_size, seed, **placement)

@@ -19,6 +19,7 @@ from kzoo.callbacks._checks import check_positive
 from kzoo.callbacks.cycle_momentum import CycleMomentum
 from kzoo.callbacks.reduce_lr_on_plateau_with_warmup import ReduceLROnPlateauWithWarmup
 from kzoo.callbacks.schedules import OneCycle, StepDecay, Warmup
+from kzoo.errors import UsageError
 
 SCHEDULES = (
     "constant",
@@ -56,7 +57,7 @@ def scale_learning_rate(learning_rate, batch_size, base_batch_size=32, rule="lin
     check_positive("batch_size", batch_size)
     check_positive("base_batch_size", base_batch_size)
     if rule not in SCALING_RULES:
-        raise ValueError(f"Invalid rule={rule!r}. Choose one of: 'linear', 'sqrt'.")
+        raise UsageError(f"Invalid rule={rule!r}. Choose one of: 'linear', 'sqrt'.")
     k = batch_size / base_batch_size
     return float(learning_rate * (k if rule == "linear" else math.sqrt(k)))
 
@@ -101,12 +102,12 @@ def build_schedule(
         callbacks to `fit`.
     """
     if name not in SCHEDULES:
-        raise ValueError(f"Invalid schedule={name!r}. Choose one of: {', '.join(SCHEDULES)}.")
+        raise UsageError(f"Invalid schedule={name!r}. Choose one of: {', '.join(SCHEDULES)}.")
     check_positive("learning_rate", learning_rate)
     if not isinstance(total_steps, int) or total_steps < 1:
-        raise ValueError(f"total_steps must be an int >= 1, got {total_steps!r}.")
+        raise UsageError(f"total_steps must be an int >= 1, got {total_steps!r}.")
     if not isinstance(warmup_steps, int) or not 0 <= warmup_steps < total_steps:
-        raise ValueError(
+        raise UsageError(
             f"warmup_steps must be an int in [0, total_steps={total_steps}), got {warmup_steps!r}."
         )
     spe = steps_per_epoch or max(1, total_steps)

@@ -19,6 +19,7 @@ from keras import ops
 from keras.optimizers.schedules import ExponentialDecay, LearningRateSchedule
 
 from kzoo.callbacks._checks import check_int, check_positive
+from kzoo.errors import UsageError
 
 
 def _value_at(schedule, step):
@@ -56,7 +57,7 @@ class Warmup(LearningRateSchedule):
         if not isinstance(after, LearningRateSchedule):
             check_positive("after", after)
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}.")
+            raise UsageError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}.")
         check_positive("initial_learning_rate", initial_learning_rate, allow_zero=True)
         self.after = after
         self.warmup_steps = warmup_steps
@@ -152,13 +153,13 @@ class OneCycle(LearningRateSchedule):
     ):
         check_positive("max_learning_rate", max_learning_rate)
         if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 2:
-            raise ValueError(f"total_steps must be an int >= 2, got {total_steps!r}.")
+            raise UsageError(f"total_steps must be an int >= 2, got {total_steps!r}.")
         if not 0.0 < pct_start < 1.0:
-            raise ValueError(f"pct_start must lie in (0, 1), got {pct_start!r}.")
+            raise UsageError(f"pct_start must lie in (0, 1), got {pct_start!r}.")
         check_positive("div_factor", div_factor)
         check_positive("final_div_factor", final_div_factor)
         if not 0.0 <= base_momentum <= max_momentum < 1.0:
-            raise ValueError(
+            raise UsageError(
                 "Need 0 <= base_momentum <= max_momentum < 1, got "
                 f"base_momentum={base_momentum!r}, max_momentum={max_momentum!r}."
             )

@@ -4,6 +4,8 @@ import importlib.util
 import os
 import sys
 
+from kzoo.errors import UsageError
+
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_BACKEND = "jax"
 # The order `select_backend` tries when KERAS_BACKEND is unset: jax compiles the
@@ -16,11 +18,12 @@ PREFERENCE = ("jax", "torch", "tensorflow")
 _unannounced = None
 
 
-class BackendNotInstalledError(ImportError, RuntimeError):
+class BackendNotInstalledError(ImportError, UsageError, RuntimeError):
     """The chosen Keras backend's package is not installed.
 
-    An `ImportError` for library users, and a `RuntimeError` so the CLI reports
-    it in one line like its other errors.
+    An `ImportError` for library users, and a `UsageError`, so the CLI reports it in
+    one line, exit 2, like the user's other errors (a RuntimeError, as it was, is a
+    bug to the CLI now; it stays one for code that catches it so).
     """
 
 
@@ -97,13 +100,13 @@ def set_backend(name):
         name: one of `"tensorflow"`, `"jax"`, `"torch"`.
     """
     if name not in BACKENDS:
-        raise ValueError(f"Unknown backend {name!r}. Choose one of: {', '.join(BACKENDS)}.")
+        raise UsageError(f"Unknown backend {name!r}. Choose one of: {', '.join(BACKENDS)}.")
     if "keras" in sys.modules:
         import keras
 
         current = keras.backend.backend()
         if current != name:
-            raise RuntimeError(
+            raise UsageError(
                 f"keras is already imported with the {current!r} backend, so it cannot "
                 f"switch to {name!r} in this process. Set KERAS_BACKEND={name} before "
                 "importing keras, or run in a new process."

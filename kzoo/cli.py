@@ -11,9 +11,10 @@ come from the keras-free `kzoo.training.config`.
 
 `main` is the one error boundary: a user's or the machine's problem prints one
 line naming it and the fix, with an exit code per kind (`kzoo.errors`: 2 usage,
-3 data, 4 machine (OSError, MemoryError), 5 run directory, 130 interrupted); a
-bug (any other exception) keeps its traceback, and `KZOO_DEBUG=1` shows every
-traceback.
+3 data, 4 machine (OSError, MemoryError), 5 run directory, 130 interrupted). Only
+kzoo's own error types count as the user's: any other exception, a ValueError from
+Keras included, is a bug, shown with its traceback, kept in the run directory's
+error.txt, exit 1 (cli_bug.py). `KZOO_DEBUG=1` raises every error as it is.
 """
 
 
@@ -31,8 +32,8 @@ from kzoo.cli_tune import add_tune_parser
 from kzoo.errors import (
     EXIT_ENVIRONMENT,
     EXIT_INTERRUPTED,
-    EXIT_USAGE,
     KzooError,
+    out_of_memory,
 )
 
 
@@ -120,13 +121,13 @@ def _one_line(err):
         }
         fix = fixes.get(err.errno, "check the path and the disk")
         return f"{err.strerror or err}{where}: {fix}.", EXIT_ENVIRONMENT
-    if isinstance(err, MemoryError):
-        return ("out of memory: use a smaller --batch-size, a smaller model or less data.",
-                EXIT_ENVIRONMENT)
-    if isinstance(err, OverflowError):
-        return f"a number is too large ({err}): use a smaller value.", EXIT_USAGE
-    if isinstance(err, (ValueError, RuntimeError)):  # Keras' and kzoo's checks of settings
-        return str(err), EXIT_USAGE
+    # Out of memory from any backend (MemoryError, RESOURCE_EXHAUSTED, CUDA OOM) is the
+    # machine's limit, not a bug: the fix is a smaller batch, length or model.
+    oom = out_of_memory(err)
+    if oom is not None:
+        return oom, EXIT_ENVIRONMENT
+    # Anything else, a ValueError or RuntimeError from Keras or a backend included, is a
+    # bug: kzoo checks settings, data and files itself and raises its own types.
     return None
 
 
@@ -168,9 +169,13 @@ def main(argv=None):
         print(f"\nkzoo {args.command}: interrupted; {_interrupted_hint(args)}.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:
-        found = None if debug else _one_line(err)
-        if found is None:
+        if debug:
             raise
+        found = _one_line(err)
+        if found is None:
+            from kzoo.cli_bug import report_bug
+
+            return report_bug(args, err, sys.argv[1:] if argv is None else argv)
         message, code = found
         print(f"kzoo {args.command}: error: {message}", file=sys.stderr)
         return code

@@ -37,7 +37,7 @@ def cmd_lr_find(args):
     data = prepare_data(args.data, seed=args.seed)
     zoo.check_model_fits_data(args.model, data)
     if not isinstance(data.train, tuple):
-        raise ValueError("kzoo lr-find needs array data (a dataset name, .npz or .csv file).")
+        raise UsageError("kzoo lr-find needs array data (a dataset name, .npz or .csv file).")
     finder = LRFinder(
         min_lr=args.min_lr, max_lr=args.max_lr, num_steps=args.num_steps,
         batch_size=args.batch_size, seed=args.seed,

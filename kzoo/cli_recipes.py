@@ -4,6 +4,8 @@
     kzoo recipes copy NAME [DIR]      write DIR/NAME.py (never over a file without --force)
 """
 
+from kzoo.errors import UsageError
+
 
 def cmd_recipes(args):
     from kzoo import recipes
@@ -16,7 +18,7 @@ def cmd_recipes(args):
               "(KZOO_FAST=1 for a quick check).")
         return 0
     if args.name is None:
-        raise ValueError("kzoo recipes copy needs a recipe NAME (kzoo recipes lists them).")
+        raise UsageError("kzoo recipes copy needs a recipe NAME (kzoo recipes lists them).")
     path = recipes.copy(args.name, args.dir, force=args.force)
     print(f"wrote {path}; run it with: python {path}")
     return 0

@@ -219,6 +219,6 @@ def agree(value, what, fix):
 
     values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
     if len(set(values)) > 1:
-        raise RuntimeError(
+        raise UsageError(
             f"The processes disagree on {what}: {values} (by process index). {fix}"
         )

@@ -13,6 +13,8 @@ The scripts are read as text, never imported: importing one would run it.
 import importlib.resources
 import pathlib
 
+from kzoo.errors import UsageError
+
 __all__ = ["copy", "names", "source", "summary"]
 
 
@@ -30,12 +32,12 @@ def names():
 
 
 def source(name):
-    """The text of recipe `name`; ValueError listing the recipes if unknown."""
+    """The text of recipe `name`; UsageError (a ValueError) listing the recipes if unknown."""
     files = _files()
     if name.endswith(".py"):
         name = name[:-3]
     if name not in files:
-        raise ValueError(f"Unknown recipe {name!r}. Recipes: {', '.join(sorted(files))}.")
+        raise UsageError(f"Unknown recipe {name!r}. Recipes: {', '.join(sorted(files))}.")
     return files[name].read_text(encoding="utf-8")
 
 
@@ -55,10 +57,10 @@ def copy(name, directory=".", *, force=False):
     text = source(name)
     directory = pathlib.Path(directory)
     if directory.exists() and not directory.is_dir():
-        raise ValueError(f"{directory} is a file; give the directory to copy the recipe into.")
+        raise UsageError(f"{directory} is a file; give the directory to copy the recipe into.")
     target = directory / f"{name.removesuffix('.py')}.py"
     if target.exists() and not force:
-        raise ValueError(f"{target} exists; refusing to overwrite it. Pass --force "
+        raise UsageError(f"{target} exists; refusing to overwrite it. Pass --force "
                          "(force=True) to replace it, or choose another directory.")
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")

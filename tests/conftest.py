@@ -19,6 +19,28 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 UCR_DIR = ROOT.parent / "shared" / "data" / "ucr"
 
 
+# Tests that touch device placement or kernels, marked `device` so that a GPU run selects
+# them (`pytest -m device`, benchmarks/gpu/check.sh); paths relative to tests/.
+DEVICE_TESTS = (
+    "zoo/",
+    "callbacks/test_gradient_",
+    "callbacks/test_optimizer_hook.py",
+    "kzoo/test_devices.py",
+    "kzoo/training/test_train_devices.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    here = pathlib.Path(__file__).parent
+    for item in items:
+        try:
+            path = pathlib.Path(item.fspath).relative_to(here).as_posix()
+        except ValueError:
+            continue
+        if path.startswith(DEVICE_TESTS):
+            item.add_marker(pytest.mark.device)
+
+
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 

@@ -5,6 +5,7 @@ Used by `kzoo.train`, `kzoo lr-find` and `kzoo tune` before a model is built.
 
 import warnings
 
+from kzoo.errors import UsageError
 from kzoo.zoo import _registry
 
 
@@ -18,7 +19,7 @@ def check_model_fits_data(model_name, data):
     """
     spec = _registry.get_spec(model_name)
     if spec.kind == "sequence" and len(data.input_shape) != 2:
-        raise ValueError(
+        raise UsageError(
             f"Model {model_name!r} takes sequences (batch, timesteps, features), but {data.name} "
             f"has examples shaped {tuple(data.input_shape)}. Use sequence data (e.g. digits-seq) "
             f"or a tabular model ({', '.join(_registry.list('tabular'))})."

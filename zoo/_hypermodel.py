@@ -26,6 +26,7 @@ import contextlib
 import keras_tuner
 
 from kzoo import devices as kzoo_devices
+from kzoo.errors import UsageError
 from kzoo.zoo import _recipes
 from kzoo.zoo._registry import HEADS, check_choice, create, get_spec
 
@@ -74,29 +75,29 @@ def _override(base, name, value):
     hps = keras_tuner.engine.hyperparameters
     if isinstance(value, hps.HyperParameter):
         if value.name != name:
-            raise ValueError(f"Override for {name!r} is a hyperparameter named {value.name!r}.")
+            raise UsageError(f"Override for {name!r} is a hyperparameter named {value.name!r}.")
         return value
     if isinstance(value, list):
         if not value:
-            raise ValueError(f"{name}=[] gives no choices; list at least one value.")
+            raise UsageError(f"{name}=[] gives no choices; list at least one value.")
         default = base.default if base is not None and base.default in value else value[0]
         return hps.Choice(name, value, default=default)
     if isinstance(value, tuple):
         if not isinstance(base, (hps.Int, hps.Float)):
             kind = type(base).__name__ if base is not None else "not tuned"
-            raise ValueError(
+            raise UsageError(
                 f"{name}={value!r}: a (low, high) range needs a numeric hyperparameter, but "
                 f"{name!r} is {kind}. Give a list of choices or a single value instead."
             )
         if len(value) != 2 or not value[0] <= value[1]:
-            raise ValueError(f"{name}={value!r}: give a range as (low, high) with low <= high.")
+            raise UsageError(f"{name}={value!r}: give a range as (low, high) with low <= high.")
         config = base.get_config()
         low, high = value
         config.update(min_value=low, max_value=high, default=min(max(base.default, low), high))
         if isinstance(base, hps.Int):
             config.update(min_value=int(low), max_value=int(high), default=int(config["default"]))
         if config.get("sampling") == "log" and low <= 0:
-            raise ValueError(f"{name}={value!r}: a log-scale range must be positive.")
+            raise UsageError(f"{name}={value!r}: a log-scale range must be positive.")
         return type(base).from_config(config)
     if isinstance(value, (bool, int, float, str)):
         return hps.Fixed(name, value)
@@ -150,7 +151,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         valid = set(spec.defaults) | set(base)
         unknown = sorted(set(fixed) - valid)
         if unknown:
-            raise ValueError(
+            raise UsageError(
                 f"Unknown hyperparameter(s) {', '.join(unknown)} for model {name!r}. "
                 f"Valid ones: {', '.join(sorted(valid))}."
             )
@@ -212,7 +213,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 needed with `trial_checkpoint` or several devices.
         """
         if "batch_size" in kwargs:
-            raise ValueError(
+            raise UsageError(
                 "batch_size is a hyperparameter of the search; fix it with "
                 "hypermodel(..., batch_size=64) instead of passing it to fit/search."
             )
@@ -225,7 +226,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 return model.fit(*args, batch_size=batch_size, **kwargs)
             # Several devices: kzoo's batches, padded to a multiple of them.
             if trial_fit is None:
-                raise ValueError(
+                raise UsageError(
                     "A checkpointed or multi-device trial needs trial_fit= (the tuner's "
                     "kzoo.tuning.trial_fit.fit_trial); kzoo's tuners pass it."
                 )

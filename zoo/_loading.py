@@ -5,7 +5,7 @@ import zipfile
 
 import keras
 
-from kzoo.errors import DataError
+from kzoo.errors import DataError, UsageError
 
 
 def load_model_safely(path):
@@ -29,7 +29,7 @@ def load_model_safely(path):
     except ValueError as err:
         text = str(err)
         if "safe_mode" in text or "lambda" in text.lower():
-            raise ValueError(
+            raise UsageError(
                 f"Refusing to load {path}: it contains a Lambda layer or other serialized "
                 "Python code, which would run on load. kzoo keeps safe_mode=True. Rebuild "
                 "the model in code and load only its weights (model.load_weights on a "

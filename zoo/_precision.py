@@ -10,6 +10,8 @@ kernels reject bfloat16 on the jax backend).
 
 import contextlib
 
+from kzoo.errors import UsageError
+
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
 
 
@@ -29,7 +31,7 @@ def precision(policy):
     import keras
 
     if policy not in POLICIES:
-        raise ValueError(
+        raise UsageError(
             f"Unknown precision {policy!r}. Choose one of: {', '.join(POLICIES)}."
         )
     previous = keras.config.dtype_policy()

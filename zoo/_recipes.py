@@ -39,6 +39,8 @@ The data rules:
 import dataclasses
 import math
 
+from kzoo.errors import UsageError
+
 SOURCES = ("recipe", "data rule", "user")
 SELECTIONS = ("val_loss", "loss", "last")
 SCHEDULES = ("constant", "plateau")
@@ -105,16 +107,16 @@ class TrainRecipe:
 
     def __post_init__(self):
         if self.selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}.")
+            raise UsageError(f"selection must be one of {SELECTIONS}, got {self.selection!r}.")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
+            raise UsageError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
         if not 1 <= self.batch_min <= self.batch_max:
-            raise ValueError(
+            raise UsageError(
                 f"need 1 <= batch_min <= batch_max, got {self.batch_min}, {self.batch_max}."
             )
         unknown = set(self.sources) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise ValueError(f"sources names unknown fields: {', '.join(sorted(unknown))}.")
+            raise UsageError(f"sources names unknown fields: {', '.join(sorted(unknown))}.")
 
     def source(self, field):
         """The citation of one field (empty if the field has none)."""
@@ -271,13 +273,13 @@ def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", **ove
         recipe field, each with its source.
     """
     if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:
-        raise ValueError(f"n_train must be a positive int, got {n_train!r}.")
+        raise UsageError(f"n_train must be a positive int, got {n_train!r}.")
     if isinstance(n_val, bool) or not isinstance(n_val, int) or n_val < 0:
-        raise ValueError(f"n_val must be an int >= 0, got {n_val!r}.")
+        raise UsageError(f"n_val must be an int >= 0, got {n_val!r}.")
     fields = {f.name for f in dataclasses.fields(TrainRecipe)} - {"sources"}
     unknown = set(overrides) - fields
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"Unknown recipe field(s) {', '.join(sorted(unknown))}. Valid: "
             f"{', '.join(sorted(fields))}, batch_size, epochs."
         )
@@ -293,7 +295,7 @@ def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", **ove
         else:
             put(name, getattr(recipe, name), "recipe", recipe.source(name))
     if values["selection"] not in SELECTIONS:
-        raise ValueError(f"selection must be one of {SELECTIONS}, got {values['selection']!r}.")
+        raise UsageError(f"selection must be one of {SELECTIONS}, got {values['selection']!r}.")
 
     # Protocol: tiny sets train on everything and select by training loss.
     total = n_train + n_val
@@ -356,7 +358,7 @@ def _resolve_batch_and_epochs(values, sources, notes, put, batch_size, epochs):
 
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer or 'auto', got {value!r}.")
+        raise UsageError(f"{name} must be a positive integer or 'auto', got {value!r}.")
 
 
 def make_optimizer(values):

@@ -11,6 +11,8 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 
+from kzoo.errors import UsageError
+
 HEADS = ("multiclass", "binary", "multilabel", "regression")
 KINDS = ("tabular", "sequence")
 
@@ -73,11 +75,11 @@ class ModelSpec:
 def register_model(name, *, space, kind, description="", reference="", needs_kzoo=None):
     """Decorator registering a builder under `name` (arguments: see `ModelSpec`)."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        raise UsageError(f"kind must be one of {KINDS}, got {kind!r}")
 
     def decorator(builder):
         if name in _REGISTRY:
-            raise ValueError(f"A model named {name!r} is already registered.")
+            raise UsageError(f"A model named {name!r} is already registered.")
         _REGISTRY[name] = ModelSpec(
             name, builder, space, kind, description, reference, needs_kzoo
         )
@@ -96,7 +98,7 @@ def get_spec(name):
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise UsageError(
             f"Unknown model {name!r}. Registered models: {', '.join(list())}."
         ) from None
 
@@ -107,7 +109,7 @@ def check_hparams(name, hparams):
     valid = spec.defaults
     unknown = sorted(set(hparams) - set(valid))
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"Unknown hyperparameter(s) {', '.join(unknown)} for model {name!r}. "
             f"Valid ones: {', '.join(sorted(valid))}."
         )
@@ -156,12 +158,12 @@ def create(
     check_choice("head", head, HEADS)
     input_shape = tuple(input_shape)
     if spec.kind == "sequence" and len(input_shape) != 2:
-        raise ValueError(
+        raise UsageError(
             f"Model {name!r} takes sequences shaped (timesteps, features); got "
             f"input_shape={input_shape}. Reshape the data to 3-D (batch, timesteps, features)."
         )
     if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
+        raise UsageError(f"num_classes must be a positive int, got {num_classes!r}.")
     model = spec.builder(input_shape, num_classes, head=head, **hparams)
     if compile:
         compile_for_head(model, head, optimizer=optimizer, learning_rate=learning_rate)
@@ -190,27 +192,27 @@ def check_choice(name, value, choices):
     """Raise ValueError naming the valid choices when `value` is not one of them."""
     if value not in choices:
         shown = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"Invalid {name}={value!r}. Choose one of: {shown}.")
+        raise UsageError(f"Invalid {name}={value!r}. Choose one of: {shown}.")
 
 
 def check_range(name, value, low=None, high=None, *, kind=(int, float)):
     """Raise ValueError when a numeric hyperparameter is out of range."""
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"{name} must be a number, got {value!r}.")
+        raise UsageError(f"{name} must be a number, got {value!r}.")
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-        raise ValueError(f"{name}={value!r} is out of range; it must lie in {bounds}.")
+        raise UsageError(f"{name}={value!r} is out of range; it must lie in {bounds}.")
 
 
 def output_units(head, num_classes):
     """Units and activation of the output layer for a head."""
     if head == "binary":
         if num_classes not in (1, 2):
-            raise ValueError(f"A binary head takes num_classes 1 or 2, got {num_classes}.")
+            raise UsageError(f"A binary head takes num_classes 1 or 2, got {num_classes}.")
         return 1, "sigmoid"
     if head == "multiclass":
         if num_classes < 2:
-            raise ValueError("A multiclass head needs num_classes >= 2; use head='binary'.")
+            raise UsageError("A multiclass head needs num_classes >= 2; use head='binary'.")
         return num_classes, "softmax"
     if head == "multilabel":
         return num_classes, "sigmoid"

@@ -108,29 +108,38 @@ def _right_padded(mask):
 
 
 def _params(kind, cell, dtype):
-    """Keras weights as torch's `[w_ih, w_hh, b_ih, b_hh]`, keeping the autograd graph."""
+    """Keras weights as torch's `[w_ih, w_hh, b_ih, b_hh]`, keeping the autograd graph.
+
+    Each is a contiguous tensor (a copy, differentiable): cuDNN flattens the weights
+    with `view`, which fails on the transposed views of Keras' (in, gates * units)
+    kernels ("view size is not compatible with input tensor's size and stride").
+    """
     import torch
 
-    kernel = cell.kernel.value.to(dtype)
-    recurrent = cell.recurrent_kernel.value.to(dtype)
+    kernel = cell.kernel.value.to(dtype).T
+    recurrent = cell.recurrent_kernel.value.to(dtype).T
     bias = cell.bias.value.to(dtype)
     if kind == "gru":
-        # Keras gates z, r, h; torch r, z, n. Keras' reset_after bias is (2, 3 * units):
-        # input row, recurrent row, as torch's b_ih, b_hh.
+        # Keras gates z, r, h; torch r, z, n (gates are rows after the transpose).
+        # Keras' reset_after bias is (2, 3 * units): input row, recurrent row, as
+        # torch's b_ih, b_hh. `cat` writes a new contiguous tensor.
         def reorder(w):
-            z, r, h = torch.chunk(w, 3, dim=-1)
-            return torch.cat([r, z, h], dim=-1)
+            z, r, h = torch.chunk(w, 3, dim=0)
+            return torch.cat([r, z, h], dim=0)
 
-        return [reorder(kernel).T, reorder(recurrent).T, reorder(bias[0]), reorder(bias[1])]
+        return [reorder(kernel), reorder(recurrent), reorder(bias[0]), reorder(bias[1])]
     # LSTM gates i, f, c, o are torch's i, f, g, o; one bias, so b_hh is zero.
-    return [kernel.T, recurrent.T, bias, torch.zeros_like(bias)]
+    return [kernel.contiguous(), recurrent.contiguous(), bias.contiguous(),
+            torch.zeros_like(bias, memory_format=torch.contiguous_format)]
 
 
 def _run(kind, cell, x, states, params, training, batch_sizes=None):
     """One `torch._VF` call over `x` (batch-first, or packed data with `batch_sizes`)."""
     import torch
 
-    hx = [s.unsqueeze(0) for s in states]
+    # cuDNN also needs contiguous states and input (no copy when they already are).
+    hx = [s.unsqueeze(0).contiguous() for s in states]
+    x = x.contiguous()
     packed = batch_sizes is not None
     head = (x, batch_sizes) if packed else (x,)
     tail = (True, 1, 0.0, training, False) + (() if packed else (True,))

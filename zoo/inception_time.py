@@ -16,6 +16,7 @@ trained separately, as in the paper.
 
 import keras
 
+from kzoo.errors import UsageError
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
     batch_norm,
@@ -166,10 +167,10 @@ def ensemble_of(models, name="inception_time_ensemble"):
     >>> model = ensemble_of(members)
     """
     if len(models) < 2:
-        raise ValueError(f"ensemble_of needs at least 2 models, got {len(models)}.")
+        raise UsageError(f"ensemble_of needs at least 2 models, got {len(models)}.")
     shapes = {tuple(m.input_shape[1:]) for m in models}
     if len(shapes) != 1:
-        raise ValueError(f"The members' input shapes differ: {sorted(shapes, key=str)}.")
+        raise UsageError(f"The members' input shapes differ: {sorted(shapes, key=str)}.")
     inputs = keras.Input(shape=shapes.pop(), name="sequence")
     outputs = [m(inputs) for m in models]
     output = keras.layers.Average(dtype="float32", name="ensemble_mean")(outputs)

@@ -7,6 +7,7 @@ use them save to `.keras` and load back with `safe_mode=True` (no `Lambda`).
 import keras
 from keras import ops
 
+from kzoo.errors import UsageError
 from kzoo.zoo._registry import output_units
 
 
@@ -104,7 +105,7 @@ class MaskedGlobalPooling1D(keras.layers.Layer):
     def __init__(self, mode="mean", mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
         if mode not in self.MODES:
-            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}.")
+            raise UsageError(f"mode must be one of {self.MODES}, got {mode!r}.")
         self.mode = mode
         self.mask_value = mask_value
 
@@ -199,7 +200,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
     def build(self, input_shape):
         dim = input_shape[-1]
         if dim % self.num_heads:
-            raise ValueError(
+            raise UsageError(
                 f"The model width {dim} must be divisible by num_heads={self.num_heads}."
             )
         self.norm_attention = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_attention")
@@ -348,7 +349,7 @@ def remat_scope(mode):
         # Measured with Keras 3.15: on tensorflow its custom_gradient fails inside a
         # compiled train step; on jax, predict() of a rematerialised BatchNormalization
         # or attention block fails with a tracer-to-bool conversion.
-        raise ValueError(
+        raise UsageError(
             f"remat={mode!r} is not supported on the {backend} backend with Keras 3.15 "
             "(it fails inside compiled steps). Use the torch backend for "
             "rematerialisation, or remat=None."
@@ -356,7 +357,7 @@ def remat_scope(mode):
     if mode and keras.config.dtype_policy().name.startswith("mixed"):
         # Keras 3.15 fails here on torch (checkpoint recomputes with other dtypes)
         # and on jax (the functional call cannot be built); measured, not assumed.
-        raise ValueError(
+        raise UsageError(
             f"remat={mode!r} cannot be combined with the {keras.config.dtype_policy().name} "
             "policy (Keras 3.15 fails on the torch and jax backends). Use float32 "
             "precision with remat, or remat=None."

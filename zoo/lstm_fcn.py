@@ -16,6 +16,7 @@ Under a mixed-precision policy the LSTM is kept in float32: its fused
 
 import keras
 
+from kzoo.errors import UsageError
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo._torch_rnn import fuse
 from kzoo.zoo.fcn import block_kernels, block_widths
@@ -94,7 +95,7 @@ def lstm_fcn(
     check_range("lstm_dropout", lstm_dropout, 0.0, 0.99)
     check_range("l2", l2, 0.0)
     if dimension_shuffle and (masking or input_shape[0] is None):
-        raise ValueError(
+        raise UsageError(
             "lstm_fcn: dimension_shuffle=True needs a fixed number of timesteps and no "
             "masking; pass dimension_shuffle=False for variable-length (masked) input."
         )

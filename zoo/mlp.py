@@ -8,6 +8,7 @@ for tanh/sigmoid, no bias before batch norm.
 
 import keras
 
+from kzoo.errors import UsageError
 from kzoo.zoo._registry import check_choice, check_range, register_model
 from kzoo.zoo.layers import batch_norm, default_initializer, output_head, regularizer
 
@@ -82,13 +83,13 @@ def mlp(
     check_range("input_noise", input_noise, 0.0)
     widths = [width] * depth if isinstance(width, int) else [int(w) for w in width]
     if len(widths) != depth:
-        raise ValueError(f"width lists {len(widths)} sizes but depth={depth}; give {depth}.")
+        raise UsageError(f"width lists {len(widths)} sizes but depth={depth}; give {depth}.")
     for w in widths:
         check_range("width", w, 1, kind=int)
     try:
         keras.activations.get(activation)
     except ValueError as err:
-        raise ValueError(f"Unknown activation {activation!r}: {err}") from None
+        raise UsageError(f"Unknown activation {activation!r}: {err}") from None
     initializer = kernel_initializer or default_initializer(activation)
     reg = regularizer(l1, l2)
 

@@ -10,6 +10,7 @@ does not change the prediction.
 
 import keras
 
+from kzoo.errors import UsageError
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
     SinusoidalPositionEmbedding,
@@ -84,7 +85,7 @@ def transformer(
     check_range("dropout", dropout, 0.0, 0.99)
     check_range("l2", l2, 0.0)
     if d_model % num_heads:
-        raise ValueError(
+        raise UsageError(
             f"d_model={d_model} must be divisible by num_heads={num_heads}; "
             "change one of them."
         )

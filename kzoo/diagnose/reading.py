@@ -43,7 +43,7 @@ def diagnose_run(run_dir, facts=None):
     run_dir = pathlib.Path(run_dir)
     history_path = run_dir / "history.csv"
     if not history_path.is_file():
-        raise ValueError(
+        raise RunDirError(
             f"{run_dir} holds no history.csv: pass a run directory written by `kzoo train`."
         )
     stored = {}

@@ -13,6 +13,7 @@ plots; `report(run_dir)` redraws everything a run holds (`kzoo report DIR`).
 
 import pathlib
 
+from kzoo.errors import RunDirError
 from kzoo.plots.grad_norms import plot_grad_norms, read_grad_norms
 from kzoo.plots.learning_curves import plot_learning_curves
 from kzoo.plots.learning_rate import plot_lr_find, plot_lr_run, plot_lr_schedule
@@ -41,10 +42,10 @@ def report(run_dir):
     """Regenerate every plot of `run_dir` and return the paths written."""
     run_dir = pathlib.Path(run_dir)
     if not run_dir.is_dir():
-        raise ValueError(f"{run_dir} is not a directory. Pass a run directory written by kzoo.")
+        raise RunDirError(f"{run_dir} is not a directory. Pass a run directory written by kzoo.")
     known = layout.REPORTABLE_FILES
     if not any((run_dir / name).exists() for name in known):
-        raise ValueError(f"{run_dir} holds no kzoo run: none of {', '.join(known)} is there.")
+        raise RunDirError(f"{run_dir} holds no kzoo run: none of {', '.join(known)} is there.")
     return [p for plot in RUN_PLOTS if (p := plot(run_dir)) is not None]
 
 

@@ -7,6 +7,7 @@ benchmarks/torch_compile.py measured that compiling pays for the run's length:
 its one-off cost repaid by faster steps within the run's steps. Keras-free.
 """
 
+from kzoo.errors import UsageError
 from kzoo.training.config import COMPILE_CHOICES
 
 # Steps after which torch.compile has repaid its compile time on CPU, from
@@ -34,7 +35,7 @@ def jit_compile_for(choice, backend, family, steps=None, device="cpu"):
         device: "cpu" or "cuda" (torch only; CUDA is not measured yet, so auto is off).
     """
     if choice not in COMPILE_CHOICES:
-        raise ValueError(f"compile must be one of {COMPILE_CHOICES}, got {choice!r}.")
+        raise UsageError(f"compile must be one of {COMPILE_CHOICES}, got {choice!r}.")
     if choice != "auto":
         return choice == "on"
     if backend != "torch":

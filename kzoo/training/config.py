@@ -201,6 +201,13 @@ def validate_config(config):
         raise UsageError(message)
     if config.warmup_epochs and config.warmup_steps:
         raise UsageError("Give warmup_epochs or warmup_steps, not both.")
+    longest = config.epochs if isinstance(config.epochs, int) else 10**6  # 'auto': no int yet
+    if config.warmup_epochs > longest:  # and a huge one would overflow the step count
+        raise UsageError(
+            f"warmup_epochs={config.warmup_epochs:g} is longer than the run "
+            f"({'epochs=' + str(longest) if longest != 10**6 else 'at most 10**6 epochs'}): "
+            "the rate would never reach --lr. Give at most the number of epochs."
+        )
     if message := _check_int("base_batch_size", config.base_batch_size, 1):
         raise UsageError(message + " It is the batch size --lr was tuned for.")
     if message := _check_int("seed", config.seed, 0) or (

@@ -142,7 +142,7 @@ def _from_arrays(data, seed, val_data, test_data, num_classes, task):
         n = 2 if task == "binary" else num_classes
         lo, hi = float(np.min(y)), float(np.max(y))
         if lo < 0 or hi >= n:
-            raise ValueError(
+            raise DataError(
                 f"train: labels span [{lo:g}, {hi:g}] but the model has {n} classes, so labels "
                 f"must lie in [0, {n - 1}]. Map labels to 0..C-1 or raise num_classes."
             )

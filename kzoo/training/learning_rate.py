@@ -4,6 +4,7 @@ import math
 
 from kzoo import multiprocess
 from kzoo.callbacks import LearningRateLogger, LRFinder, build_schedule, scale_learning_rate
+from kzoo.errors import UsageError
 from kzoo.plots import plot_lr_find
 from kzoo.plots.learning_rate import LR_FIND_PNG
 from kzoo.training import run_dir as layout
@@ -49,7 +50,7 @@ def _find_learning_rate(config, net, data, run_dir):
     """`--lr auto`: the LR finder's valley suggestion, or on resume the rate the
     run chose (recorded in lr_find.json)."""
     if not isinstance(data.train, tuple):
-        raise ValueError("--lr auto needs array data (the finder sweeps over x, y).")
+        raise UsageError("--lr auto needs array data (the finder sweeps over x, y).")
     if config.resume:
         return layout.read_lr_find(run_dir)["chosen_lr"]
     finder = LRFinder(num_steps=60, batch_size=config.batch_size, seed=config.seed)

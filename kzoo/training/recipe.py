@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from kzoo.callbacks.precise_bn import subset_size
+from kzoo.errors import RunDirError
 from kzoo.zoo import _recipes, get_spec
 
 PRECISE_BN = "Wu & Johnson 2021, Rethinking 'Batch' in BatchNorm (precise BN)"
@@ -171,7 +172,7 @@ def check_resume(plan, stored, ignore=()):
         details = ", ".join(
             f"{k}: {(stored.get(k) or {}).get('value')!r} then, "
             f"{(now.get(k) or {}).get('value')!r} now" for k in changed)
-        raise ValueError(
+        raise RunDirError(
             f"Cannot resume exactly: the recipe resolves differently than when the run "
             f"started ({details}). Start a new run, or train with these values given "
             "explicitly."

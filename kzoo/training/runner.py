@@ -148,7 +148,7 @@ def train(
     if prepared.info.get("task_note") and config.verbose != 0:  # an inferred regression
         print(prepared.info["task_note"], flush=True)
     if config.checkpoint_every_steps and not isinstance(prepared.train, tuple):
-        raise ValueError(
+        raise UsageError(
             "checkpoint_every_steps needs array data (x, y): mid-epoch resume replays the "
             f"batch order, which a {type(data).__name__} stream owns. Pass arrays, or drop "
             "checkpoint_every_steps (streams train without checkpoints)."

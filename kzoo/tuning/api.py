@@ -10,6 +10,7 @@ import keras_tuner as kt
 from kzoo import datasets, zoo
 from kzoo import devices as kzoo_devices
 from kzoo.backend import current_backend
+from kzoo.errors import UsageError
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.best import write_best
 from kzoo.tuning.distribute import chief, handoff, launcher, roles, worker
@@ -120,7 +121,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     if role != "chief" and devices != 1:  # the chief trains nothing
         devices = kzoo_devices.resolve(devices)
     if workers and role != "single":
-        raise ValueError(
+        raise UsageError(
             "workers > 0 starts a local chief and workers; it cannot be combined with "
             f"{roles.ENV_IP} set (this process is already a {role})."
         )

@@ -15,6 +15,7 @@ import pathlib
 import shutil
 import threading
 
+from kzoo.errors import EXIT_BUG, KzooError
 from kzoo.training.run_dir import read_csv
 from kzoo.tuning.search_dir import PROJECT
 
@@ -26,8 +27,14 @@ def trial_checkpoint_dir(out, trial_id):
     return pathlib.Path(out) / PROJECT / f"trial_{trial_id}" / TRIAL_CHECKPOINT
 
 
-class SearchFailedError(RuntimeError):
-    """Every trial of a search failed; the message names the first error."""
+class SearchFailedError(KzooError, RuntimeError):
+    """Every trial of a search failed; the message names the first error.
+
+    One line in the CLI, as kzoo's other errors, naming trials.csv, which keeps every
+    trial's error; exit 1 (a trial's error may be a bug). Still a RuntimeError.
+    """
+
+    exit_code = EXIT_BUG
 
 
 @dataclasses.dataclass

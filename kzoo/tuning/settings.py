@@ -2,31 +2,33 @@
 
 import importlib.util
 
+from kzoo.errors import UsageError
+
 TUNERS = ("random", "bayesian", "hyperband", "tpe")
 
 
 def check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune=False):
     if tuner not in TUNERS:
-        raise ValueError(f"Unknown tuner {tuner!r}. Choose one of: {', '.join(TUNERS)}.")
+        raise UsageError(f"Unknown tuner {tuner!r}. Choose one of: {', '.join(TUNERS)}.")
     if tuner == "tpe" and importlib.util.find_spec("optuna") is None:
-        raise ValueError(
+        raise UsageError(
             "tuner='tpe' needs Optuna, which is not installed: pip install 'kzoo[optuna]' "
             "(or pick another --tuner)."
         )
     if not isinstance(prune, bool):
-        raise ValueError(f"prune must be True or False, got {prune!r}.")
+        raise UsageError(f"prune must be True or False, got {prune!r}.")
     if prune and tuner == "hyperband":
-        raise ValueError(
+        raise UsageError(
             "prune=True is for the random, bayesian and tpe tuners: hyperband already stops "
             "poor trials early (successive halving). Drop --prune or pick another tuner."
         )
     for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+            raise UsageError(f"{name} must be an int >= {low}, got {value!r}.")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be an int >= 0 (0 = in this process), got {workers!r}.")
+        raise UsageError(f"workers must be an int >= 0 (0 = in this process), got {workers!r}.")
     if not heartbeat_timeout > 0:
-        raise ValueError(f"heartbeat_timeout must be > 0 seconds, got {heartbeat_timeout!r}.")
+        raise UsageError(f"heartbeat_timeout must be > 0 seconds, got {heartbeat_timeout!r}.")
 
 
 def check_objective(objective, metric_names, direction):
@@ -35,12 +37,12 @@ def check_objective(objective, metric_names, direction):
     names = sorted(metric_names, key=lambda m: (m != "loss", m))
     known = [*names, *(f"val_{m}" for m in names)]
     if objective not in known:
-        raise ValueError(
+        raise UsageError(
             f"Unknown objective {objective!r}: this model logs {', '.join(known)}. "
             "Pick one of them for --objective."
         )
     if direction is None:
-        raise ValueError(
+        raise UsageError(
             f"KerasTuner cannot tell whether {objective!r} should go up or down; "
             "pick another --objective."
         )
@@ -62,32 +64,32 @@ def check_scale(devices, workers, gpus_per_worker, cluster, rank, tuner="random"
     """The devices of each trial, and how the search spreads over processes and hosts."""
     if not (devices == "all" or isinstance(devices, int) and not isinstance(devices, bool)
             and devices >= 1):
-        raise ValueError(f"devices must be an int >= 1 or 'all', got {devices!r}.")
+        raise UsageError(f"devices must be an int >= 1 or 'all', got {devices!r}.")
     if gpus_per_worker is not None and (
         isinstance(gpus_per_worker, bool) or not isinstance(gpus_per_worker, int)
         or gpus_per_worker < 1
     ):
-        raise ValueError(f"gpus_per_worker must be an int >= 1, got {gpus_per_worker!r}.")
+        raise UsageError(f"gpus_per_worker must be an int >= 1, got {gpus_per_worker!r}.")
     if cluster is not None and workers:
-        raise ValueError(
+        raise UsageError(
             "--cluster runs one process of a search on several hosts (each SLURM task or "
             "hostfile line is one); it starts no local workers. Drop --workers."
         )
     if rank is not None and cluster is None:
-        raise ValueError("--rank is a process's line in a hostfile: give --cluster HOSTFILE.")
+        raise UsageError("--rank is a process's line in a hostfile: give --cluster HOSTFILE.")
     spread = workers or cluster is not None
     if gpus_per_worker is not None and not spread:
-        raise ValueError(
+        raise UsageError(
             "gpus_per_worker is for a search with workers (--workers N or --cluster); a "
             "search in this process trains on --devices N."
         )
     if spread and devices != 1:
-        raise ValueError(
+        raise UsageError(
             "with workers, each trial trains on its worker's block of GPUs: set "
             f"--gpus-per-worker {devices} instead of --devices {devices}."
         )
     if tuner == "hyperband" and (devices != 1 or (gpus_per_worker or 1) > 1):
-        raise ValueError(
+        raise UsageError(
             "hyperband trials continue other trials' weights with a plain fit, which "
             "cannot pad its batches for several devices; pick --tuner random, bayesian or "
             "tpe, or train each trial on one device."

@@ -22,6 +22,7 @@ from decimal import Decimal
 import keras_tuner as kt
 from keras_tuner.engine import hyperparameters as hp_types
 
+from kzoo.errors import UsageError
 from kzoo.tuning import _keras_tuner_private as private
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def require_optuna():
     try:
         import optuna
     except ImportError as err:
-        raise ValueError(
+        raise UsageError(
             f"tuner='tpe' needs Optuna, which is not installed: {INSTALL} "
             "(or pick another --tuner)."
         ) from err
@@ -71,14 +72,14 @@ def to_distribution(hp):
     if isinstance(hp, (hp_types.Int, hp_types.Float)):
         kind = "Int" if isinstance(hp, hp_types.Int) else "Float"
         if hp.sampling == "reverse_log":
-            raise ValueError(
+            raise UsageError(
                 f"hp.{kind}({hp.name!r}, sampling='reverse_log'): Optuna has no reverse-log "
                 "distribution, so tuner='tpe' cannot search it. Use sampling='log' or "
                 "'linear', or another --tuner."
             )
         log_scale = hp.sampling == "log"
         if log_scale and hp.step is not None:
-            raise ValueError(
+            raise UsageError(
                 f"hp.{kind}({hp.name!r}, sampling='log', step={hp.step}): Optuna cannot "
                 "combine log sampling with a step, so tuner='tpe' cannot search it. Drop "
                 "the step, or list the values with hp.Choice."
@@ -91,7 +92,7 @@ def to_distribution(hp):
             return d.FloatDistribution(hp.min_value, hp.max_value, log=log_scale)
         high = _aligned_high(hp.min_value, hp.max_value, hp.step)
         return d.FloatDistribution(hp.min_value, high, step=hp.step)
-    raise ValueError(f"tuner='tpe' cannot search {type(hp).__name__} {hp.name!r}.")
+    raise UsageError(f"tuner='tpe' cannot search {type(hp).__name__} {hp.name!r}.")
 
 
 def to_hyperparameter(name, distribution):
@@ -117,7 +118,7 @@ def to_hyperparameter(name, distribution):
     if isinstance(distribution, d.FloatDistribution):
         return hp_types.Float(name, distribution.low, distribution.high,
                               step=distribution.step, sampling=sampling)
-    raise ValueError(f"No KerasTuner hyperparameter for {distribution!r}.")
+    raise UsageError(f"No KerasTuner hyperparameter for {distribution!r}.")
 
 
 def check_space(hyperparameters):

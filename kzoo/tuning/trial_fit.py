@@ -19,6 +19,7 @@ import keras
 
 from kzoo.callbacks import Checkpoint, fit_resumable
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
+from kzoo.errors import UsageError
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.records import TRIAL_CHECKPOINT
 
@@ -52,7 +53,7 @@ def fit_trial(model, x, y, *, batch_size, epochs, directory, seed, callbacks=(),
         A `keras.callbacks.History` of the whole trial, resumed epochs included.
     """
     if unsupported:  # e.g. Hyperband's initial_epoch, or a fit argument fit_resumable lacks
-        raise ValueError(
+        raise UsageError(
             f"checkpointed trials take no {', '.join(sorted(unsupported))} argument."
         )
     callbacks = list(callbacks)

@@ -1,6 +1,7 @@
 """GradientNormLogger: logged norms equal independent autograd norms, on every backend."""
 
 import csv
+import importlib.util
 import math
 
 import keras
@@ -153,6 +154,10 @@ def test_run_dir_that_is_a_file_raises(tmp_path):
     assert path.read_text() == "keep"
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="TensorBoard's writer needs tensorflow (absent on the GPU machine: check.sh)",
+)
 def test_tensorboard_events_are_written(tiny_tabular, tmp_path):
     x, y = tiny_tabular
     model = _model()

@@ -14,6 +14,7 @@ import textwrap
 import pytest
 
 from kzoo import backend
+from kzoo.errors import UsageError
 
 _BLOCKER = """
 import sys
@@ -109,8 +110,10 @@ def test_set_backend_refuses_a_missing_backend_naming_its_extra(fake_installed):
         "or choose an installed backend (jax)."
     )
     assert "KERAS_BACKEND" not in os.environ
-    # The CLI reports RuntimeErrors in one line; library users can catch ImportError.
-    assert isinstance(info.value, ImportError) and isinstance(info.value, RuntimeError)
+    # The CLI reports kzoo's errors in one line; library users can catch ImportError
+    # (or RuntimeError, as before).
+    assert isinstance(info.value, ImportError) and isinstance(info.value, UsageError)
+    assert isinstance(info.value, RuntimeError)
 
 
 def test_import_kzoo_picks_an_installed_backend_without_importing_it():

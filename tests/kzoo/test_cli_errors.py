@@ -38,6 +38,7 @@ def _one_line(capsys, *words):
     [
         (["--warmup-epochs", "nan"], ["warmup_epochs"]),
         (["--warmup-epochs", "inf"], ["warmup_epochs"]),
+        (["--warmup-epochs", "1e308"], ["warmup_epochs", "longer than the run"]),  # overflowed
         (["--base-batch-size", "0"], ["base_batch_size"]),
         (["--seed", "-1"], ["seed must be"]),
         (["--lr", "nan"], ["lr must be"]),
@@ -154,7 +155,9 @@ def _raising(exc):
         (PermissionError(errno.EACCES, "Permission denied", "/ro"), EXIT_ENVIRONMENT,
          ["Permission denied", "permissions"]),
         (MemoryError(), EXIT_ENVIRONMENT, ["out of memory", "--batch-size"]),
-        (OverflowError("int too large"), EXIT_USAGE, ["too large"]),
+        # A backend's out of memory is the machine's limit, not a bug (issue 26).
+        (RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 5123396833664 bytes."),
+         EXIT_ENVIRONMENT, ["out of memory", "RESOURCE_EXHAUSTED", "--batch-size"]),
         (KeyboardInterrupt(), EXIT_INTERRUPTED, ["interrupted", "run the command again"]),
     ],
 )
@@ -164,10 +167,8 @@ def test_environment_errors_are_one_line(tmp_path, capsys, monkeypatch, exc, cod
     _one_line(capsys, *words)
 
 
-def test_a_bug_keeps_its_traceback_and_kzoo_debug_shows_all(tmp_path, monkeypatch):
-    monkeypatch.setattr(kzoo.training.runner, "train", _raising(KeyError("bug")))
-    with pytest.raises(KeyError):
-        _train(tmp_path / "run")
+def test_kzoo_debug_raises_every_error(tmp_path, monkeypatch):
+    """Bugs: tests/kzoo/test_cli_bugs.py."""
     monkeypatch.setenv("KZOO_DEBUG", "1")
     monkeypatch.setattr(kzoo.training.runner, "train", _raising(MemoryError()))
     with pytest.raises(MemoryError):

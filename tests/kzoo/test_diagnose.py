@@ -245,7 +245,7 @@ def test_cli_diagnose_prints_findings_and_json(tmp_path, capsys):
 
 
 def test_cli_diagnose_names_a_missing_run(tmp_path, capsys):
-    assert main(["diagnose", str(tmp_path)]) == 2
+    assert main(["diagnose", str(tmp_path)]) == 5  # EXIT_RUN_DIR: not a run kzoo reads
     assert "history.csv" in capsys.readouterr().err
 
 

@@ -1,5 +1,6 @@
 """zoo/_torch_rnn.py: torch's fused recurrent kernels match Keras' own path."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,13 +13,28 @@ import pytest
 from kzoo import zoo
 from kzoo.zoo import _torch_rnn
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="the fused path exists only on the torch backend (a no-op elsewhere)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        keras.backend.backend() != "torch",
+        reason="the fused path exists only on the torch backend (a no-op elsewhere)",
+    ),
+    pytest.mark.device,  # kernels: benchmarks/gpu/check.sh runs these on CUDA too
+]
 
 LAYERS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 TOL = {"rtol": 1e-5, "atol": 1e-5}
+
+
+@pytest.fixture(autouse=True)
+def _exact_cuda_math():
+    """On CUDA, compare the paths without TF32 (cuDNN's RNNs use it by default; Keras'
+    SimpleRNN loop does not), so a difference means a layout or arithmetic bug."""
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _data(batch=4, steps=6, features=3, pad=(0, 2, 5, 1), left=False, seed=0):
@@ -65,6 +81,11 @@ def _fell_back(layer):
     return calls
 
 
+def _np(tensor):
+    """A tensor's values on the host (the tests also run on CUDA: benchmarks/gpu/check.sh)."""
+    return tensor.detach().cpu().numpy()
+
+
 def _outputs_and_grads(layer, x, mask, seed=2):
     import torch
 
@@ -73,12 +94,15 @@ def _outputs_and_grads(layer, x, mask, seed=2):
     out = layer(x, mask=None if mask is None else keras.ops.convert_to_tensor(mask))
     out = out if isinstance(out, (list, tuple)) else [out]
     rng = np.random.default_rng(seed)
-    weights = [torch.as_tensor(rng.normal(size=tuple(o.shape)), dtype=o.dtype) for o in out]
+    weights = [
+        torch.as_tensor(rng.normal(size=tuple(o.shape)), dtype=o.dtype, device=o.device)
+        for o in out
+    ]
     loss = sum((o * w).sum() for o, w in zip(out, weights, strict=True))
     loss.backward()
     return (
-        [o.detach().numpy() for o in out],
-        [w.value.grad.numpy().copy() for w in layer.trainable_weights],
+        [_np(o) for o in out],
+        [_np(w.value.grad).copy() for w in layer.trainable_weights],
     )
 
 
@@ -126,7 +150,7 @@ def test_input_dropout_keeps_the_fused_path_and_keras_mask(kind):
     keras.utils.set_random_seed(7)
     b = plain(x, training=True)
     assert calls == []
-    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), **TOL)
+    np.testing.assert_allclose(_np(a), _np(b), **TOL)
     assert not torch.allclose(a, fused(x, training=False))
 
 
@@ -158,7 +182,7 @@ def test_each_fallback_runs_keras_path(kind, kwargs, mask_kind, reason):
         _assert_same(fused, plain, x, mask)
     else:
         np.testing.assert_allclose(
-            fused(x).detach().numpy(), plain(x).detach().numpy(), **TOL
+            _np(fused(x)), _np(plain(x)), **TOL
         )
     assert calls, "Keras' own path was not taken"
 
@@ -180,7 +204,7 @@ def test_equals_torch_nn_given_the_same_weights(kind):
     fused, _ = _pair(kind, return_sequences=True)
     x, _ = _data()
     w_ih, w_hh, b_ih, b_hh = (
-        p.detach() for p in _torch_rnn._params(
+        p.detach().cpu() for p in _torch_rnn._params(
             "rnn" if kind == "simple_rnn" else kind, fused.cell, torch.float32
         )
     )
@@ -192,7 +216,7 @@ def test_equals_torch_nn_given_the_same_weights(kind):
                                [w_ih, w_hh, b_ih, b_hh], strict=True):
             getattr(module, name).copy_(value)
         expected = module(torch.as_tensor(x))[0].numpy()
-    np.testing.assert_allclose(fused(x).detach().numpy(), expected, **TOL)
+    np.testing.assert_allclose(_np(fused(x)), expected, **TOL)
 
 
 @pytest.mark.parametrize("cell", list(LAYERS))
@@ -212,11 +236,11 @@ def test_stacked_bidirectional_masked_zoo_model_equals_keras(cell):
 
     xt = torch.as_tensor(x)
     out_f, out_p = model(xt), plain(xt)
-    np.testing.assert_allclose(out_f.detach().numpy(), out_p.detach().numpy(), **TOL)
+    np.testing.assert_allclose(_np(out_f), _np(out_p), **TOL)
     grads = []
     for m, out in ((model, out_f), (plain, out_p)):
         out.sum().backward()
-        grads.append([w.value.grad.numpy() for w in m.trainable_weights])
+        grads.append([_np(w.value.grad) for w in m.trainable_weights])
     for a, b in zip(*grads, strict=True):
         np.testing.assert_allclose(a, b, **TOL)
     assert calls == [] and not hasattr(plain.get_layer("bi_" + cell + "_0").forward_layer,
@@ -251,7 +275,8 @@ def test_saved_file_names_keras_classes_and_loads_on_jax_and_tensorflow(tmp_path
         np.testing.assert_allclose(got, np.load({str(tmp_path / 'y.npy')!r}), rtol=1e-5, atol=1e-5)
         print("same")
     """)
-    for backend in ("jax", "tensorflow"):
+    # tensorflow's wheel does not travel to the GPU machine (benchmarks/gpu/check.sh)
+    for backend in [b for b in ("jax", "tensorflow") if importlib.util.find_spec(b)]:
         env = dict(os.environ, KERAS_BACKEND=backend)
         run = subprocess.run(
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300

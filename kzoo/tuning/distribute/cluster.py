@@ -28,6 +28,7 @@ import os
 import pathlib
 import re
 
+from kzoo.errors import UsageError
 from kzoo.tuning.distribute.roles import ENV_ID, ENV_IP, ENV_PORT
 
 DEFAULT_PORT = 47_610
@@ -73,7 +74,7 @@ def expand_nodelist(nodelist):
     for part in re.findall(r"[^,\[]+(?:\[[^\]]*\][^,\[]*)*", nodelist):
         hosts += _expand_one(part.strip())
     if not hosts:
-        raise ValueError(f"SLURM's node list {nodelist!r} names no host.")
+        raise UsageError(f"SLURM's node list {nodelist!r} names no host.")
     return hosts
 
 
@@ -86,7 +87,7 @@ def _expand_one(name):
     for item in match.group(1).split(","):
         low, _, high = item.partition("-")
         if not low.isdigit() or (high and not high.isdigit()):
-            raise ValueError(f"cannot read the range {item!r} in SLURM's node list {name!r}.")
+            raise UsageError(f"cannot read the range {item!r} in SLURM's node list {name!r}.")
         width = len(low)
         for i in range(int(low), int(high or low) + 1):
             out += _expand_one(f"{head}{i:0{width}d}{tail}")  # several bracket groups
@@ -100,7 +101,7 @@ def slurm_role(environ=None, chief_port=None):
     if not any(k in env for k in _SLURM_NODES):
         missing.append(" or ".join(_SLURM_NODES))
     if missing:
-        raise ValueError(
+        raise UsageError(
             f"--cluster slurm needs SLURM's variables, and {', '.join(missing)} "
             f"{'is' if len(missing) == 1 else 'are'} not set. Start it with srun inside an "
             "sbatch or salloc allocation (one task per process), or use --cluster HOSTFILE "
@@ -120,16 +121,16 @@ def hostfile_role(path, rank, chief_port=None):
     try:
         lines = path.read_text().splitlines()
     except OSError as err:
-        raise ValueError(f"cannot read the hostfile {path}: {err}.") from None
+        raise UsageError(f"cannot read the hostfile {path}: {err}.") from None
     hosts = [ln.split("#", 1)[0].strip() for ln in lines]
     hosts = [h.split()[0] for h in hosts if h]
     if len(hosts) < 2:
-        raise ValueError(
+        raise UsageError(
             f"the hostfile {path} lists {len(hosts)} process(es); a search needs a chief and "
             "at least one worker: one host per line and process."
         )
     if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < len(hosts):
-        raise ValueError(
+        raise UsageError(
             f"--rank must be an int from 0 to {len(hosts) - 1} (a line of {path}), got {rank!r}."
         )
     local = hosts[:rank].count(hosts[rank])
@@ -138,15 +139,15 @@ def hostfile_role(path, rank, chief_port=None):
 
 def _role(rank, size, chief_host, port, local_rank, hosts):
     if size < 2:
-        raise ValueError(
+        raise UsageError(
             f"a search on a cluster needs 2 processes or more (a chief and a worker); this "
             f"job has {size}. Ask for more tasks (sbatch --ntasks) or hostfile lines."
         )
     if not 0 <= rank < size:
-        raise ValueError(f"this process's rank {rank} is outside 0..{size - 1}.")
+        raise UsageError(f"this process's rank {rank} is outside 0..{size - 1}.")
     port = DEFAULT_PORT if port is None else port
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65_536:
-        raise ValueError(f"--chief-port must be a TCP port (1-65535), got {port!r}.")
+        raise UsageError(f"--chief-port must be a TCP port (1-65535), got {port!r}.")
     return ClusterRole(rank, size, chief_host, port, local_rank, hosts)
 
 
@@ -154,10 +155,10 @@ def cluster_role(cluster, rank=None, chief_port=None, environ=None):
     """`cluster="slurm"` or a hostfile path (with `rank`), as a `ClusterRole`."""
     if cluster == "slurm":
         if rank is not None:
-            raise ValueError("--rank is for a hostfile; under SLURM the rank is SLURM_PROCID.")
+            raise UsageError("--rank is for a hostfile; under SLURM the rank is SLURM_PROCID.")
         return slurm_role(environ, chief_port)
     if rank is None:
-        raise ValueError(
+        raise UsageError(
             f"--cluster {cluster} reads a hostfile and needs this process's --rank (its line, "
             "from 0; rank 0 is the chief). For SLURM use --cluster slurm."
         )
@@ -176,7 +177,7 @@ def device_block(role, gpus, per_worker):
         return list(gpus)
     block = gpus[role.local_rank * per_worker : (role.local_rank + 1) * per_worker]
     if len(block) < per_worker:
-        raise ValueError(
+        raise UsageError(
             f"worker {role.tuner_id} is process {role.local_rank + 1} on its host, which "
             f"has {len(gpus)} GPU(s): not enough for {role.local_rank + 1} blocks of "
             "--gpus-per-worker "
@@ -192,7 +193,7 @@ def _int(env, name, default=None):
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"SLURM variable {name}={value!r} is not an integer.") from None
+        raise UsageError(f"SLURM variable {name}={value!r} is not an integer.") from None
 
 
 def cluster_env(cluster, rank=None, chief_port=None, gpus_per_worker=None, *, environ=None,

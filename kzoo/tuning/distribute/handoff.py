@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from kzoo.datasets import Dataset
+from kzoo.errors import RunDirError, UsageError
 from kzoo.tuning.records import atomic_write
 
 SETTINGS_FILE = "settings.json"
@@ -67,26 +68,26 @@ def read(path):
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read the search settings {path}: {err}") from None
+        raise RunDirError(f"cannot read the search settings {path}: {err}") from None
     if not isinstance(doc, dict):
-        raise ValueError(f"{path}: the search settings must be a JSON object.")
+        raise RunDirError(f"{path}: the search settings must be a JSON object.")
     kwargs = {}
     for key, kind in _SCALARS.items():
         value = doc.get(key)
         if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-            raise ValueError(f"{path}: {key!r} must be {_name(kind)}, got {value!r}.")
+            raise RunDirError(f"{path}: {key!r} must be {_name(kind)}, got {value!r}.")
         kwargs[key] = value
     if not (doc.get("objective") is None or isinstance(doc.get("objective"), str)):
-        raise ValueError(f"{path}: 'objective' must be a string.")
+        raise RunDirError(f"{path}: 'objective' must be a string.")
     kwargs["objective"] = doc.get("objective")
     devices = doc.get("devices", 1)
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise ValueError(f"{path}: 'devices' must be an int >= 1, got {devices!r}.")
+        raise RunDirError(f"{path}: 'devices' must be an int >= 1, got {devices!r}.")
     kwargs["devices"] = devices
     kwargs["fixed"] = _decode_fixed(doc.get("fixed"), path)
     callbacks = doc.get("callbacks", [])
     if not isinstance(callbacks, list):
-        raise ValueError(f"{path}: 'callbacks' must be a list.")
+        raise RunDirError(f"{path}: 'callbacks' must be a list.")
     kwargs["callbacks"] = [_decode_callback(cb, path) for cb in callbacks]
     data = doc.get("data")
     if isinstance(data, dict):
@@ -96,9 +97,9 @@ def read(path):
         try:
             data = Dataset(**arrays, **meta)
         except TypeError as err:
-            raise ValueError(f"{path}: bad dataset fields ({err}).") from None
+            raise RunDirError(f"{path}: bad dataset fields ({err}).") from None
     elif not isinstance(data, str):
-        raise ValueError(f"{path}: 'data' must be a dataset spec or an .npz dataset.")
+        raise RunDirError(f"{path}: 'data' must be a dataset spec or an .npz dataset.")
     kwargs["data"] = data
     return kwargs
 
@@ -115,7 +116,7 @@ def _checked_json(value, what):
     try:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
-        raise ValueError(
+        raise UsageError(
             f"workers > 0 sends {what} to the workers as JSON, and {value!r} is not JSON."
         ) from None
 
@@ -128,7 +129,7 @@ def _encode_fixed(fixed):
 
 def _decode_fixed(fixed, path):
     if not isinstance(fixed, dict):
-        raise ValueError(f"{path}: 'fixed' must be an object.")
+        raise RunDirError(f"{path}: 'fixed' must be an object.")
     return {k: tuple(v["range"]) if isinstance(v, dict) and list(v) == ["range"] else v
             for k, v in fixed.items()}
 
@@ -136,7 +137,7 @@ def _decode_fixed(fixed, path):
 def _encode_callback(cb):
     cls = type(cb)
     if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
-        raise ValueError(
+        raise UsageError(
             f"workers > 0 rebuilds callbacks in the workers from their import path, and "
             f"{cls.__qualname__} is defined in {cls.__module__}: define it in an importable "
             "module."
@@ -145,7 +146,7 @@ def _encode_callback(cb):
               if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     missing = [p.name for p in params if not hasattr(cb, p.name)]
     if missing:
-        raise ValueError(
+        raise UsageError(
             f"workers > 0 rebuilds {cls.__qualname__} from its __init__ arguments, kept as "
             f"same-named attributes (the Keras convention); it lacks {', '.join(missing)}."
         )
@@ -162,7 +163,7 @@ def _decode_callback(entry, path):
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (KeyError, TypeError, ValueError, ImportError, AttributeError) as err:
-        raise ValueError(f"{path}: cannot rebuild callback {entry!r} ({err}).") from None
+        raise RunDirError(f"{path}: cannot rebuild callback {entry!r} ({err}).") from None
     if not (inspect.isclass(obj) and issubclass(obj, keras.callbacks.Callback)):
-        raise ValueError(f"{path}: {entry['class']} is not a keras.callbacks.Callback.")
+        raise RunDirError(f"{path}: {entry['class']} is not a keras.callbacks.Callback.")
     return obj(**config)

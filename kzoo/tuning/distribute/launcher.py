@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 
+from kzoo.errors import UsageError
 from kzoo.tuning.distribute import handoff
 from kzoo.tuning.distribute.roles import ENV_ID, ENV_IP, ENV_PORT
 from kzoo.tuning.distribute.worker import notify_dead
@@ -76,7 +77,7 @@ def plan_devices(workers, gpus_per_worker, backend, gpus=None, environ=None):
     k = gpus_per_worker
     if gpus:
         if workers * k > len(gpus):
-            raise ValueError(
+            raise UsageError(
                 f"{workers} workers x {k} GPUs per worker need {workers * k} GPUs, and this "
                 f"host has {len(gpus)} ({', '.join(gpus)}). Lower --workers or "
                 "--gpus-per-worker."
@@ -86,13 +87,13 @@ def plan_devices(workers, gpus_per_worker, backend, gpus=None, environ=None):
     if k == 1:
         return [{} for _ in range(workers)]  # a CPU search, one device per trial
     if environ.get(VIRTUAL_KNOB) != "1":
-        raise ValueError(
+        raise UsageError(
             f"--gpus-per-worker {k} needs {workers * k} GPUs ({workers} workers x {k}), and "
             f"this host has none (CUDA_VISIBLE_DEVICES, nvidia-smi). To try it on CPU with "
             f"virtual devices (jax), set {VIRTUAL_KNOB}=1."
         )
     if backend != "jax":
-        raise ValueError(
+        raise UsageError(
             f"{VIRTUAL_KNOB}=1 makes virtual CPU devices through jax's XLA_FLAGS; this "
             f"search runs on {backend}. Use KERAS_BACKEND=jax, or real GPUs."
         )

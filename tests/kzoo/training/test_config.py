@@ -10,6 +10,7 @@ from kzoo.callbacks.lr_finder import RESULT_FILE
 from kzoo.callbacks.schedule_factory import SCHEDULES
 from kzoo.cli import build_parser
 from kzoo.cli_train import NOT_TRAIN_FLAGS
+from kzoo.errors import UsageError
 from kzoo.training import config, run_dir
 from kzoo.training.config import TrainConfig, validate_config
 from kzoo.zoo import POLICIES
@@ -41,7 +42,7 @@ def test_train_flags_reach_the_config(monkeypatch):
 
     def fake_train(**settings):
         seen.update(settings)
-        raise RuntimeError("stop here")
+        raise UsageError("stop here")
 
     monkeypatch.setattr(runner, "train", fake_train)
     code = cli.main(["train", "--epochs", "3", "--clip", "agc", "--schedule", "cosine",
