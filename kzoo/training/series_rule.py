@@ -125,9 +125,10 @@ def resampled(hparams):
 
 
 def notes(record):
-    """One line for the user, or None when nothing was decided by the rule."""
+    """One line for the user, or None when the rule changed nothing (masking has
+    `auto_masking`'s own note)."""
     lines = [f"{k}: {v['value']} ({v['note']})" for k, v in record.items()
-             if v["source"] == "data rule" and v["value"] not in (False, "equal")]
+             if v["source"] == "data rule" and v["value"] not in (False, "equal", "mask")]
     return ("kzoo: " + "; ".join(lines)) if lines else None
 
 
