@@ -134,7 +134,8 @@ def train(
     stored = {}
     if config.resume and not restart:
         stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
-        if "series_norm" not in stored:  # recorded before the rule: prepared as it was then
+        if "series_norm" not in stored and zoo.get_spec(config.model).kind == "sequence":
+            # recorded before the rule (or a stream): prepared as it was then
             config.hparams = {"series_norm": False, "resample_to": 0, **config.hparams}
     config.hparams, series = series_rule.choose(config.model, config.hparams, prepared)
     info = dict(prepared.info or {})
