@@ -12,6 +12,7 @@ a test split has `has_test == False` and `x_test is None`.
 
 from kzoo.datasets import adding as _adding  # noqa: F401  (registers)
 from kzoo.datasets import digits as _digits  # noqa: F401
+from kzoo.datasets import ragged as _ragged  # noqa: F401
 from kzoo.datasets import ucr as _ucr  # noqa: F401
 from kzoo.datasets._base import (
     Dataset,

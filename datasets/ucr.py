@@ -403,7 +403,12 @@ def ucr(name=None, *, seed=0, val_fraction=0.2, root=None):
         raise UsageError("ucr: give a dataset name, e.g. 'ucr:GunPoint' or 'ucr:name=GunPoint'.")
     if not 0.0 < val_fraction < 1.0:
         raise UsageError(f"ucr: val_fraction must lie in (0, 1), got {val_fraction!r}.")
-    data = load_ucr(str(name), root=root)
+    return split_archive(load_ucr(str(name), root=root), f"ucr:{name}", seed, val_fraction)
+
+
+def split_archive(data, name, seed, val_fraction):
+    """A `Dataset` from `load_ucr`'s dict: the archive's test split kept, a stratified
+    `val_fraction` of its train split (seeded) as validation."""
     x, y = data["x_train"], data["y_train"]
     rng = np.random.default_rng(seed)
     val = []
@@ -420,7 +425,7 @@ def ucr(name=None, *, seed=0, val_fraction=0.2, root=None):
     train = np.setdiff1d(np.arange(len(y)), val)
     info = {**data["info"], "seed": seed, "val_fraction": val_fraction}
     return Dataset(
-        name=f"ucr:{name}",
+        name=name,
         x_train=x[train],
         y_train=y[train],
         x_val=x[val],

@@ -33,6 +33,14 @@ def brief_hparams(spec, limit=6):
     return " ".join(items[:limit]) + more
 
 
+# The input preparation every sequence family takes (zoo/series.py), and the plain
+# command's rule for it (kzoo/training/series_rule.py).
+SERIES_RULES = {
+    "series_norm": "data rule: true when per-series std spreads > 100x (95th/5th pct)",
+    "resample_to": "data rule: padded data, fcn/resnet1d/inception_time: longest (<= 512)",
+}
+
+
 def describe_model(name):
     """The text `kzoo describe NAME` prints."""
     from kzoo import zoo
@@ -44,7 +52,8 @@ def describe_model(name):
     ranges = search_ranges(spec)
     lines.append("hyperparameters (default; range kzoo tune searches):")
     for key, value in spec.defaults.items():
-        lines.append(f"  {key:20s} {value!r:12s} {ranges.get(key, 'fixed unless --hp sets it')}")
+        how = ranges.get(key, SERIES_RULES.get(key, "fixed unless --hp sets it"))
+        lines.append(f"  {key:20s} {value!r:12s} {how}")
     extra = sorted(set(ranges) - set(spec.defaults))
     if extra:
         lines.append("also searched by kzoo tune: "
@@ -54,6 +63,11 @@ def describe_model(name):
               if f.name != "sources"}
     lines.append("training recipe (zoo/_recipes.py; kzoo train's auto settings):")
     lines.append("  " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+    if spec.kind == "sequence":
+        lines.append("input preparation: series_norm z-normalises each series over its valid "
+                     "steps, resample_to interpolates padded series to one length; both run "
+                     "inside the model (so at predict time too), and config.json's resolved "
+                     "records the choice and why.")
     if spec.needs_kzoo is None:
         lines.append("saved model: loads with plain keras.saving.load_model (Keras layers only).")
     elif spec.portable():

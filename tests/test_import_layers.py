@@ -18,7 +18,9 @@ LIBRARY = ("zoo", "datasets", "callbacks")
 # kzoo.multiprocess (which process writes, barriers) are the same kind: process-level
 # facts the library needs (a callback writes on process 0 only), importing nothing
 # of the application (test below).
-FOUNDATION = ("kzoo.backend", "kzoo.errors", "kzoo.devices", "kzoo.multiprocess")
+FOUNDATION = (
+    "kzoo.backend", "kzoo.errors", "kzoo.devices", "kzoo.multiprocess", "kzoo.reading",
+)
 
 
 def _kzoo_imports(path):

@@ -191,7 +191,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         )
 
     def fit(self, hp, model, *args, devices=None, trial_checkpoint=None, trial_seed=0,
-            trial_record=None, trial_fit=None, **kwargs):
+            trial_record=None, trial_fit=None, trial_callbacks=None, **kwargs):
         """`model.fit` with the trial's batch size.
 
         Args:
@@ -211,6 +211,9 @@ class ZooHyperModel(keras_tuner.HyperModel):
             trial_fit: the fit that checkpoints and pads (the tuner passes
                 `kzoo.tuning.trial_fit.fit_trial`; the zoo does not import the tuner);
                 needed with `trial_checkpoint` or several devices.
+            trial_callbacks: `(model, x, devices) -> callbacks` put before the fit's
+                own (the tuner passes `kzoo.tuning.trial_fit.trial_callbacks`, which
+                adds precise BatchNorm to a model with BatchNorm).
         """
         if "batch_size" in kwargs:
             raise UsageError(
@@ -218,7 +221,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 "hypermodel(..., batch_size=64) instead of passing it to fit/search."
             )
         _, batch_size = _declare_training(hp, self._training)
-        kwargs = _with_precise_bn(model, args, kwargs, devices)
+        kwargs = _with_trial_callbacks(model, args, kwargs, devices, trial_callbacks)
         with devices_scope(devices) as placement:
             if trial_record is not None:
                 trial_record["devices"] = placement.devices
@@ -295,15 +298,13 @@ def hypermodel(name, input_shape, num_classes, *, head="multiclass", optimizer="
                          n_train=n_train, **fixed)
 
 
-def _with_precise_bn(model, args, kwargs, devices):
-    """A trial's fit gets `PreciseBatchNorm` (as `kzoo train` does) when its model has
-    BatchNorm and its training data are arrays on one device: the objective each
-    epoch reports then scores the weights, not BatchNorm's lagging moving averages."""
-    from kzoo.callbacks.precise_bn import PreciseBatchNorm, batch_norm_layers
-
-    x = args[0] if args else kwargs.get("x")
-    arrays = hasattr(x, "shape") or (
-        isinstance(x, (list, tuple)) and x and all(hasattr(a, "shape") for a in x))
-    if not arrays or devices not in (None, 1) or not batch_norm_layers(model):
+def _with_trial_callbacks(model, args, kwargs, devices, make):
+    """`kwargs` with the callbacks `make(model, x, devices)` returns put first (the
+    tuner passes `kzoo.tuning.trial_fit.trial_callbacks`: precise BatchNorm)."""
+    if make is None:
         return kwargs
-    return {**kwargs, "callbacks": [PreciseBatchNorm(x), *(kwargs.get("callbacks") or [])]}
+    x = args[0] if args else kwargs.get("x")
+    extra = make(model, x, devices)
+    if not extra:
+        return kwargs
+    return {**kwargs, "callbacks": [*extra, *(kwargs.get("callbacks") or [])]}

@@ -50,6 +50,8 @@ class ModelSpec:
         """Whether the model built with `hparams` (defaults for the rest) uses only
         Keras' own layers, so its `.keras` file loads with plain
         `keras.saving.load_model` in a process that never imports kzoo."""
+        if hparams.get("series_norm") or hparams.get("resample_to"):
+            return False  # kzoo's SeriesPreparation layer (zoo/series.py)
         if self.needs_kzoo is None:
             return True
         return not self.needs_kzoo({**self.defaults, **hparams})
@@ -64,12 +66,16 @@ class ModelSpec:
     @property
     def defaults(self):
         """The builder's hyperparameters and their default values."""
+        from kzoo.zoo.series import INPUT_HPARAMS
+
         sig = inspect.signature(self.builder)
-        return {
+        own = {
             k: p.default
             for k, p in sig.parameters.items()
             if p.kind == p.KEYWORD_ONLY and k != "head"
         }
+        # Sequence families also take the input preparation (zoo/series.py).
+        return {**own, **INPUT_HPARAMS} if self.kind == "sequence" else own
 
 
 def register_model(name, *, space, kind, description="", reference="", needs_kzoo=None):
@@ -153,6 +159,8 @@ def create(
     >>> model = kzoo.zoo.create("lstm", input_shape=(8, 8), num_classes=10, units=32)
     >>> model.fit(x, y, epochs=5)
     """
+    from kzoo.zoo import series
+
     spec = get_spec(name)
     check_hparams(name, hparams)
     check_choice("head", head, HEADS)
@@ -164,7 +172,9 @@ def create(
         )
     if not isinstance(num_classes, int) or num_classes < 1:
         raise UsageError(f"num_classes must be a positive int, got {num_classes!r}.")
-    model = spec.builder(input_shape, num_classes, head=head, **hparams)
+    prep, hparams = series.split_input_hparams(spec.kind, hparams)
+    series.check_input_hparams(prep)
+    model = series.build_prepared(spec.builder, input_shape, num_classes, head, hparams, prep)
     if compile:
         compile_for_head(model, head, optimizer=optimizer, learning_rate=learning_rate)
     return model

@@ -35,7 +35,8 @@ import numpy as np
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "results.jsonl"
 PLAIN_RESULTS = HERE / "plain_cli.jsonl"
-DATASETS = ("GunPoint", "ItalyPowerDemand", "BasicMotions", "JapaneseVowels", "Coffee", "Trace")
+DATASETS = ("GunPoint", "ItalyPowerDemand", "BasicMotions", "JapaneseVowels", "Coffee", "Trace",
+            "ragged:Trace")
 FAMILIES = ("fcn", "resnet1d", "inception_time", "lstm_fcn", "tcn", "transformer")
 
 # The published architectures (Fawaz et al. 2019/2020, Karim et al. 2018); the
@@ -76,7 +77,7 @@ def run_one(family, dataset, seed, epochs="auto"):
     """`kzoo.train` with the published widths and the family's recipe."""
     import kzoo
 
-    ds = kzoo.datasets.load(f"ucr:{dataset}", seed=seed)
+    ds = kzoo.datasets.load(_spec(dataset), seed=seed)
     hparams = dict(HPARAMS[family])
     if not ds.info["equal_length"] and family == "lstm_fcn":
         hparams["dimension_shuffle"] = False
@@ -88,20 +89,29 @@ def run_one(family, dataset, seed, epochs="auto"):
                    result.summary["wall_time_s"], "api", hparams)
 
 
-def run_plain_cli(family, dataset, seed, backend):
+def _spec(dataset):
+    """`ucr:D` for an archive name; other specs (`ragged:Trace`, issue 32's
+    development set) as given."""
+    return dataset if ":" in dataset else f"ucr:{dataset}"
+
+
+def run_plain_cli(family, dataset, seed, backend, extra=()):
     """The plain command: `kzoo train --model F --data ucr:D --seed S`, nothing else."""
     kzoo_bin = pathlib.Path(sys.executable).parent / "kzoo"
     with tempfile.TemporaryDirectory() as out:
-        cmd = [str(kzoo_bin), "train", "--model", family, "--data", f"ucr:{dataset}",
+        cmd = [str(kzoo_bin), "train", "--model", family, "--data", _spec(dataset),
                "--seed", str(seed), "--backend", backend, "--out", out, "--overwrite",
-               "--quiet"]
+               "--quiet", *extra]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
         summary = json.loads((pathlib.Path(out) / "summary.json").read_text())
         resolved = json.loads((pathlib.Path(out) / "config.json").read_text())["resolved"]
-    return _record(family, dataset, seed, summary, resolved, summary["wall_time_s"],
-                   "plain-cli", {})
+    row = _record(family, dataset, seed, summary, resolved, summary["wall_time_s"],
+                  "plain-cli", {})
+    row["extra_flags"] = list(extra)
+    row["series"] = {k: resolved[k] for k in ("series_norm", "lengths") if k in resolved}
+    return row
 
 
 def _rows(path):
@@ -115,7 +125,7 @@ def report(path=RESULTS):
     out = ["| dataset | family | seeds | mean test acc (%) | std | mean epochs | mean train s | "
            "best published (%) | gap (pts) |", "|---|---|---|---|---|---|---|---|---|"]
     for dataset in DATASETS:
-        best = max(PUBLISHED[dataset].values())
+        best = max(PUBLISHED[dataset.split(":")[-1]].values())
         for family in FAMILIES:
             runs = [r for r in rows if r["dataset"] == dataset and r["family"] == family]
             runs = list({r["seed"]: r for r in runs}.values())  # a rerun replaces its seed
@@ -144,8 +154,14 @@ def main():
                         help="'auto' (the recipe's budget) or an int, e.g. on a busy CPU "
                         "(API mode only: the plain CLI takes the recipe's)")
     parser.add_argument("--report", action="store_true", help="print the markdown table")
+    parser.add_argument("--results", default=None,
+                        help="JSON-lines file to append to / report (default: by mode)")
+    parser.add_argument("--extra", default="",
+                        help="plain CLI only: flags appended to the command, e.g. "
+                        "'--hp series_norm=false' (recorded in each row)")
     args = parser.parse_args()
     path = PLAIN_RESULTS if args.plain_cli else RESULTS
+    path = pathlib.Path(args.results) if args.results else path
     if args.report:
         print(report(path))
         return
@@ -157,7 +173,8 @@ def main():
                 if (family, dataset, seed) in done:
                     continue
                 if args.plain_cli:
-                    result = run_plain_cli(family, dataset, seed, args.backend)
+                    result = run_plain_cli(family, dataset, seed, args.backend,
+                                           args.extra.split())
                 else:
                     result = run_one(family, dataset, seed, epochs)
                 print(json.dumps(result), flush=True)

@@ -33,7 +33,9 @@ def measure_facts(model, x, y, history=None, *, batch_size=256, selected_epoch=N
     freq = counts[counts > 0] / counts.sum()
     facts = {"train_accuracy_inference": float(scores["accuracy"]),
              "chance": float(freq.max()), "chance_loss": float(-(freq * np.log(freq)).sum()),
-             "n_train": int(len(x))}
+             "n_train": int(len(x)), "class_balance": float(freq.min() / freq.max())}
+    if np.ndim(x) == 3:  # what the underfitting rule names as a likely cause
+        facts.update(series_facts(model, np.asarray(x)))
     acc = _finite((history or {}).get("accuracy", []))
     if acc:
         facts["train_accuracy_training"] = float(acc[-1])
@@ -80,3 +82,18 @@ def _bn_modes(model, x, y, batch_size):
     with batch_statistics(model):
         training = accuracy()
     return float(inference), float(training)
+
+
+def series_facts(model, x):
+    """Padding share and per-series scale spread of sequences `x`, and whether the
+    model z-normalises (`series_norm`) or resamples (`resample_to`) them."""
+    from kzoo.training.series_rule import scale_spread, valid_lengths
+    from kzoo.zoo.series import SeriesPreparation
+
+    prep = next((la for la in model.layers if isinstance(la, SeriesPreparation)), None)
+    mask = prep.mask_value if prep is not None else 0.0
+    lengths = valid_lengths(x, mask)
+    return {"padding_share": float(1.0 - lengths.sum() / (len(x) * x.shape[1])),
+            "scale_spread": scale_spread(x, lengths),
+            "series_norm": bool(prep is not None and prep.normalize),
+            "resample_to": int(prep.resample_to) if prep is not None else 0}

@@ -23,6 +23,13 @@ HIGH_ACC = 0.9  # "high" training accuracy, also as a fraction above chance
 # than this (accuracy, same weights, same examples): the moving statistics are wrong.
 # A healthy model's training mode is at most level (its small batches add noise).
 BN_GAP = 0.10
+
+# A model that never learned: after NEVER_EPOCHS epochs its best training accuracy is
+# below halfway from chance to perfect, and its lowest loss still above half the loss
+# of predicting the class frequencies (issue 32: FCN at 44 % on 11 classes, 105 epochs).
+NEVER_EPOCHS = 20
+NEVER_FIT = 0.5
+NEVER_LOSS = 0.5
 VANISH = 1e-4  # layer norm / largest layer norm, median over the second half
 EXPLODE = 1e3  # global norm / its median over the first tenth of the steps
 
@@ -120,7 +127,8 @@ def _overfitting(loss, val_loss, facts):
     )
 
 
-def _underfitting(loss, acc, chance):
+def _underfitting(loss, acc, facts):
+    chance = facts.get("chance")
     if len(loss) < 5:
         return None
     drop = (loss[0] - min(loss)) / abs(loss[0]) if loss[0] else 0.0
@@ -141,7 +149,46 @@ def _underfitting(loss, acc, chance):
             {"final_train_accuracy": acc[-1], "chance": chance, "epochs": len(loss)},
             "Train longer or with a higher learning rate, or use a larger model.",
         )
-    return None
+    return _never_learned(loss, acc, facts)
+
+
+def _never_learned(loss, acc, facts):
+    """Many epochs, training accuracy far from fitted, loss near the chance loss; the
+    data facts (`measure_facts`) that suggest why become the cure."""
+    chance, base = facts.get("chance"), facts.get("chance_loss")
+    if chance is None or not base or not acc or len(loss) < NEVER_EPOCHS:
+        return None
+    best, low = max(acc), min(_finite(loss) or [math.inf])
+    if best >= chance + NEVER_FIT * (1.0 - chance) or low <= NEVER_LOSS * base:
+        return None
+    evidence = {"best_train_accuracy": best, "chance": chance, "min_loss": low,
+                "chance_loss": base, "epochs": len(loss)}
+    causes = []
+    spread = facts.get("scale_spread")
+    if spread and spread > 100 and not facts.get("series_norm"):
+        causes.append(f"per-series scales span a factor of {spread:.3g} (95th/5th percentile "
+                      "of their std): z-normalise each series (`--hp series_norm=true`)")
+    padding = facts.get("padding_share")
+    if padding and padding > 0.3 and not facts.get("resample_to"):
+        causes.append(f"{padding:.0%} of the input steps are padding: resample to one "
+                      "length (`--hp resample_to=N`)")
+    balance = facts.get("class_balance")
+    if balance is not None and balance < 0.1:
+        causes.append(f"the rarest class has {balance:.2g}x the examples of the commonest: "
+                      "weight or resample the classes")
+    for key in ("scale_spread", "padding_share", "class_balance"):
+        if key in facts:
+            evidence[key] = facts[key]
+    cure = ("The data suggests: " + "; ".join(causes) + ". Otherwise: " if causes else "")
+    return _finding(
+        "underfitting",
+        f"The model never learned: after {len(loss)} epochs the best training accuracy is "
+        f"{best:.3f} (chance {chance:.3f}) and the lowest loss {low:.4g}, "
+        f"{low / base:.0%} of the loss of predicting the class frequencies ({base:.4g}).",
+        evidence,
+        cure + "raise the learning rate (`kzoo lr-find`), train longer or use a larger "
+        "model; check that the labels match the inputs.",
+    )
 
 
 def _train_inference_gap(acc, facts):
@@ -290,7 +337,7 @@ def diagnose(history, grad_norms=None, facts=None):
         if over:
             findings.append(over)
         if not gap:
-            under = _underfitting(loss, acc, facts.get("chance"))
+            under = _underfitting(loss, acc, facts)
             if under:
                 findings.append(under)
     findings.extend(_gradients(grad_norms or []))

@@ -21,6 +21,7 @@ from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm
 from kzoo.callbacks.resumable_fit import padded_evaluation
 from kzoo.errors import MachineError, UsageError, out_of_memory
 from kzoo.training import run_dir as layout
+from kzoo.training import series_rule
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for
 from kzoo.training.config import RunResult, TrainConfig, field_names, validate_config
@@ -154,20 +155,31 @@ def train(
             "checkpoint_every_steps (streams train without checkpoints)."
         )
     # Recorded in config.hparams (config.json), so the run repeats without it.
-    config.hparams, note = zoo.auto_masking(config.model, config.hparams, prepared.info)
-    if note and config.verbose != 0:
-        print(note, flush=True)
+    stored = {}
+    if config.resume and not restart:
+        stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
+        if "series_norm" not in stored and zoo.get_spec(config.model).kind == "sequence":
+            # recorded before the rule (or a stream): prepared as it was then
+            config.hparams = {"series_norm": False, "resample_to": 0, **config.hparams}
+    config.hparams, series = series_rule.choose(config.model, config.hparams, prepared)
+    info = dict(prepared.info or {})
+    if series_rule.resampled(config.hparams):
+        info["equal_length"] = True  # no padding reaches the family
+    config.hparams, note = zoo.auto_masking(config.model, config.hparams, info)
+    for line in (series_rule.notes(series), note):
+        if line and config.verbose != 0:
+            print(line, flush=True)
     # The recipe and the data rules fill every unset field; `config` stays as given
     # (config.json), `run` holds the concrete values.
     plan = resolve_run(config, prepared, devices)
+    series_rule.record_into(plan.resolved, series)
     run, prepared = plan.config, plan.data
     # What the checkpoints record, before `--lr auto` sets the rate it finds.
     exact = exactness_config(run)
     if config.resume and not restart:
         check_checkpoints(run_dir, exact)  # readable, and written under these settings
-        stored = layout.read_json_object(run_dir / layout.CONFIG_FILE).get("resolved") or {}
         # `resume` validated an extended epoch budget; every other value must match.
-        check_resume(plan, stored, ignore=("epochs",))
+        check_resume(plan, stored, ignore=("epochs", *(k for k in series if k not in stored)))
     check_device_settings(run, plan)
     gradient_callbacks = build_gradient_callbacks(run, run_dir)
 

@@ -11,6 +11,7 @@ from kzoo import datasets, zoo
 from kzoo import devices as kzoo_devices
 from kzoo.backend import current_backend
 from kzoo.errors import UsageError
+from kzoo.training import series_rule
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.best import write_best
 from kzoo.tuning.distribute import chief, handoff, launcher, roles, worker
@@ -131,12 +132,15 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     zoo.get_spec(model)
     zoo.check_model_fits_data(model, dataset)
     # Padded data: masking joins `fixed`, so tune_config.json and every trial record it.
-    fixed, note = zoo.auto_masking(model, fixed, getattr(dataset, "info", None))
-    if note and verbose and role != "worker":
-        print(note, flush=True)
-    task_note = (getattr(dataset, "info", None) or {}).get("task_note")
-    if task_note and verbose and role != "worker":  # an inferred regression
-        print(task_note, flush=True)
+    fixed, series = series_rule.choose(model, fixed, dataset)  # scale, lengths
+    info = dict(getattr(dataset, "info", None) or {})
+    if series_rule.resampled(fixed):
+        info["equal_length"] = True
+    fixed, note = zoo.auto_masking(model, fixed, info)
+    task_note = info.get("task_note")  # an inferred regression
+    for line in (series_rule.notes(series), note, task_note):
+        if line and verbose and role != "worker":
+            print(line, flush=True)
     if objective is None:
         objective = "val_loss" if dataset.task == "regression" else "val_accuracy"
     # Everything below is checked before anything is written.
@@ -155,7 +159,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
         "model": model, "data": spec_name, "tuner": tuner, "epochs": epochs,
         "objective": objective, "fixed": jsonable_fixed(fixed), "seed": seed,
         "backend": current_backend(), "max_trials": max_trials, "prune": prune,
-        "verbose": verbose,
+        "verbose": verbose, "series": series,
     }
     out, encoded = pathlib.Path(out), None
     if workers:  # what the workers will read: checked now, written by the launcher

@@ -62,6 +62,8 @@ def write_best(tuner, oracle, settings, data, out):
         "backend": settings["backend"],
         "trials": {"total": len(rows), "completed": len(completed), "failed": len(failed)},
     }
+    if settings.get("series"):  # the series preparation rule's choices and reasons
+        payload["series"] = settings["series"]
     if settings.get("prune"):
         payload["trials"]["pruned"] = sum(bool(r.get("pruned")) for r in completed)
     try:

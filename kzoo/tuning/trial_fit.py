@@ -24,6 +24,20 @@ from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.records import TRIAL_CHECKPOINT
 
 
+def trial_callbacks(model, x, devices):
+    """The callbacks a trial's fit gets before its own: `PreciseBatchNorm` (as `kzoo
+    train` has) when the model has BatchNorm and its training data are arrays on one
+    device, so the objective each epoch reports scores the weights, not BatchNorm's
+    lagging moving averages (issue 31)."""
+    from kzoo.callbacks.precise_bn import PreciseBatchNorm, batch_norm_layers
+
+    arrays = hasattr(x, "shape") or (
+        isinstance(x, (list, tuple)) and x and all(hasattr(a, "shape") for a in x))
+    if not arrays or devices not in (None, 1) or not batch_norm_layers(model):
+        return []
+    return [PreciseBatchNorm(x)]
+
+
 def checkpoint_dir(trial_dir):
     """Where a trial's checkpoints go, inside KerasTuner's trial directory."""
     return pathlib.Path(trial_dir) / TRIAL_CHECKPOINT

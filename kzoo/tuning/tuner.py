@@ -14,7 +14,13 @@ from kzoo.tuning.bayesian import BayesianOracle
 from kzoo.tuning.pruning import MedianStop, median_curve
 from kzoo.tuning.search_dir import PROJECT
 from kzoo.tuning.tpe import TPEOracle
-from kzoo.tuning.trial_fit import checkpoint_dir, epoch_logs, fit_trial, restored_history
+from kzoo.tuning.trial_fit import (
+    checkpoint_dir,
+    epoch_logs,
+    fit_trial,
+    restored_history,
+    trial_callbacks,
+)
 from kzoo.zoo._hypermodel import devices_scope
 
 
@@ -73,8 +79,9 @@ class KzooTunerMixin:
     def trial_fit_kwargs(self, trial):
         """What `ZooHyperModel.fit` gets besides `search`'s arguments: the devices, and
         the trial's checkpoint directory and seed (not for hyperband, whose trials
-        continue other trials' weights)."""
-        kwargs = {"devices": self.devices, "trial_record": {}, "trial_fit": fit_trial}
+        continue other trials' weights), and precise BatchNorm (`trial_callbacks`)."""
+        kwargs = {"devices": self.devices, "trial_record": {}, "trial_fit": fit_trial,
+                  "trial_callbacks": trial_callbacks}
         if not isinstance(self, kt.Hyperband):
             kwargs.update(
                 trial_checkpoint=checkpoint_dir(self.get_trial_dir(trial.trial_id)),

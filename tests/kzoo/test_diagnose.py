@@ -122,6 +122,31 @@ def test_accuracy_near_chance_is_underfitting():
     assert f["kind"] == "underfitting" and f["evidence"]["final_train_accuracy"] == 0.23
 
 
+def _never_learned(epochs=105):
+    """The run of issue 32 (FCN, 11 classes, padded raw series): training accuracy
+    creeps to 0.44 and the loss from 2.4 to 1.6 over 105 epochs."""
+    t = np.arange(epochs) / epochs
+    return {"loss": list(2.4 - 0.8 * np.sqrt(t)), "accuracy": list(0.12 + 0.32 * np.sqrt(t))}
+
+
+def test_a_model_that_never_learned_is_underfitting_with_the_data_facts():
+    facts = {"chance": 0.15, "chance_loss": 2.3, "padding_share": 0.78,
+             "scale_spread": 2.4e6, "class_balance": 0.2, "series_norm": False}
+    (f,) = dg.diagnose(_never_learned(), facts=facts)
+    assert f["kind"] == "underfitting" and "never learned" in f["message"]
+    assert f["evidence"]["best_train_accuracy"] == pytest.approx(0.44, abs=0.01)
+    assert f["evidence"]["padding_share"] == 0.78 and f["evidence"]["scale_spread"] == 2.4e6
+    assert "series_norm=true" in f["cure"] and "78% of the input steps" in f["cure"]
+    assert "weight or resample the classes" not in f["cure"]
+    # data already prepared: the cure does not suggest it again; imbalance is named
+    facts.update(series_norm=True, resample_to=512, class_balance=0.05)
+    (f,) = dg.diagnose(_never_learned(), facts=facts)
+    assert "series_norm" not in f["cure"] and "weight or resample the classes" in f["cure"]
+    # too few epochs to say, or a model that fitted: silent
+    assert dg.diagnose(_never_learned(10), facts=facts) == []
+    assert dg.diagnose(_healthy(), facts={**facts, "chance": 0.1}) == []
+
+
 def test_batchnorm_gap_is_named_and_suppresses_underfitting():
     h = {"loss": list(np.linspace(0.7, 0.01, 150)), "accuracy": [0.5] * 50 + [1.0] * 100,
          "val_loss": list(np.linspace(0.7, 0.69, 150))}

@@ -156,8 +156,10 @@ def test_tuner_samples_within_overrides():
 
 def test_a_trial_with_batchnorm_validates_on_precise_statistics(tiny_tabular):
     # Issue 31: a trial's objective must score the weights, not BatchNorm's lagging
-    # moving averages; models without BatchNorm fit as before.
+    # moving averages; models without BatchNorm fit as before. kzoo's tuners pass
+    # `trial_callbacks` (the zoo does not import the callbacks).
     from kzoo.callbacks import PreciseBatchNorm
+    from kzoo.tuning.trial_fit import trial_callbacks
 
     x, y = tiny_tabular
     seen = []
@@ -172,5 +174,6 @@ def test_a_trial_with_batchnorm_validates_on_precise_statistics(tiny_tabular):
             return _fit(*args, **kwargs)
 
         model.fit = spy
-        hm.fit(hp, model, x, y, epochs=1, verbose=0, validation_data=(x, y))
+        hm.fit(hp, model, x, y, epochs=1, verbose=0, validation_data=(x, y),
+               trial_callbacks=trial_callbacks)
     assert seen == [[PreciseBatchNorm.__name__], []]

@@ -1,0 +1,47 @@
+"""`ragged:` (datasets/ragged.py): issue 32's development set, series cut to random
+lengths and rescaled per series, seeded; made from tiny synthetic series here."""
+
+import keras
+import numpy as np
+import pytest
+
+from kzoo import datasets
+from kzoo.datasets.ragged import distort
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason="CI time budget: numpy only, runs on one backend (the backend cannot matter)",
+)
+
+
+def _series(n=300, steps=40):
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(n, steps, 2)).astype("float32")
+
+
+def test_distort_is_seeded_and_cuts_rescales_and_pads():
+    x = _series()
+    a, la = distort(x, [40] * len(x), np.random.default_rng(0), min_fraction=0.5, decades=6)
+    b, lb = distort(x, [40] * len(x), np.random.default_rng(0), min_fraction=0.5, decades=6)
+    np.testing.assert_array_equal(a, b)
+    assert la == lb and min(la) >= 20 and max(la) <= 40 and len(set(la)) > 10
+    for i, n in enumerate(la):
+        assert np.all(a[i, n:] == 0.0)
+        # an affine image of the original prefix: same correlation, any scale
+        assert np.corrcoef(a[i, :n, 0], x[i, :n, 0])[0, 1] > 0.9999
+    scales = np.array([a[i, :n].std() / x[i, :n].std() for i, n in enumerate(la)])
+    assert np.log10(scales.max() / scales.min()) > 5  # ~6 decades drawn for 300 series
+
+
+def test_registered_loader_on_the_shared_trace(ucr_dir):
+    ds = datasets.load(f"ragged:name=Trace,root={ucr_dir}", seed=0)
+    again = datasets.load(f"ragged:name=Trace,root={ucr_dir}", seed=1)
+    assert ds.info["equal_length"] is False and ds.input_shape == (275, 1)
+    np.testing.assert_array_equal(ds.x_test, again.x_test)  # data_seed, not seed, draws it
+    assert len(ds.x_train) + len(ds.x_val) == 100 and len(ds.x_test) == 100
+    assert min(ds.info["lengths_train"]) < 0.5 * 275
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="min_fraction"):
+        datasets.load("ragged:name=Trace,min_fraction=0")
