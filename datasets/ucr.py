@@ -417,10 +417,17 @@ def split_archive(data, name, seed, val_fraction):
         take = min(len(members) - 1, int(round(len(members) * val_fraction)))
         val.extend(members[:take].tolist())
     if not val:
+        # Too few examples per class to round to one (PigCVP: 2 a class, 0.2 * 2 -> 0):
+        # one example each from round(n * val_fraction) classes that keep one in train.
+        spare = [c for c in np.unique(y) if (y == c).sum() >= 2]
+        want = min(len(spare), max(1, int(round(len(y) * val_fraction))))
+        for c in rng.permutation(spare)[:want]:
+            val.append(int(rng.choice(np.flatnonzero(y == c))))
+    if not val:
         raise UsageError(
-            f"ucr:{name}: val_fraction={val_fraction} carves no validation example (its "
-            f"classes have {np.bincount(y).min()}+ training examples each); raise it, e.g. "
-            f"'ucr:name={name},val_fraction=0.5'.")
+            f"{name}: no validation example can be carved from its train split (every "
+            "class has a single training example); give a validation split of your own "
+            "as an .npz (x_val, y_val).")
     val = np.sort(np.asarray(val, dtype=int))
     train = np.setdiff1d(np.arange(len(y)), val)
     info = {**data["info"], "seed": seed, "val_fraction": val_fraction}

@@ -53,6 +53,25 @@ def test_registered_spec_carves_validation_from_train(ucr_dir, monkeypatch):
     np.testing.assert_array_equal(ds.x_val, again.x_val)
 
 
+def test_two_examples_a_class_still_carve_a_validation_split():
+    # PigCVP: 52 classes x 2 training examples; 0.2 of 2 rounds to 0 in every class,
+    # so the plain command failed ("val split is empty"). One example each from
+    # round(n * 0.2) classes goes to validation; every class keeps one in train.
+    from kzoo.datasets.ucr import split_archive
+
+    y = np.repeat(np.arange(52), 2)
+    data = {"x_train": np.arange(104, dtype="float32").reshape(104, 1, 1), "y_train": y,
+            "x_test": np.zeros((5, 1, 1), "float32"), "y_test": np.arange(5),
+            "classes": [str(c) for c in range(52)], "info": {}}
+    ds = split_archive(data, "ucr:Toy", 0, 0.2)
+    assert len(ds.y_val) == 21 and len(ds.y_train) == 83
+    assert len(set(ds.y_val.tolist())) == 21  # one example per chosen class
+    assert set(ds.y_train.tolist()) == set(range(52))
+    again = split_archive(data, "ucr:Toy", 0, 0.2)
+    np.testing.assert_array_equal(ds.x_val, again.x_val)
+    assert not np.isin(ds.x_val.ravel(), ds.x_train.ravel()).any()
+
+
 def _write(tmp_path, text, name="bad.ts"):
     path = tmp_path / name
     path.write_text(text)
