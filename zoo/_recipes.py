@@ -57,6 +57,8 @@ ZERVEAS_2021 = "Zerveas et al. 2021, A transformer-based framework for multivari
 KINGMA_2015 = "Kingma & Ba 2015, Adam (default lr 1e-3)"
 PASCANU_2013 = "Pascanu et al. 2013, On the difficulty of training recurrent neural networks"
 KERAS_IO = "keras-io examples (Adam 1e-3, batch 32, keep the best val_loss epoch)"
+LITE_2023 = "Ismail-Fawaz et al. 2023, LITE (DSAA; MSD-IRIMAS/LITE)"
+DEMPSTER_2021 = "Dempster, Schmidt & Webb 2021, MiniRocket (KDD)"
 MEASURED = "measured in kzoo: benchmarks/ucr/protocol.md and digits runs (issue #17)"
 
 
@@ -177,6 +179,9 @@ RECIPES = {
     "fcn": _ucr(200, f"1/10 of FCN's 2000 ({WANG_2017}; {FAWAZ_2019})"),
     "resnet1d": _ucr(150, f"1/10 of ResNet's 1500 ({WANG_2017}; {FAWAZ_2019})"),
     "inception_time": _ucr(150, f"1/10 of InceptionTime's 1500 ({INCEPTION_2020})"),
+    # LITE's reference trains as InceptionTime (Adam 1e-3, ReduceLROnPlateau on the
+    # loss, the lowest-loss epoch) with batch 64 and 1500 epochs.
+    "lite": _ucr(150, f"1/10 of LITE's 1500 ({LITE_2023})", batch_max=64),
     "lstm_fcn": _ucr(200, f"1/10 of LSTM-FCN's 2000 ({KARIM_2018})"),
     # No published UCR budget: the harness's 150, at Bai et al.'s Adam 2e-3 would be
     # untested here, so the UCR optimizer is kept.
