@@ -19,8 +19,8 @@ With the defaults (`filters=32`, `kernel_size=40`, the reference's 41 - 1)
 it has about 2 % of InceptionTime's parameters. LITETime is five LITE
 networks whose probabilities are averaged.
 
-The hand-crafted filters are Keras `Conv1D` layers with `trainable=False`
-whose kernels are set when the model is built; they are ordinary weights, so
+The hand-crafted filters are one Keras `Conv1D` with `trainable=False`
+whose kernel is set when the model is built; it is an ordinary weight, so
 the model saves, loads and runs on every backend without kzoo (unless
 `masking`, which pools with a kzoo layer).
 """
@@ -73,18 +73,29 @@ def handcrafted_filters():
     return filters
 
 
+def handcrafted_kernel(channels):
+    """(97, channels, 17): the 17 filters in one odd-length kernel. Filter `f` of
+    length `k` sits at offset `48 - (k - 1) // 2`, so a "same" convolution with it
+    equals the reference's own "same" convolution of `f` (TensorFlow's convention:
+    `(k - 1) // 2` steps of padding on the left); the other taps are 0."""
+    filters = handcrafted_filters()
+    size = 2 * max(len(f) // 2 for f in filters) + 1
+    kernel = np.zeros((size, channels, len(filters)), dtype="float32")
+    for i, taps in enumerate(filters):
+        start = size // 2 - (len(taps) - 1) // 2
+        # The reference's filters repeat over the channels (their sum is filtered).
+        kernel[start:start + len(taps), :, i] = taps[:, None]
+    return kernel
+
+
 def _handcrafted(x, name):
-    """Apply each fixed filter to the sum of the input's channels (the reference's
-    filters repeat across channels), ReLU the concatenation."""
-    channels = x.shape[-1]
-    outputs = []
-    for i, taps in enumerate(handcrafted_filters()):
-        layer = keras.layers.Conv1D(1, len(taps), padding="same", use_bias=False,
-                                    trainable=False, name=f"{name}_{i}")
-        outputs.append(layer(x))
-        kernel = np.repeat(taps[:, None, None], channels, axis=1)
-        layer.kernel.assign(kernel.astype(layer.kernel.dtype))
-    x = keras.layers.Concatenate(name=f"{name}_concat")(outputs)
+    """The fixed filters as one non-trainable `Conv1D` (one op to build and run, not
+    17), ReLU'd as in the reference."""
+    kernel = handcrafted_kernel(x.shape[-1])
+    layer = keras.layers.Conv1D(kernel.shape[-1], kernel.shape[0], padding="same",
+                                use_bias=False, trainable=False, name=name)
+    x = layer(x)
+    layer.kernel.assign(kernel.astype(layer.kernel.dtype))
     return keras.layers.Activation("relu", name=f"{name}_act")(x)
 
 

@@ -22,26 +22,37 @@ def test_the_17_handcrafted_filters():
     assert np.correlate(ramp, lite.trend_filter(2, True), "valid").min() > 0
 
 
+def test_handcrafted_layer_is_each_filters_same_convolution():
+    # The reference convolves each filter separately with "same" padding (TensorFlow's:
+    # (k - 1) // 2 steps on the left); one 97-tap kernel must give the same outputs.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 120, 2)).astype("float32")
+    model = zoo.create("lite", input_shape=(120, 2), num_classes=2, compile=False)
+    out = keras.ops.convert_to_numpy(model.get_layer("handcrafted")(x))
+    summed = x.sum(axis=-1).astype("float64")
+    for i, taps in enumerate(lite.handcrafted_filters()):
+        k = len(taps)
+        padded = np.pad(summed, ((0, 0), ((k - 1) // 2, k - 1 - (k - 1) // 2)))
+        expected = np.stack([np.correlate(row, taps, "valid") for row in padded])
+        np.testing.assert_allclose(out[..., i], expected, rtol=1e-4, atol=1e-4)
+
+
 def test_handcrafted_filters_stay_fixed_through_fit_and_save_load(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 24, 2)).astype("float32")
     model = zoo.create("lite", input_shape=(24, 2), num_classes=3, filters=4, kernel_size=8)
-    fixed = [model.get_layer(f"handcrafted_{i}") for i in range(17)]
-    assert not any(layer.trainable for layer in fixed)
-    before = [keras.ops.convert_to_numpy(layer.kernel) for layer in fixed]
-    # Each channel gets the same taps (the reference's filters repeat over channels).
-    np.testing.assert_array_equal(before[12][:, :, 0], np.repeat(
-        lite.peak_filter(4)[:, None], 2, axis=1))
+    fixed = model.get_layer("handcrafted")
+    assert not fixed.trainable
+    before = keras.ops.convert_to_numpy(fixed.kernel)
+    np.testing.assert_array_equal(before, lite.handcrafted_kernel(2))
     model.fit(x, rng.integers(0, 3, 16), epochs=1, batch_size=8, verbose=0)
-    for layer, kernel in zip(fixed, before, strict=True):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.kernel), kernel)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(fixed.kernel), before)
     path = tmp_path / "lite.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    for i, kernel in enumerate(before):
-        layer = loaded.get_layer(f"handcrafted_{i}")
-        assert not layer.trainable
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.kernel), kernel)
+    assert not loaded.get_layer("handcrafted").trainable
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded.get_layer("handcrafted").kernel), before)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
 
