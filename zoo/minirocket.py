@@ -203,17 +203,19 @@ class MiniRocketFeatures(keras.layers.Layer):
     def raw_features(self, x):
         """The PPV features before standardisation, `(batch, features)`."""
         features, start = [], 0
-        vectorized = keras.backend.backend() != "torch"
+        eager = keras.backend.backend() == "torch"
         for index, dilation in enumerate(int(d) for d in self.dilations):
             conv = self.convolve(x, index)
             count = int(self.per_dilation[index])
             weights = ops.convert_to_tensor(self._time_weights(index, dilation))
             biases = ops.reshape(
                 self.biases[start:start + NUM_KERNELS * count], (NUM_KERNELS, count))
-            if vectorized:  # XLA fuses the comparison into the sum: nothing materialised
+            # XLA fuses the comparison into the sum; eager torch materialises the
+            # (batch, steps, 84, count) comparison, so past 256 MB it goes column by column.
+            if not eager or (x.shape[0] or 1) * self.length * NUM_KERNELS * count * 4 < 2**28:
                 ppv = ops.cast(conv[..., None] > biases, "float32") * weights[..., None]
                 part = ops.sum(ppv, axis=1)
-            else:  # eager torch would materialise (batch, steps, 84, count): one at a time
+            else:
                 part = ops.stack([
                     ops.sum(ops.cast(conv > biases[:, j], "float32") * weights, axis=1)
                     for j in range(count)

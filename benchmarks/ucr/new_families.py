@@ -57,6 +57,9 @@ def main():
     parser.add_argument("--datasets", default=",".join(ucr_run.DATASETS))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"))
+    parser.add_argument("--val-fraction", default=None,
+                        help="ucr:'s val_fraction; PigCVP (2 examples per class) needs 0.5 "
+                        "for a non-empty validation split (train+val are fitted together)")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
     if args.report:
@@ -65,7 +68,9 @@ def main():
     for family in args.families.split(","):
         for dataset in args.datasets.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                row = ucr_run.run_plain_cli(family, dataset, seed, args.backend)
+                spec = dataset + (f",val_fraction={args.val_fraction}" if args.val_fraction else "")
+                row = ucr_run.run_plain_cli(family, spec, seed, args.backend)
+                row["dataset"] = dataset
                 row["load_avg_1min"] = os.getloadavg()[0]
                 print(json.dumps(row), flush=True)
                 with open(OUT, "a") as f:
