@@ -193,7 +193,7 @@ RECIPES = {
     # Adam (the paper's choice for large training sets; ridge CV for small ones). Adam
     # 1e-4 from a zero start matched RidgeClassifierCV on the same features (jax, seeds
     # 0-2, 20-100 epochs at batch 16: GunPoint 0.993 / 0.993, Coffee 1.0 / 1.0,
-    # ItalyPowerDemand 0.966 / 0.965, Trace); Adam 1e-3 lost 0.6-2.4 points. The
+    # ItalyPowerDemand 0.966 / 0.965); Adam 1e-3 lost 0.6-2.4 points. The
     # transform is recomputed every epoch, so the budget is small: 40 epochs.
     "minirocket": TrainRecipe(
         optimizer="adam", lr=1e-4, batch_fraction=0.1, batch_min=4, batch_max=64, epochs=40,
