@@ -144,3 +144,19 @@ def test_train_fits_the_biases_before_training(tiny_sequence):
     layer = result.model.get_layer("minirocket")
     assert np.abs(keras.ops.convert_to_numpy(layer.biases)).max() > 0
     assert np.abs(keras.ops.convert_to_numpy(layer.mean)).max() > 0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the runner's hook: one backend")
+def test_resumed_run_equals_the_uninterrupted_one(tiny_sequence, tmp_path):
+    import kzoo
+    from kzoo.training.resume_run import resume
+
+    x, y = tiny_sequence
+    data = tmp_path / "seq.npz"  # resume reloads the data by name
+    np.savez(data, x_train=x, y_train=y)
+    settings = dict(hparams={"num_features": 168}, verbose=0, seed=1, batch_size=16)
+    straight = kzoo.train("minirocket", str(data), epochs=4, out=tmp_path / "a", **settings)
+    kzoo.train("minirocket", str(data), epochs=2, out=tmp_path / "b", **settings)
+    resumed = resume(tmp_path / "b", epochs=4, verbose=0)
+    for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
