@@ -47,6 +47,7 @@ def cmd_lr_find(args):
         args.model, data.input_shape, data.num_classes, head=data.task,
         optimizer=args.optimizer, learning_rate=args.min_lr, **dict(args.hp),
     )
+    zoo.fit_to_data(net, data.train)
     result = finder.find(net, *data.train)
     lr, why = recommend_lr(result["suggestions"])
     result = {**result, "recommended_lr": lr, "recommended_rule": why}

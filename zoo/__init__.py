@@ -15,13 +15,15 @@ check_backend()
 # Importing a family registers it.
 from kzoo.zoo import fcn as _fcn  # noqa: E402,F401
 from kzoo.zoo import inception_time as _inception_time  # noqa: E402,F401
+from kzoo.zoo import lite as _lite  # noqa: E402,F401
 from kzoo.zoo import lstm_fcn as _lstm_fcn  # noqa: E402,F401
+from kzoo.zoo import minirocket as _minirocket  # noqa: E402,F401
 from kzoo.zoo import mlp as _mlp  # noqa: E402,F401
 from kzoo.zoo import resnet1d as _resnet1d  # noqa: E402,F401
 from kzoo.zoo import rnn as _rnn  # noqa: E402,F401
 from kzoo.zoo import tcn as _tcn  # noqa: E402,F401
 from kzoo.zoo import transformer as _transformer  # noqa: E402,F401
-from kzoo.zoo._data_fit import auto_masking, check_model_fits_data  # noqa: E402
+from kzoo.zoo._data_fit import auto_masking, check_model_fits_data, fit_to_data  # noqa: E402
 from kzoo.zoo._hypermodel import ZooHyperModel, hypermodel  # noqa: E402
 from kzoo.zoo._loading import load_model_safely  # noqa: E402
 from kzoo.zoo._precision import POLICIES, precision  # noqa: E402
@@ -47,6 +49,7 @@ __all__ = [
     "check_hparams",
     "check_model_fits_data",
     "check_range",
+    "fit_to_data",
     "load_model_safely",
     "compile_for_head",
     "create",

@@ -79,3 +79,55 @@ def auto_masking(model_name, hparams, info):
         f"skips the padding: {shown} (pass masking=False to keep padded steps)."
     )
     return hparams, note
+
+
+# Examples a data-fitted layer sees when the training data is a stream.
+FIT_EXAMPLES_FROM_STREAM = 4096
+
+
+def fit_to_data(model, x):
+    """Fit the data-dependent layers of `model` (those with an `adapt(x)` method that
+    kzoo defines, such as MiniRocket's biases) to the training inputs `x`.
+
+    A no-op for models without such layers. Such layers take the model's input.
+
+    Args:
+        model: a model from `kzoo.zoo.create`.
+        x: the training inputs: an array, or a stream of `(x, y)` batches (its
+            first `FIT_EXAMPLES_FROM_STREAM` examples are used).
+
+    Returns:
+        The names of the layers fitted.
+
+    Example:
+
+    >>> model = kzoo.zoo.create("minirocket", (150, 1), 2)
+    >>> kzoo.zoo.fit_to_data(model, x_train)
+    ['minirocket']
+    """
+    layers = [layer for layer in model._flatten_layers(include_self=False)
+              if callable(getattr(layer, "adapt", None))
+              and type(layer).__module__.startswith("kzoo.")]
+    if not layers:
+        return []
+    if isinstance(x, tuple):
+        x = x[0]
+    if not hasattr(x, "shape") or not hasattr(x, "__len__"):
+        x = _stream_inputs(x)
+    for layer in layers:
+        layer.adapt(x)
+    return [layer.name for layer in layers]
+
+
+def _stream_inputs(stream):
+    import numpy as np
+    from keras import ops
+
+    parts, seen = [], 0
+    for batch in stream:
+        xb = batch[0] if isinstance(batch, (tuple, list)) else batch
+        parts.append(np.asarray(ops.convert_to_numpy(xb)))
+        seen += len(parts[-1])
+        if seen >= FIT_EXAMPLES_FROM_STREAM:
+            break
+    return np.concatenate(parts)

@@ -28,6 +28,7 @@ import keras_tuner
 from kzoo import devices as kzoo_devices
 from kzoo.errors import UsageError
 from kzoo.zoo import _recipes
+from kzoo.zoo._data_fit import fit_to_data
 from kzoo.zoo._registry import HEADS, check_choice, create, get_spec
 
 BATCH_SIZES = [16, 32, 64, 128]
@@ -221,6 +222,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 "hypermodel(..., batch_size=64) instead of passing it to fit/search."
             )
         _, batch_size = _declare_training(hp, self._training)
+        # Data-dependent layers (MiniRocket's biases) fit to this trial's training inputs.
+        fit_to_data(model, args[0] if args else kwargs.get("x"))
         kwargs = _with_trial_callbacks(model, args, kwargs, devices, trial_callbacks)
         with devices_scope(devices) as placement:
             if trial_record is not None:

@@ -196,6 +196,8 @@ def train(
         )
         if devices > 1:  # tensorflow: the recipe's clipnorm clips the global gradient
             kzoo_devices.clip_global_gradient(net.optimizer)
+        # Data-dependent layers (MiniRocket's biases); a resume then restores the checkpoint.
+        zoo.fit_to_data(net, prepared.train)
     # --compile: Keras' own choice unless set; on torch, compiled only where measured to pay
     steps = None
     if isinstance(prepared.train, tuple):

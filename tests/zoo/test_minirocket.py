@@ -1,0 +1,162 @@
+"""MiniRocket: the paper's kernels and dilations, the transform against a NumPy
+reference of the paper's algorithm (same features on every backend), the bias
+fit, save/load, and the fit hook of `kzoo.train`."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+from kzoo import zoo
+from kzoo.zoo import minirocket as mr
+
+
+def test_the_84_kernels_of_the_paper():
+    idx = mr.kernel_indices()
+    assert idx.shape == (84, 3)
+    assert [tuple(i) for i in idx] == list(itertools.combinations(range(9), 3))
+    assert tuple(idx[0]) == (0, 1, 2) and tuple(idx[-1]) == (6, 7, 8)
+    w = mr.kernel_weights()
+    assert w.shape == (9, 84) and set(np.unique(w)) == {-1.0, 2.0}
+    assert (np.sum(w == 2.0, axis=0) == 3).all()
+    np.testing.assert_array_equal(w.sum(axis=0), 0.0)  # -1 * 6 + 2 * 3: each kernel sums to 0
+
+
+def test_dilations_follow_the_paper_formula():
+    # L = 150 (GunPoint): floor(2 ** linspace(0, log2(149 / 8), 32)), duplicates merged,
+    # 119 features per kernel shared in proportion (x 119/32, floored), remainder round-robin.
+    dilations, per = mr.fit_dilations(150)
+    assert dilations.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 18]
+    assert per.tolist() == [30, 15, 12, 12, 4, 8, 8, 4, 4, 4, 3, 3, 3, 3, 3, 3]
+    assert per.sum() == 119 and 84 * per.sum() == 9996
+    dilations, per = mr.fit_dilations(2000)  # PigCVP: the largest is <= (L - 1) / 8
+    assert dilations[0] == 1 and dilations[-1] == 249 == int((2000 - 1) / 8)
+    assert len(dilations) <= 32 and per.sum() == 119
+    dilations, per = mr.fit_dilations(5)  # shorter than a kernel: dilation 1 only
+    assert dilations.tolist() == [1] and per.tolist() == [119]
+    dilations, per = mr.fit_dilations(150, num_features=840, max_dilations=4)
+    assert per.sum() == 10 and len(dilations) == 4
+
+
+def test_quantiles_are_the_golden_ratio_sequence():
+    q = mr.quantiles(3)
+    np.testing.assert_allclose(q, [0.6180340, 0.2360680, 0.8541020], atol=1e-6)
+
+
+def _reference_features(x, layer):
+    """The paper's transform, written from its description (loops, float64): for each
+    dilation, then kernel: the convolution `sum_j w_j x[t + (j - 4) d]` (zero outside
+    the series) over the pair's channels, PPV against each bias, over all steps when
+    `(dilation index + kernel index)` is even, else over the steps the kernel covers."""
+    mask = keras.ops.convert_to_numpy(layer.channel_mask)
+    biases = keras.ops.convert_to_numpy(layer.biases)
+    n, length, _ = x.shape
+    out, f = np.zeros((n, layer.total)), 0
+    for di, (d, count) in enumerate(zip(layer.dilations, layer.per_dilation, strict=True)):
+        for k, idx in enumerate(mr.kernel_indices()):
+            w = np.where(np.isin(np.arange(9), idx), 2.0, -1.0)
+            series = x[:, :, mask[di, k] > 0].sum(axis=-1).astype("float64")
+            conv = np.zeros((n, length))
+            for t in range(length):
+                for j in range(9):
+                    s = t + (j - 4) * d
+                    if 0 <= s < length:
+                        conv[:, t] += w[j] * series[:, s]
+            pad = 4 * d
+            if (di + k) % 2 == 1 and length - 2 * pad > 0:
+                conv = conv[:, pad:length - pad]
+            for _ in range(count):
+                out[:, f] = (conv > biases[f]).mean(axis=1)
+                f += 1
+    return out
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_transform_matches_the_numpy_reference(channels):
+    # Values on a 1/8 grid make every convolution exact in float32, so the features
+    # are the same on every backend (this test runs on each).
+    rng = np.random.default_rng(0)
+    x = (rng.integers(-16, 17, size=(6, 40, channels)) / 8).astype("float32")
+    layer = mr.MiniRocketFeatures(num_features=840, seed=3, standardize=False)
+    layer.adapt(x)
+    assert layer.dilations.tolist() == [1, 2, 3, 4]
+    features = keras.ops.convert_to_numpy(layer(x))
+    assert features.shape == (6, 840)
+    np.testing.assert_allclose(features, _reference_features(x, layer), atol=1e-6)
+    if channels > 1:  # the paper's channel combinations: 1 to min(C, 9) channels each
+        used = keras.ops.convert_to_numpy(layer.channel_mask).sum(axis=-1)
+        assert used.min() >= 1 and used.max() <= channels and used.std() > 0
+
+
+def test_biases_are_quantiles_of_one_random_example_per_pair():
+    rng = np.random.default_rng(1)
+    x = (rng.integers(-16, 17, size=(5, 40, 1)) / 8).astype("float32")
+    layer = mr.MiniRocketFeatures(num_features=840, seed=7, standardize=False)
+    layer.adapt(x)
+    biases = keras.ops.convert_to_numpy(layer.biases)
+    draws, q, f = np.random.default_rng(7), mr.quantiles(840), 0
+    for d, count in zip(layer.dilations, layer.per_dilation, strict=True):
+        picks = draws.integers(5, size=84)
+        for k, idx in enumerate(mr.kernel_indices()):
+            w = np.where(np.isin(np.arange(9), idx), 2.0, -1.0)
+            s = np.pad(x[picks[k], :, 0].astype("float64"), 4 * d)
+            conv = sum(w[j] * s[j * d:j * d + 40] for j in range(9))
+            np.testing.assert_allclose(biases[f:f + count], np.quantile(conv, q[f:f + count]),
+                                       rtol=1e-6, atol=1e-6)
+            f += count
+    # The padded convolution output contains both signs: quantiles lie strictly inside it.
+    assert np.abs(biases).max() > 0
+
+
+def test_standardised_features_and_save_load_round_trip(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(12, 30, 2)).astype("float32")
+    model = zoo.create("minirocket", input_shape=(30, 2), num_classes=3, num_features=168)
+    assert zoo.fit_to_data(model, x) == ["minirocket"]
+    features = keras.ops.convert_to_numpy(model.get_layer("minirocket")(x))
+    varying = features.std(axis=0) > 0
+    np.testing.assert_allclose(features.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(features.std(axis=0)[varying], 1.0, rtol=1e-4)
+    model.fit(x, rng.integers(0, 3, 12), epochs=2, batch_size=4, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for name in ("biases", "mean", "inv_std", "channel_mask"):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(getattr(loaded.get_layer("minirocket"), name)),
+            keras.ops.convert_to_numpy(getattr(model.get_layer("minirocket"), name)))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+
+
+def test_variable_length_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="fixed series length.*Pad the series"):
+        zoo.create("minirocket", input_shape=(None, 1), num_classes=2)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the runner's hook: one backend")
+def test_train_fits_the_biases_before_training(tiny_sequence):
+    import kzoo
+
+    result = kzoo.train("minirocket", tiny_sequence, epochs=2, hparams={"num_features": 168},
+                        verbose=0)
+    layer = result.model.get_layer("minirocket")
+    assert np.abs(keras.ops.convert_to_numpy(layer.biases)).max() > 0
+    assert np.abs(keras.ops.convert_to_numpy(layer.mean)).max() > 0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the runner's hook: one backend")
+def test_resumed_run_equals_the_uninterrupted_one(tiny_sequence, tmp_path):
+    import kzoo
+    from kzoo.training.resume_run import resume
+
+    x, y = tiny_sequence
+    data = tmp_path / "seq.npz"  # resume reloads the data by name
+    np.savez(data, x_train=x, y_train=y)
+    settings = dict(hparams={"num_features": 168}, verbose=0, seed=1, batch_size=16)
+    straight = kzoo.train("minirocket", str(data), epochs=4, out=tmp_path / "a", **settings)
+    kzoo.train("minirocket", str(data), epochs=2, out=tmp_path / "b", **settings)
+    resumed = resume(tmp_path / "b", epochs=4, verbose=0)
+    for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -1,0 +1,359 @@
+"""`minirocket`: MiniRocket (Dempster, Schmidt & Webb 2021), a Keras layer and a linear head.
+
+The transform (`MiniRocketFeatures`) follows the paper (KDD 2021, "MiniRocket:
+a very fast (almost) deterministic transform for time series classification",
+section 3; reference code: angus924/minirocket):
+
+- 84 fixed kernels of length 9 with weights -1 and 2: one for each choice of
+  the three positions of the 2s, `itertools.combinations(range(9), 3)` in order;
+- dilations `floor(2 ** linspace(0, log2((L - 1) / 8), 32))`, duplicates merged,
+  each dilation taking features in proportion to how often it occurred;
+  `num_features // 84` per kernel (9,996 of 10,000 by default);
+- zero padding ("same") for the kernel/dilation pairs where
+  `(dilation index + kernel index)` is even, no padding for the others;
+- biases: quantiles (the golden-ratio sequence `(i * phi) % 1`) of the padded
+  convolution output of one random training example per kernel/dilation pair;
+- PPV pooling: the proportion of positive values of `conv - bias`.
+
+It is computed with Keras ops (one dilated convolution per dilation over all
+84 kernels, then one comparison per feature column), so the same features
+come out on jax, tensorflow and torch, on CPU or GPU. Multivariate input
+follows the paper's multivariate variant: each kernel/dilation pair sums the
+convolutions of a random subset of `2 ** U(0, log2(min(C, 9) + 1))` channels.
+Series shorter than 9 steps use dilation 1 with padding everywhere (the
+reference needs length >= 9).
+
+The biases and the feature standardisation are fitted to the training data
+by `MiniRocketFeatures.adapt(x)`: `kzoo.train`, `kzoo tune` and `kzoo lr-find`
+call it (`kzoo.zoo.fit_to_data`) before training; with `kzoo.zoo.create`
+call `kzoo.zoo.fit_to_data(model, x_train)` before `model.fit`.
+
+The head is logistic regression (softmax, zero-initialised) on the
+standardised features, trained by Adam as every family trains, so runs,
+checkpoints, resume and tuning are the usual ones. The paper's choice for
+small training sets is ridge regression with cross-validated regularisation
+(RidgeClassifierCV), and logistic regression for large ones; closed-form ridge
+would bypass `fit` (no resume, no tuning of the head), so kzoo uses the
+logistic head everywhere, with `l2` as its regularisation.
+"""
+
+import itertools
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from kzoo.zoo._registry import check_range, output_units, register_model
+from kzoo.zoo.layers import regularizer, sequence_input
+
+KERNEL_LENGTH = 9
+NUM_KERNELS = 84  # C(9, 3)
+PHI = (1 + math.sqrt(5)) / 2
+
+
+def kernel_indices():
+    """(84, 3): the positions of the three 2s of each kernel, in the paper's order."""
+    return np.array(list(itertools.combinations(range(KERNEL_LENGTH), 3)), dtype="int32")
+
+
+def kernel_weights():
+    """(9, 84): the kernels as columns, -1 everywhere and 2 at their three indices."""
+    weights = -np.ones((KERNEL_LENGTH, NUM_KERNELS), dtype="float32")
+    for k, idx in enumerate(kernel_indices()):
+        weights[idx, k] = 2.0
+    return weights
+
+
+def fit_dilations(length, num_features=10_000, max_dilations=32):
+    """The dilations for series of `length` steps and the features each one gets per kernel.
+
+    Returns:
+        `(dilations, features_per_dilation)`, two int arrays; the features per
+        dilation sum to `num_features // 84`.
+    """
+    per_kernel = num_features // NUM_KERNELS
+    true_max = min(per_kernel, max_dilations)
+    multiplier = per_kernel / true_max
+    # log2((L - 1) / 8); clamped at 0 for series shorter than 9 (dilation 1 only).
+    max_exponent = max(0.0, math.log2(max(length - 1, 1) / (KERNEL_LENGTH - 1)))
+    spaced = np.logspace(0, max_exponent, true_max, base=2).astype("int32")
+    dilations, counts = np.unique(spaced, return_counts=True)
+    counts = (counts * multiplier).astype("int32")
+    remainder = per_kernel - counts.sum()
+    for i in range(remainder):  # the paper hands the remainder out round-robin
+        counts[i % len(counts)] += 1
+    return dilations, counts
+
+
+def quantiles(n):
+    """The first `n` of the low-discrepancy sequence `(i * phi) % 1`, i = 1..n."""
+    return np.array([(i * PHI) % 1 for i in range(1, n + 1)], dtype="float32")
+
+
+def channel_combinations(channels, n_pairs, rng):
+    """(n_pairs, channels) 0/1: the channels each kernel/dilation pair sums (paper's
+    multivariate MiniRocket: `2 ** U(0, log2(min(C, 9) + 1))` channels, floored)."""
+    mask = np.zeros((n_pairs, channels), dtype="float32")
+    limit = math.log2(min(channels, KERNEL_LENGTH) + 1)
+    counts = (2 ** rng.uniform(0, limit, n_pairs)).astype("int32")
+    for i, count in enumerate(counts):
+        mask[i, rng.choice(channels, min(count, channels), replace=False)] = 1.0
+    return mask
+
+
+def _compiled(fn):
+    """`fn` compiled where the backend's eager ops are slow to dispatch (jax compiles
+    each op shape, tensorflow runs op by op); torch runs it eagerly."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+    return fn
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class MiniRocketFeatures(keras.layers.Layer):
+    """The MiniRocket transform: `(batch, steps, channels)` -> `(batch, features)`.
+
+    Fixed kernels, no trainable weights; biases and the standardisation are
+    non-trainable weights set by `adapt`, so they save and load with the model.
+    Computed in float32 whatever the dtype policy (PPV counts sign changes).
+
+    Args:
+        num_features: target number of features (rounded down to a multiple of 84).
+            Defaults to `10_000`, the paper's.
+        max_dilations: most dilations per kernel. Defaults to `32`, the paper's.
+        standardize: subtract the training mean and divide by the training
+            standard deviation of each feature. Defaults to `True`.
+        seed: seed of the channel combinations (multivariate input) and of the
+            examples `adapt` draws; `None` draws it from NumPy's global state
+            (seeded by `keras.utils.set_random_seed`). Defaults to `None`.
+    """
+
+    def __init__(self, num_features=10_000, max_dilations=32, standardize=True, seed=None,
+                 **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        check_range("num_features", num_features, NUM_KERNELS, kind=int)
+        check_range("max_dilations", max_dilations, 1, kind=int)
+        self.num_features = num_features
+        self.max_dilations = max_dilations
+        self.standardize = standardize
+        self.seed = seed
+
+    def _rng(self):
+        seed = self.seed if self.seed is not None else np.random.randint(2**31 - 1)
+        return np.random.default_rng(seed)
+
+    def build(self, input_shape):
+        length, channels = input_shape[1], input_shape[2]
+        if length is None:
+            raise ValueError(
+                "MiniRocket needs a fixed series length (its dilations follow from it); "
+                "got input_shape with timesteps=None. Pad the series to one length."
+            )
+        self.length, self.channels = int(length), int(channels)
+        self.dilations, self.per_dilation = fit_dilations(
+            self.length, self.num_features, self.max_dilations)
+        self.total = NUM_KERNELS * int(self.per_dilation.sum())
+        n_pairs = len(self.dilations) * NUM_KERNELS
+        self.channel_mask = self.add_weight(
+            name="channel_mask", shape=(len(self.dilations), NUM_KERNELS, self.channels),
+            initializer="ones", trainable=False)
+        if self.channels > 1:
+            mask = channel_combinations(self.channels, n_pairs, self._rng())
+            self.channel_mask.assign(mask.reshape(len(self.dilations), NUM_KERNELS, -1))
+        self.biases = self.add_weight(
+            name="biases", shape=(self.total,), initializer="zeros", trainable=False)
+        self.mean = self.add_weight(
+            name="mean", shape=(self.total,), initializer="zeros", trainable=False)
+        self.inv_std = self.add_weight(
+            name="inv_std", shape=(self.total,), initializer="ones", trainable=False)
+
+    def convolve(self, x, index):
+        """(batch, steps, 84): the zero-padded convolution of `x` with the 84 kernels at
+        dilation number `index`, each summing its channels."""
+        dilation = int(self.dilations[index])
+        pad = (KERNEL_LENGTH - 1) // 2 * dilation
+        # (9, channels, 84): the kernel of each pair, restricted to its channels.
+        kernel = ops.convert_to_tensor(kernel_weights())[:, None, :] * ops.transpose(
+            self.channel_mask[index])[None, :, :]
+        x = ops.pad(ops.cast(x, "float32"), [[0, 0], [pad, pad], [0, 0]])
+        return ops.conv(x, kernel, strides=1, padding="valid", dilation_rate=dilation)
+
+    def _time_weights(self, index, dilation):
+        """(steps, 84): each kernel's averaging weights over time. Padded pairs average
+        every step; unpadded ones only the steps where the whole kernel lies inside
+        the series (all pairs are padded when no step is)."""
+        pad = (KERNEL_LENGTH - 1) // 2 * dilation
+        weights = np.full((self.length, NUM_KERNELS), 1.0 / self.length, dtype="float32")
+        inner = self.length - 2 * pad
+        if inner > 0:
+            unpadded = (index + np.arange(NUM_KERNELS)) % 2 == 1
+            weights[:, unpadded] = 0.0
+            weights[pad:self.length - pad, unpadded] = 1.0 / inner
+        return weights
+
+    def raw_features(self, x):
+        """The PPV features before standardisation, `(batch, features)`."""
+        features, start = [], 0
+        eager = keras.backend.backend() == "torch"
+        for index, dilation in enumerate(int(d) for d in self.dilations):
+            conv = self.convolve(x, index)
+            count = int(self.per_dilation[index])
+            weights = ops.convert_to_tensor(self._time_weights(index, dilation))
+            biases = ops.reshape(
+                self.biases[start:start + NUM_KERNELS * count], (NUM_KERNELS, count))
+            # XLA fuses the comparison into the sum; eager torch materialises the
+            # (batch, steps, 84, count) comparison, so past 256 MB it goes column by column.
+            if not eager or (x.shape[0] or 1) * self.length * NUM_KERNELS * count * 4 < 2**28:
+                ppv = ops.cast(conv[..., None] > biases, "float32") * weights[..., None]
+                part = ops.sum(ppv, axis=1)
+            else:
+                part = ops.stack([
+                    ops.sum(ops.cast(conv > biases[:, j], "float32") * weights, axis=1)
+                    for j in range(count)
+                ], axis=-1)
+            # Feature order as in the paper: dilation, then kernel, then quantile.
+            features.append(ops.reshape(part, (-1, NUM_KERNELS * count)))
+            start += NUM_KERNELS * count
+        return ops.concatenate(features, axis=-1)
+
+    def call(self, inputs):
+        features = self.raw_features(inputs)
+        if self.standardize:
+            features = (features - self.mean) * self.inv_std
+        return features
+
+    def fit_biases(self, x, rng):
+        """The biases from `x` (NumPy, float64): the quantiles of the padded convolution
+        of one random example per kernel/dilation pair, in the paper's draw order."""
+        weights = kernel_weights().astype("float64")  # (9, 84)
+        mask = np.asarray(ops.convert_to_numpy(self.channel_mask), dtype="float64")
+        q = quantiles(self.total)
+        biases, start = np.zeros(self.total, dtype="float32"), 0
+        for index, dilation in enumerate(int(d) for d in self.dilations):
+            picks = rng.integers(len(x), size=NUM_KERNELS)
+            # Convolution is linear in the channels: sum each pair's channels first.
+            series = np.einsum("klc,kc->kl", x[picks].astype("float64"), mask[index])
+            pad = (KERNEL_LENGTH - 1) // 2 * dilation
+            series = np.pad(series, ((0, 0), (pad, pad)))
+            conv = sum(weights[j][:, None] * series[:, j * dilation:j * dilation + self.length]
+                       for j in range(KERNEL_LENGTH))
+            count = int(self.per_dilation[index])
+            for k in range(NUM_KERNELS):
+                biases[start:start + count] = np.quantile(conv[k], q[start:start + count])
+                start += count
+        return biases
+
+    def adapt(self, x, batch_size=64):
+        """Fit the biases (and the standardisation) to training series `x`, an array
+        `(examples, steps, channels)`."""
+        x = np.asarray(x, dtype="float32")
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        self.biases.assign(self.fit_biases(x, self._rng()))
+        if not self.standardize:
+            return
+        transform = _compiled(self.raw_features)
+        raw = np.concatenate([
+            ops.convert_to_numpy(transform(ops.convert_to_tensor(x[i:i + batch_size])))
+            for i in range(0, len(x), batch_size)
+        ]).astype("float64")
+        std = raw.std(axis=0)
+        self.mean.assign(raw.mean(axis=0).astype("float32"))
+        # Constant features (common on tiny sets) keep scale 1, as scikit-learn does.
+        self.inv_std.assign(
+            np.where(std > 1e-8, 1.0 / np.maximum(std, 1e-8), 1.0).astype("float32"))
+
+    def compute_output_shape(self, input_shape):
+        length = input_shape[1]
+        _, per_dilation = fit_dilations(length, self.num_features, self.max_dilations)
+        return (input_shape[0], NUM_KERNELS * int(per_dilation.sum()))
+
+    def get_config(self):
+        return {**super().get_config(), "num_features": self.num_features,
+                "max_dilations": self.max_dilations, "standardize": self.standardize,
+                "seed": self.seed}
+
+
+def space(hp):
+    """KerasTuner search space of MiniRocket: the head's regularisation and size."""
+    return {
+        "depth": hp.Int("depth", 1, 2, default=1),
+        "l2": hp.Choice("l2", [0.0, 1e-4, 1e-3, 1e-2], default=0.0),
+        "num_features": hp.Choice("num_features", [2_000, 5_000, 10_000], default=10_000),
+    }
+
+
+@register_model(
+    "minirocket",
+    space=space,
+    kind="sequence",
+    needs_kzoo=lambda hparams: True,
+    description="MiniRocket: 84 fixed dilated kernels, PPV features, logistic regression head.",
+    reference="Dempster, Schmidt & Webb 2021, 'MiniRocket: a very fast (almost) "
+    "deterministic transform for time series classification' (KDD)",
+)
+def minirocket(
+    input_shape,
+    num_classes,
+    *,
+    head="multiclass",
+    depth=1,
+    num_features=10_000,
+    max_dilations=32,
+    units=128,
+    dropout=0.0,
+    l2=0.0,
+):
+    """Build a MiniRocket classifier: the fixed transform and a trained head.
+
+    Args:
+        input_shape: `(timesteps, features)`; `timesteps` must be fixed.
+        num_classes: output size (see `kzoo.zoo.create`).
+        head: output head. Defaults to `"multiclass"`.
+        depth: Dense layers of the head; `1` is the published linear classifier,
+            more add hidden ReLU layers of `units`. Defaults to `1`.
+        num_features: size of the transform (a multiple of 84 is used).
+            Defaults to `10_000`, the paper's.
+        max_dilations: most dilations per kernel. Defaults to `32`, the paper's.
+        units: width of the hidden layers when `depth > 1`. Defaults to `128`.
+        dropout: dropout on the features. Defaults to `0.0`.
+        l2: L2 penalty on the head's weights (ridge's role). Defaults to `0.0`.
+
+    Example:
+
+    >>> model = kzoo.zoo.create("minirocket", input_shape=(150, 1), num_classes=2)
+    >>> kzoo.zoo.fit_to_data(model, x_train)  # biases and standardisation
+    >>> model.fit(x_train, y_train, epochs=50)
+    """
+    check_range("depth", depth, 1, kind=int)
+    check_range("units", units, 1, kind=int)
+    check_range("dropout", dropout, 0.0, 0.99)
+    check_range("l2", l2, 0.0)
+    inputs = sequence_input(input_shape)
+    if input_shape[0] is None:
+        raise ValueError(
+            "minirocket needs a fixed series length (its dilations follow from it); got "
+            "timesteps=None. Pad the series to one length."
+        )
+    x = MiniRocketFeatures(num_features, max_dilations, name="minirocket")(inputs)
+    reg = regularizer(0.0, l2)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="feature_dropout")(x)
+    for i in range(depth - 1):
+        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg,
+                               name=f"hidden_{i}")(x)
+    out_units, activation = output_units(head, num_classes)
+    # Zero start, as logistic regression: the standardised features are 10^4 wide.
+    outputs = keras.layers.Dense(
+        out_units, activation=activation, kernel_regularizer=reg, dtype="float32",
+        kernel_initializer="zeros" if depth == 1 else "glorot_uniform", name="head")(x)
+    return keras.Model(inputs, outputs, name="minirocket")
