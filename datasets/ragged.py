@@ -19,6 +19,7 @@ import numpy as np
 
 from kzoo.datasets._base import register_dataset
 from kzoo.datasets.ucr import MASK_VALUE, load_ucr, split_archive
+from kzoo.errors import UsageError
 
 
 def distort(x, lengths, rng, *, min_fraction=0.4, decades=6.0):
@@ -52,9 +53,9 @@ def ragged(name=None, *, seed=0, data_seed=0, min_fraction=0.4, decades=6.0,
     """`kzoo.datasets.load("ragged:Trace")`: `ucr:Trace` with series of random
     length and scale (`distort`, seeded by `data_seed`)."""
     if name is None:
-        raise ValueError("ragged: give a UCR dataset name, e.g. 'ragged:Trace'.")
+        raise UsageError("ragged: give a UCR dataset name, e.g. 'ragged:Trace'.")
     if not 0.0 < min_fraction <= 1.0 or not decades >= 0:
-        raise ValueError(f"ragged: min_fraction must lie in (0, 1] and decades be >= 0, "
+        raise UsageError(f"ragged: min_fraction must lie in (0, 1] and decades be >= 0, "
                          f"got {min_fraction!r}, {decades!r}.")
     data = load_ucr(str(name), root=root)
     rng = np.random.default_rng(data_seed)

@@ -44,6 +44,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kzoo.errors import DataError
 from kzoo.zoo._registry import check_range, output_units, register_model
 from kzoo.zoo.layers import regularizer, sequence_input
 
@@ -154,7 +155,7 @@ class MiniRocketFeatures(keras.layers.Layer):
     def build(self, input_shape):
         length, channels = input_shape[1], input_shape[2]
         if length is None:
-            raise ValueError(
+            raise DataError(
                 "MiniRocket needs a fixed series length (its dilations follow from it); "
                 "got input_shape with timesteps=None. Pad the series to one length."
             )
@@ -340,7 +341,7 @@ def minirocket(
     check_range("l2", l2, 0.0)
     inputs = sequence_input(input_shape)
     if input_shape[0] is None:
-        raise ValueError(
+        raise DataError(
             "minirocket needs a fixed series length (its dilations follow from it); got "
             "timesteps=None. Pad the series to one length."
         )

@@ -20,6 +20,8 @@ plain command turns them on.
 import keras
 from keras import ops
 
+from kzoo.errors import UsageError
+
 # Hyperparameters every sequence family takes (`kzoo.zoo.create` applies them).
 INPUT_HPARAMS = {"series_norm": False, "resample_to": 0}
 
@@ -92,11 +94,11 @@ def check_input_hparams(prep):
     """Raise ValueError on a bad `series_norm` / `resample_to`."""
     norm, steps = prep.get("series_norm", False), prep.get("resample_to", 0)
     if not isinstance(norm, bool):
-        raise ValueError(f"series_norm must be true or false, got {norm!r}.")
+        raise UsageError(f"series_norm must be true or false, got {norm!r}.")
     if steps is None:
         return
     if isinstance(steps, bool) or not isinstance(steps, int) or steps == 1 or steps < 0:
-        raise ValueError(f"resample_to must be 0 (off) or an int >= 2 steps, got {steps!r}.")
+        raise UsageError(f"resample_to must be 0 (off) or an int >= 2 steps, got {steps!r}.")
 
 
 def build_prepared(builder, input_shape, num_classes, head, hparams, prep):

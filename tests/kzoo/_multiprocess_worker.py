@@ -53,6 +53,7 @@ if job:
 
 import kzoo  # noqa: E402
 from kzoo.callbacks import resumable_fit  # noqa: E402
+from kzoo.errors import UsageError  # noqa: E402
 
 # {(stream size, global step): [[epoch, index, weight] of each example this process fed]};
 # Keras reads the first item once more to learn the shapes, so items are kept by step.
@@ -95,7 +96,7 @@ for check in (lambda: multiprocess.on_writer("a simulated write", failing_write)
               lambda: multiprocess.agree(multiprocess.process_index(), "the index", "None.")):
     try:
         check()
-    except (OSError, RuntimeError) as err:
+    except (OSError, RuntimeError, UsageError) as err:
         errors.append(f"{type(err).__name__}: {err}")
 np.savez(prefix + ".npz", *[np.asarray(v) for v in result.model.weights])
 with open(prefix + ".json", "w") as f:

@@ -102,7 +102,7 @@ def test_two_processes_see_each_example_once_write_once_and_match_one_process(tm
     assert [e["epoch_end"] for e in manifest["checkpoints"]] == [0, 1]
 
     # a write that fails on process 0 stops process 1 too, and a disagreement stops both
-    assert [e.split(":")[0] for e in results[0]["errors"]] == ["OSError", "RuntimeError"]
+    assert [e.split(":")[0] for e in results[0]["errors"]] == ["OSError", "UsageError"]
     assert "Process 0 failed a simulated write" in results[1]["errors"][0]
     assert all("disagree on the index: [0, 1]" in r["errors"][1] for r in results[:2])
     assert results[2]["errors"] == ["OSError: simulated"]  # one process: no one to tell
