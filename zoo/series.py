@@ -18,12 +18,15 @@ plain command turns them on.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from kzoo.errors import UsageError
 
 # Hyperparameters every sequence family takes (`kzoo.zoo.create` applies them).
 INPUT_HPARAMS = {"series_norm": False, "resample_to": 0}
+# Per-series scale spread: ratio of these percentiles of the per-series std.
+PERCENTILES = (5, 95)
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -117,3 +120,25 @@ def build_prepared(builder, input_shape, num_classes, head, hparams, prep):
     # which would nest the family as one layer and hide its BatchNorms).
     outputs = inner._run_through_graph([prepared], operation_fn=lambda op: op)
     return keras.Model(inputs, outputs, name=inner.name)
+
+
+# Facts about padded series data (numpy), read by the plain command's rule
+# (kzoo.training.series_rule) and by the diagnosis (kzoo.diagnose.facts).
+def valid_lengths(x, mask_value=0.0):
+    """Steps up to each series' last step not wholly equal to `mask_value`."""
+    valid = np.any(x != mask_value, axis=-1)
+    steps = np.arange(1, x.shape[1] + 1)
+    return np.max(np.where(valid, steps, 0), axis=1)
+
+
+def scale_spread(x, lengths):
+    """The largest per-channel ratio of the 95th to the 5th percentile of the
+    per-series standard deviations (over valid steps); 1.0 when undefined."""
+    stds = np.stack([x[i, : max(n, 1)].std(axis=0) for i, n in enumerate(lengths)])
+    spread = 1.0
+    for channel in stds.T:
+        channel = channel[channel > 0]
+        if len(channel) >= 2:
+            low, high = np.percentile(channel, PERCENTILES)
+            spread = max(spread, float(high / max(low, 1e-30)))
+    return spread

@@ -87,8 +87,7 @@ def _bn_modes(model, x, y, batch_size):
 def series_facts(model, x):
     """Padding share and per-series scale spread of sequences `x`, and whether the
     model z-normalises (`series_norm`) or resamples (`resample_to`) them."""
-    from kzoo.training.series_rule import scale_spread, valid_lengths
-    from kzoo.zoo.series import SeriesPreparation
+    from kzoo.zoo.series import SeriesPreparation, scale_spread, valid_lengths
 
     prep = next((la for la in model.layers if isinstance(la, SeriesPreparation)), None)
     mask = prep.mask_value if prep is not None else 0.0

@@ -26,31 +26,11 @@ each choice, its source and its reason under `resolved` (`series_norm`,
 import numpy as np
 
 from kzoo.zoo import get_spec
+from kzoo.zoo.series import scale_spread, valid_lengths
 
 SCALE_SPREAD = 100.0
-PERCENTILES = (5, 95)
 RESAMPLE_FAMILIES = ("fcn", "resnet1d", "inception_time")
 MAX_STEPS = 512
-
-
-def valid_lengths(x, mask_value=0.0):
-    """Steps up to each series' last step not wholly equal to `mask_value`."""
-    valid = np.any(x != mask_value, axis=-1)
-    steps = np.arange(1, x.shape[1] + 1)
-    return np.max(np.where(valid, steps, 0), axis=1)
-
-
-def scale_spread(x, lengths):
-    """The largest per-channel ratio of the 95th to the 5th percentile of the
-    per-series standard deviations (over valid steps); 1.0 when undefined."""
-    stds = np.stack([x[i, : max(n, 1)].std(axis=0) for i, n in enumerate(lengths)])
-    spread = 1.0
-    for channel in stds.T:
-        channel = channel[channel > 0]
-        if len(channel) >= 2:
-            low, high = np.percentile(channel, PERCENTILES)
-            spread = max(spread, float(high / max(low, 1e-30)))
-    return spread
 
 
 def _train_arrays(data):
