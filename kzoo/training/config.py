@@ -41,6 +41,11 @@ class TrainConfig:
             shrunk when BatchNorm needs more steps (`kzoo.zoo._recipes`), and
             rounded up to a multiple of `devices`. On several devices it is the
             global batch: each step splits it over the devices.
+        accumulate: micro-batches per optimizer step (gradient accumulation; 1:
+            none). An optimizer step sees `batch_size * accumulate` examples
+            (global batch = per-device micro-batch x accumulate x devices); the
+            LR schedule, `--lr-scaling` and the gradient callbacks count optimizer
+            steps and see the accumulated gradient (`kzoo.callbacks._accumulate`).
         lr: base learning rate, `"auto"` (the LR finder's valley suggestion),
             or None: the family recipe's.
         optimizer: a Keras optimizer name (None: the recipe's).
@@ -89,6 +94,7 @@ class TrainConfig:
     data: str = "digits-seq"
     epochs: int | str = "auto"
     batch_size: int | str = "auto"
+    accumulate: int = 1
     lr: float | str | None = None
     optimizer: str | None = None
     backend: str | None = None
@@ -208,6 +214,13 @@ def validate_config(config):
             f"({'epochs=' + str(longest) if longest != 10**6 else 'at most 10**6 epochs'}): "
             "the rate would never reach --lr. Give at most the number of epochs."
         )
+    if message := _check_int("accumulate", config.accumulate, 1):
+        raise UsageError(message + " It is the micro-batches per optimizer step (1: none).")
+    if config.accumulate > 1 and config.lr == "auto":
+        raise UsageError(
+            "--lr auto with --accumulate: the LR finder steps the optimizer every batch. "
+            "Find the rate with `kzoo lr-find --batch-size <batch-size x accumulate>` (if it "
+            "fits) and pass --lr, or drop --accumulate.")
     if message := _check_int("base_batch_size", config.base_batch_size, 1):
         raise UsageError(message + " It is the batch size --lr was tuned for.")
     if message := _check_int("seed", config.seed, 0) or (

@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from kzoo.callbacks._accumulate import set_accumulation
 from kzoo.callbacks.precise_bn import subset_size
 from kzoo.errors import RunDirError
 from kzoo.zoo import _recipes, get_spec
@@ -140,10 +141,11 @@ def _putter(res):
 
 
 def make_optimizer(plan):
-    """The run's optimizer (keras): recipe name, rate and global-norm clipping."""
+    """The run's optimizer (keras): recipe name, rate, global-norm clipping and
+    gradient accumulation (`accumulate`)."""
     values = dict(plan.resolved.values)
     values["lr"] = 1e-3 if values["lr"] == "auto" else values["lr"]
-    return _recipes.make_optimizer(values)
+    return set_accumulation(_recipes.make_optimizer(values), plan.config.accumulate)
 
 
 def make_callbacks(plan):
