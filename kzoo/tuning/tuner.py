@@ -21,6 +21,7 @@ from kzoo.tuning.trial_fit import (
     restored_history,
     trial_callbacks,
 )
+from kzoo.tuning.trial_fit_accumulate import accumulating
 from kzoo.zoo._hypermodel import devices_scope
 
 
@@ -81,7 +82,8 @@ class KzooTunerMixin:
         the trial's checkpoint directory and seed (not for hyperband, whose trials
         continue other trials' weights), and precise BatchNorm (`trial_callbacks`)."""
         kwargs = {"devices": self.devices, "trial_record": {}, "trial_fit": fit_trial,
-                  "trial_callbacks": trial_callbacks}
+                  "trial_callbacks": accumulating(trial_callbacks,
+                                                  self.settings.get("accumulate", 1))}
         if not isinstance(self, kt.Hyperband):
             kwargs.update(
                 trial_checkpoint=checkpoint_dir(self.get_trial_dir(trial.trial_id)),
