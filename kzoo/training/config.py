@@ -40,7 +40,8 @@ class TrainConfig:
         batch_size: examples per step, or `"auto"`: min(n/10, the recipe's cap),
             shrunk when BatchNorm needs more steps (`kzoo.zoo._recipes`), and
             rounded up to a multiple of `devices`. On several devices it is the
-            global batch: each step splits it over the devices.
+            global batch: each step splits it over the devices. `"max"`: the
+            largest batch that fits the device (`kzoo.training.batch_size`).
         accumulate: micro-batches per optimizer step (gradient accumulation; 1:
             none). An optimizer step sees `batch_size * accumulate` examples
             (global batch = per-device micro-batch x accumulate x devices); the
@@ -169,6 +170,8 @@ def validate_config(config):
 
     for name in ("epochs", "batch_size"):
         value = getattr(config, name)
+        if name == "batch_size" and value == "max":  # kzoo.training.batch_size
+            continue
         if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise UsageError(f"{name} must be a positive integer or 'auto', got {value!r}.")
     if config.lr not in (None, "auto") and (

@@ -67,7 +67,8 @@ def resolve_run(config, data, devices=1):
         # A stream's size is unknown: keep its own batches and its validation split.
         n_train, n_val = max(recipe.tiny_threshold, 1), 1 if data.val is not None else 0
     res = _recipes.resolve(
-        recipe, n_train=n_train, n_val=n_val, batch_size=config.batch_size,
+        recipe, n_train=n_train, n_val=n_val,
+        batch_size="auto" if config.batch_size == "max" else config.batch_size,  # the start
         epochs=config.epochs, **_overrides(config),
     )
     values, put = res.values, _putter(res)
