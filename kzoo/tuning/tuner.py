@@ -11,6 +11,7 @@ import keras_tuner as kt
 from kzoo.backend import drop_tf_custom_gradients, tf_custom_gradients, tf_gradient_registry
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.bayesian import BayesianOracle
+from kzoo.tuning.oom import avoid_out_of_memory
 from kzoo.tuning.pruning import MedianStop, median_curve
 from kzoo.tuning.search_dir import PROJECT
 from kzoo.tuning.tpe import TPEOracle
@@ -236,4 +237,6 @@ def make_tuner(settings, hypermodel, out, devices=None):
     # resumed search this also lets `max_trials` grow.
     oracle = private.inner_oracle(tuner.oracle)
     oracle.max_trials = settings["max_trials"]
+    # Out-of-memory trials: no batch as large for the same model (kzoo.tuning.oom).
+    avoid_out_of_memory(oracle, resample=settings["tuner"] == "random")
     return tuner
