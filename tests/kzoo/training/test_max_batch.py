@@ -62,6 +62,11 @@ def test_cli_batch_size_max_and_its_refusals(tmp_path, monkeypatch, capsys):
     assert main([*args, "--batch-size", "max", "--out", str(tmp_path / "run")]) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["batch_size"] == "max" and config["resolved"]["batch_size"]["value"] == 127
+    # A resume trains on with the batch found: no second search (which would now fail).
+    monkeypatch.setenv(FAKE_OOM_ENV, "1")
+    assert main(["train", "--resume", str(tmp_path / "run"), "--epochs", "2", "--quiet"]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["resolved"]["batch_size"]["value"] == 127
     capsys.readouterr()
     assert main([*args, "--epochs", "max", "--out", str(tmp_path / "bad")]) == 2
     assert "epochs must be a positive integer" in capsys.readouterr().err
