@@ -22,6 +22,11 @@ next `fit` with the same callbacks puts the same variables back in the same
 order and reuses the compiled step instead of retracing it (issue #16: a loop
 of `fit(epochs=1)` retraced every call). A recompiled model starts afresh. Every Keras-private
 touch goes through `kzoo.callbacks._keras_private` (pinned to keras 3.15).
+
+Under gradient accumulation (`gradient_accumulation_steps`, `kzoo.callbacks._accumulate`)
+Keras passes the accumulated mean through `_clip_gradients` on the update step only
+(jax runs it every step and keeps the optimizer variables of update steps only), and
+`optimizer.iterations` counts optimizer steps: the parts need nothing of their own.
 """
 
 import math

@@ -163,7 +163,7 @@ def adopt_recorded(config, plan, stored):
     return True
 
 
-def choose_max_batch(config, plan, net, exact, verbose):
+def choose_max_batch(plan, net, exact, verbose):
     """`--batch-size max`: search, report and set the run's batch (and `exact`'s)."""
     run, prepared = plan.config, plan.data
     x, y = prepared.train

@@ -215,7 +215,7 @@ def train(
         net.jit_compile = jit
     if search_batch:  # --batch-size max: probes this model (its state is put back)
         with kzoo_devices.scope(devices):
-            max_batch.choose_max_batch(config, plan, net, exact, config.verbose)
+            max_batch.choose_max_batch(plan, net, exact, config.verbose)
 
     if run_dir is None:
         return _run(config, plan, net, None, gradient_callbacks, callbacks, exact)
