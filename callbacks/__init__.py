@@ -1,6 +1,7 @@
 """Training-time tools: gradient callbacks, schedules, the LR finder, checkpoints
 and the resumable fit that uses them."""
 
+from kzoo.callbacks._accumulate import PerOptimizerStep  # noqa: F401
 from kzoo.callbacks.checkpoint import Checkpoint, CheckpointWriteError  # noqa: F401
 from kzoo.callbacks.cycle_momentum import CycleMomentum  # noqa: F401
 from kzoo.callbacks.gradient_clipping import GradientClipping  # noqa: F401

@@ -12,6 +12,7 @@ that moves one breaks that test first, in one obvious place).
   order of the gradients.
 - `optimizer._variables` / `optimizer._untrack_variable`: the variable store
   `add_variable` appends to; removing a variable needs both.
+- `optimizer._iterations`: the micro-batch counter under gradient accumulation.
 - `optimizer._learning_rate`: the rate as given (a float variable or a
   `LearningRateSchedule`); `optimizer.learning_rate` evaluates schedules.
 - `model._jax_state` / `model._jax_state_synced`: on jax, `fit` keeps the
@@ -70,6 +71,12 @@ def remove_variable(optimizer, variable):
 def add_variable_back(optimizer, variable):
     """Put a variable taken out by `remove_variable` back at the end of `optimizer.variables`."""
     optimizer._track_variable(variable)
+
+
+def raw_iterations(optimizer):
+    """The micro-batch counter: `optimizer.iterations` counts optimizer steps, so under
+    gradient accumulation it is this // `gradient_accumulation_steps`."""
+    return optimizer._iterations
 
 
 def learning_rate_object(optimizer):

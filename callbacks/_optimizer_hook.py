@@ -22,6 +22,11 @@ next `fit` with the same callbacks puts the same variables back in the same
 order and reuses the compiled step instead of retracing it (issue #16: a loop
 of `fit(epochs=1)` retraced every call). A recompiled model starts afresh. Every Keras-private
 touch goes through `kzoo.callbacks._keras_private` (pinned to keras 3.15).
+
+Under gradient accumulation (`gradient_accumulation_steps`, `kzoo.callbacks._accumulate`)
+Keras passes the accumulated mean through `_clip_gradients` on the update step only
+(jax runs it every step and keeps the optimizer variables of update steps only), and
+`optimizer.iterations` counts optimizer steps: the parts need nothing of their own.
 """
 
 import math
@@ -210,11 +215,6 @@ class GradientHook:
         opt = self.optimizer
         if not opt.built:
             opt.build(self.model.trainable_variables)
-        if opt.gradient_accumulation_steps:
-            raise UsageError(
-                "kzoo gradient callbacks do not support `gradient_accumulation_steps`; "
-                "compile the optimizer without it."
-            )
         self.paths = [v.path for v in _keras_private.trainable_variables(opt)]
         names = [layer_of(p, self.model.name) for p in self.paths]
         self.layers = list(dict.fromkeys(names))
@@ -305,7 +305,9 @@ class GradientHook:
         return self._read(self.vars[var_name])
 
     def read_iterations(self):
-        return int(self._read(self.optimizer.iterations))
+        """Optimizer steps done (micro-batches // N under gradient accumulation)."""
+        n = self.optimizer.gradient_accumulation_steps or 1
+        return int(self._read(_keras_private.raw_iterations(self.optimizer))) // n
 
     def _read(self, var):
         values = _keras_private.jax_live_optimizer_values(self.model)

@@ -40,10 +40,16 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         optimizer = self.model.optimizer
-        it = int(ops.convert_to_numpy(optimizer.iterations))
+        raw = int(ops.convert_to_numpy(_keras_private.raw_iterations(optimizer)))
+        n = optimizer.gradient_accumulation_steps or 1
+        if raw % n:  # mid-accumulation: no update was applied
+            if logs is not None and self.lrs:
+                logs["lr"] = self.lrs[-1]
+            return
+        it = raw // n
         lr_obj = _keras_private.learning_rate_object(optimizer)
         if isinstance(lr_obj, LearningRateSchedule):
-            lr = lr_obj(it - 1)  # the update just applied ran at step it - 1
+            lr = lr_obj(raw - 1)  # the update just applied ran at Keras' counter raw - 1
         else:
             lr = optimizer.learning_rate
         self.steps.append(it - 1)

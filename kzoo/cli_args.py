@@ -72,7 +72,7 @@ def lr_value(text):
 
 def auto_int(text):
     """`--epochs` / `--batch-size`: a positive integer or 'auto' (the recipe's data rule)."""
-    if text == "auto":
+    if text in ("auto", "max"):  # max: --batch-size only (validate_config refuses the rest)
         return text
     try:
         return int(text)

@@ -48,7 +48,12 @@ def add_train_arguments(parser):
                         help="maximum epochs, or 'auto' (default): the family recipe's budget")
     parser.add_argument("--batch-size", type=auto_int, default=default("batch_size"),
                         help="examples per step, or 'auto' (default): min(n/10, the recipe's "
-                        "cap), smaller when BatchNorm needs more steps")
+                        "cap), smaller when BatchNorm needs more steps; 'max': the largest "
+                        "batch that fits the device (doubling, then bisection)")
+    parser.add_argument("--accumulate", type=int, default=default("accumulate"), metavar="N",
+                        help="gradient accumulation: the optimizer steps every N batches, on "
+                        "their mean gradient (global batch = --batch-size x N; schedules, "
+                        "--lr-scaling and the gradient callbacks count optimizer steps)")
     parser.add_argument("--lr", type=lr_value, default=default("lr"),
                         help="learning rate, or 'auto' (LR finder); default: the family recipe's")
     parser.add_argument("--optimizer", default=default("optimizer"),

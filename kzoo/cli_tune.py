@@ -55,6 +55,7 @@ def cmd_tune(args):
         heartbeat_timeout=args.heartbeat_timeout,
         overwrite=args.overwrite,
         verbose=0 if args.quiet else 1,
+        accumulate=args.accumulate,
     )
     if result is not None and result.best:
         best = result.best
@@ -83,6 +84,9 @@ def add_tune_arguments(parser):
         action="store_true",
         help="stop trials below the median of finished ones at the same epoch (random, bayesian)",
     )
+    parser.add_argument("--accumulate", type=int, default=1, metavar="N",
+                        help="each trial's optimizer steps every N batches (gradient "
+                        "accumulation): a trial's batch_size is the micro-batch")
     parser.add_argument("--workers", type=int, default=0, help="local chief + N worker processes")
     parser.add_argument(
         "--devices",

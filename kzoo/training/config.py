@@ -40,7 +40,13 @@ class TrainConfig:
         batch_size: examples per step, or `"auto"`: min(n/10, the recipe's cap),
             shrunk when BatchNorm needs more steps (`kzoo.zoo._recipes`), and
             rounded up to a multiple of `devices`. On several devices it is the
-            global batch: each step splits it over the devices.
+            global batch: each step splits it over the devices. `"max"`: the
+            largest batch that fits the device (`kzoo.training.batch_size`).
+        accumulate: micro-batches per optimizer step (gradient accumulation; 1:
+            none). An optimizer step sees `batch_size * accumulate` examples
+            (global batch = per-device micro-batch x accumulate x devices); the
+            LR schedule, `--lr-scaling` and the gradient callbacks count optimizer
+            steps and see the accumulated gradient (`kzoo.callbacks._accumulate`).
         lr: base learning rate, `"auto"` (the LR finder's valley suggestion),
             or None: the family recipe's.
         optimizer: a Keras optimizer name (None: the recipe's).
@@ -89,6 +95,7 @@ class TrainConfig:
     data: str = "digits-seq"
     epochs: int | str = "auto"
     batch_size: int | str = "auto"
+    accumulate: int = 1
     lr: float | str | None = None
     optimizer: str | None = None
     backend: str | None = None
@@ -163,6 +170,8 @@ def validate_config(config):
 
     for name in ("epochs", "batch_size"):
         value = getattr(config, name)
+        if name == "batch_size" and value == "max":  # kzoo.training.batch_size
+            continue
         if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise UsageError(f"{name} must be a positive integer or 'auto', got {value!r}.")
     if config.lr not in (None, "auto") and (
@@ -208,6 +217,13 @@ def validate_config(config):
             f"({'epochs=' + str(longest) if longest != 10**6 else 'at most 10**6 epochs'}): "
             "the rate would never reach --lr. Give at most the number of epochs."
         )
+    if message := _check_int("accumulate", config.accumulate, 1):
+        raise UsageError(message + " It is the micro-batches per optimizer step (1: none).")
+    if config.accumulate > 1 and config.lr == "auto":
+        raise UsageError(
+            "--lr auto with --accumulate: the LR finder steps the optimizer every batch. "
+            "Find the rate with `kzoo lr-find --batch-size <batch-size x accumulate>` (if it "
+            "fits) and pass --lr, or drop --accumulate.")
     if message := _check_int("base_batch_size", config.base_batch_size, 1):
         raise UsageError(message + " It is the batch size --lr was tuned for.")
     if message := _check_int("seed", config.seed, 0) or (

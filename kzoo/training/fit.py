@@ -21,6 +21,8 @@ RESUMABLE_CHANGES = ("epochs", "verbose", "resume", "overwrite", "out")
 def exactness_config(run):
     """The resolved settings a checkpoint is written under (JSON values)."""
     values = {k: v for k, v in run.to_json().items() if k not in RESUMABLE_CHANGES}
+    if values.get("accumulate") == 1:  # as checkpoints written before the setting record
+        del values["accumulate"]
     return json.loads(json.dumps(values, default=str))
 
 

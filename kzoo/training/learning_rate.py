@@ -4,6 +4,7 @@ import math
 
 from kzoo import multiprocess
 from kzoo.callbacks import LearningRateLogger, LRFinder, build_schedule, scale_learning_rate
+from kzoo.callbacks._accumulate import per_optimizer_step
 from kzoo.errors import UsageError
 from kzoo.plots import plot_lr_find
 from kzoo.plots.learning_rate import LR_FIND_PNG
@@ -22,15 +23,20 @@ def setup_learning_rate(config, net, data, run_dir):
     if config.lr == "auto":
         config.lr = _find_learning_rate(config, net, data, run_dir)
     lr = float(config.lr)
+    accumulate = getattr(config, "accumulate", 1)
     if config.lr_scaling != "none":
-        # batch_size is the global batch (all devices together): the rule scales with
-        # it, so more devices at the same per-device batch raise the rate.
-        lr = scale_learning_rate(lr, config.batch_size, config.base_batch_size, config.lr_scaling)
+        # batch_size is the global batch (all devices together) of one micro-batch: the
+        # rule scales with the batch of an optimizer step, batch_size x accumulate.
+        lr = scale_learning_rate(lr, config.batch_size * accumulate, config.base_batch_size,
+                                 config.lr_scaling)
     if arrays:
         steps_per_epoch = math.ceil(len(data.train[0]) / config.batch_size)
     else:
         steps_per_epoch = len(data.train) if hasattr(data.train, "__len__") else 1
     total = config.epochs * steps_per_epoch
+    if accumulate > 1:  # the schedule counts optimizer steps (accumulators span epochs)
+        total = max(1, total // accumulate)
+        steps_per_epoch = steps_per_epoch / accumulate
     warmup = config.warmup_steps or int(round(config.warmup_epochs * steps_per_epoch))
     warmup = min(warmup, total - 1)
     rate, callbacks = build_schedule(
@@ -41,7 +47,7 @@ def setup_learning_rate(config, net, data, run_dir):
         steps_per_epoch=steps_per_epoch,
         monitor="val_loss" if data.val is not None else "loss",
     )
-    net.optimizer.learning_rate = rate
+    net.optimizer.learning_rate = per_optimizer_step(rate, accumulate)
     lr_csv = str(run_dir / layout.LR_STEPS_FILE) if run_dir is not None else None
     return [*callbacks, LearningRateLogger(path=lr_csv)]
 

@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from kzoo.callbacks._accumulate import set_accumulation
 from kzoo.callbacks.precise_bn import subset_size
 from kzoo.errors import RunDirError
 from kzoo.zoo import _recipes, get_spec
@@ -66,7 +67,8 @@ def resolve_run(config, data, devices=1):
         # A stream's size is unknown: keep its own batches and its validation split.
         n_train, n_val = max(recipe.tiny_threshold, 1), 1 if data.val is not None else 0
     res = _recipes.resolve(
-        recipe, n_train=n_train, n_val=n_val, batch_size=config.batch_size,
+        recipe, n_train=n_train, n_val=n_val,
+        batch_size="auto" if config.batch_size == "max" else config.batch_size,  # the start
         epochs=config.epochs, **_overrides(config),
     )
     values, put = res.values, _putter(res)
@@ -140,10 +142,11 @@ def _putter(res):
 
 
 def make_optimizer(plan):
-    """The run's optimizer (keras): recipe name, rate and global-norm clipping."""
+    """The run's optimizer (keras): recipe name, rate, global-norm clipping and
+    gradient accumulation (`accumulate`)."""
     values = dict(plan.resolved.values)
     values["lr"] = 1e-3 if values["lr"] == "auto" else values["lr"]
-    return _recipes.make_optimizer(values)
+    return set_accumulation(_recipes.make_optimizer(values), plan.config.accumulate)
 
 
 def make_callbacks(plan):

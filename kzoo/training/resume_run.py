@@ -53,10 +53,11 @@ def resume(run_dir, *, verbose="auto", epochs=None, **settings):
             f"A resumed run keeps its own settings; these differ from {run_dir}/config.json: "
             f"{listed}. Drop them to resume, or start a new run with another --out."
         )
-    # "auto" settings resume at the values they resolved to when the run started
+    # "auto" (and "max") settings resume at the values they resolved to when the run started
     # (an extended epoch budget must not change the batch-size rule's outcome).
     for key in ("epochs", "batch_size"):
-        if saved.get(key) == "auto" and isinstance((resolved.get(key) or {}).get("value"), int):
+        recorded = (resolved.get(key) or {}).get("value")
+        if saved.get(key) in ("auto", "max") and isinstance(recorded, int):
             saved[key] = resolved[key]["value"]
     extending = epochs is not None and epochs != saved.get("epochs")
     if not extending and is_finished(run_dir):

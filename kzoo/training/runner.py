@@ -20,6 +20,7 @@ from kzoo import diagnose, zoo
 from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm
 from kzoo.callbacks.resumable_fit import padded_evaluation
 from kzoo.errors import MachineError, UsageError, out_of_memory
+from kzoo.training import batch_size as max_batch
 from kzoo.training import run_dir as layout
 from kzoo.training import series_rule
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
@@ -138,6 +139,7 @@ def train(
         task=task,
     )
     zoo.check_model_fits_data(config.model, prepared)
+    max_batch.check_max_batch(config, prepared, devices)
     if devices > 1 and not isinstance(prepared.train, tuple):
         raise UsageError(
             f"devices={config.devices} needs array data (x, y): kzoo pads each batch to a "
@@ -174,6 +176,7 @@ def train(
     plan = resolve_run(config, prepared, devices)
     series_rule.record_into(plan.resolved, series)
     run, prepared = plan.config, plan.data
+    search_batch = config.batch_size == "max" and not max_batch.adopt_recorded(config, plan, stored)
     # What the checkpoints record, before `--lr auto` sets the rate it finds.
     exact = exactness_config(run)
     if config.resume and not restart:
@@ -210,6 +213,9 @@ def train(
     jit = jit_compile_for(config.compile, keras.backend.backend(), config.model, steps, device)
     if jit != "auto":
         net.jit_compile = jit
+    if search_batch:  # --batch-size max: probes this model (its state is put back)
+        with kzoo_devices.scope(devices):
+            max_batch.choose_max_batch(plan, net, exact, config.verbose)
 
     if run_dir is None:
         return _run(config, plan, net, None, gradient_callbacks, callbacks, exact)

@@ -10,6 +10,7 @@ import keras_tuner as kt
 from kzoo import datasets, zoo
 from kzoo import devices as kzoo_devices
 from kzoo.backend import current_backend
+from kzoo.callbacks._accumulate import check_accumulate
 from kzoo.errors import UsageError
 from kzoo.training import series_rule
 from kzoo.tuning import _keras_tuner_private as private
@@ -45,7 +46,7 @@ def metric_names(hypermodel, dataset, hp=None):
 def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objective=None,
          fixed=None, seed=0, early_stopping=0, prune=False, callbacks=None, workers=0,
          heartbeat_timeout=60.0, overwrite=False, verbose=1, devices=1, gpus_per_worker=None,
-         cluster=None, rank=None, chief_port=None):
+         cluster=None, rank=None, chief_port=None, accumulate=1):
     """Search the learning rate, batch size and architecture of a zoo family.
 
     Args:
@@ -99,6 +100,10 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
         heartbeat_timeout: seconds of silence after which the chief drops a
             worker and requeues its trial. Defaults to `60`.
         overwrite: replace an earlier search in `out`. Defaults to `False`.
+        accumulate: each trial's optimizer steps every `accumulate` batches, on their
+            mean gradient (`kzoo train --accumulate`): a trial's `batch_size` is the
+            micro-batch, its optimizer step sees `batch_size * accumulate` examples.
+            Defaults to `1`.
         verbose: `0` silent; `1` a line per finished trial (best so far, ETA),
             and on a terminal a live line for the running trial. Defaults to `1`.
 
@@ -112,6 +117,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     """
     check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune)
     check_scale(devices, workers, gpus_per_worker, cluster, rank, tuner)
+    check_accumulate(accumulate)
     blocks = None
     if cluster is not None:  # this process's role and GPU block, from SLURM or a hostfile
         os.environ.update(cluster_env(cluster, rank, chief_port, gpus_per_worker))
@@ -160,6 +166,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
         "objective": objective, "fixed": jsonable_fixed(fixed), "seed": seed,
         "backend": current_backend(), "max_trials": max_trials, "prune": prune,
         "verbose": verbose, "series": series,
+        **({"accumulate": accumulate} if accumulate > 1 else {}),
     }
     out, encoded = pathlib.Path(out), None
     if workers:  # what the workers will read: checked now, written by the launcher
@@ -168,6 +175,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
             epochs=epochs, objective=objective, fixed=fixed, seed=seed,
             early_stopping=early_stopping, prune=prune, callbacks=callbacks,
             heartbeat_timeout=heartbeat_timeout, verbose=verbose, devices=gpus_per_worker or 1,
+            accumulate=accumulate,
         ))
     resumed, lock = prepare_search_dir(
         out, identity(settings), direction, overwrite=overwrite, role=role

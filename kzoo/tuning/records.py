@@ -17,6 +17,7 @@ import threading
 
 from kzoo.errors import EXIT_BUG, KzooError
 from kzoo.training.run_dir import read_csv
+from kzoo.tuning.oom import is_out_of_memory
 from kzoo.tuning.search_dir import PROJECT
 
 TRIAL_CHECKPOINT = "ckpt"  # a trial's resume checkpoints, in KerasTuner's trial directory
@@ -138,6 +139,8 @@ class Recorder:
                 row["devices"] = _int_or_none(metric("devices"))
             if m.exists("pruned"):  # prune=True searches only
                 row["pruned"] = int(metric("pruned"))
+            if is_out_of_memory(t):  # the column appears with the first one (kzoo.tuning.oom)
+                row["out_of_memory"] = 1
             values = t.hyperparameters.values
             for name in space + sorted(set(values) - set(space)):
                 row[name] = values.get(name)

@@ -24,6 +24,8 @@ def identity(settings):
     ident = {k: settings[k] for k in _IDENTITY}
     if settings.get("prune"):  # absent when off, so earlier searches still resume
         ident["prune"] = True
+    if settings.get("accumulate", 1) > 1:  # likewise
+        ident["accumulate"] = settings["accumulate"]
     return ident
 
 

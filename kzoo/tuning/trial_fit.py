@@ -20,6 +20,7 @@ import keras
 from kzoo.callbacks import Checkpoint, fit_resumable
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
 from kzoo.errors import UsageError
+from kzoo.training.batch_size import raise_fake_out_of_memory
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.records import TRIAL_CHECKPOINT
 
@@ -70,6 +71,7 @@ def fit_trial(model, x, y, *, batch_size, epochs, directory, seed, callbacks=(),
         raise UsageError(
             f"checkpointed trials take no {', '.join(sorted(unsupported))} argument."
         )
+    raise_fake_out_of_memory(batch_size)  # the CPU test hook, off unless its variable is set
     callbacks = list(callbacks)
     found = None if directory is None else latest_checkpoint(directory)
     resumed = 0.0

@@ -11,6 +11,7 @@ import keras_tuner as kt
 from kzoo.backend import drop_tf_custom_gradients, tf_custom_gradients, tf_gradient_registry
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.bayesian import BayesianOracle
+from kzoo.tuning.oom import avoid_out_of_memory
 from kzoo.tuning.pruning import MedianStop, median_curve
 from kzoo.tuning.search_dir import PROJECT
 from kzoo.tuning.tpe import TPEOracle
@@ -21,6 +22,7 @@ from kzoo.tuning.trial_fit import (
     restored_history,
     trial_callbacks,
 )
+from kzoo.tuning.trial_fit_accumulate import accumulating
 from kzoo.zoo._hypermodel import devices_scope
 
 
@@ -81,7 +83,8 @@ class KzooTunerMixin:
         the trial's checkpoint directory and seed (not for hyperband, whose trials
         continue other trials' weights), and precise BatchNorm (`trial_callbacks`)."""
         kwargs = {"devices": self.devices, "trial_record": {}, "trial_fit": fit_trial,
-                  "trial_callbacks": trial_callbacks}
+                  "trial_callbacks": accumulating(trial_callbacks,
+                                                  self.settings.get("accumulate", 1))}
         if not isinstance(self, kt.Hyperband):
             kwargs.update(
                 trial_checkpoint=checkpoint_dir(self.get_trial_dir(trial.trial_id)),
@@ -234,4 +237,6 @@ def make_tuner(settings, hypermodel, out, devices=None):
     # resumed search this also lets `max_trials` grow.
     oracle = private.inner_oracle(tuner.oracle)
     oracle.max_trials = settings["max_trials"]
+    # Out-of-memory trials: no batch as large for the same model (kzoo.tuning.oom).
+    avoid_out_of_memory(oracle, resample=settings["tuner"] == "random")
     return tuner

@@ -88,3 +88,10 @@ def test_host_tensor_is_updated_in_place():
     var = keras.Variable(np.zeros(()), dtype="float32", trainable=False)
     kp.host_tensor(var).add_(2.0)
     assert float(ops.convert_to_numpy(var)) == 2.0
+
+
+def test_raw_iterations_counts_micro_batches():
+    opt = keras.optimizers.SGD(0.1, gradient_accumulation_steps=2)
+    assert kp.raw_iterations(opt) is opt._iterations
+    opt._iterations.assign(5)
+    assert int(keras.ops.convert_to_numpy(opt.iterations)) == 2  # optimizer steps
