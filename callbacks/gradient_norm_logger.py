@@ -39,8 +39,11 @@ class GradientNormLogger(keras.callbacks.Callback):
       this instance: the header is written once, then rows are appended): `step`,
       `global_norm`, `clip_threshold` (0 without clipping), `clipped` (0/1),
       then one column per layer;
-    - optionally TensorBoard scalars per logged step and a histogram of the
-      per-layer norms per epoch (needs the `tensorflow` package).
+    - optionally TensorBoard event files in `tensorboard_dir`, at each logged
+      step: the global and per-layer norms, a histogram of the per-layer norms
+      and, under clipping, its threshold and scale
+      (`kzoo.callbacks.tensorboard.write_gradient_rows`). Written without
+      TensorFlow; needs the `tensorboard` package (`kzoo[tensorboard]`).
 
     In a multi-process job only process 0 writes the files (`kzoo.multiprocess`).
 
@@ -70,20 +73,19 @@ class GradientNormLogger(keras.callbacks.Callback):
             raise RunDirError(
                 f"GradientNormLogger: run_dir {run_dir!r} is a file, not a directory."
             )
-        if tensorboard_dir is not None:
-            try:
-                import tensorflow  # noqa: F401
-            except ImportError:
-                raise UsageError(
-                    "GradientNormLogger: tensorboard_dir needs the tensorflow package "
-                    "(pip install tensorflow-cpu), or pass tensorboard_dir=None."
-                ) from None
+        if tensorboard_dir is not None:  # TF-free event files (kzoo.callbacks.tensorboard)
+            from kzoo.callbacks._event_writer import require
+
+            require("GradientNormLogger(tensorboard_dir=...)")
         self.every = every
         self.run_dir = run_dir
         self.tensorboard_dir = tensorboard_dir
         self.per_layer = per_layer
         self._hook = None
         self._csv_started = False
+        # Set by a resumed run (kzoo.training.fit): keep grad_norms.csv, and cut at the
+        # first step logged again the rows a killed run wrote after its checkpoint.
+        self.resume = False
         self._writer = None
         self.rows = []
 
@@ -119,15 +121,18 @@ class GradientNormLogger(keras.callbacks.Callback):
             },
         )
         self.columns = list(FIXED_COLUMNS) + hook.layers
+        if (self.resume and self.csv_path is not None and os.path.isfile(self.csv_path)
+                and not self._csv_started):
+            self._csv_started = self._trim_pending = True
         if self.run_dir is not None and not self._csv_started and multiprocess.is_writer():
             os.makedirs(self.run_dir, exist_ok=True)
             with open(self.csv_path, "w", newline="") as f:
                 csv.writer(f).writerow(self.columns)
             self._csv_started = True
         if self.tensorboard_dir is not None and self._writer is None and multiprocess.is_writer():
-            import tensorflow as tf
+            from kzoo.callbacks._event_writer import EventWriter
 
-            self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
+            self._writer = EventWriter(self.tensorboard_dir)
 
     def _warn_if_csv_logger_first(self):
         callbacks = _keras_private.running_callbacks()
@@ -176,6 +181,9 @@ class GradientNormLogger(keras.callbacks.Callback):
             if fraction is not None:
                 logs["grad_clip_fraction"] = fraction
         if self.csv_path is not None and n and multiprocess.is_writer():
+            if getattr(self, "_trim_pending", False):
+                self._trim_pending = False
+                self._trim_csv(int(rows[0, 0]))
             with open(self.csv_path, "a", newline="") as f:
                 writer = csv.writer(f)
                 for row in rows:
@@ -183,19 +191,17 @@ class GradientNormLogger(keras.callbacks.Callback):
         if self._writer is not None and n:
             self._write_tensorboard(rows, epoch)
 
-    def _write_tensorboard(self, rows, epoch):
-        import tensorflow as tf
+    def _trim_csv(self, step):
+        """Drop the rows at `step` or later (logged again by a resumed run)."""
+        with open(self.csv_path, newline="") as f:
+            kept = [r for i, r in enumerate(csv.reader(f)) if i == 0 or int(r[0]) < step]
+        with open(self.csv_path, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
 
-        layers = self.columns[len(FIXED_COLUMNS) :]
-        with self._writer.as_default():
-            for row in rows:
-                step = int(row[0])
-                tf.summary.scalar("grad_norm/global", row[1], step=step)
-                if self.per_layer:
-                    for j, layer in enumerate(layers):
-                        tf.summary.scalar(f"grad_norm/{layer}", row[len(FIXED_COLUMNS) + j], step)
-            tf.summary.histogram("grad_norm/layers", rows[-1, len(FIXED_COLUMNS) :], step=epoch)
-        self._writer.flush()
+    def _write_tensorboard(self, rows, epoch):
+        from kzoo.callbacks.tensorboard import write_gradient_rows
+
+        write_gradient_rows(self._writer, self.columns, rows, self.per_layer)
 
     def on_train_end(self, logs=None):
         if self._hook is not None:
