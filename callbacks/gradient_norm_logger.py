@@ -86,6 +86,7 @@ class GradientNormLogger(keras.callbacks.Callback):
         # Set by a resumed run (kzoo.training.fit): keep grad_norms.csv, and cut at the
         # first step logged again the rows a killed run wrote after its checkpoint.
         self.resume = False
+        self._pending = None  # a checkpoint's buffered rows and counts (set_state)
         self._writer = None
         self.rows = []
 
@@ -96,6 +97,25 @@ class GradientNormLogger(keras.callbacks.Callback):
             "tensorboard_dir": self.tensorboard_dir,
             "per_layer": self.per_layer,
         }
+
+    def get_state(self):
+        """For a mid-epoch checkpoint: the rows logged since the last epoch end (still
+        in the buffer) and the clipping counts, so a resumed run writes them too."""
+        hook = self._hook
+        if hook is None:
+            return {}
+        written = int(hook.read("log_row"))
+        n = min(written, self._capacity)
+        buf = hook.read("log_buf")
+        rows = buf[[(written - n + i) % self._capacity for i in range(n)]].tolist()
+        counts = {}
+        if "clip" in hook.parts:
+            counts = {"clip_count": int(hook.read("clip_count")),
+                      "step_count": int(hook.read("step_count"))}
+        return {"rows": rows, **counts}
+
+    def set_state(self, state):
+        self._pending = state if state and (state.get("rows") or state.get("step_count")) else None
 
     @property
     def csv_path(self):
@@ -164,11 +184,16 @@ class GradientNormLogger(keras.callbacks.Callback):
             )
         rows = buf[[(written - n + i) % self._capacity for i in range(n)]]
         hook.write("log_row", np.asarray(0, "int32"))
+        pending, self._pending = self._pending or {}, None
+        if pending.get("rows"):  # logged before the checkpoint this run resumed from
+            before = np.asarray(pending["rows"], "float32").reshape(-1, buf.shape[1])
+            rows = np.concatenate([before[before[:, 0] < (rows[0, 0] if n else np.inf)], rows])
+            n = len(rows)
         clipping = "clip" in hook.parts
         fraction = None
         if clipping:
-            count = int(hook.read("step_count"))
-            fraction = int(hook.read("clip_count")) / max(count, 1)
+            count = int(hook.read("step_count")) + pending.get("step_count", 0)
+            fraction = (int(hook.read("clip_count")) + pending.get("clip_count", 0)) / max(count, 1)
             hook.write("clip_count", np.asarray(0, "int32"))
             hook.write("step_count", np.asarray(0, "int32"))
         self.rows.extend(rows.tolist())
