@@ -143,8 +143,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._write_gradients()
-        for w in self._writers.values():
-            w.flush()
+        self.close()  # `text` and a next fit reopen them (appending)
 
     def text(self, tag, text, step=None, scalars=None):
         """Add `text` (markdown) and optional `{tag: number}` to the `train/` run at
