@@ -77,3 +77,15 @@ def test_tune_tensorboard_curves_and_hparams_survive_a_kill(tmp_path):
         assert [e.step for e in val] == [0, 1, 2]
         assert min(e.value for e in val) == pytest.approx(row["score"], rel=1e-5)
         assert [e.step for e in _accumulator(trial / "train").Scalars("epoch_loss")] == [0, 1, 2]
+
+
+def test_missing_tensorboard_is_one_usage_error_before_writing(tmp_path, monkeypatch):
+    from kzoo.errors import UsageError
+
+    for name in ("tensorboard", "tensorboard.compat.proto.event_pb2",
+                 "tensorboard.summary.writer.record_writer"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(UsageError, match=r"kzoo tune --tensorboard needs the tensorboard"):
+        tune("mlp", tiny_data(), out=tmp_path / "s", max_trials=1, epochs=1, fixed=TINY,
+             verbose=0, tensorboard=True)
+    assert not (tmp_path / "s").exists()
