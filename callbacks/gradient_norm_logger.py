@@ -51,7 +51,9 @@ class GradientNormLogger(keras.callbacks.Callback):
         every: log every `every` optimizer steps. Defaults to `10`.
         run_dir: directory for `grad_norms.csv` (created); `None` to skip the
             file. Defaults to `None`.
-        tensorboard_dir: directory for TensorBoard events; `None` to skip.
+        tensorboard_dir: directory for TensorBoard events (written without
+            TensorFlow; needs the `tensorboard` package); `None` to skip. For the
+            epoch curves too, use `kzoo.callbacks.TensorBoardLogger(gradients=...)`.
             Defaults to `None`.
         per_layer: also log per-layer norms. Defaults to `True`.
 

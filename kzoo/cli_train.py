@@ -182,6 +182,9 @@ def cmd_train(args):
     if result.run_dir is not None:
         print(f"Results written to {result.run_dir}/ (summary.json, history.csv, model.keras, "
               "plots/); kzoo report DIR redraws the plots.")
+    if getattr(args, "tensorboard", None):
+        logs = result.run_dir / "tb" if args.tensorboard is True else args.tensorboard
+        print(f"TensorBoard event files in {logs}: tensorboard --logdir {logs}")
     return 0
 
 
