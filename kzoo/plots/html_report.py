@@ -91,6 +91,7 @@ def _configuration(run_dir):
     for name in field_names():
         if name in config and name not in resolved:
             source = "default" if config[name] == default(name) else "user"
+            source = "runtime" if name == "backend" else source  # the Keras backend in use
             rows.append((name, config[name], source, ""))
     for name, entry in sorted(resolved.items()):
         if isinstance(entry, dict):

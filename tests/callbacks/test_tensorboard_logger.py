@@ -59,3 +59,38 @@ def test_only_the_writing_process_writes(tiny_tabular, tmp_path, monkeypatch):
     _model().fit(x, y, epochs=1, batch_size=32, verbose=0,
                  callbacks=[TensorBoardLogger(tmp_path / "tb")])
     assert not (tmp_path / "tb").exists()
+
+
+SCRIPT = """
+import sys
+sys.modules["tensorflow"] = None  # as on an install without TensorFlow: importing it fails
+import keras, numpy as np
+from kzoo.callbacks import GradientNormLogger, TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+y = (x[:, 0] > 0).astype("int32")
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+norms = GradientNormLogger(every=1, tensorboard_dir=sys.argv[1] + "/norms")
+model.fit(x, y, epochs=1, batch_size=16, verbose=0,
+          callbacks=[norms, TensorBoardLogger(sys.argv[1], gradients=norms)])
+for run, tag in (("train", "epoch_loss"), ("gradients", "grad_norm/global"),
+                 ("norms", "grad_norm/global")):
+    acc = EventAccumulator(sys.argv[1] + "/" + run)
+    acc.Reload()
+    print(run, [e.step for e in acc.Scalars(tag)])
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="one backend shows it")
+def test_no_tensorflow_is_imported_to_write_or_read(tmp_path):
+    import os
+    import subprocess
+
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "train [0]" in done.stdout
+    assert "gradients [0, 1]" in done.stdout and "norms [0, 1]" in done.stdout
