@@ -80,6 +80,14 @@ def test_tune_tensorboard_curves_and_hparams_survive_a_kill(tmp_path):
         assert [e.step for e in val] == [0, 1, 2]
         assert min(e.value for e in val) == pytest.approx(row["score"], rel=1e-5)
         assert [e.step for e in _accumulator(trial / "train").Scalars("epoch_loss")] == [0, 1, 2]
+    groups = dashboard_groups(tmp_path / "tb")
+    assert sorted(groups) == [f"trial_{int(r['trial_id'])}" for r in rows]
+    for row in rows:
+        group = groups[f"trial_{int(row['trial_id'])}"]
+        metrics = {(m.name.group, m.name.tag): m.value for m in group.metric_values}
+        assert metrics[("", "objective")] == pytest.approx(row["score"], rel=1e-6)
+        assert ("validation", "epoch_loss") in metrics
+        assert group.hparams["width"].number_value == row["width"]
 
 
 def test_missing_tensorboard_is_one_usage_error_before_writing(tmp_path, monkeypatch):
@@ -92,3 +100,24 @@ def test_missing_tensorboard_is_one_usage_error_before_writing(tmp_path, monkeyp
         tune("mlp", tiny_data(), out=tmp_path / "s", max_trials=1, epochs=1, fixed=TINY,
              verbose=0, tensorboard=True)
     assert not (tmp_path / "s").exists()
+
+
+def dashboard_groups(tb_dir):
+    """What TensorBoard's HParams dashboard lists: its own backend over the files."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
+
+    mux = pem.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(tb_dir))
+    mux.Reload()
+    provider = data_provider.MultiplexerDataProvider(mux, str(tb_dir))
+    ctx = backend_context.Context(base_plugin.TBContext(
+        logdir=str(tb_dir), multiplexer=mux, data_provider=provider))
+    request = api_pb2.ListSessionGroupsRequest(
+        start_index=0, slice_size=100, aggregation_type=api_pb2.AGGREGATION_AVG,
+        allowed_statuses=[api_pb2.STATUS_SUCCESS, api_pb2.STATUS_FAILURE])
+    groups = list_session_groups.Handler(context.RequestContext(), ctx, "", request).run()
+    return {g.name: g for g in groups.session_groups}
