@@ -7,6 +7,7 @@ alone (`kzoo.callbacks._event_writer` says why that writer), from process 0 only
 """
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -94,13 +95,11 @@ class TensorBoardLogger(keras.callbacks.Callback):
         if not multiprocess.is_writer():
             return None
         if run not in self._writers:
-            import os
-
             self._writers[run] = EventWriter(os.path.join(self.log_dir, run), purge=purge)
         return self._writers[run]
 
     def on_train_begin(self, logs=None):
-        self._rows_seen = len(self.gradients.rows) if self.gradients is not None else 0
+        self._rows_seen = 0  # GradientNormLogger.rows starts empty at each fit
 
     def on_epoch_end(self, epoch, logs=None):
         self.last_epoch = epoch
