@@ -263,3 +263,15 @@ def test_warns_when_csv_logger_comes_first(tiny_tabular, tmp_path):
     assert not [w for w in caught if "GradientNormLogger" in str(w.message)]
     with open(tmp_path / "g.csv") as f:
         assert "grad_norm" in next(csv.reader(f))
+
+
+def test_a_later_fit_with_more_steps_logs_real_norms(tiny_tabular):
+    """A fit with more steps sizes a new buffer; the step traced with the old one
+    must not be reused (on tensorflow it wrote into the old buffer: rows of zeros)."""
+    x, y = tiny_tabular
+    model = _model()
+    logger = GradientNormLogger(every=2)
+    model.fit(x[:32], y[:32], batch_size=16, epochs=1, verbose=0, callbacks=[logger])
+    model.fit(x, y, batch_size=16, epochs=2, initial_epoch=1, verbose=0, callbacks=[logger])
+    assert [int(r[0]) for r in logger.rows] == [2, 4]
+    assert all(r[1] > 0 for r in logger.rows)
