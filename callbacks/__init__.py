@@ -16,4 +16,5 @@ from kzoo.callbacks.reduce_lr_on_plateau_with_warmup import (  # noqa: F401
 from kzoo.callbacks.resumable_fit import ShuffledBatches, fit_resumable  # noqa: F401
 from kzoo.callbacks.schedule_factory import build_schedule, scale_learning_rate  # noqa: F401
 from kzoo.callbacks.schedules import OneCycle, StepDecay, Warmup  # noqa: F401
+from kzoo.callbacks.tensorboard import TensorBoardLogger  # noqa: F401
 

@@ -260,6 +260,9 @@ class GradientHook:
                     dtype=str(value.dtype),
                     name=f"kzoo_{var_name}",
                 )
+                # a new variable (e.g. a log buffer sized for another fit's steps): the
+                # steps traced with the old one would keep writing there (tensorflow)
+                self.functions = {k: f for k, f in self.functions.items() if k == ()}
             self.vars[var_name] = var
             var.assign(value)
         self._install()

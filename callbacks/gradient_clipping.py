@@ -120,7 +120,7 @@ class GradientClipping(keras.callbacks.Callback):
 
     def get_state(self):
         """JSON-able state: AutoClip's recorded global norms (oldest first) and step count."""
-        if self._hook is not None:
+        if self._hook is not None and self.mode == "autoclip":  # other modes keep no history
             self._pull()
         return {"history": list(self._state["history"]), "count": int(self._state["count"])}
 
@@ -128,7 +128,7 @@ class GradientClipping(keras.callbacks.Callback):
         """Restore what `get_state` returned; applies at the next `fit` (or now, mid-fit)."""
         history = [float(v) for v in state.get("history", [])][-self.window :]
         self._state = {"history": history, "count": int(state.get("count", len(history)))}
-        if self._hook is not None:
+        if self._hook is not None and self.mode == "autoclip":
             hist, count = self._ring()
             self._hook.write("autoclip_hist", hist)
             self._hook.write("autoclip_count", count)

@@ -39,8 +39,11 @@ class GradientNormLogger(keras.callbacks.Callback):
       this instance: the header is written once, then rows are appended): `step`,
       `global_norm`, `clip_threshold` (0 without clipping), `clipped` (0/1),
       then one column per layer;
-    - optionally TensorBoard scalars per logged step and a histogram of the
-      per-layer norms per epoch (needs the `tensorflow` package).
+    - optionally TensorBoard event files in `tensorboard_dir`, at each logged
+      step: the global and per-layer norms, a histogram of the per-layer norms
+      and, under clipping, its threshold and scale
+      (`kzoo.callbacks.tensorboard.write_gradient_rows`). Written without
+      TensorFlow; needs the `tensorboard` package (`kzoo[tensorboard]`).
 
     In a multi-process job only process 0 writes the files (`kzoo.multiprocess`).
 
@@ -48,7 +51,9 @@ class GradientNormLogger(keras.callbacks.Callback):
         every: log every `every` optimizer steps. Defaults to `10`.
         run_dir: directory for `grad_norms.csv` (created); `None` to skip the
             file. Defaults to `None`.
-        tensorboard_dir: directory for TensorBoard events; `None` to skip.
+        tensorboard_dir: directory for TensorBoard events (written without
+            TensorFlow; needs the `tensorboard` package); `None` to skip. For the
+            epoch curves too, use `kzoo.callbacks.TensorBoardLogger(gradients=...)`.
             Defaults to `None`.
         per_layer: also log per-layer norms. Defaults to `True`.
 
@@ -70,20 +75,20 @@ class GradientNormLogger(keras.callbacks.Callback):
             raise RunDirError(
                 f"GradientNormLogger: run_dir {run_dir!r} is a file, not a directory."
             )
-        if tensorboard_dir is not None:
-            try:
-                import tensorflow  # noqa: F401
-            except ImportError:
-                raise UsageError(
-                    "GradientNormLogger: tensorboard_dir needs the tensorflow package "
-                    "(pip install tensorflow-cpu), or pass tensorboard_dir=None."
-                ) from None
+        if tensorboard_dir is not None:  # TF-free event files (kzoo.callbacks.tensorboard)
+            from kzoo.callbacks._event_writer import require
+
+            require("GradientNormLogger(tensorboard_dir=...)")
         self.every = every
         self.run_dir = run_dir
         self.tensorboard_dir = tensorboard_dir
         self.per_layer = per_layer
         self._hook = None
         self._csv_started = False
+        # Set by a resumed run (kzoo.training.fit): keep grad_norms.csv, and cut at the
+        # first step logged again the rows a killed run wrote after its checkpoint.
+        self.resume = False
+        self._pending = None  # a checkpoint's buffered rows and counts (set_state)
         self._writer = None
         self.rows = []
 
@@ -94,6 +99,25 @@ class GradientNormLogger(keras.callbacks.Callback):
             "tensorboard_dir": self.tensorboard_dir,
             "per_layer": self.per_layer,
         }
+
+    def get_state(self):
+        """For a mid-epoch checkpoint: the rows logged since the last epoch end (still
+        in the buffer) and the clipping counts, so a resumed run writes them too."""
+        hook = self._hook
+        if hook is None:
+            return {}
+        written = int(hook.read("log_row"))
+        n = min(written, self._capacity)
+        buf = hook.read("log_buf")
+        rows = buf[[(written - n + i) % self._capacity for i in range(n)]].tolist()
+        counts = {}
+        if "clip" in hook.parts:
+            counts = {"clip_count": int(hook.read("clip_count")),
+                      "step_count": int(hook.read("step_count"))}
+        return {"rows": rows, **counts}
+
+    def set_state(self, state):
+        self._pending = state if state and (state.get("rows") or state.get("step_count")) else None
 
     @property
     def csv_path(self):
@@ -119,15 +143,18 @@ class GradientNormLogger(keras.callbacks.Callback):
             },
         )
         self.columns = list(FIXED_COLUMNS) + hook.layers
+        if (self.resume and self.csv_path is not None and os.path.isfile(self.csv_path)
+                and not self._csv_started):
+            self._csv_started = self._trim_pending = True
         if self.run_dir is not None and not self._csv_started and multiprocess.is_writer():
             os.makedirs(self.run_dir, exist_ok=True)
             with open(self.csv_path, "w", newline="") as f:
                 csv.writer(f).writerow(self.columns)
             self._csv_started = True
         if self.tensorboard_dir is not None and self._writer is None and multiprocess.is_writer():
-            import tensorflow as tf
+            from kzoo.callbacks._event_writer import EventWriter
 
-            self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
+            self._writer = EventWriter(self.tensorboard_dir)
 
     def _warn_if_csv_logger_first(self):
         callbacks = _keras_private.running_callbacks()
@@ -159,11 +186,16 @@ class GradientNormLogger(keras.callbacks.Callback):
             )
         rows = buf[[(written - n + i) % self._capacity for i in range(n)]]
         hook.write("log_row", np.asarray(0, "int32"))
+        pending, self._pending = self._pending or {}, None
+        if pending.get("rows"):  # logged before the checkpoint this run resumed from
+            before = np.asarray(pending["rows"], "float32").reshape(-1, buf.shape[1])
+            rows = np.concatenate([before[before[:, 0] < (rows[0, 0] if n else np.inf)], rows])
+            n = len(rows)
         clipping = "clip" in hook.parts
         fraction = None
         if clipping:
-            count = int(hook.read("step_count"))
-            fraction = int(hook.read("clip_count")) / max(count, 1)
+            count = int(hook.read("step_count")) + pending.get("step_count", 0)
+            fraction = (int(hook.read("clip_count")) + pending.get("clip_count", 0)) / max(count, 1)
             hook.write("clip_count", np.asarray(0, "int32"))
             hook.write("step_count", np.asarray(0, "int32"))
         self.rows.extend(rows.tolist())
@@ -176,6 +208,9 @@ class GradientNormLogger(keras.callbacks.Callback):
             if fraction is not None:
                 logs["grad_clip_fraction"] = fraction
         if self.csv_path is not None and n and multiprocess.is_writer():
+            if getattr(self, "_trim_pending", False):
+                self._trim_pending = False
+                self._trim_csv(int(rows[0, 0]))
             with open(self.csv_path, "a", newline="") as f:
                 writer = csv.writer(f)
                 for row in rows:
@@ -183,19 +218,17 @@ class GradientNormLogger(keras.callbacks.Callback):
         if self._writer is not None and n:
             self._write_tensorboard(rows, epoch)
 
-    def _write_tensorboard(self, rows, epoch):
-        import tensorflow as tf
+    def _trim_csv(self, step):
+        """Drop the rows at `step` or later (logged again by a resumed run)."""
+        with open(self.csv_path, newline="") as f:
+            kept = [r for i, r in enumerate(csv.reader(f)) if i == 0 or int(r[0]) < step]
+        with open(self.csv_path, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
 
-        layers = self.columns[len(FIXED_COLUMNS) :]
-        with self._writer.as_default():
-            for row in rows:
-                step = int(row[0])
-                tf.summary.scalar("grad_norm/global", row[1], step=step)
-                if self.per_layer:
-                    for j, layer in enumerate(layers):
-                        tf.summary.scalar(f"grad_norm/{layer}", row[len(FIXED_COLUMNS) + j], step)
-            tf.summary.histogram("grad_norm/layers", rows[-1, len(FIXED_COLUMNS) :], step=epoch)
-        self._writer.flush()
+    def _write_tensorboard(self, rows, epoch):
+        from kzoo.callbacks.tensorboard import write_gradient_rows
+
+        write_gradient_rows(self._writer, self.columns, rows, self.per_layer)
 
     def on_train_end(self, logs=None):
         if self._hook is not None:

@@ -41,6 +41,11 @@ def cmd_report(args):
     from kzoo.training.run_dir import check_report_dir
 
     check_report_dir(args.run_dir)  # before keras loads: a wrong path fails fast
+    if getattr(args, "html", False):  # one self-contained page (kzoo.plots.html_report)
+        from kzoo.plots.html_report import write_html_report
+
+        print(f"wrote {write_html_report(args.run_dir)}")
+        return 0
     from kzoo.plots import describe, report
 
     paths = report(args.run_dir)
@@ -85,6 +90,8 @@ def build_parser():
 
     p = sub.add_parser("report", help="re-plot a run directory")
     p.add_argument("run_dir")
+    p.add_argument("--html", action="store_true",
+                   help="write DIR/report.html instead: one self-contained page (no network)")
     add_common(p)
     p.set_defaults(func=cmd_report)
 

@@ -78,6 +78,10 @@ def add_train_arguments(parser):
                         help="run directory to write (default: runs/<model>-<data>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--tensorboard", nargs="?", const=True, default=default("tensorboard"),
+                        metavar="DIR",
+                        help="write TensorBoard event files (no TensorFlow needed) to DIR "
+                        "(default OUT/tb); needs pip install 'kzoo[tensorboard]'")
     grad = parser.add_argument_group("gradients")
     grad.add_argument("--grad-log-every", type=int, default=default("grad_log_every"),
                       metavar="N",
@@ -183,6 +187,9 @@ def cmd_train(args):
     if result.run_dir is not None:
         print(f"Results written to {result.run_dir}/ (summary.json, history.csv, model.keras, "
               "plots/); kzoo report DIR redraws the plots.")
+    if getattr(args, "tensorboard", None):
+        logs = result.run_dir / "tb" if args.tensorboard is True else args.tensorboard
+        print(f"TensorBoard event files in {logs}: tensorboard --logdir {logs}")
     return 0
 
 

@@ -56,6 +56,7 @@ def cmd_tune(args):
         overwrite=args.overwrite,
         verbose=0 if args.quiet else 1,
         accumulate=args.accumulate,
+        tensorboard=args.tensorboard,
     )
     if result is not None and result.best:
         best = result.best
@@ -121,6 +122,9 @@ def add_tune_arguments(parser):
     parser.add_argument("--out", default=None, help="search directory (resumed if it exists)")
     parser.add_argument("--overwrite", action="store_true", help="replace a search in --out")
     parser.add_argument("--show-space", action="store_true", help="print the search space and exit")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="write each trial's curves and the HParams dashboard's data to "
+                        "OUT/tb (no TensorFlow needed; pip install 'kzoo[tensorboard]')")
     parser.add_argument("--quiet", action="store_true")
     add_common(parser)
 

@@ -5,6 +5,7 @@
     grad_norms.py        global and per-layer gradient norms, from grad_norms.csv
     learning_rate.py     the LR finder's sweep and the applied rate per step
     search.py            a search's objective against each hyperparameter, and over time
+    html_report.py       `kzoo report DIR --html`: one self-contained page (svg.py's charts)
 
 Each plot reads the file layout from `kzoo.training.run_dir` and the columns
 from the callback that writes the file. The library (`kzoo.callbacks`) never

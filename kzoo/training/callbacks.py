@@ -33,6 +33,10 @@ def build_gradient_callbacks(config, run_dir=None):
                 every=config.grad_log_every, run_dir=None if run_dir is None else str(run_dir)
             )
         )
+    if config.tensorboard not in (None, False):
+        from kzoo.training.tensorboard import tensorboard_logger
+
+        callbacks.append(tensorboard_logger(config, run_dir, callbacks))
     return callbacks
 
 

@@ -89,6 +89,9 @@ class TrainConfig:
             moving statistics from the current weights over a fixed subset of
             the training data (`kzoo.callbacks.precise_bn`); no effect without
             BatchNorm. False keeps Keras' moving averages.
+        tensorboard: TensorBoard event files without TensorFlow
+            (`kzoo.callbacks.TensorBoardLogger`): None off, True `<out>/tb`, or
+            a directory. Needs the `tensorboard` package (`kzoo[tensorboard]`).
     """
 
     model: str = "gru"
@@ -124,6 +127,7 @@ class TrainConfig:
     compile: str = "auto"
     devices: int | str = 1
     precise_bn: bool = True
+    tensorboard: bool | str | None = None
 
     def to_json(self):
         return {k: v for k, v in dataclasses.asdict(self).items()}

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from kzoo import devices as kzoo_devices
-from kzoo.callbacks import Checkpoint, fit_resumable
+from kzoo.callbacks import Checkpoint, GradientNormLogger, fit_resumable
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
 from kzoo.errors import RunDirError
 from kzoo.training import run_dir as layout
@@ -88,6 +88,8 @@ def fit_run(net, fit_kwargs, config, run_dir, run_config=None):
         for cb in callbacks:
             if isinstance(cb, keras.callbacks.CSVLogger):
                 cb.append = True
+            if isinstance(cb, GradientNormLogger):  # keeps grad_norms.csv's earlier rows
+                cb.resume = True
     ckpt = Checkpoint(
         run_dir / layout.CHECKPOINTS_DIR,
         monitor="val_loss" if fit_kwargs.get("validation_data") is not None else "loss",

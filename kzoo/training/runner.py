@@ -282,6 +282,10 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks, exact=None):
         with _padded(net, run.devices):
             summary = summarize(run, prepared, net, history, wall)
             summary.update(select_and_diagnose(plan, net, history, run_dir))
+    if run.tensorboard not in (None, False):  # the diagnosis and test scores, as text
+        from kzoo.training import tensorboard
+
+        tensorboard.finish(gradient_callbacks, summary)
     if run.devices > 1:
         zoo.layers.unsynchronize_batch_norm(net)  # model.keras loads on every backend
     if config.verbose != 0:

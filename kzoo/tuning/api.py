@@ -46,7 +46,7 @@ def metric_names(hypermodel, dataset, hp=None):
 def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objective=None,
          fixed=None, seed=0, early_stopping=0, prune=False, callbacks=None, workers=0,
          heartbeat_timeout=60.0, overwrite=False, verbose=1, devices=1, gpus_per_worker=None,
-         cluster=None, rank=None, chief_port=None, accumulate=1):
+         cluster=None, rank=None, chief_port=None, accumulate=1, tensorboard=False):
     """Search the learning rate, batch size and architecture of a zoo family.
 
     Args:
@@ -106,6 +106,9 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
             Defaults to `1`.
         verbose: `0` silent; `1` a line per finished trial (best so far, ETA),
             and on a terminal a live line for the running trial. Defaults to `1`.
+        tensorboard: write TensorBoard event files into `out/tb`, without
+            TensorFlow: each trial's curves and the HParams dashboard's data
+            (`kzoo.tuning.tensorboard`; needs `kzoo[tensorboard]`). Defaults to `False`.
 
     Returns:
         A `TuneResult` (on a worker process: `None`).
@@ -116,6 +119,10 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     >>> result.best["hyperparameters"]
     """
     check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune)
+    if tensorboard:  # before anything is written
+        from kzoo.callbacks._event_writer import require
+
+        require("kzoo tune --tensorboard")
     check_scale(devices, workers, gpus_per_worker, cluster, rank, tuner)
     check_accumulate(accumulate)
     blocks = None
@@ -167,6 +174,8 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
         "backend": current_backend(), "max_trials": max_trials, "prune": prune,
         "verbose": verbose, "series": series,
         **({"accumulate": accumulate} if accumulate > 1 else {}),
+        # OUT/tb: each trial's curves and the HParams data (kzoo.tuning.tensorboard)
+        "tensorboard": str(pathlib.Path(out) / "tb") if tensorboard else None,
     }
     out, encoded = pathlib.Path(out), None
     if workers:  # what the workers will read: checked now, written by the launcher
@@ -176,6 +185,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
             early_stopping=early_stopping, prune=prune, callbacks=callbacks,
             heartbeat_timeout=heartbeat_timeout, verbose=verbose, devices=gpus_per_worker or 1,
             accumulate=accumulate,
+            tensorboard=tensorboard,
         ))
     resumed, lock = prepare_search_dir(
         out, identity(settings), direction, overwrite=overwrite, role=role
@@ -212,6 +222,7 @@ def _search(settings, hypermodel, dataset, out, *, resumed, role, workers, encod
         print(hypermodel.space_summary(), flush=True)
     progress = Progress(oracle.objective, max_trials, epochs) if verbose else None
     recorder = Recorder(out, oracle, progress)
+    recorder.tensorboard = settings.get("tensorboard")
     if role == "chief":
         chief.serve(kt_tuner, recorder, heartbeat_timeout)
     else:

@@ -110,6 +110,10 @@ class Recorder:
             workers[trial_id] = worker
             atomic_write(self.out / "trial_workers.json", json.dumps(workers))
             rows = self.write_csv()
+            if getattr(self, "tensorboard", None):  # HParams sessions (kzoo.tuning.tensorboard)
+                from kzoo.tuning.tensorboard import write_hparams
+
+                write_hparams(self.tensorboard, self.oracle, rows)
             # Recorded as ended: its resume checkpoints are no longer needed.
             shutil.rmtree(trial_checkpoint_dir(self.out, trial_id), ignore_errors=True)
             if self.progress is not None:

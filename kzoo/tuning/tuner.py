@@ -107,6 +107,11 @@ class KzooTunerMixin:
         rss = rss_mb()
         start = time.perf_counter()
         extra = self.trial_fit_kwargs(trial)
+        if self.settings.get("tensorboard"):  # the trial's curves (kzoo.tuning.tensorboard)
+            from kzoo.tuning.tensorboard import trial_logger
+
+            logger = trial_logger(self.settings["tensorboard"], trial.trial_id)
+            kwargs["callbacks"] = [*kwargs.get("callbacks", []), logger]
         if self.stopper is not None and "trial_checkpoint" in extra:
             # A resumed trial: its curve (which later trials' medians read) starts
             # with the epochs trained before the kill.
