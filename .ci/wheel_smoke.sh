@@ -42,5 +42,23 @@ check recipes-copy "$kzoo" recipes copy lr_finder recipes
 # The copied recipe in its fast mode, with the venv's python (the wheel alone).
 check recipe-run env KZOO_FAST=1 "$work/venv/bin/python" recipes/lr_finder.py
 
+# The tensorboard extra on this install (no TensorFlow unless EXTRA brought it):
+# `kzoo train --tensorboard` writes event files that TensorBoard's own reader reads,
+# with the same epoch losses as history.csv.
+check install-tensorboard "$work/venv/bin/pip" install -q "$wheel[$extra,tensorboard]"
+check train-tensorboard "$kzoo" train --model mlp --data digits --epochs 2 --out tbrun \
+  --tensorboard --quiet
+check tensorboard-read "$work/venv/bin/python" -c "
+import csv, importlib.util, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+tf = importlib.util.find_spec('tensorflow') is not None
+acc = EventAccumulator('tbrun/tb/train'); acc.Reload()
+got = [round(e.value, 5) for e in acc.Scalars('epoch_loss')]
+want = [round(float(r['loss']), 5) for r in csv.DictReader(open('tbrun/history.csv'))]
+print('tensorflow installed:', tf, 'epoch_loss', got, 'history', want)
+no_tf_expected = '$extra' not in ('tensorflow', 'all')
+sys.exit(0 if got == want and len(got) == 2 and not (no_tf_expected and tf) else 1)
+"
+
 echo "wheel smoke [$extra]: $([ $failed = 0 ] && echo PASS || echo FAIL) in $(( $(date +%s) - start )) s"
 exit $failed
