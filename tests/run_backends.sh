@@ -17,7 +17,7 @@ threads() {
 run() {
   local b=$1; shift
   local t0=$SECONDS
-  env $(threads "$b") KERAS_BACKEND=$b "$py" -m pytest -q -p no:cacheprovider --durations=8 "$@" tests >"$logs/$b.log" 2>&1
+  env $(threads "$b") KERAS_BACKEND=$b "$py" -m pytest -q -p no:cacheprovider --durations=25 "$@" tests >"$logs/$b.log" 2>&1
   echo $? >"$logs/$b.rc"
   echo $((SECONDS - t0)) >"$logs/$b.secs"
 }

@@ -100,7 +100,10 @@ def _vanishing_run(cell, seed):
     return mse, flagged, float(np.median(ratio[-(len(ratio) // 3):]))
 
 
-EPOCHS_VANISHING = 30
+# The SimpleRNN never learns the task: 12 epochs show it as well as 30 did (jax seeds
+# 0-2, 2026-12-05: test MSE 0.164 / 0.168 / 0.166, late ratio 1.1e-4 / 1.2e-4 / 4.5e-4,
+# early_proj flagged on each) at 40 % of the cost (CI budget).
+EPOCHS_VANISHING = 12
 # The LSTM learns the task in a sudden drop whose epoch depends on its initial
 # weights (each backend draws its own from a seed) and on the float trajectory. First
 # epoch with validation MSE < 0.05, measured 2026-12-01: jax seeds 0-9: 24, 17, 22, 27,
@@ -118,10 +121,12 @@ def test_adding_problem_simple_rnn_vanishes_lstm_solves():
     """Median over 3 seeds. Measured on seeds 0-2 (jax; it also passes under XLA fast math
     and on one thread): late early_proj ratio SimpleRNN ~1e-5..1e-3 vs LSTM ~0.3
     (threshold 1e-2 between); test MSE SimpleRNN ~0.165 (the mean predictor's 1/6) after
-    30 epochs vs LSTM < 0.01 (solved, then 10 more epochs, within 70). Medians on
+    12 epochs (30 until 2026-12-05, same figures) vs LSTM < 0.01 (solved, then 10 more
+    epochs, within 70). Medians on
     2026-12-01, jax / torch / tensorflow (KZOO_SCIENCE_BACKENDS=all): LSTM test MSE
     0.0011 / 0.0015 / 0.0007 and late ratio 0.29 / 0.30 / 0.28; SimpleRNN late ratio
-    2.4e-4 / 2.0e-4 / 5.2e-3 (tensorflow's is the thinnest margin, 1.9x)."""
+    2.4e-4 / 2.0e-4 / 5.2e-3 after 30 epochs (tensorflow's is the thinnest margin, 1.9x;
+    not re-measured at 12 epochs, which CI runs on jax only)."""
     runs = {cell: [_vanishing_run(cell, seed) for seed in SEEDS] for cell in ("SimpleRNN", "LSTM")}
     mse = {cell: np.median([r[0] for r in runs[cell]]) for cell in runs}
     ratio = {cell: np.median([r[2] for r in runs[cell]]) for cell in runs}

@@ -33,6 +33,22 @@ def test_distort_is_seeded_and_cuts_rescales_and_pads():
     assert np.log10(scales.max() / scales.min()) > 5  # ~6 decades drawn for 300 series
 
 
+def test_stretch_resamples_the_whole_series():
+    """cut="stretch" keeps the whole shape, squeezed to the new length (ends kept)."""
+    t = np.linspace(0, 1, 40)
+    x = np.stack([np.sin(2 * np.pi * (k % 3 + 1) * t) for k in range(50)])[..., None]
+    a, la = distort(x, [40] * len(x), np.random.default_rng(0), min_fraction=0.5,
+                    decades=0, cut="stretch")
+    assert min(la) >= 20 and max(la) <= 40 and len(set(la)) > 5
+    for i, n in enumerate(la):
+        assert np.all(a[i, n:] == 0.0)
+        back = np.interp(t, np.linspace(0, 1, n), a[i, :n, 0] - a[i, 0, 0] + x[i, 0, 0])
+        ratio = a[i, :n].std() / x[i].std()  # one factor and offset per series
+        np.testing.assert_allclose(a[i, [0, n - 1], 0] - a[i, 0, 0],
+                                   ratio * (x[i, [0, -1], 0] - x[i, 0, 0]), atol=1e-4)
+        assert np.corrcoef(back, x[i, :, 0])[0, 1] > 0.99
+
+
 def test_registered_loader_on_the_shared_trace(ucr_dir):
     ds = datasets.load(f"ragged:name=Trace,root={ucr_dir}", seed=0)
     again = datasets.load(f"ragged:name=Trace,root={ucr_dir}", seed=1)
@@ -45,3 +61,5 @@ def test_registered_loader_on_the_shared_trace(ucr_dir):
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="min_fraction"):
         datasets.load("ragged:name=Trace,min_fraction=0")
+    with pytest.raises(ValueError, match="cut must be"):
+        datasets.load("ragged:name=Trace,cut=middle")

@@ -255,7 +255,7 @@ def test_a_tpe_search_records_its_study_and_reproduces_from_its_seed(tmp_path, m
 
     monkeypatch.setattr(tuner_module, "TPEOracle", Spy)
     runs = [
-        tune("mlp", tiny_data(), out=tmp_path / name, tuner="tpe", max_trials=3, epochs=2,
+        tune("mlp", tiny_data(), out=tmp_path / name, tuner="tpe", max_trials=3, epochs=1,
              fixed=TINY, verbose=0, seed=seed)
         for name, seed in (("a", 0), ("b", 0), ("c", 1))
     ]
