@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from kzoo.callbacks import _keras_private
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 _ATTR = "_kzoo_grad_hook"
 _EPS = 1e-12

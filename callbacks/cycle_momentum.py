@@ -5,7 +5,7 @@ from keras import ops
 
 from kzoo.callbacks import _keras_private
 from kzoo.callbacks.schedules import OneCycle
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 
 class CycleMomentum(keras.callbacks.Callback):

@@ -9,7 +9,7 @@ from keras import ops
 
 from kzoo.callbacks import _keras_private
 from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 ACTIONS = ("warn", "stop", "rollback")
 _VARS = ("health_hist", "health_count", "health_state", "vanish_streak")

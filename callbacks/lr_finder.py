@@ -27,7 +27,8 @@ import numpy as np
 
 from kzoo.callbacks import _keras_private as private
 from kzoo.callbacks.resumable_fit import ShuffledBatches
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import is_number
+from kzoo.runtime.errors import UsageError
 
 RESULT_FILE = "lr_find.json"
 
@@ -141,7 +142,7 @@ class LRFinder:
         seed=0,
     ):
         for name, value in (("min_lr", min_lr), ("max_lr", max_lr)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if not is_number(value) or value <= 0:
                 raise UsageError(f"{name} must be a number > 0, got {value!r}.")
         if min_lr >= max_lr:
             raise UsageError(f"min_lr ({min_lr}) must be below max_lr ({max_lr}).")

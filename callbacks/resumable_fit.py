@@ -20,7 +20,8 @@ import numpy as np
 
 from kzoo.callbacks._checkpoint_state import BEST_WEIGHTS, callback_key
 from kzoo.callbacks._padded_metrics import exact_padded_metrics
-from kzoo.errors import DataError, UsageError
+from kzoo.runtime.checks import is_int
+from kzoo.runtime.errors import DataError, UsageError
 
 
 class ShuffledBatches(keras.utils.PyDataset):
@@ -72,7 +73,7 @@ class ShuffledBatches(keras.utils.PyDataset):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise UsageError(f"batch_size must be an int >= 1, got {batch_size!r}.")
         for name, value in (("pad_to", pad_to), ("process_count", process_count)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise UsageError(f"{name} must be an int >= 1, got {value!r}.")
         if pad_to % process_count or not 0 <= process_index < process_count:
             raise UsageError(

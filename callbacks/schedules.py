@@ -18,8 +18,8 @@ import keras
 from keras import ops
 from keras.optimizers.schedules import ExponentialDecay, LearningRateSchedule
 
-from kzoo.callbacks._checks import check_int, check_positive
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import check_int, check_positive, is_int
+from kzoo.runtime.errors import UsageError
 
 
 def _value_at(schedule, step):
@@ -56,7 +56,7 @@ class Warmup(LearningRateSchedule):
             after = keras.saving.deserialize_keras_object(after)
         if not isinstance(after, LearningRateSchedule):
             check_positive("after", after)
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        if not is_int(warmup_steps) or warmup_steps < 0:
             raise UsageError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}.")
         check_positive("initial_learning_rate", initial_learning_rate, allow_zero=True)
         self.after = after
@@ -152,7 +152,7 @@ class OneCycle(LearningRateSchedule):
         max_momentum=0.95,
     ):
         check_positive("max_learning_rate", max_learning_rate)
-        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 2:
+        if not is_int(total_steps) or total_steps < 2:
             raise UsageError(f"total_steps must be an int >= 2, got {total_steps!r}.")
         if not 0.0 < pct_start < 1.0:
             raise UsageError(f"pct_start must lie in (0, 1), got {pct_start!r}.")

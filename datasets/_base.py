@@ -12,7 +12,8 @@ import pathlib
 
 import numpy as np
 
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import is_number
+from kzoo.runtime.errors import UsageError
 
 _LOADERS: dict = {}
 
@@ -183,7 +184,7 @@ def load(spec, *, seed=0, **options):
 def check_fractions(name, val_fraction, test_fraction):
     """A built-in set's split fractions: validation and test in (0, 1), together < 1."""
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        if not is_number(value) or not 0 < value < 1:
             raise UsageError(f"{name}: {key} must be a fraction in (0, 1), got {value!r}; "
                              f"e.g. '{name}:{key}=0.2'.")
     if val_fraction + test_fraction >= 1:

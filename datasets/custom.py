@@ -18,8 +18,8 @@ import zipfile
 import numpy as np
 
 from kzoo.datasets._base import Dataset, split_indices, standardize
-from kzoo.errors import DataError, UsageError
 from kzoo.reading import read_csv_rows
+from kzoo.runtime.errors import DataError, UsageError
 
 TASKS = ("classification", "multiclass", "binary", "regression")
 NPZ_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")

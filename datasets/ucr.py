@@ -42,8 +42,8 @@ import zipfile
 import numpy as np
 
 from kzoo.datasets._base import Dataset, register_dataset
-from kzoo.errors import DataError, UsageError
 from kzoo.reading import read_json
+from kzoo.runtime.errors import DataError, UsageError
 
 BASE_URL = "https://timeseriesclassification.com/aeon-toolkit"
 MIRRORS = (BASE_URL, "https://github.com/sktime/sktime-datasets/raw/main/TSC")

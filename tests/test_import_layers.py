@@ -11,15 +11,16 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIBRARY = ("zoo", "datasets", "callbacks")
-# kzoo.backend (which backend, and is it installed) is no application module: it is
+# kzoo.runtime.backend (which backend, and is it installed) is no application module: it is
 # keras-free and `kzoo/__init__.py` itself imports it, so every `import kzoo.zoo`
 # runs it anyway. The library may use it.
-# kzoo.errors, kzoo.devices (which devices, the data-parallel engine) and
-# kzoo.multiprocess (which process writes, barriers) are the same kind: process-level
+# kzoo.runtime.errors, kzoo.runtime.devices (which devices, the data-parallel engine) and
+# kzoo.runtime.processes (which process writes, barriers) are the same kind: process-level
 # facts the library needs (a callback writes on process 0 only), importing nothing
 # of the application (test below).
 FOUNDATION = (
-    "kzoo.backend", "kzoo.errors", "kzoo.devices", "kzoo.multiprocess", "kzoo.reading",
+    "kzoo.runtime.backend", "kzoo.runtime.errors", "kzoo.runtime.devices",
+    "kzoo.runtime.processes", "kzoo.runtime.files", "kzoo.runtime.checks", "kzoo.reading",
 )
 
 
@@ -47,6 +48,7 @@ def test_library_imports_only_its_own_subpackage(package):
         for path in files
         for line, name in _kzoo_imports(path)
         if name != own and not name.startswith(own + ".") and name not in FOUNDATION
+        and name != "kzoo.runtime"
     ]
     assert not bad, "library modules import outside their subpackage:\n" + "\n".join(bad)
 

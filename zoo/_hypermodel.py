@@ -25,8 +25,8 @@ import contextlib
 
 import keras_tuner
 
-from kzoo import devices as kzoo_devices
-from kzoo.errors import UsageError
+from kzoo.runtime import devices as kzoo_devices
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo import _recipes
 from kzoo.zoo._data_fit import fit_to_data
 from kzoo.zoo._registry import HEADS, check_choice, create, get_spec
@@ -106,7 +106,7 @@ def _override(base, name, value):
 
 
 def devices_scope(devices):
-    """`kzoo.devices.scope(devices)`; with None or 1 device, nothing to install."""
+    """`kzoo.runtime.devices.scope(devices)`; with None or 1 device, nothing to install."""
     if devices is None or devices == 1:
         return contextlib.nullcontext(kzoo_devices.Placement())
     return kzoo_devices.scope(devices)
@@ -199,7 +199,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
             hp: the trial's hyperparameters.
             model: the model `build` returned.
             *args, **kwargs: `fit`'s arguments (from `tuner.search`).
-            devices: train on this many devices (`kzoo.devices.scope`); None or 1
+            devices: train on this many devices (`kzoo.runtime.devices.scope`); None or 1
                 trains as `fit` does. Enter the same setting around `build` (the
                 tuner's `distribution_strategy`), as KerasTuner's `clear_session`
                 between trials resets a global distribution.

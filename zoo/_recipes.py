@@ -39,7 +39,8 @@ The data rules:
 import dataclasses
 import math
 
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import is_int
+from kzoo.runtime.errors import UsageError
 
 SOURCES = ("recipe", "data rule", "user")
 SELECTIONS = ("val_loss", "loss", "last")
@@ -289,9 +290,9 @@ def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", **ove
         `"whole_train"`), `n_fit` (examples the model is fitted on) and every
         recipe field, each with its source.
     """
-    if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:
+    if not is_int(n_train) or n_train < 1:
         raise UsageError(f"n_train must be a positive int, got {n_train!r}.")
-    if isinstance(n_val, bool) or not isinstance(n_val, int) or n_val < 0:
+    if not is_int(n_val) or n_val < 0:
         raise UsageError(f"n_val must be an int >= 0, got {n_val!r}.")
     fields = {f.name for f in dataclasses.fields(TrainRecipe)} - {"sources"}
     unknown = set(overrides) - fields
@@ -374,7 +375,7 @@ def _resolve_batch_and_epochs(values, sources, notes, put, batch_size, epochs):
 
 
 def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise UsageError(f"{name} must be a positive integer or 'auto', got {value!r}.")
 
 

@@ -11,7 +11,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 HEADS = ("multiclass", "binary", "multilabel", "regression")
 KINDS = ("tabular", "sequence")

@@ -7,7 +7,7 @@ use them save to `.keras` and load back with `safe_mode=True` (no `Lambda`).
 import keras
 from keras import ops
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo._registry import output_units
 
 

@@ -44,7 +44,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo.errors import DataError
+from kzoo.runtime.errors import DataError
 from kzoo.zoo._registry import check_range, output_units, register_model
 from kzoo.zoo.layers import regularizer, sequence_input
 

@@ -8,7 +8,7 @@ for tanh/sigmoid, no bias before batch norm.
 
 import keras
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo._registry import check_choice, check_range, register_model
 from kzoo.zoo.layers import batch_norm, default_initializer, output_head, regularizer
 

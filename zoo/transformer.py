@@ -10,7 +10,7 @@ does not change the prediction.
 
 import keras
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
     SinusoidalPositionEmbedding,

@@ -7,8 +7,8 @@ the applied rates are `LearningRateLogger`'s `step,lr` CSV (`lr_steps.csv`).
 import math
 import pathlib
 
-from kzoo.errors import RunDirError
 from kzoo.plots import _mpl
+from kzoo.runtime.errors import RunDirError
 from kzoo.training import run_dir as layout
 
 LR_FIND_PNG = "lr_find.png"

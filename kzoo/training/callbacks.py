@@ -7,8 +7,8 @@ the gradient callbacks) run before `CSVLogger`, so those values reach
 
 import keras
 
-from kzoo import multiprocess
 from kzoo.callbacks import GradientClipping, GradientHealth, GradientNormLogger
+from kzoo.runtime import processes
 from kzoo.training import run_dir as layout
 
 
@@ -39,8 +39,8 @@ def build_gradient_callbacks(config, run_dir=None):
 def build_callbacks(config, run_dir, data, gradient_callbacks):
     """Keras callbacks for a run: the gradient ones and CSV history. Early stopping
     and the kept epoch come from the recipe (`kzoo.training.recipe.make_callbacks`).
-    Only the process that writes (`kzoo.multiprocess.is_writer`) logs history.csv."""
+    Only the process that writes (`kzoo.runtime.processes.is_writer`) logs history.csv."""
     callbacks = list(gradient_callbacks)
-    if run_dir is not None and multiprocess.is_writer():
+    if run_dir is not None and processes.is_writer():
         callbacks.append(keras.callbacks.CSVLogger(str(run_dir / layout.HISTORY_FILE)))
     return callbacks

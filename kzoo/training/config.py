@@ -9,8 +9,8 @@ import dataclasses
 import math
 import pathlib
 
-from kzoo.devices import check_devices_value
-from kzoo.errors import UsageError
+from kzoo.runtime.devices import check_devices_value
+from kzoo.runtime.errors import UsageError
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # The names of kzoo.callbacks.schedule_factory.SCHEDULES, and of the gradient callbacks'
@@ -76,7 +76,7 @@ class TrainConfig:
         resume: continue the run in `out` from its latest valid checkpoint.
         compile: compile the train step (`jit_compile`): auto, on, off; auto
             compiles on torch only where benchmarks/torch_compile.py found it pays.
-        devices: data-parallel devices, an int >= 1 or `"all"` (`kzoo.devices`):
+        devices: data-parallel devices, an int >= 1 or `"all"` (`kzoo.runtime.devices`):
             jax `keras.distribution.DataParallel`, tensorflow `MirroredStrategy`;
             torch trains on one.
         precise_bn: before each validation and the test, recompute BatchNorm's

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from kzoo.callbacks.precise_bn import subset_size
-from kzoo.errors import RunDirError
+from kzoo.runtime.errors import RunDirError
 from kzoo.zoo import _recipes, get_spec
 
 PRECISE_BN = "Wu & Johnson 2021, Rethinking 'Batch' in BatchNorm (precise BN)"
@@ -52,7 +52,7 @@ def _overrides(config):
 def resolve_run(config, data, devices=1):
     """Resolve `config` against its family's recipe and the size of `data`.
 
-    `devices` is the resolved device count (`kzoo.devices.resolve`): recorded
+    `devices` is the resolved device count (`kzoo.runtime.devices.resolve`): recorded
     with the value asked, and an `"auto"` batch size (the global batch) is
     rounded up to a multiple of it, so no full batch needs padding.
     """

@@ -20,7 +20,7 @@ import pathlib
 import shutil
 import uuid
 
-from kzoo.errors import RunDirError
+from kzoo.runtime.errors import RunDirError
 from kzoo.training.run_files import (  # noqa: F401 (re-exported: layout.X)
     CHECKPOINTS_DIR,
     CONFIG_FILE,
@@ -222,9 +222,9 @@ def claim(out, kind, *, overwrite=False, resume=False, fresh=True):
     multi-process job only process 0 claims (the others, which write nothing,
     wait for it and get a `NoLock`).
     """
-    from kzoo import multiprocess
+    from kzoo.runtime import processes
 
-    held = multiprocess.on_writer(
+    held = processes.on_writer(
         "claiming the run directory", _claim, out, kind, overwrite, resume, fresh
     )
     return NoLock() if held is None else held

@@ -15,11 +15,13 @@ import time
 
 import keras
 
-from kzoo import devices as kzoo_devices
 from kzoo import diagnose, zoo
+from kzoo.callbacks.global_clipping import clip_global_gradient
 from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm
 from kzoo.callbacks.resumable_fit import padded_evaluation
-from kzoo.errors import MachineError, UsageError, out_of_memory
+from kzoo.runtime import devices as kzoo_devices
+from kzoo.runtime import processes
+from kzoo.runtime.errors import MachineError, UsageError, out_of_memory
 from kzoo.training import run_dir as layout
 from kzoo.training import series_rule
 from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
@@ -50,7 +52,7 @@ NO_TEST_NOTE = (
 
 def _oom_is_a_machine_error(func):
     """An out-of-memory error of any backend leaves `func` as a MachineError (exit 4)
-    with the advice to shrink the run (`kzoo.errors.out_of_memory`)."""
+    with the advice to shrink the run (`kzoo.runtime.errors.out_of_memory`)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -195,7 +197,7 @@ def train(
             **config.hparams,
         )
         if devices > 1:  # tensorflow: the recipe's clipnorm clips the global gradient
-            kzoo_devices.clip_global_gradient(net.optimizer)
+            clip_global_gradient(net.optimizer)
         # Data-dependent layers (MiniRocket's biases); a resume then restores the checkpoint.
         zoo.fit_to_data(net, prepared.train)
     # --compile: Keras' own choice unless set; on torch, compiled only where measured to pay
@@ -290,8 +292,8 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks, exact=None):
 def _padded(net, devices):
     if devices == 1:
         return contextlib.nullcontext()
-    return padded_evaluation(net, devices, kzoo_devices.process_index(),
-                             kzoo_devices.process_count())
+    return padded_evaluation(net, devices, processes.process_index(),
+                             processes.process_count())
 
 
 def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks, exact=None):

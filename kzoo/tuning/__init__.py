@@ -18,7 +18,7 @@ after every trial, so it is consistent after a SIGKILL. An interrupted trial
 (a killed search, or a dead worker's) continues from its last checkpoint
 (`trial_fit`); `trials.csv`'s `resumed_from_epoch` says where.
 
-Scale: `devices=N` trains each trial on N devices (`kzoo.devices`);
+Scale: `devices=N` trains each trial on N devices (`kzoo.runtime.devices`);
 `workers=N, gpus_per_worker=K` gives each local worker its own K GPUs;
 `cluster="slurm"` (or a hostfile) makes this process one rank of a search over
 several hosts (`distribute.cluster`).

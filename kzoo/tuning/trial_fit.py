@@ -19,7 +19,7 @@ import keras
 
 from kzoo.callbacks import Checkpoint, fit_resumable
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.records import TRIAL_CHECKPOINT
 
@@ -60,7 +60,7 @@ def fit_trial(model, x, y, *, batch_size, epochs, directory, seed, callbacks=(),
         verbose: passed to `fit`.
         record: a dict that gets `resumed_from_epoch`: the epochs (a fraction
             mid-epoch) the checkpoint had already trained, 0 for a fresh trial.
-        devices: the devices the trial trains on (inside `kzoo.devices.scope`):
+        devices: the devices the trial trains on (inside `kzoo.runtime.devices.scope`):
             each batch is padded to a multiple of it (`fit_resumable(pad_to=)`).
 
     Returns:

@@ -28,7 +28,7 @@ import os
 import pathlib
 import re
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.tuning.distribute.roles import ENV_ID, ENV_IP, ENV_PORT
 
 DEFAULT_PORT = 47_610
@@ -227,7 +227,7 @@ def cluster_env(cluster, rank=None, chief_port=None, gpus_per_worker=None, *, en
         env["CUDA_VISIBLE_DEVICES"] = ",".join(device_block(role, gpus, gpus_per_worker))
         return env
     if backend is None:
-        from kzoo.backend import current_backend
+        from kzoo.runtime.backend import current_backend
 
         backend = current_backend()
     env.update(launcher.plan_devices(1, gpus_per_worker, backend, [], environ)[0])

@@ -10,7 +10,7 @@ from kzoo.callbacks.lr_finder import RESULT_FILE
 from kzoo.callbacks.schedule_factory import SCHEDULES
 from kzoo.cli import build_parser
 from kzoo.cli_train import NOT_TRAIN_FLAGS
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.training import config, run_dir
 from kzoo.training.config import TrainConfig, validate_config
 from kzoo.zoo import POLICIES

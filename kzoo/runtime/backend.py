@@ -4,7 +4,7 @@ import importlib.util
 import os
 import sys
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_BACKEND = "jax"

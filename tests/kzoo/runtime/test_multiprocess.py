@@ -1,4 +1,4 @@
-"""Several processes on jax, one writer (`kzoo.multiprocess`).
+"""Several processes on jax, one writer (`kzoo.runtime.processes`).
 
 Two processes on 127.0.0.1 with 2 virtual CPU devices each (4 global devices)
 train the same tiny MLP as one process with 4 virtual devices; jax's gloo CPU

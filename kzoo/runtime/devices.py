@@ -8,9 +8,8 @@ every process of a multi-process job), with `batch_size` the global batch:
 - tensorflow: `tf.distribute.MirroredStrategy`;
 - torch: refused with a clear error (Keras 3.15 has no torch distribution).
 
-This module is the one place the rest of kzoo asks "which process am I, do I
-write, wait for the others". With one process every answer is trivial, so
-single-device code calls these functions unconditionally.
+Which process this is, and waiting for the others, is `kzoo.runtime.processes`
+(one process API); with one process every answer is trivial.
 
 API (the contract other modules code against):
 
@@ -19,16 +18,13 @@ API (the contract other modules code against):
 - `scope(devices)`: a context manager that installs the engine for
   `resolve(devices)` devices around model building, compiling and fitting;
   yields a `Placement`.
-- `process_index()`, `process_count()`, `is_writer()`: this process in a
-  multi-process job (0 and 1 without one); only the writer writes files.
-- `barrier(name)`: every process waits here until all have arrived (a no-op
-  with one process).
 - `check_devices_value(devices)`: the keras-free check of the setting (config, CLI).
-- `clip_global_gradient(optimizer)`: on tensorflow with several replicas, Keras'
-  own clipping clips the global gradient, not each replica's.
+
+`kzoo.callbacks.global_clipping.clip_global_gradient(optimizer)` makes Keras' own
+clipping clip the global gradient on tensorflow with several replicas.
 
 Batches: `batch_size` is the global batch. kzoo's batch order
-(`kzoo.callbacks.ShuffledBatches`) pads a batch that does not divide by the
+(`kzoo.fit.ShuffledBatches`) pads a batch that does not divide by the
 device count with zero-weight copies, and keeps the loss, the gradient and the
 logged metrics those of the unpadded batch (`fit_resumable(pad_to=...)`).
 """
@@ -36,7 +32,9 @@ logged metrics those of the unpadded batch (`fit_resumable(pad_to=...)`).
 import contextlib
 import dataclasses
 
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import is_int
+from kzoo.runtime.errors import UsageError
+from kzoo.runtime.processes import process_count, process_index
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,43 +65,9 @@ def _backend():
     return keras.backend.backend()
 
 
-def process_count():
-    """Number of processes of this job (1 unless jax's distributed runtime runs)."""
-    if _backend() == "jax":
-        import jax
-
-        return jax.process_count()
-    return 1
-
-
-def process_index():
-    """This process's index in the job (0 unless jax's distributed runtime runs)."""
-    if _backend() == "jax":
-        import jax
-
-        return jax.process_index()
-    return 0
-
-
-def is_writer():
-    """True on the one process that writes checkpoints, logs and summaries."""
-    return process_index() == 0
-
-
-def barrier(name):
-    """Wait until every process of the job reaches `barrier(name)`."""
-    if process_count() == 1:
-        return
-    from jax.experimental import multihost_utils
-
-    multihost_utils.sync_global_devices(f"kzoo:{name}")
-
-
 def check_devices_value(devices):
     """Raise `UsageError` unless `devices` is an int >= 1 or `"all"` (keras-free)."""
-    if devices == "all" or (
-        isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1
-    ):
+    if devices == "all" or (is_int(devices) and devices >= 1):
         return
     raise UsageError(f"devices must be an int >= 1 or 'all', got {devices!r}.")
 
@@ -143,7 +107,8 @@ def resolve(devices, backend=None):
 
     Example:
 
-    >>> kzoo.devices.resolve("all")  # with XLA_FLAGS=--xla_force_host_platform_device_count=4
+    >>> # with XLA_FLAGS=--xla_force_host_platform_device_count=4
+    >>> kzoo.runtime.devices.resolve("all")
     4
     """
     check_devices_value(devices)
@@ -180,45 +145,6 @@ def resolve(devices, backend=None):
             f"takes part, so pass devices='all' (the job's {len(names)} devices)."
         )
     return devices
-
-
-def clip_global_gradient(optimizer):
-    """Make Keras' own clipping (`clipnorm`, `global_clipnorm`, `clipvalue`) clip
-    the global gradient under a TensorFlow strategy of several replicas.
-
-    Keras' TF optimizer clips each replica's gradient before the all-reduce, so
-    a norm threshold would apply to per-replica norms. Here the replicas first
-    sum their gradients (the global gradient, on each), clip that with the
-    optimizer's own rule, and pass on a 1/replicas share, which Keras' all-reduce
-    sums back to the clipped global gradient (exactly for 2, 4, 8... replicas).
-    A no-op elsewhere, and on one replica.
-
-    Args:
-        optimizer: a built or unbuilt Keras optimizer (of a model built in `scope`).
-    """
-    if _backend() != "tensorflow" or not (
-        optimizer.clipnorm or optimizer.global_clipnorm or optimizer.clipvalue
-    ):
-        return
-    import tensorflow as tf
-
-    from kzoo.callbacks import _keras_private
-
-    own = type(optimizer)._clip_gradients
-
-    def clip(grads):
-        context = tf.distribute.get_replica_context()
-        replicas = context.num_replicas_in_sync if context is not None else 1
-        if replicas == 1:
-            return own(optimizer, grads)
-        present = [i for i, g in enumerate(grads) if g is not None]
-        grads = list(grads)
-        for i, g in zip(present, context.all_reduce("sum", [grads[i] for i in present]),
-                        strict=True):
-            grads[i] = g
-        return [g if g is None else g / replicas for g in own(optimizer, grads)]
-
-    _keras_private.install_clip_hook(optimizer, clip)
 
 
 # One engine per device set: TensorFlow refuses a model built under one
@@ -262,7 +188,7 @@ def scope(devices):
 
     Example:
 
-    >>> with kzoo.devices.scope(4) as placement:
+    >>> with kzoo.runtime.devices.scope(4) as placement:
     ...     model = kzoo.zoo.create("mlp", input_shape=(64,), num_classes=10)
     ...     model.fit(x, y, batch_size=32 * placement.devices)
     """

@@ -1,15 +1,15 @@
-"""Joining a multi-process job (`kzoo.multiprocess.join`, `kzoo train --coordinator ...`):
+"""Joining a multi-process job (`kzoo.runtime.processes.join`, `kzoo train --coordinator ...`):
 bad settings and the backends that cannot join are refused before anything starts. The
 real two-process run is in test_multiprocess.py (jax)."""
 
 import keras
 import pytest
 
-from kzoo import multiprocess
 from kzoo.cli import main
-from kzoo.errors import EXIT_USAGE, UsageError
+from kzoo.runtime import processes
+from kzoo.runtime.errors import EXIT_USAGE, UsageError
 
-ENV = (multiprocess.ENV_COORDINATOR, multiprocess.ENV_NUM_PROCESSES, multiprocess.ENV_PROCESS_ID)
+ENV = (processes.ENV_COORDINATOR, processes.ENV_NUM_PROCESSES, processes.ENV_PROCESS_ID)
 
 
 @pytest.fixture(autouse=True)
@@ -19,12 +19,12 @@ def _no_job_env(monkeypatch):
 
 
 def test_nothing_set_or_one_process_joins_nothing():
-    assert multiprocess.join() is False
-    assert multiprocess.join("127.0.0.1:1234", 1, 0) is False
-    assert not multiprocess.joined()
-    assert multiprocess.process_index() == 0 and multiprocess.is_writer()
-    multiprocess.barrier("nothing to wait for")  # returns at once
-    multiprocess.agree(3, "a value", "no fix needed")
+    assert processes.join() is False
+    assert processes.join("127.0.0.1:1234", 1, 0) is False
+    assert not processes.joined()
+    assert processes.process_index() == 0 and processes.is_writer()
+    processes.barrier("nothing to wait for")  # returns at once
+    processes.agree(3, "a value", "no fix needed")
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_nothing_set_or_one_process_joins_nothing():
 )
 def test_bad_settings_are_named(args, words):
     with pytest.raises(UsageError) as err:
-        multiprocess.join(*args, backend="jax")
+        processes.join(*args, backend="jax")
     for word in words:
         assert word in str(err.value)
 
@@ -51,27 +51,27 @@ def test_bad_settings_are_named(args, words):
 )
 def test_other_backends_are_refused(backend, words):
     with pytest.raises(UsageError) as err:
-        multiprocess.join("127.0.0.1:1234", 2, 0, backend=backend)
+        processes.join("127.0.0.1:1234", 2, 0, backend=backend)
     for word in [*words, "--backend jax"]:
         assert word in str(err.value)
 
 
 def test_settings_default_to_keras_variables(monkeypatch):
-    monkeypatch.setenv(multiprocess.ENV_COORDINATOR, "127.0.0.1:1234")
-    monkeypatch.setenv(multiprocess.ENV_NUM_PROCESSES, "2")
-    monkeypatch.setenv(multiprocess.ENV_PROCESS_ID, "7")
+    monkeypatch.setenv(processes.ENV_COORDINATOR, "127.0.0.1:1234")
+    monkeypatch.setenv(processes.ENV_NUM_PROCESSES, "2")
+    monkeypatch.setenv(processes.ENV_PROCESS_ID, "7")
     with pytest.raises(UsageError, match="--process-id must be 0 to 1"):
-        multiprocess.join(backend="jax")
-    monkeypatch.setenv(multiprocess.ENV_NUM_PROCESSES, "two")
+        processes.join(backend="jax")
+    monkeypatch.setenv(processes.ENV_NUM_PROCESSES, "two")
     with pytest.raises(UsageError, match="KERAS_DISTRIBUTION_NUM_PROCESSES='two'"):
-        multiprocess.join(backend="jax")
+        processes.join(backend="jax")
 
 
 def test_on_writer_runs_the_write_on_the_writer_only(monkeypatch):
     calls = []
-    assert multiprocess.on_writer("a write", lambda v: calls.append(v) or v, 5) == 5
-    monkeypatch.setattr(multiprocess, "is_writer", lambda: False)
-    assert multiprocess.on_writer("a write", calls.append, 6) is None
+    assert processes.on_writer("a write", lambda v: calls.append(v) or v, 5) == 5
+    monkeypatch.setattr(processes, "is_writer", lambda: False)
+    assert processes.on_writer("a write", calls.append, 6) is None
     assert calls == [5]
 
 

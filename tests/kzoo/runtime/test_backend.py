@@ -1,11 +1,11 @@
-"""kzoo.backend: `clear_session` frees what Keras' own leaves behind on tensorflow."""
+"""kzoo.runtime.backend: `clear_session` frees what Keras' own leaves behind on tensorflow."""
 
 import keras
 import numpy as np
 import pytest
 
 import kzoo
-from kzoo.backend import tf_custom_gradients
+from kzoo.runtime.backend import tf_custom_gradients
 
 
 def _fit_small_model():

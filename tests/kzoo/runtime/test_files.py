@@ -1,17 +1,17 @@
-"""kzoo.callbacks._atomic: the one durable writer (bytes, text, JSON)."""
+"""kzoo.runtime.files: the one durable writer (bytes, text, JSON)."""
 
 import json
 import os
 
 import pytest
 
-from kzoo.callbacks import _atomic
+from kzoo.runtime import files
 
 
 def test_writes_bytes_text_and_json(tmp_path):
-    _atomic.atomic_write_bytes(tmp_path / "a.bin", b"\x00\x01")
-    _atomic.atomic_write_text(tmp_path / "b.txt", "héllo")
-    _atomic.atomic_write_json(tmp_path / "c.json", {"x": [1, 2]})
+    files.atomic_write_bytes(tmp_path / "a.bin", b"\x00\x01")
+    files.atomic_write_text(tmp_path / "b.txt", "héllo")
+    files.atomic_write_json(tmp_path / "c.json", {"x": [1, 2]})
     assert (tmp_path / "a.bin").read_bytes() == b"\x00\x01"
     assert (tmp_path / "b.txt").read_text(encoding="utf-8") == "héllo"
     assert json.loads((tmp_path / "c.json").read_text()) == {"x": [1, 2]}
@@ -20,14 +20,14 @@ def test_writes_bytes_text_and_json(tmp_path):
 
 def test_a_failed_rename_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     target = tmp_path / "state.json"
-    _atomic.atomic_write_json(target, {"v": 1})
+    files.atomic_write_json(target, {"v": 1})
 
     def crash(src, dst):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="No space"):
-        _atomic.atomic_write_json(target, {"v": 2})
+        files.atomic_write_json(target, {"v": 2})
     monkeypatch.undo()
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
@@ -37,5 +37,5 @@ def test_file_and_directory_are_fsynced(tmp_path, monkeypatch):
     synced = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real(fd))
-    _atomic.atomic_write_text(tmp_path / "t.txt", "x")
+    files.atomic_write_text(tmp_path / "t.txt", "x")
     assert len(synced) == 2  # the file, then its directory

@@ -1,4 +1,4 @@
-"""Private: the one durable writer of kzoo: atomic bytes, text and JSON files.
+"""The one durable writer of kzoo: atomic bytes, text and JSON files.
 
 A write goes to a temporary file in the target's directory, which is flushed
 and fsynced, then renamed over the final name (`os.replace`, atomic on POSIX

@@ -1,4 +1,4 @@
-"""kzoo.backend: which backend `import kzoo` picks, and the error for a missing one.
+"""kzoo.runtime.backend: which backend `import kzoo` picks, and the error for a missing one.
 
 A missing backend is simulated, never uninstalled: in-process with a fake
 `importlib.util.find_spec`, in a subprocess with a `sys.meta_path` finder that
@@ -13,8 +13,8 @@ import textwrap
 
 import pytest
 
-from kzoo import backend
-from kzoo.errors import UsageError
+from kzoo.runtime import backend
+from kzoo.runtime.errors import UsageError
 
 _BLOCKER = """
 import sys
@@ -122,7 +122,7 @@ def test_import_kzoo_picks_an_installed_backend_without_importing_it():
         import os, sys
         import kzoo
         print(os.environ["KERAS_BACKEND"], sorted({"keras", "jax", "torch"} & set(sys.modules)))
-        kzoo.backend.check_backend()  # what kzoo runs just before it first imports keras
+        kzoo.runtime.backend.check_backend()  # what kzoo runs just before it first imports keras
         """,
         blocked={"jax"},
     )
@@ -143,7 +143,7 @@ def test_import_kzoo_respects_an_already_imported_keras():
         import keras
         del os.environ["KERAS_BACKEND"]
         import kzoo
-        from kzoo.backend import current_backend
+        from kzoo.runtime.backend import current_backend
         print(os.environ.get("KERAS_BACKEND"), current_backend())
         """
     )
@@ -156,7 +156,7 @@ def test_library_use_with_a_missing_backend_names_the_extra():
     result = _run("import kzoo.zoo", blocked={"torch"}, env_backend="torch")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        'kzoo.backend.BackendNotInstalledError: The torch backend is not installed: '
+        'kzoo.runtime.backend.BackendNotInstalledError: The torch backend is not installed: '
         'pip install "kzoo[torch]" or choose an installed backend (jax, tensorflow).'
     )
 

@@ -1,4 +1,4 @@
-"""kzoo.devices: what a `devices` setting resolves to, its errors, and the flag.
+"""kzoo.runtime.devices: what a `devices` setting resolves to, its errors, and the flag.
 
 Runs on several devices are subprocesses (virtual devices must exist before the
 backend starts): tests/kzoo/training/test_train_devices.py.
@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo import devices
 from kzoo.cli import build_parser, main
-from kzoo.errors import UsageError
+from kzoo.runtime import devices
+from kzoo.runtime.errors import UsageError
 from kzoo.training import TrainConfig
 from kzoo.training.config import validate_config
 from kzoo.training.inputs import prepare_data

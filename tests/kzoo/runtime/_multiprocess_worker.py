@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from kzoo import multiprocess  # noqa: E402
+from kzoo.runtime import processes  # noqa: E402
 
 data, run_dir, prefix, *job = sys.argv[1:]
 
@@ -49,11 +49,11 @@ def _audit(event, args):
 
 sys.addaudithook(_audit)
 if job:
-    multiprocess.join(job[0], int(job[1]), int(job[2]))
+    processes.join(job[0], int(job[1]), int(job[2]))
 
 import kzoo  # noqa: E402
 from kzoo.callbacks import resumable_fit  # noqa: E402
-from kzoo.errors import UsageError  # noqa: E402
+from kzoo.runtime.errors import UsageError  # noqa: E402
 
 # {(stream size, global step): [[epoch, index, weight] of each example this process fed]};
 # Keras reads the first item once more to learn the shapes, so items are kept by step.
@@ -92,8 +92,8 @@ def failing_write():
     raise OSError("simulated")
 
 
-for check in (lambda: multiprocess.on_writer("a simulated write", failing_write),
-              lambda: multiprocess.agree(multiprocess.process_index(), "the index", "None.")):
+for check in (lambda: processes.on_writer("a simulated write", failing_write),
+              lambda: processes.agree(processes.process_index(), "the index", "None.")):
     try:
         check()
     except (OSError, RuntimeError, UsageError) as err:
@@ -101,7 +101,7 @@ for check in (lambda: multiprocess.on_writer("a simulated write", failing_write)
 np.savez(prefix + ".npz", *[np.asarray(v) for v in result.model.weights])
 with open(prefix + ".json", "w") as f:
     seen = [[n, *example] for (n, _), examples in sorted(seen.items()) for example in examples]
-    json.dump({"process_index": multiprocess.process_index(), "seen": seen, "writes": writes,
+    json.dump({"process_index": processes.process_index(), "seen": seen, "writes": writes,
                "errors": errors,
                "history": result.history}, f, default=float)
 print("done", flush=True)

@@ -1,4 +1,5 @@
-"""Several processes, one writer: joining a multi-process jax job.
+"""The one process API: joining a multi-process jax job, which process this is,
+which one writes, and waiting for the others.
 
 A run can span several processes (one per host, or several on one host), each
 with its own devices: `kzoo train --coordinator HOST:PORT --num-processes P
@@ -26,7 +27,7 @@ jax's coordination service notices it is gone.
 import os
 import sys
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 # Keras' own variables (`keras.distribution.initialize` reads them too).
 ENV_COORDINATOR = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
@@ -89,7 +90,7 @@ def join(coordinator=None, num_processes=None, process_id=None, backend=None):
 
     Example:
 
-    >>> kzoo.multiprocess.join("10.0.0.1:1234", num_processes=2, process_id=0)
+    >>> kzoo.runtime.processes.join("10.0.0.1:1234", num_processes=2, process_id=0)
     """
     coordinator = _from_env(coordinator, ENV_COORDINATOR)
     num_processes = _from_env(num_processes, ENV_NUM_PROCESSES, int)
@@ -143,13 +144,14 @@ def joined():
     return jax is not None and jax.distributed.is_initialized() and jax.process_count() > 1
 
 
+def process_count():
+    """Number of processes of this job (1 without a multi-process job)."""
+    return sys.modules["jax"].process_count() if joined() else 1
+
+
 def process_index():
     """This process's index (0 without a multi-process job)."""
-    if not joined():
-        return 0
-    from kzoo import devices
-
-    return devices.process_index()
+    return sys.modules["jax"].process_index() if joined() else 0
 
 
 def is_writer():
@@ -160,9 +162,9 @@ def is_writer():
 def barrier(name):
     """Every process of the job waits here for the others (a no-op with one)."""
     if joined():
-        from kzoo import devices
+        from jax.experimental import multihost_utils
 
-        devices.barrier(name)
+        multihost_utils.sync_global_devices(f"kzoo:{name}")
 
 
 def _from_process_0(value):
