@@ -7,7 +7,7 @@ epoch, EarlyStopping's best weights, and a JSON record: epoch, step within the
 epoch, global step, the history so far, the callbacks' states, NumPy/Python
 RNG states and the monitored score (format: `checkpoint_format.py`).
 
-Writes are atomic (`_atomic.py`); `manifest.json` (written the same way) lists
+Writes are atomic (`kzoo.runtime.files`); `manifest.json` (written the same way) lists
 each file with its SHA-256. A kill at any moment leaves the previous
 checkpoints intact; a truncated or corrupt file is detected on restore, with a
 warning, and the previous one used.
@@ -83,7 +83,7 @@ def _check_writable(directory):
 class Checkpoint(MonitorCallback):
     """Save the full training state, atomically; keep the best k and the last.
 
-    Used with `kzoo.callbacks.fit_resumable` it resumes mid-epoch and exactly;
+    Used with `kzoo.fit.fit_resumable` it resumes mid-epoch and exactly;
     with a plain `model.fit` it still saves (and `restore` works), but Keras'
     own shuffling then makes the resumed batch order differ.
 
@@ -121,7 +121,7 @@ class Checkpoint(MonitorCallback):
     Example:
 
     >>> ckpt = Checkpoint("runs/a/checkpoints", every_n_steps=100, save_best_k=3)
-    >>> history = kzoo.callbacks.fit_resumable(model, x, y, epochs=20, batch_size=32,
+    >>> history = kzoo.fit.fit_resumable(model, x, y, epochs=20, batch_size=32,
     ...                                        checkpoint=ckpt)
     """
 

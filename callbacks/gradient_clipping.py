@@ -7,7 +7,8 @@ import numpy as np
 from keras import ops
 
 from kzoo.callbacks import _keras_private as private
-from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
+from kzoo.callbacks._optimizer_hook import get_hook
+from kzoo.callbacks._ring import percentile, ring_array, ring_record
 from kzoo.runtime.errors import UsageError
 
 MODES = ("value", "norm", "global_norm", "agc", "autoclip")

@@ -10,7 +10,8 @@ import numpy as np
 from keras import ops
 
 from kzoo.callbacks import _keras_private
-from kzoo.callbacks._optimizer_hook import add_to, get_hook
+from kzoo.callbacks._optimizer_hook import get_hook
+from kzoo.callbacks._ring import add_to
 from kzoo.runtime import processes
 from kzoo.runtime.checks import is_int
 from kzoo.runtime.errors import RunDirError, UsageError

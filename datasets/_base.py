@@ -16,6 +16,9 @@ from kzoo.runtime.checks import is_number
 from kzoo.runtime.errors import UsageError
 
 _LOADERS: dict = {}
+# `load`'s reader of .npz/.csv files: `kzoo.datasets.data_files.load_file`, which registers
+# itself on import (`kzoo.datasets` imports it), since it builds on this module.
+_FILE_LOADER = []
 
 
 @dataclasses.dataclass
@@ -76,6 +79,12 @@ class Dataset:
         from kzoo.datasets._checks import check_dataset
 
         return check_dataset(self)
+
+
+def register_file_loader(loader):
+    """Decorator registering the loader of data files, `loader(path, seed=..., **options)`."""
+    _FILE_LOADER[:] = [loader]
+    return loader
 
 
 def register_dataset(name, *, description=""):
@@ -145,7 +154,7 @@ def load(spec, *, seed=0, **options):
 
     Args:
         spec: a name from `list_datasets()`, optionally followed by `:options`;
-            or the path of an `.npz` or `.csv` file (see `kzoo.datasets.custom`),
+            or the path of an `.npz` or `.csv` file (see `kzoo.datasets.data_files`),
             optionally followed by `:key=value` options (`"waves.csv:label=kind"`).
         seed: seed of the split (and of the data, for synthetic sets). Defaults to `0`.
         **options: keyword options for a file's loader (`val`, `test`, `task`,
@@ -156,11 +165,9 @@ def load(spec, *, seed=0, **options):
     """
     file_spec = _file_spec(spec)
     if file_spec is not None:
-        from kzoo.datasets.custom import load_file
-
         path, kwargs = file_spec
         try:
-            return load_file(path, seed=seed, **{**kwargs, **options})
+            return _FILE_LOADER[0](path, seed=seed, **{**kwargs, **options})
         except TypeError as err:
             raise UsageError(f"Bad options for data file {path}: {err}") from None
     if options:

@@ -27,8 +27,9 @@ FAST = os.environ.get("KZOO_FAST") == "1"
 import keras
 
 from kzoo import datasets, zoo
-from kzoo.callbacks import CycleMomentum, LearningRateLogger, LRFinder, OneCycle
+from kzoo.callbacks import LearningRateLogger
 from kzoo.plots import plot_lr_find
+from kzoo.schedules import CycleMomentum, LRFinder, OneCycle
 
 SEED = 0
 BATCH_SIZE = 64

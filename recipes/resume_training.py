@@ -28,7 +28,9 @@ import keras
 import numpy as np
 
 from kzoo import datasets, zoo
-from kzoo.callbacks import Checkpoint, LearningRateLogger, Warmup, fit_resumable
+from kzoo.callbacks import Checkpoint, LearningRateLogger
+from kzoo.fit import fit_resumable
+from kzoo.schedules import Warmup
 
 SEED = 0
 EPOCHS = 2 if FAST else 4

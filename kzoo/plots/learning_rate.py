@@ -1,6 +1,6 @@
 """Plots of learning rates: the LR finder's sweep and the rate applied per step.
 
-The sweep is the result dict of `kzoo.callbacks.LRFinder.find` (`lr_find.json`);
+The sweep is the result dict of `kzoo.schedules.LRFinder.find` (`lr_find.json`);
 the applied rates are `LearningRateLogger`'s `step,lr` CSV (`lr_steps.csv`).
 """
 

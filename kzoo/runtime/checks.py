@@ -29,3 +29,20 @@ def check_int(name, value, low):
     """Raise `UsageError` unless `value` is an int >= `low`."""
     if not is_int(value) or value < low:
         raise UsageError(f"{name} must be an int >= {low}, got {value!r}.")
+
+
+def check_choice(name, value, choices):
+    """Raise `UsageError` naming the valid choices when `value` is not one of them."""
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise UsageError(f"Invalid {name}={value!r}. Choose one of: {shown}.")
+
+
+def check_range(name, value, low=None, high=None, *, kind=(int, float)):
+    """Raise `UsageError` unless `value` is a number of `kind` (never a bool) within
+    `[low, high]` (either bound may be None)."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise UsageError(f"{name} must be a number, got {value!r}.")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        raise UsageError(f"{name}={value!r} is out of range; it must lie in {bounds}.")

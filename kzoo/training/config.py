@@ -13,7 +13,7 @@ from kzoo.runtime.devices import check_devices_value
 from kzoo.runtime.errors import UsageError
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# The names of kzoo.callbacks.schedule_factory.SCHEDULES, and of the gradient callbacks'
+# The names of kzoo.schedules.factory.SCHEDULES, and of the gradient callbacks'
 # modes plus "none"/"off", spelled out here so the CLI imports no keras;
 # tests/kzoo/training/test_config.py checks they agree with the callbacks.
 SCHEDULES = ("constant", "cosine", "linear", "exponential", "step", "onecycle",
@@ -22,7 +22,7 @@ LR_SCALINGS = ("none", "linear", "sqrt")
 CLIP_CHOICES = ("none", "value", "norm", "global_norm", "agc", "autoclip")
 HEALTH_CHOICES = ("off", "warn", "stop", "rollback")
 COMPILE_CHOICES = ("auto", "on", "off")  # kzoo/training/compile_policy.py decides "auto"
-# How a run picks the weights it keeps (kzoo.zoo._recipes.SELECTIONS, keras-free here).
+# How a run picks the weights it keeps (kzoo.zoo._defaults.SELECTIONS, keras-free here).
 SELECTIONS = ("val_loss", "loss", "last")
 
 
@@ -38,7 +38,7 @@ class TrainConfig:
         epochs: maximum epochs, or `"auto"`: the family recipe's budget (grown
             when BatchNorm needs more steps).
         batch_size: examples per step, or `"auto"`: min(n/10, the recipe's cap),
-            shrunk when BatchNorm needs more steps (`kzoo.zoo._recipes`), and
+            shrunk when BatchNorm needs more steps (`kzoo.zoo._defaults`), and
             rounded up to a multiple of `devices`. On several devices it is the
             global batch: each step splits it over the devices.
         lr: base learning rate, `"auto"` (the LR finder's valley suggestion),

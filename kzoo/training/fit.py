@@ -7,8 +7,9 @@ import warnings
 import keras
 import numpy as np
 
-from kzoo.callbacks import Checkpoint, fit_resumable
+from kzoo.callbacks import Checkpoint
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
+from kzoo.fit import fit_resumable
 from kzoo.runtime import processes
 from kzoo.runtime.errors import RunDirError
 from kzoo.training import run_dir as layout

@@ -2,11 +2,12 @@
 
 import math
 
-from kzoo.callbacks import LearningRateLogger, LRFinder, build_schedule, scale_learning_rate
+from kzoo.callbacks import LearningRateLogger
 from kzoo.plots import plot_lr_find
 from kzoo.plots.learning_rate import LR_FIND_PNG
 from kzoo.runtime import processes
 from kzoo.runtime.errors import UsageError
+from kzoo.schedules import LRFinder, build_schedule, scale_learning_rate
 from kzoo.training import run_dir as layout
 
 

@@ -62,7 +62,7 @@ _LEGACY_CONFIG = {
                             "hparams", "checkpoint_every_epochs"}),
     "tune": ("tune_config.json", {"model", "data", "tuner", "epochs", "objective", "seed"}),
 }
-_TMP_PREFIX = ".tmp-"  # what _atomic's temporary files start with
+_TMP_PREFIX = ".tmp-"  # what kzoo.runtime.files' temporary files start with
 
 
 def read_marker(out):

@@ -39,7 +39,7 @@ HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.json"
 MODEL_FILE = "model.keras"
 PLOTS_DIR = "plots"
-LR_FIND_FILE = "lr_find.json"  # what LRFinder.save writes (kzoo.callbacks.lr_finder.RESULT_FILE)
+LR_FIND_FILE = "lr_find.json"  # what LRFinder.save writes (kzoo.schedules.lr_finder.RESULT_FILE)
 LR_STEPS_FILE = "lr_steps.csv"
 GRAD_NORMS_FILE = "grad_norms.csv"  # what GradientNormLogger(run_dir=...) writes
 CHECKPOINTS_DIR = "checkpoints"

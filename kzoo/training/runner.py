@@ -18,13 +18,13 @@ import keras
 from kzoo import diagnose, zoo
 from kzoo.callbacks.global_clipping import clip_global_gradient
 from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm
-from kzoo.callbacks.resumable_fit import padded_evaluation
+from kzoo.fit.resumable_fit import padded_evaluation
 from kzoo.runtime import devices as kzoo_devices
 from kzoo.runtime import processes
 from kzoo.runtime.errors import MachineError, UsageError, out_of_memory
 from kzoo.training import run_dir as layout
 from kzoo.training import series_rule
-from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
+from kzoo.training.callback_stack import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for
 from kzoo.training.config import RunResult, TrainConfig, field_names, validate_config
 from kzoo.training.fit import check_checkpoints, exactness_config, fit_run
@@ -96,7 +96,7 @@ def train(
         **settings: any field of `TrainConfig` (epochs, batch_size, lr, out, seed,
             hparams, early_stopping, precision, overwrite, verbose, ...). Unset
             training settings come from the family's recipe and the data rules
-            (`kzoo.zoo._recipes`); config.json records each value and its source.
+            (`kzoo.zoo._defaults`); config.json records each value and its source.
 
     Returns:
         A `RunResult` with the trained model, its history and the summary.

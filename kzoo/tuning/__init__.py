@@ -29,9 +29,9 @@ The package follows KerasTuner's layout:
 |---|---|
 | `api` | `tune`, and the entry point of launched chief/worker processes |
 | `settings`, `search_dir` | the checks; the search directory and its config file |
-| `tuner`, `bayesian`, `pruning` | `KzooTuner`, `BayesianOracle`, the median stopping rule |
+| `tuner`, `bayesian`, `tpe`, `pruning` | the tuner, the GP oracle, Optuna TPE, median stopping |
 | `trial_fit` | a trial's checkpointed fit, resumed by whichever worker reruns it |
-| `records`, `progress`, `best`, `plots` | trials.csv; printed lines; best.json and model |
+| `records`, `progress`, `best` | trials.csv; printed lines; best.json and model |
 | `distribute/` | roles, gRPC chief, heartbeats, JSON hand-off, local launcher, clusters |
 | `_keras_tuner_private` | every touch of KerasTuner's private API (pinned 1.4.8) |
 """

@@ -17,8 +17,9 @@ import pathlib
 
 import keras
 
-from kzoo.callbacks import Checkpoint, fit_resumable
+from kzoo.callbacks import Checkpoint
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
+from kzoo.fit import fit_resumable
 from kzoo.runtime.errors import UsageError
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.records import TRIAL_CHECKPOINT

@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo.callbacks import fit_resumable
 from kzoo.callbacks.checkpoint import Checkpoint, CheckpointWriteError, latest_checkpoint
+from kzoo.fit import fit_resumable
 from kzoo.zoo import load_model_safely
 
 

@@ -22,3 +22,14 @@ def test_raising_checks_name_the_setting_and_the_bound():
         checks.check_positive("lr", 0)
     with pytest.raises(UsageError, match=r"lr must be a number, got False"):
         checks.check_positive("lr", False)
+
+
+def test_choice_and_range_name_the_choices_and_the_bounds():
+    checks.check_choice("head", "binary", ("binary", "multiclass"))
+    checks.check_range("dropout", 0.5, 0.0, 1.0)
+    with pytest.raises(UsageError, match=r"Invalid head='x'. Choose one of: 'binary'"):
+        checks.check_choice("head", "x", ("binary",))
+    with pytest.raises(UsageError, match=r"dropout=2 is out of range; it must lie in \[0, 1\]"):
+        checks.check_range("dropout", 2, 0, 1)
+    with pytest.raises(UsageError, match="units must be a number, got True"):
+        checks.check_range("units", True, 1, kind=int)

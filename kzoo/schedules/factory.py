@@ -15,11 +15,11 @@ import math
 
 import keras
 
-from kzoo.callbacks.cycle_momentum import CycleMomentum
 from kzoo.callbacks.reduce_lr_on_plateau_with_warmup import ReduceLROnPlateauWithWarmup
-from kzoo.callbacks.schedules import OneCycle, StepDecay, Warmup
 from kzoo.runtime.checks import check_positive
 from kzoo.runtime.errors import UsageError
+from kzoo.schedules.cycle_momentum import CycleMomentum
+from kzoo.schedules.rates import OneCycle, StepDecay, Warmup
 
 SCHEDULES = (
     "constant",

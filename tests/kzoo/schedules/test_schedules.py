@@ -1,4 +1,4 @@
-"""Tests of kzoo.callbacks.schedules: values, serialization, momentum cycling."""
+"""Tests of kzoo.schedules.rates: values, serialization, momentum cycling."""
 
 import math
 
@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kzoo.callbacks import (
+from kzoo.callbacks import LearningRateLogger, ReduceLROnPlateauWithWarmup
+from kzoo.schedules import (
     CycleMomentum,
-    LearningRateLogger,
     OneCycle,
-    ReduceLROnPlateauWithWarmup,
     StepDecay,
     Warmup,
     build_schedule,

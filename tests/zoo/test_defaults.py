@@ -5,14 +5,15 @@ import dataclasses
 import pytest
 
 from kzoo import zoo
-from kzoo.zoo import _recipes
-from kzoo.zoo._recipes import TrainRecipe, bn_min_steps, resolve
+from kzoo.zoo import _defaults
+from kzoo.zoo._defaults import TrainRecipe, bn_min_steps
+from kzoo.zoo._resolve import resolve
 
 
 @pytest.mark.parametrize("name", zoo.list())
 def test_every_family_has_a_cited_recipe(name):
     recipe = zoo.get_spec(name).recipe
-    assert recipe is _recipes.RECIPES[name]
+    assert recipe is _defaults.RECIPES[name]
     # Every value that is not a plain default carries its source.
     for field in ("optimizer", "lr", "epochs", "selection"):
         assert recipe.source(field), f"{name}: {field} has no source"
@@ -71,7 +72,7 @@ def test_user_overrides_win_and_are_marked():
     assert r.values["optimizer"] == "adam" and r.sources["optimizer"] == "recipe"
     as_json = r.to_json()
     assert as_json["lr"] == {"value": 3e-3, "source": "user", "note": ""}
-    assert set(r.sources.values()) <= set(_recipes.SOURCES)
+    assert set(r.sources.values()) <= set(_defaults.SOURCES)
 
 
 def test_user_selection_survives_the_tiny_protocol():
@@ -108,7 +109,7 @@ def test_make_callbacks_keeps_the_lowest_training_loss_epoch():
     import keras
     import numpy as np
 
-    from kzoo.zoo._recipes import make_callbacks, make_optimizer
+    from kzoo.zoo._resolve import make_callbacks, make_optimizer
 
     values = resolve(zoo.get_spec("fcn").recipe, n_train=20, n_val=5, epochs=6).values
     plateau, select = make_callbacks(values)

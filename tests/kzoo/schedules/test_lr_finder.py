@@ -1,4 +1,4 @@
-"""Tests of kzoo.callbacks.lr_finder: sweep, divergence stop, restore, suggestions, files."""
+"""Tests of kzoo.schedules.lr_finder: sweep, divergence stop, restore, suggestions, files."""
 
 import json
 
@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo.callbacks.lr_finder import LRFinder, smooth_losses, suggest
+from kzoo.schedules.lr_finder import LRFinder, smooth_losses, suggest
 
 
 def _problem():

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from kzoo.callbacks import _keras_private as private
-from kzoo.callbacks.resumable_fit import ShuffledBatches
+from kzoo.fit.batches import ShuffledBatches
 from kzoo.runtime.checks import is_number
 from kzoo.runtime.errors import UsageError
 

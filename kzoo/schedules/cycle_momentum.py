@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from kzoo.callbacks import _keras_private
-from kzoo.callbacks.schedules import OneCycle
 from kzoo.runtime.errors import UsageError
+from kzoo.schedules.rates import OneCycle
 
 
 class CycleMomentum(keras.callbacks.Callback):

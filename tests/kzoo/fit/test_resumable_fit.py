@@ -1,4 +1,4 @@
-"""Tests of kzoo.callbacks.resumable_fit: the owned batch order and fit_resumable.
+"""Tests of kzoo.fit.resumable_fit: the owned batch order and fit_resumable.
 
 The checkpoint round trips through `fit_resumable` (exact resume, EarlyStopping
 across a resume, corrupt files) are in test_checkpoint.py.
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import kzoo.callbacks
-from kzoo.callbacks import Checkpoint, ShuffledBatches, fit_resumable
+from kzoo.callbacks import Checkpoint
+from kzoo.fit import ShuffledBatches, fit_resumable
 
 
 def test_shuffled_batches_are_a_seeded_permutation_per_epoch():
@@ -45,5 +46,5 @@ def test_fit_resumable_trains_every_step_and_checks_epochs(tmp_path):
 
 
 def test_public_names_are_the_engine():
-    assert kzoo.callbacks.fit_resumable is fit_resumable
-    assert fit_resumable.__module__ == "kzoo.callbacks.resumable_fit"
+    assert kzoo.fit.fit_resumable is fit_resumable
+    assert fit_resumable.__module__ == "kzoo.fit.resumable_fit"

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo.callbacks import ShuffledBatches, fit_resumable
+from kzoo.fit import ShuffledBatches, fit_resumable
 
 
 def test_last_batch_is_padded_with_zero_weight_copies():
