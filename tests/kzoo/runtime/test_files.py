@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 
 import pytest
 
@@ -34,8 +35,15 @@ def test_a_failed_rename_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeyp
 
 
 def test_file_and_directory_are_fsynced(tmp_path, monkeypatch):
-    synced = []
-    real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    # Only this thread's calls: a checkpoint writer thread an earlier test left
+    # running in the process may fsync too.
+    synced, me, real = [], threading.get_ident(), os.fsync
+
+    def fsync(fd):
+        if threading.get_ident() == me:
+            synced.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
     files.atomic_write_text(tmp_path / "t.txt", "x")
     assert len(synced) == 2  # the file, then its directory
