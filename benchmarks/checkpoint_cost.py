@@ -1,6 +1,6 @@
 """Cost of full-state checkpoints: none vs every epoch vs every 10 steps, sync vs async.
 
-Trains the `mlp` family on `digits` with `kzoo.callbacks.fit_resumable`, for a small
+Trains the `mlp` family on `digits` with `kzoo.fit.fit_resumable`, for a small
 and a large model, and reports wall time per run relative to no checkpointing
 (measured in the same process, modes interleaved over repeats, median kept).
 
@@ -16,7 +16,8 @@ import time
 import keras
 
 from kzoo import datasets, zoo
-from kzoo.callbacks import Checkpoint, fit_resumable
+from kzoo.callbacks import Checkpoint
+from kzoo.fit import fit_resumable
 
 EPOCHS = 5
 BATCH_SIZE = 64

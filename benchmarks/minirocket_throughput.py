@@ -38,7 +38,8 @@ def run_kzoo(name):
     import keras
 
     from kzoo.datasets import load
-    from kzoo.zoo.minirocket import MiniRocketFeatures, _compiled
+    from kzoo.zoo.minirocket import MiniRocketFeatures
+    from kzoo.zoo.minirocket_kernels import compiled as _compiled
 
     ds = load(f"ucr:{name}")
     x_train = np.concatenate([ds.x_train, ds.x_val])

@@ -24,7 +24,7 @@ from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from kzoo.callbacks import _keras_private
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 
 def accumulation_steps(optimizer):

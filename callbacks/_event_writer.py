@@ -28,7 +28,7 @@ import socket
 import struct
 import time
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 SUFFIX = ".kzoo"  # kzoo's event files: the ones a resumed writer may reopen and cut
 INSTALL = "pip install 'kzoo[tensorboard]' (or pip install tensorboard)"

@@ -11,7 +11,7 @@ maximised, every other name (losses, `mae`, `mse`, errors) is minimised.
 
 import keras
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 MODES = ("auto", "min", "max")
 MAX_WORDS = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2")

@@ -7,7 +7,7 @@ epoch, EarlyStopping's best weights, and a JSON record: epoch, step within the
 epoch, global step, the history so far, the callbacks' states, NumPy/Python
 RNG states and the monitored score (format: `checkpoint_format.py`).
 
-Writes are atomic (`_atomic.py`); `manifest.json` (written the same way) lists
+Writes are atomic (`kzoo.runtime.files`); `manifest.json` (written the same way) lists
 each file with its SHA-256. A kill at any moment leaves the previous
 checkpoints intact; a truncated or corrupt file is detected on restore, with a
 warning, and the previous one used.
@@ -31,8 +31,6 @@ import warnings
 import keras
 import numpy as np
 
-from kzoo import multiprocess
-from kzoo.callbacks._atomic import atomic_write_bytes, atomic_write_json
 from kzoo.callbacks._checkpoint_state import (
     callback_key,
     callback_state,
@@ -52,7 +50,10 @@ from kzoo.callbacks.checkpoint_format import (  # noqa: F401 (re-exported)
     load_checkpoint,
     read_manifest,
 )
-from kzoo.errors import RunDirError, UsageError
+from kzoo.runtime import processes
+from kzoo.runtime.checks import is_int
+from kzoo.runtime.errors import RunDirError, UsageError
+from kzoo.runtime.files import atomic_write_bytes, atomic_write_json
 
 
 class CheckpointWriteError(RuntimeError):
@@ -64,7 +65,7 @@ class CheckpointWriteError(RuntimeError):
 
 
 def _check_writable(directory):
-    if not multiprocess.is_writer():
+    if not processes.is_writer():
         return
     directory = pathlib.Path(directory)
     try:
@@ -82,7 +83,7 @@ def _check_writable(directory):
 class Checkpoint(MonitorCallback):
     """Save the full training state, atomically; keep the best k and the last.
 
-    Used with `kzoo.callbacks.fit_resumable` it resumes mid-epoch and exactly;
+    Used with `kzoo.fit.fit_resumable` it resumes mid-epoch and exactly;
     with a plain `model.fit` it still saves (and `restore` works), but Keras'
     own shuffling then makes the resumed batch order differ.
 
@@ -120,7 +121,7 @@ class Checkpoint(MonitorCallback):
     Example:
 
     >>> ckpt = Checkpoint("runs/a/checkpoints", every_n_steps=100, save_best_k=3)
-    >>> history = kzoo.callbacks.fit_resumable(model, x, y, epochs=20, batch_size=32,
+    >>> history = kzoo.fit.fit_resumable(model, x, y, epochs=20, batch_size=32,
     ...                                        checkpoint=ckpt)
     """
 
@@ -149,7 +150,7 @@ class Checkpoint(MonitorCallback):
         ):
             if value is None and name in ("every_n_epochs", "every_n_steps", "keep_every_n_epochs"):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if not is_int(value) or value < low:
                 raise UsageError(f"{name} must be an int >= {low}, got {value!r}.")
         _check_writable(directory)
         self.directory = str(directory)
@@ -201,7 +202,7 @@ class Checkpoint(MonitorCallback):
                     "fit_resumable(..., resume=True)), choose another directory, or pass "
                     "Checkpoint(..., overwrite=True) to replace them."
                 )
-            for path in [*files, directory / MANIFEST] if multiprocess.is_writer() else []:
+            for path in [*files, directory / MANIFEST] if processes.is_writer() else []:
                 path.unlink(missing_ok=True)
         self._directory_checked = True
 
@@ -359,7 +360,7 @@ class Checkpoint(MonitorCallback):
             pending.result()
 
     def _write(self, directory, name, data, record):
-        if not multiprocess.is_writer():
+        if not processes.is_writer():
             return
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -449,7 +450,7 @@ class Checkpoint(MonitorCallback):
         else:
             found = (path, *load_checkpoint(path))
         step = -1 if found is None else found[2]["global_step"]
-        multiprocess.agree(
+        processes.agree(
             step, f"the step of the checkpoint to resume from in {self.directory}",
             "Every process must read the same checkpoints: put the run directory on a "
             "filesystem all hosts share.",

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from kzoo.errors import RunDirError
+from kzoo.runtime.errors import RunDirError
 
 FORMAT = 1
 MANIFEST = "manifest.json"

@@ -7,8 +7,9 @@ import numpy as np
 from keras import ops
 
 from kzoo.callbacks import _keras_private as private
-from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
-from kzoo.errors import UsageError
+from kzoo.callbacks._optimizer_hook import get_hook
+from kzoo.callbacks._ring import percentile, ring_array, ring_record
+from kzoo.runtime.errors import UsageError
 
 MODES = ("value", "norm", "global_norm", "agc", "autoclip")
 _VARS = ("autoclip_hist", "autoclip_count")

@@ -8,8 +8,9 @@ import numpy as np
 from keras import ops
 
 from kzoo.callbacks import _keras_private
-from kzoo.callbacks._optimizer_hook import get_hook, percentile, ring_array, ring_record
-from kzoo.errors import UsageError
+from kzoo.callbacks._optimizer_hook import get_hook
+from kzoo.callbacks._ring import percentile, ring_array, ring_record
+from kzoo.runtime.errors import UsageError
 
 ACTIONS = ("warn", "stop", "rollback")
 _VARS = ("health_hist", "health_count", "health_state", "vanish_streak")

@@ -9,10 +9,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo import multiprocess
 from kzoo.callbacks import _keras_private
-from kzoo.callbacks._optimizer_hook import add_to, get_hook
-from kzoo.errors import RunDirError, UsageError
+from kzoo.callbacks._optimizer_hook import get_hook
+from kzoo.callbacks._ring import add_to
+from kzoo.runtime import processes
+from kzoo.runtime.checks import is_int
+from kzoo.runtime.errors import RunDirError, UsageError
 
 _VARS = ("log_buf", "log_row", "clip_count", "step_count")
 FIXED_COLUMNS = ("step", "global_norm", "clip_threshold", "clipped")
@@ -45,7 +47,7 @@ class GradientNormLogger(keras.callbacks.Callback):
       (`kzoo.callbacks.tensorboard.write_gradient_rows`). Written without
       TensorFlow; needs the `tensorboard` package (`kzoo[tensorboard]`).
 
-    In a multi-process job only process 0 writes the files (`kzoo.multiprocess`).
+    In a multi-process job only process 0 writes the files (`kzoo.runtime.processes`).
 
     Args:
         every: log every `every` optimizer steps. Defaults to `10`.
@@ -69,7 +71,7 @@ class GradientNormLogger(keras.callbacks.Callback):
 
     def __init__(self, every=10, run_dir=None, tensorboard_dir=None, per_layer=True):
         super().__init__()
-        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        if not is_int(every) or every < 1:
             raise UsageError(f"GradientNormLogger: every must be an int >= 1, got {every!r}.")
         if run_dir is not None and os.path.isfile(run_dir):
             raise RunDirError(
@@ -146,12 +148,12 @@ class GradientNormLogger(keras.callbacks.Callback):
         if (self.resume and self.csv_path is not None and os.path.isfile(self.csv_path)
                 and not self._csv_started):
             self._csv_started = self._trim_pending = True
-        if self.run_dir is not None and not self._csv_started and multiprocess.is_writer():
+        if self.run_dir is not None and not self._csv_started and processes.is_writer():
             os.makedirs(self.run_dir, exist_ok=True)
             with open(self.csv_path, "w", newline="") as f:
                 csv.writer(f).writerow(self.columns)
             self._csv_started = True
-        if self.tensorboard_dir is not None and self._writer is None and multiprocess.is_writer():
+        if self.tensorboard_dir is not None and self._writer is None and processes.is_writer():
             from kzoo.callbacks._event_writer import EventWriter
 
             self._writer = EventWriter(self.tensorboard_dir)
@@ -207,7 +209,7 @@ class GradientNormLogger(keras.callbacks.Callback):
                     logs[f"grad_norm/{layer}"] = float(np.mean(rows[:, len(FIXED_COLUMNS) + j]))
             if fraction is not None:
                 logs["grad_clip_fraction"] = fraction
-        if self.csv_path is not None and n and multiprocess.is_writer():
+        if self.csv_path is not None and n and processes.is_writer():
             if getattr(self, "_trim_pending", False):
                 self._trim_pending = False
                 self._trim_csv(int(rows[0, 0]))

@@ -4,8 +4,8 @@ import keras
 from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
-from kzoo import multiprocess
 from kzoo.callbacks import _keras_private
+from kzoo.runtime import processes
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -60,7 +60,7 @@ class LearningRateLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self.lrs:
             logs["lr"] = self.lrs[-1]
-        if self.path is not None and multiprocess.is_writer():
+        if self.path is not None and processes.is_writer():
             with open(self.path, "w") as f:
                 f.write("step,lr\n")
                 f.writelines(f"{s},{lr:.8g}\n" for s, lr in zip(self.steps, self.lrs, strict=False))

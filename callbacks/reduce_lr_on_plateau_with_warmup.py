@@ -6,9 +6,9 @@ from keras import ops
 from keras.optimizers.schedules import LearningRateSchedule
 
 from kzoo.callbacks import _keras_private
-from kzoo.callbacks._checks import check_positive
 from kzoo.callbacks._monitor import MonitorCallback
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import check_positive, is_int
+from kzoo.runtime.errors import UsageError
 
 
 class ReduceLROnPlateauWithWarmup(MonitorCallback):
@@ -58,7 +58,7 @@ class ReduceLROnPlateauWithWarmup(MonitorCallback):
     ):
         super().__init__(monitor=monitor, mode=mode, min_delta=min_delta)
         check_positive("learning_rate", learning_rate)
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        if not is_int(warmup_steps) or warmup_steps < 0:
             raise UsageError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}.")
         if not 0.0 < factor < 1.0:
             raise UsageError(f"factor must lie in (0, 1), got {factor!r}.")

@@ -12,8 +12,8 @@ import os
 import keras
 import numpy as np
 
-from kzoo import multiprocess
 from kzoo.callbacks._event_writer import EventWriter, require
+from kzoo.runtime import processes
 
 # The runs (sub-directories) of a log directory, as Keras' TensorBoard names the
 # first two, so the train and validation curves of a tag overlay.
@@ -62,7 +62,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
     logger reopens its event files and appends; the first step it writes drops
     the events a killed run wrote at that step or later, so TensorBoard shows
     each step once. Give each run its own `log_dir`. In a multi-process job only
-    process 0 writes (`kzoo.multiprocess.is_writer`).
+    process 0 writes (`kzoo.runtime.processes.is_writer`).
 
     Needs the `tensorboard` package (`pip install 'kzoo[tensorboard]'`); without
     it the constructor raises a one-line `UsageError`.
@@ -92,7 +92,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
 
     def writer(self, run, purge=True):
         """The `EventWriter` of sub-directory `run` (None off process 0)."""
-        if not multiprocess.is_writer():
+        if not processes.is_writer():
             return None
         if run not in self._writers:
             self._writers[run] = EventWriter(os.path.join(self.log_dir, run), purge=purge)

@@ -23,7 +23,8 @@ from kzoo.datasets._base import (
     split_indices,
     standardize,
 )
-from kzoo.datasets.custom import from_arrays, inspect_npz, load_csv, load_npz
+from kzoo.datasets.custom import from_arrays
+from kzoo.datasets.data_files import inspect_npz, load_csv, load_npz
 
 __all__ = [
     "Dataset",

@@ -12,9 +12,13 @@ import pathlib
 
 import numpy as np
 
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import is_number
+from kzoo.runtime.errors import UsageError
 
 _LOADERS: dict = {}
+# `load`'s reader of .npz/.csv files: `kzoo.datasets.data_files.load_file`, which registers
+# itself on import (`kzoo.datasets` imports it), since it builds on this module.
+_FILE_LOADER = []
 
 
 @dataclasses.dataclass
@@ -75,6 +79,12 @@ class Dataset:
         from kzoo.datasets._checks import check_dataset
 
         return check_dataset(self)
+
+
+def register_file_loader(loader):
+    """Decorator registering the loader of data files, `loader(path, seed=..., **options)`."""
+    _FILE_LOADER[:] = [loader]
+    return loader
 
 
 def register_dataset(name, *, description=""):
@@ -144,7 +154,7 @@ def load(spec, *, seed=0, **options):
 
     Args:
         spec: a name from `list_datasets()`, optionally followed by `:options`;
-            or the path of an `.npz` or `.csv` file (see `kzoo.datasets.custom`),
+            or the path of an `.npz` or `.csv` file (see `kzoo.datasets.data_files`),
             optionally followed by `:key=value` options (`"waves.csv:label=kind"`).
         seed: seed of the split (and of the data, for synthetic sets). Defaults to `0`.
         **options: keyword options for a file's loader (`val`, `test`, `task`,
@@ -155,11 +165,9 @@ def load(spec, *, seed=0, **options):
     """
     file_spec = _file_spec(spec)
     if file_spec is not None:
-        from kzoo.datasets.custom import load_file
-
         path, kwargs = file_spec
         try:
-            return load_file(path, seed=seed, **{**kwargs, **options})
+            return _FILE_LOADER[0](path, seed=seed, **{**kwargs, **options})
         except TypeError as err:
             raise UsageError(f"Bad options for data file {path}: {err}") from None
     if options:
@@ -183,7 +191,7 @@ def load(spec, *, seed=0, **options):
 def check_fractions(name, val_fraction, test_fraction):
     """A built-in set's split fractions: validation and test in (0, 1), together < 1."""
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        if not is_number(value) or not 0 < value < 1:
             raise UsageError(f"{name}: {key} must be a fraction in (0, 1), got {value!r}; "
                              f"e.g. '{name}:{key}=0.2'.")
     if val_fraction + test_fraction >= 1:

@@ -11,7 +11,7 @@ finite, shaped alike in every split.
 
 import numpy as np
 
-from kzoo.errors import DataError
+from kzoo.runtime.errors import DataError
 
 CLASS_TASKS = ("multiclass", "binary")
 

@@ -17,7 +17,8 @@ Spec examples: `adding:T=100`, `adding:T=200,task=classification,n=6000`.
 import numpy as np
 
 from kzoo.datasets._base import Dataset, check_fractions, register_dataset
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import is_int
+from kzoo.runtime.errors import UsageError
 
 TASKS = ("regression", "classification")
 MAX_BYTES = 4 << 30  # refuse absurd sizes before allocating
@@ -27,7 +28,7 @@ def _count(name, value, minimum):
     """An int >= minimum; whole floats from a spec (`T=1e3`) are accepted."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise UsageError(f"adding: {name} must be a whole number >= {minimum}, got {value!r}.")
     return value
 

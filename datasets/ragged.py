@@ -22,7 +22,7 @@ import numpy as np
 
 from kzoo.datasets._base import register_dataset
 from kzoo.datasets.ucr import MASK_VALUE, load_ucr, split_archive
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 
 def distort(x, lengths, rng, *, min_fraction=0.4, decades=6.0, cut="prefix"):

@@ -6,25 +6,36 @@ backend named by `KERAS_BACKEND`, on first use. This lets the CLI's `--backend`
 flag set the backend before keras is imported.
 
 With KERAS_BACKEND unset, `import kzoo` sets it to the first installed of jax,
-torch, tensorflow and says so on stderr (`kzoo.backend.select_backend`).
+torch, tensorflow and says so on stderr (`kzoo.runtime.backend.select_backend`).
 """
 
 import importlib
 
-from kzoo.backend import check_backend as _check_backend
-from kzoo.backend import select_backend as _select_backend
+from kzoo.runtime.backend import check_backend as _check_backend
+from kzoo.runtime.backend import select_backend as _select_backend
+from kzoo.runtime.errors import (  # noqa: F401 (kzoo's error kinds, at the top)
+    DataError,
+    KzooError,
+    MachineError,
+    RunDirError,
+    RunFailedError,
+    UsageError,
+)
 
 _select_backend()
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = ("zoo", "callbacks", "datasets", "training", "tuning", "plots", "recipes")
+_LAZY_MODULES = (
+    "zoo", "callbacks", "datasets", "fit", "schedules", "training", "tuning", "plots", "recipes",
+)
 _LAZY_ATTRS = {
     "train": ("kzoo.training", "train"),
-    "clear_session": ("kzoo.backend", "clear_session"),
+    "clear_session": ("kzoo.runtime.backend", "clear_session"),
 }
 
-__all__ = ["__version__", "train", "clear_session", *_LAZY_MODULES]
+_ERRORS = ["KzooError", "UsageError", "DataError", "RunDirError", "RunFailedError", "MachineError"]
+__all__ = ["__version__", "train", "clear_session", "runtime", *_ERRORS, *_LAZY_MODULES]
 
 
 def __getattr__(name):

@@ -10,7 +10,7 @@ below keep `kzoo --help` keras-free). Defaults and choices of `kzoo train`
 come from the keras-free `kzoo.training.config`.
 
 `main` is the one error boundary: a user's or the machine's problem prints one
-line naming it and the fix, with an exit code per kind (`kzoo.errors`: 2 usage,
+line naming it and the fix, with an exit code per kind (`kzoo.runtime.errors`: 2 usage,
 3 data, 4 machine (OSError, MemoryError), 5 run directory, 130 interrupted). Only
 kzoo's own error types count as the user's: any other exception, a ValueError from
 Keras included, is a bug, shown with its traceback, kept in the run directory's
@@ -24,12 +24,12 @@ import os
 import sys
 
 from kzoo import __version__
-from kzoo.backend import set_backend
 from kzoo.cli_args import add_common, hparam
 from kzoo.cli_lr_find import add_lr_find_parser
 from kzoo.cli_train import add_train_parser, given_flags
 from kzoo.cli_tune import add_tune_parser
-from kzoo.errors import (
+from kzoo.runtime.backend import set_backend
+from kzoo.runtime.errors import (
     EXIT_ENVIRONMENT,
     EXIT_INTERRUPTED,
     KzooError,

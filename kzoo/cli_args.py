@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from kzoo.backend import BACKENDS, DEFAULT_BACKEND
+from kzoo.runtime.backend import BACKENDS, DEFAULT_BACKEND
 from kzoo.training.config import default
 
 

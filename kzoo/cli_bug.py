@@ -4,7 +4,7 @@ problem (`kzoo.cli._one_line`), from kzoo, Keras, a backend or any library.
 It is never reported as the user's mistake: the traceback is printed, and, when the
 command has a kzoo run or search directory, also written to `error.txt` there (the
 terminal may be gone by the time someone reads the run); the last line names that
-file and how to report the bug. The exit code is 1 (`kzoo.errors.EXIT_BUG`).
+file and how to report the bug. The exit code is 1 (`kzoo.runtime.errors.EXIT_BUG`).
 """
 
 import datetime
@@ -14,7 +14,7 @@ import sys
 import traceback
 
 from kzoo import __version__
-from kzoo.errors import EXIT_BUG, KzooError
+from kzoo.runtime.errors import EXIT_BUG, KzooError
 
 # Not in the marker's list of kzoo's files (run_dir.KIND_FILES): `--overwrite` and a
 # fresh resume leave it, so a file of that name is only ever replaced when it is ours.
@@ -38,9 +38,9 @@ def _run_dir(args):
 
 def _is_writer():
     try:
-        from kzoo import multiprocess
+        from kzoo.runtime import processes
 
-        return multiprocess.is_writer()
+        return processes.is_writer()
     except Exception:  # the report of a bug must not fail on the report
         return True
 

@@ -61,7 +61,7 @@ def describe_model(name):
     recipe = spec.recipe
     fields = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(recipe)
               if f.name != "sources"}
-    lines.append("training recipe (zoo/_recipes.py; kzoo train's auto settings):")
+    lines.append("training recipe (zoo/_defaults.py; kzoo train's auto settings):")
     lines.append("  " + ", ".join(f"{k}={v}" for k, v in fields.items()))
     if spec.kind == "sequence":
         lines.append("input preparation: series_norm z-normalises each series over its valid "

@@ -3,7 +3,7 @@
 import json
 import os
 
-from kzoo.backend import DEFAULT_BACKEND
+from kzoo.runtime.backend import DEFAULT_BACKEND
 
 
 def cmd_diagnose(args):

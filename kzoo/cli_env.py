@@ -7,7 +7,7 @@ command imports no backend itself: each is probed in its own subprocess.
 
 import json
 
-from kzoo.backend import BACKENDS
+from kzoo.runtime.backend import BACKENDS
 
 
 def format_environment(info):

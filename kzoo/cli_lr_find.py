@@ -13,10 +13,10 @@ def cmd_lr_find(args):
     import keras
 
     from kzoo import zoo
-    from kzoo.callbacks import LRFinder
-    from kzoo.errors import UsageError
     from kzoo.plots import plot_lr_find
     from kzoo.plots.learning_rate import LR_FIND_PNG
+    from kzoo.runtime.errors import UsageError
+    from kzoo.schedules import LRFinder
     from kzoo.training import TrainConfig, prepare_data
     from kzoo.training import run_dir as layout
     from kzoo.training.config import validate_config

@@ -4,7 +4,7 @@
     kzoo recipes copy NAME [DIR]      write DIR/NAME.py (never over a file without --force)
 """
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 
 def cmd_recipes(args):

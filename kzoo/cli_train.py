@@ -8,8 +8,8 @@ import argparse
 import json
 import pathlib
 
-from kzoo import multiprocess
 from kzoo.cli_args import add_common, add_model_and_data, auto_int, lr_value
+from kzoo.runtime import processes
 from kzoo.training.config import (
     CLIP_CHOICES,
     COMPILE_CHOICES,
@@ -120,7 +120,7 @@ def add_train_arguments(parser):
 # TrainConfig fields the train flags do not carry under their own name: --hp, --quiet,
 # --resume DIR (a path, not the bool) and --backend (applied before keras is imported).
 NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend")
-# The options that join a multi-process job (`kzoo.multiprocess`), not settings of the run.
+# The options that join a multi-process job (`kzoo.runtime.processes`), not settings of the run.
 JOIN_FLAGS = ("coordinator", "num_processes", "process_id")
 
 
@@ -159,7 +159,7 @@ VAL_KEYS = ("final_val_accuracy", "final_val_mae", "final_val_loss")
 def cmd_train(args):
     # A multi-process job is joined before anything uses the backend.
     joining = {name: getattr(args, name, None) for name in JOIN_FLAGS}
-    multiprocess.join(**joining)
+    processes.join(**joining)
     from kzoo.training import resume, train
 
     verbose = 0 if args.quiet else "auto"
@@ -196,6 +196,6 @@ def cmd_train(args):
 def add_train_parser(sub):
     p = sub.add_parser("train", help="train a zoo model and write a run directory")
     add_train_arguments(p)
-    multiprocess.add_arguments(p)
+    processes.add_arguments(p)
     p.set_defaults(func=cmd_train)
 

@@ -6,7 +6,7 @@ import json
 
 from kzoo.cli_args import add_common, add_model_and_data, parse_value
 from kzoo.cli_train import devices_value
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 
 def _tune_value(value):

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from kzoo.backend import BACKENDS, PREFERENCE, installed_backends
+from kzoo.runtime.backend import BACKENDS, PREFERENCE, installed_backends
 
 # Distributions reported when installed; the others are left out.
 PACKAGES = (

@@ -10,7 +10,7 @@ import io
 import json
 import pathlib
 
-from kzoo.errors import DataError
+from kzoo.runtime.errors import DataError
 
 BOM = "\ufeff"
 

@@ -13,7 +13,7 @@ The scripts are read as text, never imported: importing one would run it.
 import importlib.resources
 import pathlib
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 __all__ = ["copy", "names", "source", "summary"]
 

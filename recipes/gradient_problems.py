@@ -13,7 +13,7 @@ import warnings
 
 import kzoo  # before keras: picks an installed backend unless KERAS_BACKEND is set
 
-print("Keras backend:", kzoo.backend.current_backend())
+print("Keras backend:", kzoo.runtime.backend.current_backend())
 # KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
 FAST = os.environ.get("KZOO_FAST") == "1"
 

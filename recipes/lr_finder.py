@@ -20,15 +20,16 @@ import os
 
 import kzoo  # before keras: picks an installed backend unless KERAS_BACKEND is set
 
-print("Keras backend:", kzoo.backend.current_backend())
+print("Keras backend:", kzoo.runtime.backend.current_backend())
 # KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
 FAST = os.environ.get("KZOO_FAST") == "1"
 
 import keras
 
 from kzoo import datasets, zoo
-from kzoo.callbacks import CycleMomentum, LearningRateLogger, LRFinder, OneCycle
+from kzoo.callbacks import LearningRateLogger
 from kzoo.plots import plot_lr_find
+from kzoo.schedules import CycleMomentum, LRFinder, OneCycle
 
 SEED = 0
 BATCH_SIZE = 64

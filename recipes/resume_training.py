@@ -20,7 +20,7 @@ import tempfile
 
 import kzoo  # before keras: picks an installed backend unless KERAS_BACKEND is set
 
-print("Keras backend:", kzoo.backend.current_backend())
+print("Keras backend:", kzoo.runtime.backend.current_backend())
 # KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
 FAST = os.environ.get("KZOO_FAST") == "1"
 
@@ -28,7 +28,9 @@ import keras
 import numpy as np
 
 from kzoo import datasets, zoo
-from kzoo.callbacks import Checkpoint, LearningRateLogger, Warmup, fit_resumable
+from kzoo.callbacks import Checkpoint, LearningRateLogger
+from kzoo.fit import fit_resumable
+from kzoo.schedules import Warmup
 
 SEED = 0
 EPOCHS = 2 if FAST else 4

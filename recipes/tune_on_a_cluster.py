@@ -11,7 +11,7 @@ process (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`
 (`SLURM_PROCID`) is the chief, on the first host of `SLURM_JOB_NODELIST`, and
 trains nothing; every other task is a worker. The port follows `SLURM_JOB_ID`
 (or `--chief-port`). With `--gpus-per-worker K` each worker trains its trials on
-its own block of K GPUs (data parallel, `kzoo.devices`).
+its own block of K GPUs (data parallel, `kzoo.runtime.devices`).
 
 An sbatch script for 3 nodes with 4 GPUs each, two tasks per node, two GPUs per
 worker (node 1 runs the chief and one worker, nodes 2 and 3 two workers each):
@@ -52,7 +52,7 @@ import sys  # noqa: E402
 
 import kzoo  # before keras: picks an installed backend unless KERAS_BACKEND is set
 
-print("Keras backend:", kzoo.backend.current_backend())
+print("Keras backend:", kzoo.runtime.backend.current_backend())
 # KZOO_FAST=1: a tiny run (one epoch, little data) that only checks the recipe runs.
 FAST = os.environ.get("KZOO_FAST") == "1"
 

@@ -7,7 +7,7 @@ Example:
 >>> model = kzoo.zoo.create("gru", input_shape=(8, 8), num_classes=10)
 """
 
-from kzoo.backend import check_backend
+from kzoo.runtime.backend import check_backend
 
 # A missing backend gets one line naming the extra, not keras' import traceback.
 check_backend()

@@ -5,7 +5,7 @@ Used by `kzoo.train`, `kzoo lr-find` and `kzoo tune` before a model is built.
 
 import warnings
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo import _registry
 
 

@@ -4,7 +4,7 @@ The search space is the family's own `spec.space(hp)` plus two training
 hyperparameters every family shares: `learning_rate` (log scale, used when
 compiling) and `batch_size` (used in `HyperModel.fit`, the pattern KerasTuner's
 maintainers recommend for tuning fit arguments; keras-tuner#613, #1042).
-Both are centred on the family's training recipe (`kzoo.zoo._recipes`): the
+Both are centred on the family's training recipe (`kzoo.zoo._defaults`): the
 learning rate spans the recipe's rate / 10 to x 10 with the recipe's rate as
 default, and the default batch size is the recipe's data rule for `n_train`
 training examples (when given).
@@ -25,88 +25,15 @@ import contextlib
 
 import keras_tuner
 
-from kzoo import devices as kzoo_devices
-from kzoo.errors import UsageError
-from kzoo.zoo import _recipes
+from kzoo.runtime import devices as kzoo_devices
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo._data_fit import fit_to_data
 from kzoo.zoo._registry import HEADS, check_choice, create, get_spec
-
-BATCH_SIZES = [16, 32, 64, 128]
-LR_SPAN = 10.0  # the learning rate is searched within recipe lr / 10 .. x 10
-_TRAINING_HPS = ("learning_rate", "batch_size")
-
-
-def training_space(name, n_train=None):
-    """The training hyperparameters' ranges of family `name`, centred on its recipe.
-
-    Returns:
-        `{"learning_rate": {min_value, max_value, default}, "batch_size":
-        {values, default}}`. The batch default is the recipe's data rule for
-        `n_train` examples (the recipe's cap when `n_train` is None), added to
-        the choices when it is not among them.
-    """
-    recipe = get_spec(name).recipe
-    # Rounded so the space reads 0.0003, not 0.00030000000000000003.
-    lr = {"min_value": float(f"{recipe.lr / LR_SPAN:.4g}"),
-          "max_value": float(f"{recipe.lr * LR_SPAN:.4g}"), "default": recipe.lr}
-    if n_train:
-        batch = _recipes.resolve(recipe, n_train=int(n_train)).values["batch_size"]
-    else:
-        batch = recipe.batch_max
-    return {"learning_rate": lr,
-            "batch_size": {"values": sorted({*BATCH_SIZES, batch}), "default": batch}}
-
-
-def _declare_training(hp, space):
-    lr = hp.Float("learning_rate", sampling="log", **space["learning_rate"])
-    batch_size = hp.Choice("batch_size", **space["batch_size"])
-    return lr, batch_size
-
-
-def base_space(name, n_train=None):
-    """The unconstrained `HyperParameters` of family `name` (family + training)."""
-    hp = keras_tuner.HyperParameters()
-    get_spec(name).space(hp)
-    _declare_training(hp, training_space(name, n_train))
-    return hp
-
-
-def _override(base, name, value):
-    """A hyperparameter replacing `base` (or None) according to `value`."""
-    hps = keras_tuner.engine.hyperparameters
-    if isinstance(value, hps.HyperParameter):
-        if value.name != name:
-            raise UsageError(f"Override for {name!r} is a hyperparameter named {value.name!r}.")
-        return value
-    if isinstance(value, list):
-        if not value:
-            raise UsageError(f"{name}=[] gives no choices; list at least one value.")
-        default = base.default if base is not None and base.default in value else value[0]
-        return hps.Choice(name, value, default=default)
-    if isinstance(value, tuple):
-        if not isinstance(base, (hps.Int, hps.Float)):
-            kind = type(base).__name__ if base is not None else "not tuned"
-            raise UsageError(
-                f"{name}={value!r}: a (low, high) range needs a numeric hyperparameter, but "
-                f"{name!r} is {kind}. Give a list of choices or a single value instead."
-            )
-        if len(value) != 2 or not value[0] <= value[1]:
-            raise UsageError(f"{name}={value!r}: give a range as (low, high) with low <= high.")
-        config = base.get_config()
-        low, high = value
-        config.update(min_value=low, max_value=high, default=min(max(base.default, low), high))
-        if isinstance(base, hps.Int):
-            config.update(min_value=int(low), max_value=int(high), default=int(config["default"]))
-        if config.get("sampling") == "log" and low <= 0:
-            raise UsageError(f"{name}={value!r}: a log-scale range must be positive.")
-        return type(base).from_config(config)
-    if isinstance(value, (bool, int, float, str)):
-        return hps.Fixed(name, value)
-    return None  # not a scalar: passed to the builder as a constant
+from kzoo.zoo._space import TRAINING_HPS, base_space, declare_training, override_hp, training_space
 
 
 def devices_scope(devices):
-    """`kzoo.devices.scope(devices)`; with None or 1 device, nothing to install."""
+    """`kzoo.runtime.devices.scope(devices)`; with None or 1 device, nothing to install."""
     if devices is None or devices == 1:
         return contextlib.nullcontext(kzoo_devices.Placement())
     return kzoo_devices.scope(devices)
@@ -159,7 +86,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self._overrides = {}  # name -> HyperParameter declared before the family's space
         self._constants = {}  # builder kwargs that are not hyperparameters (e.g. lists)
         for key, value in fixed.items():
-            hp = _override(base.get(key), key, value)
+            hp = override_hp(base.get(key), key, value)
             if hp is None:
                 self._constants[key] = value
             else:
@@ -172,9 +99,9 @@ class ZooHyperModel(keras_tuner.HyperModel):
         for override in self._overrides.values():
             hp._retrieve(override)
         hparams = dict(get_spec(self.model_name).space(hp))
-        lr, batch_size = _declare_training(hp, self._training)
+        lr, batch_size = declare_training(hp, self._training)
         for key in self._overrides:
-            if key not in _TRAINING_HPS:
+            if key not in TRAINING_HPS:
                 hparams[key] = hp.get(key)
         hparams.update(self._constants)
         return hparams, lr, batch_size
@@ -199,7 +126,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
             hp: the trial's hyperparameters.
             model: the model `build` returned.
             *args, **kwargs: `fit`'s arguments (from `tuner.search`).
-            devices: train on this many devices (`kzoo.devices.scope`); None or 1
+            devices: train on this many devices (`kzoo.runtime.devices.scope`); None or 1
                 trains as `fit` does. Enter the same setting around `build` (the
                 tuner's `distribution_strategy`), as KerasTuner's `clear_session`
                 between trials resets a global distribution.
@@ -221,7 +148,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 "batch_size is a hyperparameter of the search; fix it with "
                 "hypermodel(..., batch_size=64) instead of passing it to fit/search."
             )
-        _, batch_size = _declare_training(hp, self._training)
+        _, batch_size = declare_training(hp, self._training)
         # Data-dependent layers (MiniRocket's biases) fit to this trial's training inputs.
         fit_to_data(model, args[0] if args else kwargs.get("x"))
         kwargs = _with_trial_callbacks(model, args, kwargs, devices, trial_callbacks)

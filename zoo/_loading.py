@@ -5,7 +5,7 @@ import zipfile
 
 import keras
 
-from kzoo.errors import DataError, UsageError
+from kzoo.runtime.errors import DataError, UsageError
 
 
 def load_model_safely(path):

@@ -10,7 +10,7 @@ kernels reject bfloat16 on the jax backend).
 
 import contextlib
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16", "bfloat16", "float16")
 

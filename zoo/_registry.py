@@ -11,7 +11,8 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import check_choice, check_range  # noqa: F401 (the families use them)
+from kzoo.runtime.errors import UsageError
 
 HEADS = ("multiclass", "binary", "multilabel", "regression")
 KINDS = ("tabular", "sequence")
@@ -58,8 +59,8 @@ class ModelSpec:
 
     @property
     def recipe(self):
-        """The family's `TrainRecipe` (how it is trained by default; `zoo/_recipes.py`)."""
-        from kzoo.zoo._recipes import get_recipe
+        """The family's `TrainRecipe` (how it is trained by default; `zoo/_defaults.py`)."""
+        from kzoo.zoo._defaults import get_recipe
 
         return get_recipe(self.name)
 
@@ -196,22 +197,6 @@ def compile_for_head(model, head, *, optimizer="adam", learning_rate=1e-3, **com
     }[head]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **compile_kwargs)
     return model
-
-
-def check_choice(name, value, choices):
-    """Raise ValueError naming the valid choices when `value` is not one of them."""
-    if value not in choices:
-        shown = ", ".join(repr(c) for c in choices)
-        raise UsageError(f"Invalid {name}={value!r}. Choose one of: {shown}.")
-
-
-def check_range(name, value, low=None, high=None, *, kind=(int, float)):
-    """Raise ValueError when a numeric hyperparameter is out of range."""
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise UsageError(f"{name} must be a number, got {value!r}.")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-        raise UsageError(f"{name}={value!r} is out of range; it must lie in {bounds}.")
 
 
 def output_units(head, num_classes):

@@ -16,7 +16,7 @@ trained separately, as in the paper.
 
 import keras
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
     batch_norm,

@@ -16,7 +16,7 @@ Under a mixed-precision policy the LSTM is kept in float32: its fused
 
 import keras
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo._torch_rnn import fuse
 from kzoo.zoo.fcn import block_kernels, block_widths

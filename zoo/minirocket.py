@@ -37,85 +37,23 @@ would bypass `fit` (no resume, no tuning of the head), so kzoo uses the
 logistic head everywhere, with `l2` as its regularisation.
 """
 
-import itertools
-import math
 
 import keras
 import numpy as np
 from keras import ops
 
-from kzoo.errors import DataError
+from kzoo.runtime.errors import DataError
 from kzoo.zoo._registry import check_range, output_units, register_model
 from kzoo.zoo.layers import regularizer, sequence_input
-
-KERNEL_LENGTH = 9
-NUM_KERNELS = 84  # C(9, 3)
-PHI = (1 + math.sqrt(5)) / 2
-
-
-def kernel_indices():
-    """(84, 3): the positions of the three 2s of each kernel, in the paper's order."""
-    return np.array(list(itertools.combinations(range(KERNEL_LENGTH), 3)), dtype="int32")
-
-
-def kernel_weights():
-    """(9, 84): the kernels as columns, -1 everywhere and 2 at their three indices."""
-    weights = -np.ones((KERNEL_LENGTH, NUM_KERNELS), dtype="float32")
-    for k, idx in enumerate(kernel_indices()):
-        weights[idx, k] = 2.0
-    return weights
-
-
-def fit_dilations(length, num_features=10_000, max_dilations=32):
-    """The dilations for series of `length` steps and the features each one gets per kernel.
-
-    Returns:
-        `(dilations, features_per_dilation)`, two int arrays; the features per
-        dilation sum to `num_features // 84`.
-    """
-    per_kernel = num_features // NUM_KERNELS
-    true_max = min(per_kernel, max_dilations)
-    multiplier = per_kernel / true_max
-    # log2((L - 1) / 8); clamped at 0 for series shorter than 9 (dilation 1 only).
-    max_exponent = max(0.0, math.log2(max(length - 1, 1) / (KERNEL_LENGTH - 1)))
-    spaced = np.logspace(0, max_exponent, true_max, base=2).astype("int32")
-    dilations, counts = np.unique(spaced, return_counts=True)
-    counts = (counts * multiplier).astype("int32")
-    remainder = per_kernel - counts.sum()
-    for i in range(remainder):  # the paper hands the remainder out round-robin
-        counts[i % len(counts)] += 1
-    return dilations, counts
-
-
-def quantiles(n):
-    """The first `n` of the low-discrepancy sequence `(i * phi) % 1`, i = 1..n."""
-    return np.array([(i * PHI) % 1 for i in range(1, n + 1)], dtype="float32")
-
-
-def channel_combinations(channels, n_pairs, rng):
-    """(n_pairs, channels) 0/1: the channels each kernel/dilation pair sums (paper's
-    multivariate MiniRocket: `2 ** U(0, log2(min(C, 9) + 1))` channels, floored)."""
-    mask = np.zeros((n_pairs, channels), dtype="float32")
-    limit = math.log2(min(channels, KERNEL_LENGTH) + 1)
-    counts = (2 ** rng.uniform(0, limit, n_pairs)).astype("int32")
-    for i, count in enumerate(counts):
-        mask[i, rng.choice(channels, min(count, channels), replace=False)] = 1.0
-    return mask
-
-
-def _compiled(fn):
-    """`fn` compiled where the backend's eager ops are slow to dispatch (jax compiles
-    each op shape, tensorflow runs op by op); torch runs it eagerly."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.jit(fn)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, reduce_retracing=True)
-    return fn
+from kzoo.zoo.minirocket_kernels import (
+    KERNEL_LENGTH,
+    NUM_KERNELS,
+    channel_combinations,
+    compiled,
+    fit_dilations,
+    kernel_weights,
+    quantiles,
+)
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -262,7 +200,7 @@ class MiniRocketFeatures(keras.layers.Layer):
         self.biases.assign(self.fit_biases(x, self._rng()))
         if not self.standardize:
             return
-        transform = _compiled(self.raw_features)
+        transform = compiled(self.raw_features)
         raw = np.concatenate([
             ops.convert_to_numpy(transform(ops.convert_to_tensor(x[i:i + batch_size])))
             for i in range(0, len(x), batch_size)

@@ -8,7 +8,7 @@ for tanh/sigmoid, no bias before batch norm.
 
 import keras
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo._registry import check_choice, check_range, register_model
 from kzoo.zoo.layers import batch_norm, default_initializer, output_head, regularizer
 
@@ -72,7 +72,7 @@ def mlp(
             features; Bishop 1995, "Training with noise is equivalent to Tikhonov
             regularization"). Defaults to `0.3`, chosen on digits' validation
             accuracy (5 seeds on each backend) and checked on two tabular sets it
-            was not chosen on (zoo/_recipes.py, benchmarks/RESULTS.md "defaults").
+            was not chosen on (zoo/_defaults.py, benchmarks/RESULTS.md "defaults").
     """
     norm = None if norm == "none" else norm
     check_choice("norm", norm, NORMS)

@@ -21,7 +21,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import is_int
+from kzoo.runtime.errors import UsageError
 
 # Hyperparameters every sequence family takes (`kzoo.zoo.create` applies them).
 INPUT_HPARAMS = {"series_norm": False, "resample_to": 0}
@@ -100,7 +101,7 @@ def check_input_hparams(prep):
         raise UsageError(f"series_norm must be true or false, got {norm!r}.")
     if steps is None:
         return
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps == 1 or steps < 0:
+    if not is_int(steps) or steps == 1 or steps < 0:
         raise UsageError(f"resample_to must be 0 (off) or an int >= 2 steps, got {steps!r}.")
 
 

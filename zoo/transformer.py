@@ -10,16 +10,10 @@ does not change the prediction.
 
 import keras
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.zoo._registry import check_range, register_model
-from kzoo.zoo.layers import (
-    SinusoidalPositionEmbedding,
-    TransformerEncoderBlock,
-    output_head,
-    regularizer,
-    remat_scope,
-    sequence_input,
-)
+from kzoo.zoo.layers import output_head, regularizer, remat_scope, sequence_input
+from kzoo.zoo.transformer_layers import SinusoidalPositionEmbedding, TransformerEncoderBlock
 
 
 def space(hp):

@@ -73,7 +73,8 @@ else
     --upgrade --target /tmp/site "$ROOT"/.whl/*.whl
   export PYTHONPATH=/tmp/site
   DEVICE=gpu
-  TESTS=("$ROOT/tests/zoo" "$ROOT/tests/callbacks" "$ROOT/tests/kzoo/test_devices.py"
+  TESTS=("$ROOT/tests/zoo" "$ROOT/tests/callbacks" "$ROOT/tests/kzoo/fit" "$ROOT/tests/kzoo/schedules"
+         "$ROOT/tests/kzoo/runtime/test_devices.py"
          "$ROOT/tests/kzoo/training/test_train_devices.py")
   SELECT=(-m "device and not slow")
   TRAIN_FLAGS=()

@@ -1,6 +1,6 @@
 """UCR/UEA benchmark: every sequence family on the six shared datasets.
 
-Two modes, both reading each family's training recipe (`kzoo.zoo._recipes`:
+Two modes, both reading each family's training recipe (`kzoo.zoo._defaults`:
 optimizer, rate, batch-size rule, epoch budget <= 1/10 of the published one,
 schedule, clipping, the tiny-training-set protocol); nothing is copied here.
 

@@ -5,8 +5,8 @@ import math
 import pathlib
 
 from kzoo.diagnose.rules import diagnose
-from kzoo.errors import RunDirError
 from kzoo.reading import read_csv_dicts, read_json
+from kzoo.runtime.errors import RunDirError
 
 
 def _float(text):

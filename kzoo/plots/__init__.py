@@ -14,11 +14,11 @@ plots; `report(run_dir)` redraws everything a run holds (`kzoo report DIR`).
 
 import pathlib
 
-from kzoo.errors import RunDirError
 from kzoo.plots.grad_norms import plot_grad_norms, read_grad_norms
 from kzoo.plots.learning_curves import plot_learning_curves
 from kzoo.plots.learning_rate import plot_lr_find, plot_lr_run, plot_lr_schedule
 from kzoo.plots.search import plot_search
+from kzoo.runtime.errors import RunDirError
 from kzoo.training import run_dir as layout
 from kzoo.training.run_dir import read_csv
 

@@ -10,9 +10,9 @@ import pathlib
 import numpy as np
 
 from kzoo.callbacks.gradient_norm_logger import FIXED_COLUMNS
-from kzoo.errors import RunDirError
 from kzoo.plots import _mpl
 from kzoo.reading import read_csv_rows
+from kzoo.runtime.errors import RunDirError
 from kzoo.training import run_dir as layout
 
 GLOBAL_PNG = "grad_norms.png"

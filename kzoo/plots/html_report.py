@@ -15,8 +15,8 @@ import json
 import math
 import pathlib
 
-from kzoo.errors import RunDirError
 from kzoo.plots.svg import line_chart, scatter
+from kzoo.runtime.errors import RunDirError
 from kzoo.training import run_dir as layout
 
 REPORT_FILE = "report.html"

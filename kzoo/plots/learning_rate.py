@@ -1,14 +1,14 @@
 """Plots of learning rates: the LR finder's sweep and the rate applied per step.
 
-The sweep is the result dict of `kzoo.callbacks.LRFinder.find` (`lr_find.json`);
+The sweep is the result dict of `kzoo.schedules.LRFinder.find` (`lr_find.json`);
 the applied rates are `LearningRateLogger`'s `step,lr` CSV (`lr_steps.csv`).
 """
 
 import math
 import pathlib
 
-from kzoo.errors import RunDirError
 from kzoo.plots import _mpl
+from kzoo.runtime.errors import RunDirError
 from kzoo.training import run_dir as layout
 
 LR_FIND_PNG = "lr_find.png"

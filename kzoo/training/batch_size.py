@@ -23,7 +23,7 @@ import random
 import keras
 import numpy as np
 
-from kzoo.errors import UsageError, out_of_memory
+from kzoo.runtime.errors import UsageError, out_of_memory
 
 FAKE_OOM_ENV = "KZOO_FAKE_OOM_FROM_BATCH"
 SOURCE = "batch-size search"

@@ -7,7 +7,7 @@ benchmarks/torch_compile.py measured that compiling pays for the run's length:
 its one-off cost repaid by faster steps within the run's steps. Keras-free.
 """
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.training.config import COMPILE_CHOICES
 
 # Steps after which torch.compile has repaid its compile time on CPU, from

@@ -9,11 +9,11 @@ import dataclasses
 import math
 import pathlib
 
-from kzoo.devices import check_devices_value
-from kzoo.errors import UsageError
+from kzoo.runtime.devices import check_devices_value
+from kzoo.runtime.errors import UsageError
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-# The names of kzoo.callbacks.schedule_factory.SCHEDULES, and of the gradient callbacks'
+# The names of kzoo.schedules.factory.SCHEDULES, and of the gradient callbacks'
 # modes plus "none"/"off", spelled out here so the CLI imports no keras;
 # tests/kzoo/training/test_config.py checks they agree with the callbacks.
 SCHEDULES = ("constant", "cosine", "linear", "exponential", "step", "onecycle",
@@ -22,7 +22,7 @@ LR_SCALINGS = ("none", "linear", "sqrt")
 CLIP_CHOICES = ("none", "value", "norm", "global_norm", "agc", "autoclip")
 HEALTH_CHOICES = ("off", "warn", "stop", "rollback")
 COMPILE_CHOICES = ("auto", "on", "off")  # kzoo/training/compile_policy.py decides "auto"
-# How a run picks the weights it keeps (kzoo.zoo._recipes.SELECTIONS, keras-free here).
+# How a run picks the weights it keeps (kzoo.zoo._defaults.SELECTIONS, keras-free here).
 SELECTIONS = ("val_loss", "loss", "last")
 
 
@@ -38,7 +38,7 @@ class TrainConfig:
         epochs: maximum epochs, or `"auto"`: the family recipe's budget (grown
             when BatchNorm needs more steps).
         batch_size: examples per step, or `"auto"`: min(n/10, the recipe's cap),
-            shrunk when BatchNorm needs more steps (`kzoo.zoo._recipes`), and
+            shrunk when BatchNorm needs more steps (`kzoo.zoo._defaults`), and
             rounded up to a multiple of `devices`. On several devices it is the
             global batch: each step splits it over the devices. `"max"`: the
             largest batch that fits the device (`kzoo.training.batch_size`).
@@ -82,7 +82,7 @@ class TrainConfig:
         resume: continue the run in `out` from its latest valid checkpoint.
         compile: compile the train step (`jit_compile`): auto, on, off; auto
             compiles on torch only where benchmarks/torch_compile.py found it pays.
-        devices: data-parallel devices, an int >= 1 or `"all"` (`kzoo.devices`):
+        devices: data-parallel devices, an int >= 1 or `"all"` (`kzoo.runtime.devices`):
             jax `keras.distribution.DataParallel`, tensorflow `MirroredStrategy`;
             torch trains on one.
         precise_bn: before each validation and the test, recompute BatchNorm's

@@ -7,10 +7,11 @@ import warnings
 import keras
 import numpy as np
 
-from kzoo import devices as kzoo_devices
-from kzoo.callbacks import Checkpoint, GradientNormLogger, fit_resumable
+from kzoo.callbacks import Checkpoint, GradientNormLogger
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
-from kzoo.errors import RunDirError
+from kzoo.fit import fit_resumable
+from kzoo.runtime import processes
+from kzoo.runtime.errors import RunDirError
 from kzoo.training import run_dir as layout
 
 # Settings a resumed run may change without breaking exactness: the epoch budget
@@ -121,6 +122,6 @@ def _fit_resumable(net, fit_kwargs, config, checkpoint):
         resume=config.resume,
         verbose=fit_kwargs.get("verbose", 0),
         pad_to=config.devices,
-        process_index=kzoo_devices.process_index(),
-        process_count=kzoo_devices.process_count(),
+        process_index=processes.process_index(),
+        process_count=processes.process_count(),
     )

@@ -15,7 +15,7 @@ import numpy as np
 
 from kzoo import datasets
 from kzoo.datasets._checks import check_batch
-from kzoo.errors import DataError
+from kzoo.runtime.errors import DataError
 
 
 @dataclasses.dataclass

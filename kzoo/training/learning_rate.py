@@ -2,12 +2,13 @@
 
 import math
 
-from kzoo import multiprocess
-from kzoo.callbacks import LearningRateLogger, LRFinder, build_schedule, scale_learning_rate
+from kzoo.callbacks import LearningRateLogger
 from kzoo.callbacks._accumulate import per_optimizer_step
-from kzoo.errors import UsageError
 from kzoo.plots import plot_lr_find
 from kzoo.plots.learning_rate import LR_FIND_PNG
+from kzoo.runtime import processes
+from kzoo.runtime.errors import UsageError
+from kzoo.schedules import LRFinder, build_schedule, scale_learning_rate
 from kzoo.training import run_dir as layout
 
 
@@ -63,7 +64,7 @@ def _find_learning_rate(config, net, data, run_dir):
     result = finder.find(net, *data.train)
     lr, _ = recommend_lr(result["suggestions"])
     result["chosen_lr"] = lr
-    if run_dir is not None and multiprocess.is_writer():
+    if run_dir is not None and processes.is_writer():
         finder.save(run_dir)
         layout.add_to_lr_find(run_dir, chosen_lr=lr)
         plot_lr_find(result, run_dir / layout.PLOTS_DIR / LR_FIND_PNG)

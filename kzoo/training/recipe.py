@@ -3,7 +3,7 @@
 `resolve_run(config, data)` turns a `TrainConfig` whose fields may say
 `"auto"` (batch size, epochs) or None (lr, optimizer, clip, selection,
 early_stopping, schedule: "use the recipe") into concrete values with their
-provenance (`kzoo.zoo._recipes.resolve`), applies the tiny-training-set
+provenance (`kzoo.zoo._resolve.resolve`), applies the tiny-training-set
 protocol to the data, and returns the settings the rest of the run uses.
 `kzoo train --resume` resolves again from the same data and checks that the
 values match the ones `config.json` recorded, so a resumed run trains exactly
@@ -16,8 +16,8 @@ import numpy as np
 
 from kzoo.callbacks._accumulate import set_accumulation
 from kzoo.callbacks.precise_bn import subset_size
-from kzoo.errors import RunDirError
-from kzoo.zoo import _recipes, get_spec
+from kzoo.runtime.errors import RunDirError
+from kzoo.zoo import _resolve, get_spec
 
 PRECISE_BN = "Wu & Johnson 2021, Rethinking 'Batch' in BatchNorm (precise BN)"
 
@@ -53,7 +53,7 @@ def _overrides(config):
 def resolve_run(config, data, devices=1):
     """Resolve `config` against its family's recipe and the size of `data`.
 
-    `devices` is the resolved device count (`kzoo.devices.resolve`): recorded
+    `devices` is the resolved device count (`kzoo.runtime.devices.resolve`): recorded
     with the value asked, and an `"auto"` batch size (the global batch) is
     rounded up to a multiple of it, so no full batch needs padding.
     """
@@ -66,7 +66,7 @@ def resolve_run(config, data, devices=1):
     else:
         # A stream's size is unknown: keep its own batches and its validation split.
         n_train, n_val = max(recipe.tiny_threshold, 1), 1 if data.val is not None else 0
-    res = _recipes.resolve(
+    res = _resolve.resolve(
         recipe, n_train=n_train, n_val=n_val,
         batch_size="auto" if config.batch_size == "max" else config.batch_size,  # the start
         epochs=config.epochs, **_overrides(config),
@@ -146,7 +146,7 @@ def make_optimizer(plan):
     gradient accumulation (`accumulate`)."""
     values = dict(plan.resolved.values)
     values["lr"] = 1e-3 if values["lr"] == "auto" else values["lr"]
-    return set_accumulation(_recipes.make_optimizer(values), plan.config.accumulate)
+    return set_accumulation(_resolve.make_optimizer(values), plan.config.accumulate)
 
 
 def make_callbacks(plan):
@@ -154,7 +154,7 @@ def make_callbacks(plan):
     values = dict(plan.resolved.values)
     if not plan.recipe_schedule:
         values["schedule"] = "constant"  # kzoo.training.learning_rate builds the user's
-    return _recipes.make_callbacks(values)
+    return _resolve.make_callbacks(values)
 
 
 def check_resume(plan, stored, ignore=()):

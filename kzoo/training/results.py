@@ -10,10 +10,11 @@ import json
 import keras
 import numpy as np
 
-from kzoo import diagnose, multiprocess
-from kzoo.callbacks._atomic import atomic_write_with
-from kzoo.errors import RunFailedError
+from kzoo import diagnose
 from kzoo.plots import report
+from kzoo.runtime import processes
+from kzoo.runtime.errors import RunFailedError
+from kzoo.runtime.files import atomic_write_with
 from kzoo.training import run_dir as layout
 from kzoo.training.recipe import selection_summary
 
@@ -29,7 +30,7 @@ def write_results(net, summary, run_dir):
     """model.keras, summary.json and the plots; when one fails, a summary that says
     what failed (best effort: the disk may be full) and a RunFailedError. In a
     multi-process job process 0 writes them while the others wait."""
-    multiprocess.on_writer("writing the results", _write_results, net, summary, run_dir)
+    processes.on_writer("writing the results", _write_results, net, summary, run_dir)
 
 
 def _write_results(net, summary, run_dir):
@@ -91,7 +92,7 @@ def select_and_diagnose(plan, net, history, run_dir):
         if "bn_split" in facts:
             facts["precise_bn"] = bool(plan.resolved.values.get("precise_bn"))
     grads = None if run_dir is None else run_dir / layout.GRAD_NORMS_FILE
-    multiprocess.barrier("gradient log written")  # by process 0, read by every process
+    processes.barrier("gradient log written")  # by process 0, read by every process
     grad_rows = diagnose.read_grad_norms(grads) if grads is not None and grads.is_file() else None
     findings = diagnose.diagnose(history, grad_rows, facts)
     return {"selected_epoch": epoch, "selection": selection, "diagnosis": findings,

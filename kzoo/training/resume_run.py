@@ -9,7 +9,7 @@ import os
 import pathlib
 
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.training import run_dir as layout
 from kzoo.training import runner
 from kzoo.training.config import RunResult, field_names

@@ -20,7 +20,7 @@ import pathlib
 import shutil
 import uuid
 
-from kzoo.errors import RunDirError
+from kzoo.runtime.errors import RunDirError
 from kzoo.training.run_files import (  # noqa: F401 (re-exported: layout.X)
     CHECKPOINTS_DIR,
     CONFIG_FILE,
@@ -63,7 +63,7 @@ _LEGACY_CONFIG = {
                             "hparams", "checkpoint_every_epochs"}),
     "tune": ("tune_config.json", {"model", "data", "tuner", "epochs", "objective", "seed"}),
 }
-_TMP_PREFIX = ".tmp-"  # what _atomic's temporary files start with
+_TMP_PREFIX = ".tmp-"  # what kzoo.runtime.files' temporary files start with
 
 
 def read_marker(out):
@@ -223,9 +223,9 @@ def claim(out, kind, *, overwrite=False, resume=False, fresh=True):
     multi-process job only process 0 claims (the others, which write nothing,
     wait for it and get a `NoLock`).
     """
-    from kzoo import multiprocess
+    from kzoo.runtime import processes
 
-    held = multiprocess.on_writer(
+    held = processes.on_writer(
         "claiming the run directory", _claim, out, kind, overwrite, resume, fresh
     )
     return NoLock() if held is None else held

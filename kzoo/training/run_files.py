@@ -15,8 +15,8 @@
     grad_norms.csv            gradient norms (GradientNormLogger, `--grad-log-every`)
     checkpoints/              full-state checkpoints (kzoo.callbacks.Checkpoint)
 
-Every file goes through `callbacks/_atomic.py` (temporary file, fsync, rename), and
-in a multi-process job only process 0 writes (`kzoo.multiprocess`).
+Every file goes through `kzoo.runtime.files` (temporary file, fsync, rename), and
+in a multi-process job only process 0 writes (`kzoo.runtime.processes`).
 The rules of the directory itself (marker, check_out, claim) are in run_dir.py,
 which re-exports these names (`layout.X`).
 
@@ -29,8 +29,9 @@ import pathlib
 
 import numpy as np
 
-from kzoo.errors import RunDirError
 from kzoo.reading import read_csv_dicts, read_json
+from kzoo.runtime import files, processes
+from kzoo.runtime.errors import RunDirError
 
 MARKER_FILE = "kzoo-run.json"
 CONFIG_FILE = "config.json"
@@ -38,7 +39,7 @@ HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.json"
 MODEL_FILE = "model.keras"
 PLOTS_DIR = "plots"
-LR_FIND_FILE = "lr_find.json"  # what LRFinder.save writes (kzoo.callbacks.lr_finder.RESULT_FILE)
+LR_FIND_FILE = "lr_find.json"  # what LRFinder.save writes (kzoo.schedules.lr_finder.RESULT_FILE)
 LR_STEPS_FILE = "lr_steps.csv"
 GRAD_NORMS_FILE = "grad_norms.csv"  # what GradientNormLogger(run_dir=...) writes
 CHECKPOINTS_DIR = "checkpoints"
@@ -47,15 +48,11 @@ REPORTABLE_FILES = (HISTORY_FILE, SUMMARY_FILE, "trials.csv", GRAD_NORMS_FILE, L
 
 
 def atomic_write_text(path, text):
-    """`kzoo.callbacks._atomic.atomic_write_text`, imported on use: the callbacks
-    package loads keras, and this module must not. In a multi-process job only
-    process 0 writes (`kzoo.multiprocess`); the others skip the write."""
-    from kzoo import multiprocess
-    from kzoo.callbacks._atomic import atomic_write_text as write
-
-    if not multiprocess.is_writer():
+    """`kzoo.runtime.files.atomic_write_text`; in a multi-process job only
+    process 0 writes (`kzoo.runtime.processes`), the others skip the write."""
+    if not processes.is_writer():
         return
-    write(path, text)
+    files.atomic_write_text(path, text)
 
 
 def _json_default(obj):

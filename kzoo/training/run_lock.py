@@ -13,7 +13,7 @@ import os
 import pathlib
 import socket
 
-from kzoo.errors import RunDirError
+from kzoo.runtime.errors import RunDirError
 
 LOCK_FILE = "kzoo-run.lock"
 

@@ -15,15 +15,17 @@ import time
 
 import keras
 
-from kzoo import devices as kzoo_devices
 from kzoo import diagnose, zoo
+from kzoo.callbacks.global_clipping import clip_global_gradient
 from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm
-from kzoo.callbacks.resumable_fit import padded_evaluation
-from kzoo.errors import MachineError, UsageError, out_of_memory
+from kzoo.fit.resumable_fit import padded_evaluation
+from kzoo.runtime import devices as kzoo_devices
+from kzoo.runtime import processes
+from kzoo.runtime.errors import MachineError, UsageError, out_of_memory
 from kzoo.training import batch_size as max_batch
 from kzoo.training import run_dir as layout
 from kzoo.training import series_rule
-from kzoo.training.callbacks import build_callbacks, build_gradient_callbacks
+from kzoo.training.callback_stack import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for
 from kzoo.training.config import RunResult, TrainConfig, field_names, validate_config
 from kzoo.training.fit import check_checkpoints, exactness_config, fit_run
@@ -51,7 +53,7 @@ NO_TEST_NOTE = (
 
 def _oom_is_a_machine_error(func):
     """An out-of-memory error of any backend leaves `func` as a MachineError (exit 4)
-    with the advice to shrink the run (`kzoo.errors.out_of_memory`)."""
+    with the advice to shrink the run (`kzoo.runtime.errors.out_of_memory`)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -95,7 +97,7 @@ def train(
         **settings: any field of `TrainConfig` (epochs, batch_size, lr, out, seed,
             hparams, early_stopping, precision, overwrite, verbose, ...). Unset
             training settings come from the family's recipe and the data rules
-            (`kzoo.zoo._recipes`); config.json records each value and its source.
+            (`kzoo.zoo._defaults`); config.json records each value and its source.
 
     Returns:
         A `RunResult` with the trained model, its history and the summary.
@@ -198,7 +200,7 @@ def train(
             **config.hparams,
         )
         if devices > 1:  # tensorflow: the recipe's clipnorm clips the global gradient
-            kzoo_devices.clip_global_gradient(net.optimizer)
+            clip_global_gradient(net.optimizer)
         # Data-dependent layers (MiniRocket's biases); a resume then restores the checkpoint.
         zoo.fit_to_data(net, prepared.train)
     # --compile: Keras' own choice unless set; on torch, compiled only where measured to pay
@@ -300,8 +302,8 @@ def _run(config, plan, net, run_dir, gradient_callbacks, callbacks, exact=None):
 def _padded(net, devices):
     if devices == 1:
         return contextlib.nullcontext()
-    return padded_evaluation(net, devices, kzoo_devices.process_index(),
-                             kzoo_devices.process_count())
+    return padded_evaluation(net, devices, processes.process_index(),
+                             processes.process_count())
 
 
 def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks, exact=None):

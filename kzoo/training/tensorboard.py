@@ -3,7 +3,7 @@ writes after the fit (the diagnosis as text, the test scores)."""
 
 import pathlib
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 DEFAULT_DIR = "tb"  # inside the run directory
 

@@ -18,7 +18,7 @@ after every trial, so it is consistent after a SIGKILL. An interrupted trial
 (a killed search, or a dead worker's) continues from its last checkpoint
 (`trial_fit`); `trials.csv`'s `resumed_from_epoch` says where.
 
-Scale: `devices=N` trains each trial on N devices (`kzoo.devices`);
+Scale: `devices=N` trains each trial on N devices (`kzoo.runtime.devices`);
 `workers=N, gpus_per_worker=K` gives each local worker its own K GPUs;
 `cluster="slurm"` (or a hostfile) makes this process one rank of a search over
 several hosts (`distribute.cluster`).
@@ -29,9 +29,9 @@ The package follows KerasTuner's layout:
 |---|---|
 | `api` | `tune`, and the entry point of launched chief/worker processes |
 | `settings`, `search_dir` | the checks; the search directory and its config file |
-| `tuner`, `bayesian`, `pruning` | `KzooTuner`, `BayesianOracle`, the median stopping rule |
+| `tuner`, `bayesian`, `tpe`, `pruning` | the tuner, the GP oracle, Optuna TPE, median stopping |
 | `trial_fit` | a trial's checkpointed fit, resumed by whichever worker reruns it |
-| `records`, `progress`, `best`, `plots` | trials.csv; printed lines; best.json and model |
+| `records`, `progress`, `best` | trials.csv; printed lines; best.json and model |
 | `distribute/` | roles, gRPC chief, heartbeats, JSON hand-off, local launcher, clusters |
 | `_keras_tuner_private` | every touch of KerasTuner's private API (pinned 1.4.8) |
 """

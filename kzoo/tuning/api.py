@@ -8,10 +8,10 @@ import keras
 import keras_tuner as kt
 
 from kzoo import datasets, zoo
-from kzoo import devices as kzoo_devices
-from kzoo.backend import current_backend
 from kzoo.callbacks._accumulate import check_accumulate
-from kzoo.errors import UsageError
+from kzoo.runtime import devices as kzoo_devices
+from kzoo.runtime.backend import current_backend
+from kzoo.runtime.errors import UsageError
 from kzoo.training import series_rule
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.best import write_best
@@ -81,7 +81,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
             worker processes on this host (one GPU each when there are several).
             Defaults to `0`.
         devices: each trial trains on this many devices of this process
-            (`kzoo.devices`; an int or `"all"`), for a search without workers.
+            (`kzoo.runtime.devices`; an int or `"all"`), for a search without workers.
             Defaults to `1`.
         gpus_per_worker: with `workers` or `cluster`: each worker gets its own
             block of this many GPUs (`CUDA_VISIBLE_DEVICES`) and its trials train

@@ -17,7 +17,7 @@ clamped to the largest `batch_size` choice under the limit. TPE is told the
 score of the clamped trial under the batch Optuna asked for.
 """
 
-from kzoo.errors import out_of_memory
+from kzoo.runtime.errors import out_of_memory
 
 TRAINING_HPS = ("learning_rate", "batch_size")
 RESAMPLES = 20

@@ -15,7 +15,7 @@ import pathlib
 import shutil
 import threading
 
-from kzoo.errors import EXIT_BUG, KzooError
+from kzoo.runtime.errors import EXIT_BUG, KzooError
 from kzoo.training.run_dir import read_csv
 from kzoo.tuning.oom import is_out_of_memory
 from kzoo.tuning.search_dir import PROJECT

@@ -10,7 +10,7 @@ search, and `--overwrite` deletes only a search's own files.
 import json
 import pathlib
 
-from kzoo.errors import RunDirError
+from kzoo.runtime.errors import RunDirError
 from kzoo.training import run_dir as layout
 
 CONFIG_FILE = "tune_config.json"

@@ -2,7 +2,7 @@
 
 import importlib.util
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 
 TUNERS = ("random", "bayesian", "hyperband", "tpe")
 

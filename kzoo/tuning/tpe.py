@@ -22,7 +22,7 @@ from decimal import Decimal
 import keras_tuner as kt
 from keras_tuner.engine import hyperparameters as hp_types
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.tuning import _keras_tuner_private as private
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,10 @@ import pathlib
 
 import keras
 
-from kzoo.callbacks import Checkpoint, fit_resumable
+from kzoo.callbacks import Checkpoint
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
-from kzoo.errors import UsageError
+from kzoo.fit import fit_resumable
+from kzoo.runtime.errors import UsageError
 from kzoo.training.batch_size import raise_fake_out_of_memory
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.records import TRIAL_CHECKPOINT
@@ -61,7 +62,7 @@ def fit_trial(model, x, y, *, batch_size, epochs, directory, seed, callbacks=(),
         verbose: passed to `fit`.
         record: a dict that gets `resumed_from_epoch`: the epochs (a fraction
             mid-epoch) the checkpoint had already trained, 0 for a fresh trial.
-        devices: the devices the trial trains on (inside `kzoo.devices.scope`):
+        devices: the devices the trial trains on (inside `kzoo.runtime.devices.scope`):
             each batch is padded to a multiple of it (`fit_resumable(pad_to=)`).
 
     Returns:

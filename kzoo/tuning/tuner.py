@@ -8,7 +8,7 @@ import time
 import keras
 import keras_tuner as kt
 
-from kzoo.backend import drop_tf_custom_gradients, tf_custom_gradients, tf_gradient_registry
+from kzoo.runtime.backend import drop_tf_custom_gradients, tf_custom_gradients, tf_gradient_registry
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.bayesian import BayesianOracle
 from kzoo.tuning.oom import avoid_out_of_memory
@@ -147,7 +147,7 @@ class KzooTunerMixin:
         keras.backend.clear_session(free_memory=False)
         # Keras' TF optimizer left a custom gradient per traced step in TF's
         # registry, holding the trial's graphs (~4 MiB per trial); drop the
-        # trial's own (see kzoo.backend.drop_tf_custom_gradients).
+        # trial's own (see kzoo.runtime.backend.drop_tf_custom_gradients).
         if self.gradients_before is not None:
             drop_tf_custom_gradients(keep=self.gradients_before)
         if self.recorder is not None:

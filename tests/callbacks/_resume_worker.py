@@ -18,8 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kzoo.callbacks import LearningRateLogger, Warmup, fit_resumable  # noqa: E402
+from kzoo.callbacks import LearningRateLogger  # noqa: E402
 from kzoo.callbacks.checkpoint import Checkpoint  # noqa: E402
+from kzoo.fit import fit_resumable  # noqa: E402
+from kzoo.schedules import Warmup  # noqa: E402
 
 SEED, EPOCHS, BATCH = 7, 4, 8
 

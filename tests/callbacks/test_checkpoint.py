@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo.callbacks import fit_resumable
 from kzoo.callbacks.checkpoint import Checkpoint, CheckpointWriteError, latest_checkpoint
+from kzoo.fit import fit_resumable
 from kzoo.zoo import load_model_safely
 
 
@@ -159,7 +159,7 @@ def test_permission_lost_midrun_keeps_state(tmp_path):  # pragma: no cover - non
 
 
 def test_full_disk_error_keeps_state_and_can_save_elsewhere(tmp_path, monkeypatch):
-    import kzoo.callbacks._atomic as module
+    import kzoo.runtime.files as module
 
     model = _model()
     model.fit(*_data(), epochs=1, verbose=0)

@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo.callbacks import Checkpoint, fit_resumable
+from kzoo.callbacks import Checkpoint
+from kzoo.fit import fit_resumable
 
 
 def _model():

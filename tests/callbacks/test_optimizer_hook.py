@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kzoo.callbacks._optimizer_hook import percentile, ring_array, ring_record
+from kzoo.callbacks._ring import percentile, ring_array, ring_record
 
 
 @pytest.mark.parametrize("window", [1, 7, 1000])

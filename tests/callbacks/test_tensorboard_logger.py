@@ -7,8 +7,8 @@ import types
 import keras
 import pytest
 
-from kzoo import multiprocess
 from kzoo.callbacks import TensorBoardLogger
+from kzoo.runtime import processes
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() == "tensorflow",
@@ -54,7 +54,7 @@ def test_epochs_and_learning_rate_and_a_continued_fit(tiny_tabular, tmp_path):
 
 
 def test_only_the_writing_process_writes(tiny_tabular, tmp_path, monkeypatch):
-    monkeypatch.setattr(multiprocess, "is_writer", lambda: False)
+    monkeypatch.setattr(processes, "is_writer", lambda: False)
     x, y = tiny_tabular
     _model().fit(x, y, epochs=1, batch_size=32, verbose=0,
                  callbacks=[TensorBoardLogger(tmp_path / "tb")])

@@ -9,7 +9,7 @@ import pytest
 import kzoo.datasets
 from kzoo.datasets import Dataset, from_arrays
 from kzoo.datasets.ucr import load_ucr
-from kzoo.errors import DataError
+from kzoo.runtime.errors import DataError
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
                                 reason="data checks; the backend cannot matter: jax only")
@@ -184,7 +184,7 @@ def test_tune_checks_a_dataset_it_is_given():
     ("adding:val_fraction=0.9,test_fraction=0.5", "leaves no training examples"),
 ])
 def test_built_in_split_fractions_are_settings_errors(spec, words):
-    from kzoo.errors import UsageError
+    from kzoo.runtime.errors import UsageError
 
     with pytest.raises(UsageError) as err:
         kzoo.datasets.load(spec)

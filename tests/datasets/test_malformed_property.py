@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import kzoo.datasets
-from kzoo.errors import KzooError
+from kzoo.runtime.errors import KzooError
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
                                 reason="data checks; the backend cannot matter: jax only")

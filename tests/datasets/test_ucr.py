@@ -210,9 +210,9 @@ def test_zip_bomb_rejected_with_nothing_cached(tmp_path, server):
 
 
 def test_download_size_limit(tmp_path, server, monkeypatch):
-    from kzoo.datasets import ucr
+    from kzoo.datasets import ucr_download
 
-    monkeypatch.setattr(ucr, "MAX_DOWNLOAD_BYTES", 100)
+    monkeypatch.setattr(ucr_download, "MAX_DOWNLOAD_BYTES", 100)
     server.payload = _zip_bytes()
     with pytest.raises(ValueError, match="byte download limit"):
         load_ucr("Toy", root=tmp_path, mirrors=[server.url])

@@ -10,7 +10,7 @@ import keras
 import pytest
 
 from kzoo.cli import main
-from kzoo.errors import EXIT_ENVIRONMENT, RunFailedError
+from kzoo.runtime.errors import EXIT_ENVIRONMENT, RunFailedError
 from kzoo.training import run_dir as layout
 from kzoo.training import train
 from kzoo.training.results import save_model_atomically

@@ -10,7 +10,7 @@ import pytest
 import kzoo.cli
 from kzoo.cli import main
 from kzoo.cli_bug import HEADER, write_error_file
-from kzoo.errors import EXIT_BUG
+from kzoo.runtime.errors import EXIT_BUG
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",

@@ -12,7 +12,13 @@ import pytest
 
 import kzoo.training.runner
 from kzoo.cli import main
-from kzoo.errors import EXIT_DATA, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_RUN_DIR, EXIT_USAGE
+from kzoo.runtime.errors import (
+    EXIT_DATA,
+    EXIT_ENVIRONMENT,
+    EXIT_INTERRUPTED,
+    EXIT_RUN_DIR,
+    EXIT_USAGE,
+)
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",

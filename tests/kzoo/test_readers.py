@@ -9,7 +9,7 @@ import keras
 import pytest
 
 from kzoo.cli import main
-from kzoo.errors import EXIT_RUN_DIR, EXIT_USAGE, DataError, RunDirError
+from kzoo.runtime.errors import EXIT_RUN_DIR, EXIT_USAGE, DataError, RunDirError
 from kzoo.training import run_dir as layout
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",

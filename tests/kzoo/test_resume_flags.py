@@ -9,7 +9,7 @@ import keras
 import pytest
 
 from kzoo.cli import main
-from kzoo.errors import EXIT_USAGE, UsageError
+from kzoo.runtime.errors import EXIT_USAGE, UsageError
 from kzoo.training import resume, train
 from kzoo.training import run_dir as layout
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from kzoo.cli import main
-from kzoo.errors import DataError, RunDirError
+from kzoo.runtime.errors import DataError, RunDirError
 from kzoo.training import run_dir as layout
 from kzoo.training import train
 from kzoo.tuning.search_dir import prepare_search_dir

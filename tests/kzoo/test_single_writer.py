@@ -1,4 +1,4 @@
-"""Only the writer process writes the run directory (`kzoo.multiprocess.is_writer`).
+"""Only the writer process writes the run directory (`kzoo.runtime.processes.is_writer`).
 
 A process that is not the writer runs the whole training (the same calls, the
 same values) and writes nothing: no marker, lock, config, history, checkpoints,
@@ -8,7 +8,7 @@ gradient or LR logs, model, summary or plots. Simulated in one process by making
 
 import numpy as np
 
-from kzoo import multiprocess
+from kzoo.runtime import processes
 from kzoo.training import train
 
 
@@ -26,7 +26,7 @@ def test_a_process_that_does_not_write_trains_the_same_and_writes_nothing(tmp_pa
     written = train("mlp", _tiny(), out=str(tmp_path / "writer"), **SETTINGS)
     assert (tmp_path / "writer" / "checkpoints" / "manifest.json").is_file()
     assert (tmp_path / "writer" / "grad_norms.csv").is_file()
-    monkeypatch.setattr(multiprocess, "is_writer", lambda: False)
+    monkeypatch.setattr(processes, "is_writer", lambda: False)
     other = train("mlp", _tiny(), out=str(tmp_path / "other"), **SETTINGS)
     assert not (tmp_path / "other").exists()
     assert other.history == written.history

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo.errors import DataError, UsageError
+from kzoo.runtime.errors import DataError, UsageError
 from kzoo.training import prepare_data, train
 
 pytestmark = pytest.mark.skipif(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kzoo import zoo
-from kzoo.zoo._hypermodel import BATCH_SIZES, base_space
+from kzoo.zoo._space import BATCH_SIZES, base_space
 
 
 def _shape(name):

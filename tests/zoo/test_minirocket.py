@@ -10,14 +10,15 @@ import pytest
 
 from kzoo import zoo
 from kzoo.zoo import minirocket as mr
+from kzoo.zoo import minirocket_kernels as kernels
 
 
 def test_the_84_kernels_of_the_paper():
-    idx = mr.kernel_indices()
+    idx = kernels.kernel_indices()
     assert idx.shape == (84, 3)
     assert [tuple(i) for i in idx] == list(itertools.combinations(range(9), 3))
     assert tuple(idx[0]) == (0, 1, 2) and tuple(idx[-1]) == (6, 7, 8)
-    w = mr.kernel_weights()
+    w = kernels.kernel_weights()
     assert w.shape == (9, 84) and set(np.unique(w)) == {-1.0, 2.0}
     assert (np.sum(w == 2.0, axis=0) == 3).all()
     np.testing.assert_array_equal(w.sum(axis=0), 0.0)  # -1 * 6 + 2 * 3: each kernel sums to 0
@@ -26,21 +27,21 @@ def test_the_84_kernels_of_the_paper():
 def test_dilations_follow_the_paper_formula():
     # L = 150 (GunPoint): floor(2 ** linspace(0, log2(149 / 8), 32)), duplicates merged,
     # 119 features per kernel shared in proportion (x 119/32, floored), remainder round-robin.
-    dilations, per = mr.fit_dilations(150)
+    dilations, per = kernels.fit_dilations(150)
     assert dilations.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 18]
     assert per.tolist() == [30, 15, 12, 12, 4, 8, 8, 4, 4, 4, 3, 3, 3, 3, 3, 3]
     assert per.sum() == 119 and 84 * per.sum() == 9996
-    dilations, per = mr.fit_dilations(2000)  # PigCVP: the largest is <= (L - 1) / 8
+    dilations, per = kernels.fit_dilations(2000)  # PigCVP: the largest is <= (L - 1) / 8
     assert dilations[0] == 1 and dilations[-1] == 249 == int((2000 - 1) / 8)
     assert len(dilations) <= 32 and per.sum() == 119
-    dilations, per = mr.fit_dilations(5)  # shorter than a kernel: dilation 1 only
+    dilations, per = kernels.fit_dilations(5)  # shorter than a kernel: dilation 1 only
     assert dilations.tolist() == [1] and per.tolist() == [119]
-    dilations, per = mr.fit_dilations(150, num_features=840, max_dilations=4)
+    dilations, per = kernels.fit_dilations(150, num_features=840, max_dilations=4)
     assert per.sum() == 10 and len(dilations) == 4
 
 
 def test_quantiles_are_the_golden_ratio_sequence():
-    q = mr.quantiles(3)
+    q = kernels.quantiles(3)
     np.testing.assert_allclose(q, [0.6180340, 0.2360680, 0.8541020], atol=1e-6)
 
 
@@ -54,7 +55,7 @@ def _reference_features(x, layer):
     n, length, _ = x.shape
     out, f = np.zeros((n, layer.total)), 0
     for di, (d, count) in enumerate(zip(layer.dilations, layer.per_dilation, strict=True)):
-        for k, idx in enumerate(mr.kernel_indices()):
+        for k, idx in enumerate(kernels.kernel_indices()):
             w = np.where(np.isin(np.arange(9), idx), 2.0, -1.0)
             series = x[:, :, mask[di, k] > 0].sum(axis=-1).astype("float64")
             conv = np.zeros((n, length))
@@ -95,10 +96,10 @@ def test_biases_are_quantiles_of_one_random_example_per_pair():
     layer = mr.MiniRocketFeatures(num_features=840, seed=7, standardize=False)
     layer.adapt(x)
     biases = keras.ops.convert_to_numpy(layer.biases)
-    draws, q, f = np.random.default_rng(7), mr.quantiles(840), 0
+    draws, q, f = np.random.default_rng(7), kernels.quantiles(840), 0
     for d, count in zip(layer.dilations, layer.per_dilation, strict=True):
         picks = draws.integers(5, size=84)
-        for k, idx in enumerate(mr.kernel_indices()):
+        for k, idx in enumerate(kernels.kernel_indices()):
             w = np.where(np.isin(np.arange(9), idx), 2.0, -1.0)
             s = np.pad(x[picks[k], :, 0].astype("float64"), 4 * d)
             conv = sum(w[j] * s[j * d:j * d + 40] for j in range(9))

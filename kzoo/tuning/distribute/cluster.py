@@ -28,7 +28,8 @@ import os
 import pathlib
 import re
 
-from kzoo.errors import UsageError
+from kzoo.runtime.checks import is_int
+from kzoo.runtime.errors import UsageError
 from kzoo.tuning.distribute.roles import ENV_ID, ENV_IP, ENV_PORT
 
 DEFAULT_PORT = 47_610
@@ -129,7 +130,7 @@ def hostfile_role(path, rank, chief_port=None):
             f"the hostfile {path} lists {len(hosts)} process(es); a search needs a chief and "
             "at least one worker: one host per line and process."
         )
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < len(hosts):
+    if not is_int(rank) or not 0 <= rank < len(hosts):
         raise UsageError(
             f"--rank must be an int from 0 to {len(hosts) - 1} (a line of {path}), got {rank!r}."
         )
@@ -146,7 +147,7 @@ def _role(rank, size, chief_host, port, local_rank, hosts):
     if not 0 <= rank < size:
         raise UsageError(f"this process's rank {rank} is outside 0..{size - 1}.")
     port = DEFAULT_PORT if port is None else port
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65_536:
+    if not is_int(port) or not 0 < port < 65_536:
         raise UsageError(f"--chief-port must be a TCP port (1-65535), got {port!r}.")
     return ClusterRole(rank, size, chief_host, port, local_rank, hosts)
 
@@ -227,7 +228,7 @@ def cluster_env(cluster, rank=None, chief_port=None, gpus_per_worker=None, *, en
         env["CUDA_VISIBLE_DEVICES"] = ",".join(device_block(role, gpus, gpus_per_worker))
         return env
     if backend is None:
-        from kzoo.backend import current_backend
+        from kzoo.runtime.backend import current_backend
 
         backend = current_backend()
     env.update(launcher.plan_devices(1, gpus_per_worker, backend, [], environ)[0])

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from kzoo.datasets import Dataset
-from kzoo.errors import RunDirError, UsageError
+from kzoo.runtime.errors import RunDirError, UsageError
 from kzoo.tuning.records import atomic_write
 
 SETTINGS_FILE = "settings.json"

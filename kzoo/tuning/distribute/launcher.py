@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.tuning.distribute import handoff
 from kzoo.tuning.distribute.roles import ENV_ID, ENV_IP, ENV_PORT
 from kzoo.tuning.distribute.worker import notify_dead

@@ -41,10 +41,11 @@ import numpy as np  # noqa: E402
 
 import kzoo  # noqa: E402
 import kzoo.callbacks  # noqa: E402
-import kzoo.devices  # noqa: E402
+import kzoo.callbacks.global_clipping  # noqa: E402
+import kzoo.runtime.devices  # noqa: E402
 import kzoo.zoo  # noqa: E402
 from kzoo.datasets import from_arrays  # noqa: E402
-from kzoo.errors import UsageError  # noqa: E402
+from kzoo.runtime.errors import UsageError  # noqa: E402
 
 # 202 training examples: batches of 32, the last of 10 (padded to 12 on 4 devices);
 # 17 validation examples (padded to 20 on 4 devices, to 18 on 2); 11 test examples.
@@ -109,12 +110,12 @@ def clipped_fit(devices, global_clip=True):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(128, 8)), rng.normal(size=(128, 3))
-    with kzoo.devices.scope(devices):
+    with kzoo.runtime.devices.scope(devices):
         model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
                                   keras.layers.Dense(3)])
         model.compile(keras.optimizers.SGD(0.5, global_clipnorm=0.05), "mse")
         if global_clip:
-            kzoo.devices.clip_global_gradient(model.optimizer)
+            kzoo.callbacks.global_clipping.clip_global_gradient(model.optimizer)
         model.fit(x, y, batch_size=32, shuffle=False, epochs=2, verbose=0)
     return [keras.ops.convert_to_numpy(w) for w in model.weights]
 
@@ -131,7 +132,7 @@ def tensorflow_checks(run_dir, common):
     except UsageError as err:
         print(f"REFUSED {err}", flush=True)
     print(f"WROTE {os.path.exists(run_dir + '-refused')}", flush=True)
-    with kzoo.devices.scope(DEVICES):
+    with kzoo.runtime.devices.scope(DEVICES):
         model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
         model.compile("sgd", "mse")
     logger = kzoo.callbacks.GradientNormLogger(every=1)
@@ -139,7 +140,7 @@ def tensorflow_checks(run_dir, common):
         model.fit(np.zeros((32, 8)), np.zeros((32, 3)), callbacks=[logger], verbose=0)
     except ValueError as err:
         print(f"HOOK REFUSED {err}", flush=True)
-    with kzoo.devices.scope(DEVICES):
+    with kzoo.runtime.devices.scope(DEVICES):
         model = kzoo.zoo.create("mlp", input_shape=(8,), num_classes=3, **HPARAMS)
     synced = [la.synchronized for la in model.layers
               if isinstance(la, keras.layers.BatchNormalization)]

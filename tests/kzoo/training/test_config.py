@@ -6,11 +6,11 @@ import pytest
 
 from kzoo.callbacks.gradient_clipping import MODES
 from kzoo.callbacks.gradient_health import ACTIONS
-from kzoo.callbacks.lr_finder import RESULT_FILE
-from kzoo.callbacks.schedule_factory import SCHEDULES
 from kzoo.cli import build_parser
 from kzoo.cli_train import NOT_TRAIN_FLAGS
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
+from kzoo.schedules.factory import SCHEDULES
+from kzoo.schedules.lr_finder import RESULT_FILE
 from kzoo.training import config, run_dir
 from kzoo.training.config import TrainConfig, validate_config
 from kzoo.zoo import POLICIES

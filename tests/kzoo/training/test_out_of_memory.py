@@ -8,7 +8,7 @@ import keras
 import pytest
 
 from kzoo.cli import main
-from kzoo.errors import EXIT_ENVIRONMENT, MachineError, out_of_memory
+from kzoo.runtime.errors import EXIT_ENVIRONMENT, MachineError, out_of_memory
 from kzoo.training import run_dir as layout
 from kzoo.training import train
 

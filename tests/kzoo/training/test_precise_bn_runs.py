@@ -64,7 +64,7 @@ def test_lagging_batchnorm_statistics_no_longer_select_a_chance_level_epoch(tmp_
 
 
 def test_a_bad_precise_bn_value_fails_before_writing(tmp_path):
-    from kzoo.errors import UsageError
+    from kzoo.runtime.errors import UsageError
 
     with pytest.raises(UsageError, match="precise_bn must be True or False"):
         train("fcn", _series(60, 0), precise_bn="yes", out=str(tmp_path / "run"), verbose=0)

@@ -106,13 +106,13 @@ def test_cli_defaults_are_auto_and_flags_parse_auto():
 
 
 def test_resume_refuses_a_recipe_that_resolves_differently(tmp_path, monkeypatch):
-    from kzoo.zoo import _recipes
+    from kzoo.zoo import _defaults
 
     common = dict(epochs=2, out=str(tmp_path / "run"), checkpoint_every_epochs=1, verbose=0)
     train("mlp", "digits", hparams={"width": 16, "depth": 1}, **common)
-    changed = dict(_recipes.RECIPES, mlp=_recipes.dataclasses.replace(
-        _recipes.RECIPES["mlp"], lr=1e-2))
-    monkeypatch.setattr(_recipes, "RECIPES", changed)
+    changed = dict(_defaults.RECIPES, mlp=_defaults.dataclasses.replace(
+        _defaults.RECIPES["mlp"], lr=1e-2))
+    monkeypatch.setattr(_defaults, "RECIPES", changed)
     with pytest.raises(ValueError, match="resume exactly.*lr"):
         train("mlp", "digits", hparams={"width": 16, "depth": 1}, resume=True, **common)
 

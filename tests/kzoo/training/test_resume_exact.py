@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kzoo.cli import main
-from kzoo.errors import EXIT_RUN_DIR, RunDirError
+from kzoo.runtime.errors import EXIT_RUN_DIR, RunDirError
 from kzoo.training import resume, train
 from kzoo.training import run_dir as layout
 

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.training import train
 from kzoo.training.resume_run import resume_point
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from kzoo.errors import UsageError
+from kzoo.runtime.errors import UsageError
 from kzoo.training import train
 
 pytestmark = pytest.mark.skipif(

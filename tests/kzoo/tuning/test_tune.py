@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from _tiny_search import TINY, tiny_data
 
-from kzoo.backend import tf_custom_gradients
 from kzoo.cli import main
 from kzoo.datasets import Dataset
 from kzoo.plots import read_csv
+from kzoo.runtime.backend import tf_custom_gradients
 from kzoo.tuning import SearchFailedError
 from kzoo.tuning.api import tune
 from kzoo.tuning.pruning import PRUNE_MIN_TRIALS

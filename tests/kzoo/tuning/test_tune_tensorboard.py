@@ -91,7 +91,7 @@ def test_tune_tensorboard_curves_and_hparams_survive_a_kill(tmp_path):
 
 
 def test_missing_tensorboard_is_one_usage_error_before_writing(tmp_path, monkeypatch):
-    from kzoo.errors import UsageError
+    from kzoo.runtime.errors import UsageError
 
     for name in ("tensorboard", "tensorboard.compat.proto.event_pb2",
                  "tensorboard.summary.writer.record_writer"):
