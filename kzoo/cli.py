@@ -38,7 +38,7 @@ from kzoo.errors import (
 
 
 def cmd_report(args):
-    from kzoo.training.run_dir import check_report_dir
+    from kzoo.rundir import check_report_dir
 
     check_report_dir(args.run_dir)  # before keras loads: a wrong path fails fast
     from kzoo.plots import describe, report
@@ -133,7 +133,7 @@ def _one_line(err):
 
 def _interrupted_hint(args):
     """Where an interrupted command continues: a train run that was written resumes."""
-    from kzoo.training.run_dir import run_kind
+    from kzoo.rundir import run_kind
 
     run = getattr(args, "resume", None) or getattr(args, "out", None)
     if args.command == "train" and run:

@@ -25,7 +25,7 @@ HEADER = "# kzoo crash report"
 
 def _run_dir(args):
     """The kzoo directory (with kzoo's marker) this command writes, or None."""
-    from kzoo.training.run_dir import run_kind
+    from kzoo.rundir import run_kind
 
     run = getattr(args, "resume", None) or getattr(args, "out", None)
     if not run:

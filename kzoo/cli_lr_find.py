@@ -2,7 +2,7 @@
 
 Writes `lr_find.json` and `plots/lr_find.png` into `--out`, a new or empty
 directory or an earlier lr-find's (with `--overwrite`): like a train run it is
-marked, locked and never a user's folder (`kzoo.training.run_dir`). Keras loads
+marked, locked and never a user's folder (`kzoo.rundir`). Keras loads
 inside the handler, after `--backend` took effect (like every `kzoo` subcommand).
 """
 
@@ -12,13 +12,13 @@ import json
 def cmd_lr_find(args):
     import keras
 
+    from kzoo import rundir as layout
     from kzoo import zoo
     from kzoo.callbacks import LRFinder
     from kzoo.errors import UsageError
     from kzoo.plots import plot_lr_find
     from kzoo.plots.learning_rate import LR_FIND_PNG
     from kzoo.training import TrainConfig, prepare_data
-    from kzoo.training import run_dir as layout
     from kzoo.training.config import validate_config
     from kzoo.training.learning_rate import recommend_lr
 
@@ -50,9 +50,8 @@ def cmd_lr_find(args):
     zoo.fit_to_data(net, data.train)
     result = finder.find(net, *data.train)
     lr, why = recommend_lr(result["suggestions"])
-    result = {**result, "recommended_lr": lr, "recommended_rule": why}
     with layout.claim(out, "lr-find", overwrite=args.overwrite):
-        layout.write_json(out / layout.LR_FIND_FILE, result)
+        layout.write_lr_find(out / layout.LR_FIND_FILE, result, lr, why)
         plot_lr_find(result, out / layout.PLOTS_DIR / LR_FIND_PNG)
     print(json.dumps({"recommended_lr": lr, "suggestions": result["suggestions"],
                       "diverged_at": result["diverged_at"]}))

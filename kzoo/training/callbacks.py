@@ -8,8 +8,8 @@ the gradient callbacks) run before `CSVLogger`, so those values reach
 import keras
 
 from kzoo import multiprocess
+from kzoo import rundir as layout
 from kzoo.callbacks import GradientClipping, GradientHealth, GradientNormLogger
-from kzoo.training import run_dir as layout
 
 
 def build_gradient_callbacks(config, run_dir=None):

@@ -8,10 +8,10 @@ import keras
 import numpy as np
 
 from kzoo import devices as kzoo_devices
+from kzoo import rundir as layout
 from kzoo.callbacks import Checkpoint, fit_resumable
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
 from kzoo.errors import RunDirError
-from kzoo.training import run_dir as layout
 
 # Settings a resumed run may change without breaking exactness: the epoch budget
 # (an extension) and how the run is started and reported.

@@ -5,16 +5,14 @@ A failure while writing them leaves a summary.json that says what failed and
 raises RunFailedError (the checkpoints stay, so the run can be finished).
 """
 
-import json
-
 import keras
 import numpy as np
 
 from kzoo import diagnose, multiprocess
+from kzoo import rundir as layout
 from kzoo.callbacks._atomic import atomic_write_with
-from kzoo.errors import RunFailedError
+from kzoo.errors import RunDirError, RunFailedError
 from kzoo.plots import report
-from kzoo.training import run_dir as layout
 from kzoo.training.recipe import selection_summary
 
 
@@ -63,8 +61,8 @@ def add_earlier_sessions(summary, path):
     if not path.exists():
         return
     try:
-        before = json.loads(path.read_text())
-    except (OSError, ValueError):
+        before = layout.read_json_object(path)
+    except (OSError, RunDirError):
         return
     sessions = before.get("wall_time_sessions") or [before.get("wall_time_s") or 0.0]
     sessions = [*sessions, summary["wall_time_s"]]
@@ -92,7 +90,7 @@ def select_and_diagnose(plan, net, history, run_dir):
             facts["precise_bn"] = bool(plan.resolved.values.get("precise_bn"))
     grads = None if run_dir is None else run_dir / layout.GRAD_NORMS_FILE
     multiprocess.barrier("gradient log written")  # by process 0, read by every process
-    grad_rows = diagnose.read_grad_norms(grads) if grads is not None and grads.is_file() else None
+    grad_rows = layout.read_grad_norms(grads) if grads is not None and grads.is_file() else None
     findings = diagnose.diagnose(history, grad_rows, facts)
     return {"selected_epoch": epoch, "selection": selection, "diagnosis": findings,
             "diagnosis_facts": facts}

@@ -28,7 +28,7 @@ The package follows KerasTuner's layout:
 | module | holds |
 |---|---|
 | `api` | `tune`, and the entry point of launched chief/worker processes |
-| `settings`, `search_dir` | the checks; the search directory and its config file |
+| `settings` | the checks (the search directory and its config file: `kzoo.rundir.search`) |
 | `tuner`, `bayesian`, `pruning` | `KzooTuner`, `BayesianOracle`, the median stopping rule |
 | `trial_fit` | a trial's checkpointed fit, resumed by whichever worker reruns it |
 | `records`, `progress`, `best`, `plots` | trials.csv; printed lines; best.json and model |

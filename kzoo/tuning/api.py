@@ -11,6 +11,7 @@ from kzoo import datasets, zoo
 from kzoo import devices as kzoo_devices
 from kzoo.backend import current_backend
 from kzoo.errors import UsageError
+from kzoo.rundir.search import identity, prepare_search_dir
 from kzoo.training import series_rule
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.best import write_best
@@ -18,7 +19,6 @@ from kzoo.tuning.distribute import chief, handoff, launcher, roles, worker
 from kzoo.tuning.distribute.cluster import cluster_env
 from kzoo.tuning.progress import Progress
 from kzoo.tuning.records import Recorder, SearchFailedError, read_result
-from kzoo.tuning.search_dir import identity, prepare_search_dir
 from kzoo.tuning.settings import check_objective, check_scale, check_settings, jsonable_fixed
 from kzoo.tuning.tpe import check_space
 from kzoo.tuning.tuner import frozen_heap, make_tuner

@@ -20,8 +20,8 @@ import keras
 from kzoo.callbacks import Checkpoint, fit_resumable
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
 from kzoo.errors import UsageError
+from kzoo.rundir.files import TRIAL_CHECKPOINT
 from kzoo.tuning import _keras_tuner_private as private
-from kzoo.tuning.records import TRIAL_CHECKPOINT
 
 
 def trial_callbacks(model, x, devices):

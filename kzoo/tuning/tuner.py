@@ -9,10 +9,10 @@ import keras
 import keras_tuner as kt
 
 from kzoo.backend import drop_tf_custom_gradients, tf_custom_gradients, tf_gradient_registry
+from kzoo.rundir.files import PROJECT
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.bayesian import BayesianOracle
 from kzoo.tuning.pruning import MedianStop, median_curve
-from kzoo.tuning.search_dir import PROJECT
 from kzoo.tuning.tpe import TPEOracle
 from kzoo.tuning.trial_fit import (
     checkpoint_dir,

@@ -9,9 +9,9 @@ import os
 import keras
 import pytest
 
+from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.errors import EXIT_ENVIRONMENT, RunFailedError
-from kzoo.training import run_dir as layout
 from kzoo.training import train
 from kzoo.training.results import save_model_atomically
 

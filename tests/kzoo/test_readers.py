@@ -8,9 +8,9 @@ import json
 import keras
 import pytest
 
+from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.errors import EXIT_RUN_DIR, EXIT_USAGE, DataError, RunDirError
-from kzoo.training import run_dir as layout
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
                                 reason="readers and flags; backend-free: jax only")
@@ -21,7 +21,7 @@ def run(tmp_path):
     """A run directory as `kzoo train` leaves one (marker, summary, history)."""
     out = tmp_path / "run"
     out.mkdir()
-    layout._write_marker(out, "train", layout.KIND_FILES["train"])
+    layout.marker._write_marker(out, "train", layout.KIND_FILES["train"])
     (out / layout.SUMMARY_FILE).write_text(json.dumps({"model": "mlp", "epochs_run": 2}))
     (out / layout.HISTORY_FILE).write_text("epoch,loss,val_loss\n0,1.0,1.1\n1,0.5,0.9\n")
     return out
@@ -41,7 +41,7 @@ def test_report_names_a_garbled_history_csv_and_its_line(run, capsys):
 
 
 def test_diagnose_names_a_garbled_history_csv(run):
-    from kzoo.diagnose.reading import diagnose_run
+    from kzoo.diagnose import diagnose_run
 
     (run / layout.HISTORY_FILE).write_bytes(b"\x80epoch,loss\n")
     with pytest.raises(RunDirError, match=r"history.csv, line 1: not UTF-8"):

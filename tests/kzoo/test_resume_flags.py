@@ -8,10 +8,10 @@ import shutil
 import keras
 import pytest
 
+from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.errors import EXIT_USAGE, UsageError
 from kzoo.training import resume, train
-from kzoo.training import run_dir as layout
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",

@@ -12,11 +12,11 @@ import keras
 import numpy as np
 import pytest
 
+from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.errors import DataError, RunDirError
-from kzoo.training import run_dir as layout
+from kzoo.rundir.search import prepare_search_dir
 from kzoo.training import train
-from kzoo.tuning.search_dir import prepare_search_dir
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",

@@ -17,12 +17,12 @@ import pathlib
 import keras
 import numpy as np
 
+from kzoo import rundir as layout
 from kzoo.datasets import Dataset
 from kzoo.errors import RunDirError, UsageError
-from kzoo.tuning.records import atomic_write
 
-SETTINGS_FILE = "settings.json"
-DATA_FILE = "data.npz"
+SETTINGS_FILE = layout.WORKER_SETTINGS_FILE
+DATA_FILE = layout.WORKER_DATA_FILE
 _ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 _SCALARS = {
     "out": str, "tuner": str, "max_trials": int, "epochs": int, "seed": int,
@@ -58,7 +58,7 @@ def write(encoded, folder):
     folder = pathlib.Path(folder)
     if arrays is not None:
         np.savez(folder / DATA_FILE, **arrays)
-    atomic_write(folder / SETTINGS_FILE, json.dumps(doc, indent=2))
+    layout.atomic_write_text(folder / SETTINGS_FILE, json.dumps(doc, indent=2))
     return folder / SETTINGS_FILE
 
 

@@ -3,18 +3,17 @@
 `OUT/tune_config.json` holds the settings that must match to resume a search
 (its identity) and the objective's direction, which the search plot reads.
 The directory is marked, locked and replaced by the rules of
-`kzoo.training.run_dir` (kind "tune"): never a directory that is not a kzoo
+`kzoo.rundir.marker` (kind "tune"): never a directory that is not a kzoo
 search, and `--overwrite` deletes only a search's own files.
 """
 
-import json
 import pathlib
 
 from kzoo.errors import RunDirError
-from kzoo.training import run_dir as layout
+from kzoo.rundir import files
+from kzoo.rundir.marker import check_out, claim
+from kzoo.rundir.readers import read_json_object
 
-CONFIG_FILE = "tune_config.json"
-PROJECT = "kt"  # KerasTuner's project folder inside OUT
 _IDENTITY = ("model", "data", "tuner", "epochs", "objective", "fixed", "seed", "backend")
 _NOT_IDENTITY = ("direction",)  # stored alongside, derived from the objective
 
@@ -25,10 +24,6 @@ def identity(settings):
     if settings.get("prune"):  # absent when off, so earlier searches still resume
         ident["prune"] = True
     return ident
-
-
-def read_config(out):
-    return json.loads((pathlib.Path(out) / CONFIG_FILE).read_text())
 
 
 def prepare_search_dir(out, ident, direction, *, overwrite, role):
@@ -49,7 +44,7 @@ def prepare_search_dir(out, ident, direction, *, overwrite, role):
         role: `"single"`, `"chief"` or `"worker"`.
     """
     out = pathlib.Path(out)
-    config = out / CONFIG_FILE
+    config = out / files.TUNE_CONFIG_FILE
     if role == "worker":
         if out.exists() and not out.is_dir():
             raise RunDirError(f"--out {out} is a file; choose a directory.")
@@ -58,9 +53,9 @@ def prepare_search_dir(out, ident, direction, *, overwrite, role):
     record = {**ident, "direction": direction}
     searched = out.is_dir() and any(out.iterdir())
     if searched:
-        layout.check_out(out, "tune", resume=True)  # refuses what is not a kzoo search
+        check_out(out, "tune", resume=True)  # refuses what is not a kzoo search
     if searched and config.exists() and not overwrite:
-        saved = layout.read_json_object(config)
+        saved = read_json_object(config)
         kept = {k: v for k, v in saved.items() if k not in _NOT_IDENTITY}
         if kept != ident:
             diff = sorted(k for k in {*ident, *kept} if kept.get(k) != ident.get(k))
@@ -69,16 +64,16 @@ def prepare_search_dir(out, ident, direction, *, overwrite, role):
                 f"{ {k: kept.get(k) for k in diff} }). Use the same settings to resume it, "
                 "another --out, or --overwrite to replace it."
             )
-        lock = layout.claim(out, "tune", resume=True, fresh=False)
+        lock = claim(out, "tune", resume=True, fresh=False)
         if saved != record:  # a search from before the direction was stored
-            layout.write_json(config, record)
+            files.write_json(config, record)
         return True, lock
     # A search killed before its config was written is replaced as if overwrite were on.
     overwrite = overwrite or (searched and not config.exists())
-    layout.check_out(out, "tune", overwrite=overwrite)
-    lock = layout.claim(out, "tune", overwrite=overwrite)
+    check_out(out, "tune", overwrite=overwrite)
+    lock = claim(out, "tune", overwrite=overwrite)
     try:
-        layout.write_json(config, record)
+        files.write_json(config, record)
     except BaseException:
         lock.release()
         raise

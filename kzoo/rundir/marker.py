@@ -1,6 +1,6 @@
 """The run directory's rules: what makes a directory a kzoo run, and what keeps a
-user's files safe. Its files and their readers/writers are in run_files.py, the
-lock in run_lock.py; both are re-exported here, so `run_dir as layout` reaches all.
+user's files safe. Its files and their writer are in files.py, their readers in
+readers.py, the lock in lock.py.
 
 A directory is a kzoo run only if it holds the marker, never because of a common
 file name such as config.json. Runs written by kzoo 0.1.0 have no marker; one is
@@ -21,7 +21,9 @@ import shutil
 import uuid
 
 from kzoo.errors import RunDirError
-from kzoo.training.run_files import (  # noqa: F401 (re-exported: layout.X)
+from kzoo.rundir.files import (
+    BEST_FILE,
+    BEST_MODEL_FILE,
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     GRAD_NORMS_FILE,
@@ -31,28 +33,26 @@ from kzoo.training.run_files import (  # noqa: F401 (re-exported: layout.X)
     MARKER_FILE,
     MODEL_FILE,
     PLOTS_DIR,
+    PROJECT,
     REPORTABLE_FILES,
-    RUN_FILE_FIX,
     SUMMARY_FILE,
-    add_to_lr_find,
+    TRIAL_WORKERS_FILE,
+    TRIALS_FILE,
+    TUNE_CONFIG_FILE,
+    WORKERS_DIR,
     atomic_write_text,
-    has_checkpoint,
-    read_csv,
-    read_json_object,
-    read_lr_find,
-    write_history_csv,
-    write_json,
 )
-from kzoo.training.run_lock import LOCK_FILE, NoLock, RunLock  # noqa: F401 (re-exported)
+from kzoo.rundir.lock import LOCK_FILE, NoLock, RunLock
+from kzoo.rundir.readers import read_json_object
 
 MARKER_FORMAT = 1
 # What each kind of directory may hold: the marker lists these, `--overwrite` deletes
-# only these. The tune names mirror kzoo.tuning (search_dir, records, best, launcher).
+# only these.
 KIND_FILES = {
     "train": (CONFIG_FILE, HISTORY_FILE, SUMMARY_FILE, MODEL_FILE, PLOTS_DIR, LR_FIND_FILE,
               LR_STEPS_FILE, GRAD_NORMS_FILE, CHECKPOINTS_DIR),
-    "tune": ("tune_config.json", "kt", "trials.csv", "best.json", "best_model.keras",
-             "trial_workers.json", "workers", PLOTS_DIR),
+    "tune": (TUNE_CONFIG_FILE, PROJECT, TRIALS_FILE, BEST_FILE, BEST_MODEL_FILE,
+             TRIAL_WORKERS_FILE, WORKERS_DIR, PLOTS_DIR),
     "lr-find": (LR_FIND_FILE, PLOTS_DIR),
 }
 # kzoo 0.1.0 wrote no marker: its runs are known by their config file holding these keys
@@ -60,7 +60,7 @@ KIND_FILES = {
 _LEGACY_CONFIG = {
     "train": (CONFIG_FILE, {"model", "data", "epochs", "batch_size", "lr", "optimizer", "seed",
                             "hparams", "checkpoint_every_epochs"}),
-    "tune": ("tune_config.json", {"model", "data", "tuner", "epochs", "objective", "seed"}),
+    "tune": (TUNE_CONFIG_FILE, {"model", "data", "tuner", "epochs", "objective", "seed"}),
 }
 _TMP_PREFIX = ".tmp-"  # what _atomic's temporary files start with
 

@@ -1,7 +1,7 @@
 """The lock of a run directory: one process writes a run at a time.
 
 `RunLock` creates `kzoo-run.lock` with `O_CREAT | O_EXCL` and records the pid and
-host; `kzoo.training.run_dir.claim` takes it before touching the directory.
+host; `kzoo.rundir.marker.claim` takes it before touching the directory.
 
 Keras-free, like run_dir.py.
 """

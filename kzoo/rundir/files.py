@@ -1,4 +1,4 @@
-"""The files of a run directory: their names, and the readers and writers of them.
+"""The files of a run directory: their names (the layout), and the one writer of them.
 
     kzoo-run.json             the marker, written first: format, kind, run id, created,
                               and the files kzoo may write here (`--overwrite` deletes
@@ -15,22 +15,25 @@
     grad_norms.csv            gradient norms (GradientNormLogger, `--grad-log-every`)
     checkpoints/              full-state checkpoints (kzoo.callbacks.Checkpoint)
 
+A search directory (`kzoo tune`) holds `tune_config.json`, `kt/` (KerasTuner's
+project), `trials.csv`, `best.json`, `best_model.keras`, `trial_workers.json` and
+`workers/` (the hand-off and logs of a distributed search); an lr-find directory
+`lr_find.json` and `plots/`.
+
 Every file goes through `callbacks/_atomic.py` (temporary file, fsync, rename), and
-in a multi-process job only process 0 writes (`kzoo.multiprocess`).
-The rules of the directory itself (marker, check_out, claim) are in run_dir.py,
-which re-exports these names (`layout.X`).
+in a multi-process job only process 0 writes (`kzoo.multiprocess`). Each file's
+reader is in readers.py.
 
 Keras-free: `kzoo report`, `kzoo lr-find` and `kzoo tune` use it without the trainer.
 """
 
+import csv
+import io
 import json
 import math
 import pathlib
 
 import numpy as np
-
-from kzoo.errors import RunDirError
-from kzoo.reading import read_csv_dicts, read_json
 
 MARKER_FILE = "kzoo-run.json"
 CONFIG_FILE = "config.json"
@@ -38,12 +41,30 @@ HISTORY_FILE = "history.csv"
 SUMMARY_FILE = "summary.json"
 MODEL_FILE = "model.keras"
 PLOTS_DIR = "plots"
-LR_FIND_FILE = "lr_find.json"  # what LRFinder.save writes (kzoo.callbacks.lr_finder.RESULT_FILE)
+LR_FIND_FILE = "lr_find.json"  # the name LRFinder.save uses too (lr_finder.RESULT_FILE)
 LR_STEPS_FILE = "lr_steps.csv"
 GRAD_NORMS_FILE = "grad_norms.csv"  # what GradientNormLogger(run_dir=...) writes
 CHECKPOINTS_DIR = "checkpoints"
+# A search directory's files (kzoo.tuning).
+TUNE_CONFIG_FILE = "tune_config.json"
+PROJECT = "kt"  # KerasTuner's project folder inside OUT
+TRIALS_FILE = "trials.csv"
+BEST_FILE = "best.json"
+BEST_MODEL_FILE = "best_model.keras"
+TRIAL_WORKERS_FILE = "trial_workers.json"
+WORKERS_DIR = "workers"  # the chief/worker hand-off and the workers' logs
+WORKER_DEVICES_FILE = "devices.json"  # in workers/: each local worker's devices
+WORKER_PIDS_FILE = "pids.json"  # in workers/: the launched workers' process ids
+WORKER_SETTINGS_FILE = "settings.json"  # in workers/: tune's arguments, for the processes
+WORKER_DATA_FILE = "data.npz"  # in workers/: the arrays of a search given in memory
+TRIAL_CHECKPOINT = "ckpt"  # a trial's resume checkpoints, in KerasTuner's trial directory
 # Files whose presence makes a directory a kzoo run for `kzoo report` (trials.csv: a search).
-REPORTABLE_FILES = (HISTORY_FILE, SUMMARY_FILE, "trials.csv", GRAD_NORMS_FILE, LR_FIND_FILE)
+REPORTABLE_FILES = (HISTORY_FILE, SUMMARY_FILE, TRIALS_FILE, GRAD_NORMS_FILE, LR_FIND_FILE)
+
+
+def trial_checkpoint_dir(out, trial_id):
+    """`OUT/kt/trial_<id>/ckpt`: where trial `trial_id` checkpoints (`trial_fit`)."""
+    return pathlib.Path(out) / PROJECT / f"trial_{trial_id}" / TRIAL_CHECKPOINT
 
 
 def atomic_write_text(path, text):
@@ -83,23 +104,6 @@ def write_json(path, payload):
     atomic_write_text(path, json.dumps(_clean(payload), indent=2, default=_json_default) + "\n")
 
 
-def read_json_object(path):
-    """A JSON file that must hold an object, as a dict.
-
-    Raises:
-        RunDirError: the file is unreadable, not JSON, or not an object.
-    """
-    path = pathlib.Path(path)
-    value = read_json(path, "kzoo wrote it as a JSON object and it is corrupt; restore it, "
-                      "or start a new run in another directory", RunDirError)
-    if not isinstance(value, dict):
-        raise RunDirError(
-            f"{path} holds a JSON {type(value).__name__}, not the object kzoo writes; it was "
-            "changed by hand or is not kzoo's. Restore it, or start a new run."
-        )
-    return value
-
-
 def write_history_csv(run_dir, history):
     """`history.csv` of the whole run (after a resume CSVLogger saw only its part)."""
     keys = sorted(history)
@@ -113,39 +117,25 @@ def write_history_csv(run_dir, history):
     atomic_write_text(pathlib.Path(run_dir) / HISTORY_FILE, "\n".join(lines) + "\n")
 
 
-def add_to_lr_find(run_dir, **fields):
-    """Add `fields` to the run's `lr_find.json` (e.g. the rate `--lr auto` chose)."""
-    path = pathlib.Path(run_dir) / LR_FIND_FILE
-    atomic_write_text(path, json.dumps({**json.loads(path.read_text()), **fields}))
+def write_lr_find(path, result, lr, rule):
+    """`lr_find.json`: the finder's sweep (`LRFinder.find`'s result) with the rate it
+    recommends and the rule that chose it, the one schema of `kzoo lr-find` and
+    `--lr auto` (`recommended_lr`, `recommended_rule`)."""
+    write_json(path, {**result, "recommended_lr": float(lr), "recommended_rule": rule})
 
 
-def read_lr_find(run_dir):
-    """The run's `lr_find.json` as a dict."""
-    return json.loads((pathlib.Path(run_dir) / LR_FIND_FILE).read_text())
+def write_trials_csv(out, rows):
+    """`trials.csv`: one row per trial (dicts; the header is every key, in order seen)."""
+    fields = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields or ["trial_id"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(pathlib.Path(out) / TRIALS_FILE, text.getvalue())
 
 
 def has_checkpoint(run_dir):
     """Whether `checkpoints/` holds a checkpoint file to resume from."""
     return any((pathlib.Path(run_dir) / CHECKPOINTS_DIR).glob("step-*.ckpt"))
-
-
-RUN_FILE_FIX = ("kzoo wrote it and it was changed since; restore it, or delete it (kzoo "
-                "report draws what the other files allow)")
-
-
-def read_csv(path):
-    """Rows of a CSV as dicts of floats (non-numeric cells kept as strings).
-
-    Raises:
-        RunDirError: naming the file and line when it is not UTF-8 or not CSV.
-    """
-    rows = []
-    for row in read_csv_dicts(path, RUN_FILE_FIX, RunDirError):
-        parsed = {}
-        for k, v in row.items():
-            try:
-                parsed[k] = float(v)
-            except (TypeError, ValueError):
-                parsed[k] = v
-        rows.append(parsed)
-    return rows
