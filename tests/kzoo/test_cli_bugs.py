@@ -7,9 +7,9 @@ the same on all three."""
 import keras
 import pytest
 
-import kzoo.cli
+import kzoo.cli.listing
 from kzoo.cli import main
-from kzoo.cli_bug import HEADER, write_error_file
+from kzoo.cli.bug import HEADER, write_error_file
 from kzoo.errors import EXIT_BUG
 
 pytestmark = pytest.mark.skipif(
@@ -63,7 +63,7 @@ def test_a_bug_without_a_run_directory_prints_its_traceback(capsys, monkeypatch)
     def cmd_list(args):
         raise KeyError("bug")
 
-    monkeypatch.setattr(kzoo.cli, "cmd_list", cmd_list)
+    monkeypatch.setattr(kzoo.cli.listing, "cmd_list", cmd_list)
     assert main(["list"]) == EXIT_BUG
     err = capsys.readouterr().err
     assert "Traceback" in err and "KeyError: 'bug'" in err

@@ -12,8 +12,8 @@ import keras
 import pytest
 
 from kzoo.cli import main
-from kzoo.cli_env import format_environment
-from kzoo.environment import install_notes, probe
+from kzoo.cli.env import format_environment
+from kzoo.cli.environment import install_notes, probe
 
 BACKEND = keras.backend.backend()
 

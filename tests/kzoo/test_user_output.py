@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kzoo.cli import main
-from kzoo.cli_train import default_run_dir
+from kzoo.cli.train import default_run_dir
 from kzoo.training import train
 
 
@@ -211,7 +211,7 @@ def test_cli_output_has_no_tensorflow_log_lines():
     # Whether keras imports tensorflow depends on the command and the versions, so the
     # handler imports it itself, as keras would, after main() started.
     script = (
-        "import sys, kzoo.cli_describe as d\n"
+        "import sys, kzoo.cli.describe as d\n"
         "real = d.describe_model\n"
         "def describe(name):\n"
         "    import tensorflow  # noqa: F401\n"

@@ -3,6 +3,8 @@ recipe, and whether its saved models load without kzoo."""
 
 import dataclasses
 
+from kzoo.cli.args import add_common
+
 
 def search_ranges(spec):
     """`{name: text}`: the range `kzoo tune` searches for each hyperparameter of
@@ -85,8 +87,9 @@ def cmd_describe(args):
     return 0
 
 
-def add_describe_parser(sub, add_common):
+def add_parser(sub):
     p = sub.add_parser("describe", help="a model's hyperparameters, ranges and training recipe")
     p.add_argument("model", help="a registered model (kzoo list)")
     add_common(p)
     p.set_defaults(func=cmd_describe)
+    return p

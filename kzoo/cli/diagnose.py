@@ -14,7 +14,7 @@ def cmd_diagnose(args):
     return 0
 
 
-def add_diagnose_parser(sub):
+def add_parser(sub):
     """Register `kzoo diagnose` on the subparsers of `kzoo`."""
     p = sub.add_parser(
         "diagnose", help="diagnose a run directory: overfitting, LR, gradients, BatchNorm gap"

@@ -1,7 +1,7 @@
 """`kzoo env`: versions, installed backends, the devices each backend sees, and
 whether the default recurrent models run a fused (cuDNN) kernel.
 
-The gathering is in `kzoo.environment`; this module parses and prints. The
+The gathering is in environment.py; this module parses and prints. The
 command imports no backend itself: each is probed in its own subprocess.
 """
 
@@ -11,7 +11,7 @@ from kzoo.backend import BACKENDS
 
 
 def format_environment(info):
-    """The text `kzoo env` prints for `info` (`kzoo.environment.environment()`)."""
+    """The text `kzoo env` prints for `info` (`kzoo.cli.environment.environment()`)."""
     packages = dict(info["packages"])
     lines = [f"kzoo {packages.pop('kzoo', '?')}, python {info['python']} ({info['platform']})",
              "packages: " + ", ".join(f"{k} {v}" for k, v in packages.items())]
@@ -39,14 +39,14 @@ def format_environment(info):
 
 
 def cmd_env(args):
-    from kzoo.environment import environment
+    from kzoo.cli.environment import environment
 
     info = environment(args.probe, timeout=args.timeout)
     print(json.dumps(info, indent=2) if args.json else format_environment(info))
     return 0
 
 
-def add_env_parser(sub):
+def add_parser(sub):
     p = sub.add_parser(
         "env", help="versions, backends, devices and fused-RNN support of this machine"
     )
@@ -57,3 +57,4 @@ def add_env_parser(sub):
                    help="time limit of each backend's probe (default: %(default)g)")
     # Every backend is probed in its own process: this one needs none.
     p.set_defaults(func=cmd_env, backend=None)
+    return p

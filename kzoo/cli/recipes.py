@@ -4,6 +4,7 @@
     kzoo recipes copy NAME [DIR]      write DIR/NAME.py (never over a file without --force)
 """
 
+from kzoo.cli.args import add_common
 from kzoo.errors import UsageError
 
 
@@ -24,7 +25,7 @@ def cmd_recipes(args):
     return 0
 
 
-def add_recipes_parser(sub, add_common):
+def add_parser(sub):
     p = sub.add_parser("recipes", help="list the recipes, or copy one to edit (recipes copy NAME)")
     p.add_argument("action", nargs="?", choices=["copy"], help="copy NAME [DIR]")
     p.add_argument("name", nargs="?", help="a recipe name (see kzoo recipes)")
@@ -32,3 +33,4 @@ def add_recipes_parser(sub, add_common):
     p.add_argument("--force", action="store_true", help="replace an existing file")
     add_common(p)
     p.set_defaults(func=cmd_recipes)
+    return p

@@ -4,8 +4,7 @@
 
 import json
 
-from kzoo.cli_args import add_common, add_model_and_data, parse_value
-from kzoo.cli_train import devices_value
+from kzoo.cli.args import add_common, add_model_and_data, devices_value, parse_value
 from kzoo.errors import UsageError
 
 
@@ -121,8 +120,9 @@ def add_tune_arguments(parser):
     add_common(parser)
 
 
-def add_tune_parser(sub):
+def add_parser(sub):
     p = sub.add_parser("tune", help="KerasTuner search of a zoo model (resumable, distributed)")
     add_tune_arguments(p)
     p.set_defaults(func=cmd_tune)
+    return p
 

@@ -22,8 +22,6 @@ def cmd_lr_find(args):
     from kzoo.training.config import validate_config
     from kzoo.training.learning_rate import recommend_lr
 
-    if args.out is None:
-        raise UsageError("kzoo lr-find needs --out DIR for lr_find.json and plots/lr_find.png.")
     validate_config(TrainConfig(model=args.model, data=args.data, seed=args.seed,
                                 batch_size=args.batch_size, optimizer=args.optimizer))
     if not (0 < args.min_lr < args.max_lr < float("inf")) or args.num_steps < 2:
@@ -61,9 +59,9 @@ def cmd_lr_find(args):
     return 0
 
 
-def add_lr_find_parser(sub, add_common, hparam):
-    """The `lr-find` subparser, with only the flags lr-find reads; `add_common` adds
-    --backend and `hparam` parses --hp (both from `kzoo.cli_args`)."""
+def add_parser(sub):
+    """The `lr-find` subparser, with only the flags lr-find reads."""
+    from kzoo.cli.args import HpAction, add_common, hparam
     from kzoo.training.config import default
 
     p = sub.add_parser(
@@ -71,8 +69,6 @@ def add_lr_find_parser(sub, add_common, hparam):
     )
     p.add_argument("--model", default=default("model"), help="a registered model (kzoo list)")
     p.add_argument("--data", default=default("data"), help="dataset spec, .npz or .csv path")
-    from kzoo.cli_args import HpAction
-
     p.add_argument("--hp", type=hparam, action=HpAction, default=[], metavar="KEY=VALUE",
                    help="model hyperparameter, repeatable")
     p.add_argument("--seed", type=int, default=default("seed"))
@@ -89,3 +85,4 @@ def add_lr_find_parser(sub, add_common, hparam):
     p.add_argument("--num-steps", type=int, default=100)
     add_common(p)
     p.set_defaults(func=cmd_lr_find)
+    return p

@@ -7,6 +7,8 @@ import json
 import os
 
 from kzoo.backend import BACKENDS, DEFAULT_BACKEND
+from kzoo.devices import check_devices_value
+from kzoo.errors import UsageError
 from kzoo.training.config import default
 
 
@@ -78,6 +80,18 @@ def auto_int(text):
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"takes an integer or 'auto', got {text!r}") from None
+
+
+def devices_value(text):
+    """`--devices` (train and tune): an integer >= 1 or 'all', by `check_devices_value`,
+    the one rule of the setting."""
+    try:
+        value = text if text == "all" else int(text)
+        check_devices_value(value)
+    except (ValueError, UsageError):
+        raise argparse.ArgumentTypeError(
+            f"takes an integer >= 1 or 'all', got {text!r}") from None
+    return value
 
 
 def add_common(parser):

@@ -1,8 +1,8 @@
-"""The `kzoo` command line: the parser of every subcommand, `kzoo report`, `kzoo list`,
-and the error boundary. Each larger subcommand has its module: cli_train.py,
-cli_tune.py, cli_lr_find.py, cli_diagnose.py, cli_describe.py, cli_recipes.py,
-cli_env.py;
-the shared flags are in cli_args.py.
+"""The `kzoo` command line: `main` (the error boundary) and the parser. Each subcommand
+is one module of this package with the same `add_parser(subparsers)`: train.py,
+tune.py, lr_find.py, diagnose.py, report.py, describe.py, recipes.py, env.py,
+listing.py (`kzoo list`); the shared argument types and flags are in args.py, a
+crash's report in bug.py, tensorflow's start-up lines kept out in quiet.py.
 
 The `--backend` flag sets `KERAS_BACKEND` before keras is imported, so every
 subcommand imports keras lazily, inside its handler (the deferred imports
@@ -14,21 +14,18 @@ line naming it and the fix, with an exit code per kind (`kzoo.errors`: 2 usage,
 3 data, 4 machine (OSError, MemoryError), 5 run directory, 130 interrupted). Only
 kzoo's own error types count as the user's: any other exception, a ValueError from
 Keras included, is a bug, shown with its traceback, kept in the run directory's
-error.txt, exit 1 (cli_bug.py). `KZOO_DEBUG=1` raises every error as it is.
+error.txt, exit 1 (bug.py). `KZOO_DEBUG=1` raises every error as it is.
 """
 
 
 import argparse
 import errno
+import importlib
 import os
 import sys
 
 from kzoo import __version__
 from kzoo.backend import set_backend
-from kzoo.cli_args import add_common, hparam
-from kzoo.cli_lr_find import add_lr_find_parser
-from kzoo.cli_train import add_train_parser, given_flags
-from kzoo.cli_tune import add_tune_parser
 from kzoo.errors import (
     EXIT_ENVIRONMENT,
     EXIT_INTERRUPTED,
@@ -36,37 +33,10 @@ from kzoo.errors import (
     out_of_memory,
 )
 
-
-def cmd_report(args):
-    from kzoo.rundir import check_report_dir
-
-    check_report_dir(args.run_dir)  # before keras loads: a wrong path fails fast
-    from kzoo.plots import describe, report
-
-    paths = report(args.run_dir)
-    text = describe(args.run_dir)
-    if text:
-        print(text)
-    for p in paths:
-        print(f"wrote {p}")
-    return 0
-
-
-def cmd_list(args):
-    from kzoo import datasets, zoo
-    from kzoo.cli_describe import brief_hparams
-
-    print("models (kzoo describe MODEL for ranges and the training recipe):")
-    for name in zoo.list():
-        spec = zoo.get_spec(name)
-        print(f"  {name:16s} {spec.kind:9s} {spec.description}")
-        print(f"  {'':16s} {'':9s} {brief_hparams(spec)}")
-    print("datasets:")
-    for name in datasets.list_datasets():
-        loader = datasets._base._LOADERS[name]
-        print(f"  {name:16s} {getattr(loader, 'description', '')}")
-    return 0
-
+# The subcommands in the order `kzoo --help` lists them: module names of this package
+# (imported by name: a module `list` would shadow the builtin in this namespace).
+SUBCOMMANDS = ("train", "tune", "lr_find", "diagnose", "report", "describe", "recipes", "env",
+               "listing")
 
 
 def build_parser():
@@ -75,32 +45,20 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"kzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    add_train_parser(sub)
-    add_tune_parser(sub)
-    add_lr_find_parser(sub, add_common, hparam)
-    from kzoo.cli_diagnose import add_diagnose_parser
-
-    add_diagnose_parser(sub)
-
-    p = sub.add_parser("report", help="re-plot a run directory")
-    p.add_argument("run_dir")
-    add_common(p)
-    p.set_defaults(func=cmd_report)
-
-    from kzoo.cli_describe import add_describe_parser
-    from kzoo.cli_recipes import add_recipes_parser
-
-    add_describe_parser(sub, add_common)
-    add_recipes_parser(sub, add_common)
-    from kzoo.cli_env import add_env_parser
-
-    add_env_parser(sub)
-
-    p = sub.add_parser("list", help="list registered models and datasets")
-    add_common(p)
-    p.set_defaults(func=cmd_list)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"kzoo.cli.{name}").add_parser(sub)
     return parser
+
+
+def given_flags(argv, command):
+    """The `dest`s of the options `argv` sets explicitly for subcommand `command`
+    (a parse with every default suppressed), so `--resume` can refuse the ones
+    that would change the run instead of ignoring them."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[command]._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv))) - {"command", "func"}
 
 
 def _one_line(err):
@@ -156,7 +114,7 @@ def main(argv=None):
     debug = os.environ.get("KZOO_DEBUG", "") not in ("", "0")
     # Before anything imports tensorflow (keras or keras_tuner do when it is installed,
     # whatever the backend): keeps its C++ start-up lines out of kzoo's output.
-    from kzoo.cli_quiet import quiet_tensorflow_import
+    from kzoo.cli.quiet import quiet_tensorflow_import
 
     quiet_tensorflow_import()
     try:
@@ -173,7 +131,7 @@ def main(argv=None):
             raise
         found = _one_line(err)
         if found is None:
-            from kzoo.cli_bug import report_bug
+            from kzoo.cli.bug import report_bug
 
             return report_bug(args, err, sys.argv[1:] if argv is None else argv)
         message, code = found

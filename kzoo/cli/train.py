@@ -4,12 +4,11 @@ Defaults and choices come from the keras-free `kzoo.training.config`; keras load
 inside `cmd_train`, after `--backend` took effect.
 """
 
-import argparse
 import json
 import pathlib
 
 from kzoo import multiprocess
-from kzoo.cli_args import add_common, add_model_and_data, auto_int, lr_value
+from kzoo.cli.args import add_common, add_model_and_data, auto_int, devices_value, lr_value
 from kzoo.training.config import (
     CLIP_CHOICES,
     COMPILE_CHOICES,
@@ -21,19 +20,6 @@ from kzoo.training.config import (
     default,
     field_names,
 )
-
-
-def devices_value(text):
-    """`--devices`: an integer >= 1 or 'all'."""
-    if text == "all":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"takes an integer >= 1 or 'all', got {text!r}")
-    return value
 
 
 def add_train_arguments(parser):
@@ -115,19 +101,6 @@ NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend")
 JOIN_FLAGS = ("coordinator", "num_processes", "process_id")
 
 
-def given_flags(argv, command):
-    """The `dest`s of the options `argv` sets explicitly for subcommand `command`
-    (a parse with every default suppressed), so `--resume` can refuse the ones
-    that would change the run instead of ignoring them."""
-    from kzoo.cli import build_parser  # a real cycle: cli builds its parser from this module
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for action in sub.choices[command]._actions:
-        action.default = argparse.SUPPRESS
-    return set(vars(parser.parse_args(argv))) - {"command", "func"}
-
-
 def default_run_dir(model, data, now=None):
     """`runs/<model>-<data>-<YYYYmmdd-HHMMSS>`, where `kzoo train` writes without --out."""
     import re
@@ -181,9 +154,10 @@ def cmd_train(args):
     return 0
 
 
-def add_train_parser(sub):
+def add_parser(sub):
     p = sub.add_parser("train", help="train a zoo model and write a run directory")
     add_train_arguments(p)
     multiprocess.add_arguments(p)
     p.set_defaults(func=cmd_train)
+    return p
 

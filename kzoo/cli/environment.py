@@ -181,7 +181,7 @@ def probe_here():
 
 def _probe_main():
     """Entry point of the probe subprocess: one marked JSON line on stdout."""
-    from kzoo.cli_quiet import quiet_tensorflow_import
+    from kzoo.cli.quiet import quiet_tensorflow_import
 
     quiet_tensorflow_import()
     print(_MARK + json.dumps(probe_here()), flush=True)
@@ -207,7 +207,7 @@ def probe(backends, timeout=180.0):
         `{backend: result}`; a result has `"status"`: `"ok"` (with the fields of
         `probe_here` and `"seconds"`), `"failed"` or `"timeout"` (with `"error"`).
     """
-    code = "from kzoo.environment import _probe_main; _probe_main()"
+    code = "from kzoo.cli.environment import _probe_main; _probe_main()"
     running = {}
     for b in backends:
         proc = subprocess.Popen([sys.executable, "-c", code], env=_probe_env(b),
