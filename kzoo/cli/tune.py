@@ -2,10 +2,12 @@
 `cmd_tune`, after `--backend` took effect.
 """
 
+import dataclasses
 import json
 
 from kzoo.cli.args import add_common, add_model_and_data, devices_value, parse_value
 from kzoo.errors import UsageError
+from kzoo.tuning.config import TuneConfig, default
 
 
 def _tune_value(value):
@@ -33,28 +35,13 @@ def cmd_tune(args):
         return 0
     if args.out is None:
         raise UsageError("kzoo tune needs --out DIR (the search is written and resumed there).")
-    result = tune(
-        args.model,
-        args.data,
-        out=args.out,
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        epochs=args.epochs,
-        objective=args.objective,
-        fixed=fixed,
-        seed=args.seed,
-        early_stopping=args.early_stopping or 0,
-        prune=args.prune,
-        workers=args.workers,
-        devices=args.devices,
-        gpus_per_worker=args.gpus_per_worker,
-        cluster=args.cluster,
-        rank=args.rank,
-        chief_port=args.chief_port,
-        heartbeat_timeout=args.heartbeat_timeout,
-        overwrite=args.overwrite,
-        verbose=0 if args.quiet else 1,
-    )
+    # Each flag is named as its TuneConfig field; --hp, --quiet and the train-shared
+    # --early-stopping (default None: the recipe's, which a search does not use) are not.
+    settings = {f.name: getattr(args, f.name) for f in dataclasses.fields(TuneConfig)
+                if hasattr(args, f.name)}
+    settings.update(fixed=fixed, early_stopping=args.early_stopping or 0,
+                    verbose=0 if args.quiet else 1)
+    result = tune(**settings)
     if result is not None and result.best:
         best = result.best
         print(json.dumps({k: best.get(k) for k in ("trial_id", "objective", "score")}))
@@ -68,12 +55,13 @@ def add_tune_arguments(parser):
     )
     from kzoo.tuning import TUNERS  # keras-free
 
-    parser.add_argument("--tuner", choices=TUNERS, default="random")
-    parser.add_argument("--max-trials", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (hyperband: max)")
+    parser.add_argument("--tuner", choices=TUNERS, default=default("tuner"))
+    parser.add_argument("--max-trials", type=int, default=default("max_trials"))
+    parser.add_argument("--epochs", type=int, default=default("epochs"),
+                        help="epochs per trial (hyperband: max)")
     parser.add_argument(
         "--objective",
-        default=None,
+        default=default("objective"),
         help="a metric the model logs, e.g. val_mae; best follows KerasTuner's direction "
         "for it (default: val_accuracy, or val_loss for regression)",
     )
@@ -82,38 +70,42 @@ def add_tune_arguments(parser):
         action="store_true",
         help="stop trials below the median of finished ones at the same epoch (random, bayesian)",
     )
-    parser.add_argument("--workers", type=int, default=0, help="local chief + N worker processes")
+    parser.add_argument("--workers", type=int, default=default("workers"),
+                        help="local chief + N worker processes")
     parser.add_argument(
         "--devices",
         type=devices_value,
-        default=1,
+        default=default("devices"),
         help="N|all: each trial trains on N devices of this process (a search without workers)",
     )
     parser.add_argument(
         "--gpus-per-worker",
         type=int,
-        default=None,
+        default=default("gpus_per_worker"),
         help="with --workers or --cluster: each worker trains on its own block of K GPUs "
         "(CPU testing: KZOO_VIRTUAL_DEVICES=1 gives jax workers K virtual devices)",
     )
     parser.add_argument(
         "--cluster",
-        default=None,
+        default=default("cluster"),
         metavar="slurm|HOSTFILE",
         help="one process of a search on several hosts: roles from SLURM's variables, or "
         "from a hostfile (a host per line and process, with --rank); rank 0 is the chief",
     )
-    parser.add_argument("--rank", type=int, default=None, help="this process's hostfile line")
+    parser.add_argument("--rank", type=int, default=default("rank"),
+                        help="this process's hostfile line")
     parser.add_argument(
-        "--chief-port", type=int, default=None, help="the chief's port (--cluster)"
+        "--chief-port", type=int, default=default("chief_port"),
+        help="the chief's port (--cluster)"
     )
     parser.add_argument(
         "--heartbeat-timeout",
         type=float,
-        default=60.0,
+        default=default("heartbeat_timeout"),
         help="seconds before a silent worker is dropped",
     )
-    parser.add_argument("--out", default=None, help="search directory (resumed if it exists)")
+    parser.add_argument("--out", default=None,  # required by the command, not by TuneConfig
+                        help="search directory (resumed if it exists)")
     parser.add_argument("--overwrite", action="store_true", help="replace a search in --out")
     parser.add_argument("--show-space", action="store_true", help="print the search space and exit")
     parser.add_argument("--quiet", action="store_true")

@@ -28,6 +28,7 @@ The package follows KerasTuner's layout:
 | module | holds |
 |---|---|
 | `api` | `tune`, and the entry point of launched chief/worker processes |
+| `config` | `TuneConfig`: every setting of a search and its default, listed once |
 | `settings` | the checks (the search directory and its config file: `kzoo.rundir.search`) |
 | `tuner`, `bayesian`, `pruning` | `KzooTuner`, `BayesianOracle`, the median stopping rule |
 | `trial_fit` | a trial's checkpointed fit, resumed by whichever worker reruns it |
@@ -36,10 +37,11 @@ The package follows KerasTuner's layout:
 | `_keras_tuner_private` | every touch of KerasTuner's private API (pinned 1.4.8) |
 """
 
+from kzoo.tuning.config import TuneConfig
 from kzoo.tuning.records import SearchFailedError, TuneResult
 from kzoo.tuning.settings import TUNERS
 
-__all__ = ["tune", "TuneResult", "SearchFailedError", "TUNERS", "plot_search"]
+__all__ = ["tune", "TuneConfig", "TuneResult", "SearchFailedError", "TUNERS", "plot_search"]
 
 
 def __getattr__(name):
