@@ -4,6 +4,7 @@
                  process 0 only): write_json, write_history_csv, write_lr_find, ...
     readers.py   one reader per file kind, shared by plots, diagnose, report, resume, tune
     marker.py    what makes a directory a kzoo run (the marker), check_out and claim
+    existing.py  the checks before a run is read: kzoo report's, --resume's
     lock.py      the lock: one process writes a run at a time
     search.py    a search directory: tune_config.json, its identity and its guard
 
@@ -13,6 +14,7 @@ or diagnose, which all import it; it loads no keras (the CLI uses it before a ba
 loads).
 """
 
+from kzoo.rundir.existing import check_report_dir, load_run_config
 from kzoo.rundir.files import (
     BEST_FILE,
     BEST_MODEL_FILE,
@@ -50,9 +52,7 @@ from kzoo.rundir.marker import (
     KIND_FILES,
     MARKER_FORMAT,
     check_out,
-    check_report_dir,
     claim,
-    load_run_config,
     read_marker,
     run_kind,
 )

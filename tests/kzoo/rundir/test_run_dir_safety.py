@@ -1,6 +1,6 @@
 """A run directory is known by kzoo's marker, locked while written, and replaced
 only when it is provably kzoo's (issue #13, data loss). Backend-independent
-file logic: runs on jax only."""
+file logic: runs on torch only (it ends first in CI)."""
 
 import json
 import os

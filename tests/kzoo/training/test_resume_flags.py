@@ -1,6 +1,7 @@
 """`kzoo train --resume` with other flags: --epochs extends the run, anything that
 would change it is refused with the list, never ignored; a run stopped before its
-first checkpoint starts over (issue #13). jax only: the rules are backend-free."""
+first checkpoint starts over (issue #13). torch only (it ends first in CI): the rules
+are backend-free."""
 
 import json
 import shutil

@@ -1,6 +1,6 @@
 """Every file of a run is written atomically, the final model.keras included, and a
 failure at the end of training keeps the checkpoints and says what failed (issue
-#13). jax only: file handling does not depend on the backend."""
+#13). torch only (it ends first in CI): file handling does not depend on the backend."""
 
 import errno
 import json

@@ -1,7 +1,7 @@
 """The CLI's one error boundary and its single validation pass (issue #13): a user's or
 the machine's problem is one line naming it and the fix, with an exit code per kind,
-before anything is written; a bug keeps its traceback. In process, jax only: the
-checks run before keras trains anything."""
+before anything is written; a bug keeps its traceback. In process, torch only (it
+ends first in CI): the checks run before keras trains anything."""
 
 import errno
 import json
@@ -168,7 +168,7 @@ def test_environment_errors_are_one_line(tmp_path, capsys, monkeypatch, exc, cod
 
 
 def test_kzoo_debug_raises_every_error(tmp_path, monkeypatch):
-    """Bugs: tests/kzoo/test_cli_bugs.py."""
+    """Bugs: tests/kzoo/cli/test_cli_bugs.py."""
     monkeypatch.setenv("KZOO_DEBUG", "1")
     monkeypatch.setattr(kzoo.training.runner, "train", _raising(MemoryError()))
     with pytest.raises(MemoryError):

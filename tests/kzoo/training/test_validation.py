@@ -1,5 +1,6 @@
 """The one validation pass of `kzoo.train` on arrays: what used to be accepted
-silently or caught only after training (issue #13). jax only: numpy checks."""
+silently or caught only after training (issue #13). torch only (it ends first in CI):
+numpy checks."""
 
 import keras
 import numpy as np
