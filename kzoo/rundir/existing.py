@@ -4,8 +4,8 @@
 import pathlib
 
 from kzoo.errors import RunDirError
-from kzoo.rundir.files import CONFIG_FILE, REPORTABLE_FILES, SUMMARY_FILE
-from kzoo.rundir.marker import MARKER_FILE, check_out, read_marker
+from kzoo.rundir.files import CONFIG_FILE, MARKER_FILE, REPORTABLE_FILES, SUMMARY_FILE
+from kzoo.rundir.marker import check_out, read_marker
 from kzoo.rundir.readers import read_json_object
 
 

@@ -21,44 +21,26 @@ import shutil
 import uuid
 
 from kzoo.errors import RunDirError
-from kzoo.rundir.files import (
-    BEST_FILE,
-    BEST_MODEL_FILE,
-    CHECKPOINTS_DIR,
-    CONFIG_FILE,
-    GRAD_NORMS_FILE,
-    HISTORY_FILE,
-    LR_FIND_FILE,
-    LR_STEPS_FILE,
-    MARKER_FILE,
-    MODEL_FILE,
-    PLOTS_DIR,
-    PROJECT,
-    SUMMARY_FILE,
-    TRIAL_WORKERS_FILE,
-    TRIALS_FILE,
-    TUNE_CONFIG_FILE,
-    WORKERS_DIR,
-    atomic_write_text,
-)
+from kzoo.rundir import files
 from kzoo.rundir.lock import LOCK_FILE, NoLock, RunLock
 
 MARKER_FORMAT = 1
 # What each kind of directory may hold: the marker lists these, `--overwrite` deletes
 # only these.
 KIND_FILES = {
-    "train": (CONFIG_FILE, HISTORY_FILE, SUMMARY_FILE, MODEL_FILE, PLOTS_DIR, LR_FIND_FILE,
-              LR_STEPS_FILE, GRAD_NORMS_FILE, CHECKPOINTS_DIR),
-    "tune": (TUNE_CONFIG_FILE, PROJECT, TRIALS_FILE, BEST_FILE, BEST_MODEL_FILE,
-             TRIAL_WORKERS_FILE, WORKERS_DIR, PLOTS_DIR),
-    "lr-find": (LR_FIND_FILE, PLOTS_DIR),
+    "train": (files.CONFIG_FILE, files.HISTORY_FILE, files.SUMMARY_FILE, files.MODEL_FILE,
+              files.PLOTS_DIR, files.LR_FIND_FILE, files.LR_STEPS_FILE, files.GRAD_NORMS_FILE,
+              files.CHECKPOINTS_DIR),
+    "tune": (files.TUNE_CONFIG_FILE, files.PROJECT, files.TRIALS_FILE, files.BEST_FILE,
+             files.BEST_MODEL_FILE, files.TRIAL_WORKERS_FILE, files.WORKERS_DIR, files.PLOTS_DIR),
+    "lr-find": (files.LR_FIND_FILE, files.PLOTS_DIR),
 }
 # kzoo 0.1.0 wrote no marker: its runs are known by their config file holding these keys
 # (TrainConfig fields; a search's identity) and by holding nothing else than KIND_FILES.
 _LEGACY_CONFIG = {
-    "train": (CONFIG_FILE, {"model", "data", "epochs", "batch_size", "lr", "optimizer", "seed",
-                            "hparams", "checkpoint_every_epochs"}),
-    "tune": (TUNE_CONFIG_FILE, {"model", "data", "tuner", "epochs", "objective", "seed"}),
+    "train": (files.CONFIG_FILE, {"model", "data", "epochs", "batch_size", "lr", "optimizer",
+                                  "seed", "hparams", "checkpoint_every_epochs"}),
+    "tune": (files.TUNE_CONFIG_FILE, {"model", "data", "tuner", "epochs", "objective", "seed"}),
 }
 _TMP_PREFIX = ".tmp-"  # what _atomic's temporary files start with
 
@@ -69,7 +51,7 @@ def read_marker(out):
     Raises:
         RunDirError: the marker exists but is not a kzoo marker.
     """
-    path = pathlib.Path(out) / MARKER_FILE
+    path = pathlib.Path(out) / files.MARKER_FILE
     if not path.is_file():
         return None
     try:
@@ -171,7 +153,7 @@ def check_out(out, kind, *, overwrite=False, resume=False):
         noun = "search" if kind == "tune" else "run"
         raise RunDirError(
             f"--out {out} is a non-empty directory that is not a kzoo {noun}: it holds no kzoo "
-            f"{noun} marker ({MARKER_FILE}), and kzoo never writes into or replaces such a "
+            f"{noun} marker ({files.MARKER_FILE}), and kzoo never writes into or replaces such a "
             "directory. Choose a new or empty directory."
         )
     if found != kind:
@@ -198,15 +180,15 @@ def _remove(path):
         path.unlink()
 
 
-def _write_marker(out, kind, files):
+def _write_marker(out, kind, names):
     marker = {
         "format": MARKER_FORMAT,
         "kind": kind,
         "run_id": uuid.uuid4().hex,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "files": list(files),
+        "files": list(names),
     }
-    atomic_write_text(out / MARKER_FILE, json.dumps(marker, indent=1) + "\n")
+    files.atomic_write_text(out / files.MARKER_FILE, json.dumps(marker, indent=1) + "\n")
     return marker
 
 
@@ -248,7 +230,7 @@ def _claim(out, kind, overwrite, resume, fresh):
                 _remove(stray)
         _write_marker(out, kind, KIND_FILES[kind])
         if kind != "tune":
-            (out / PLOTS_DIR).mkdir(exist_ok=True)
+            (out / files.PLOTS_DIR).mkdir(exist_ok=True)
     except BaseException:
         lock.release()
         raise
