@@ -34,15 +34,11 @@ LIBRARY = {
     "kzoo.fit": ("kzoo.callbacks",),
     "kzoo.schedules": ("kzoo.callbacks", "kzoo.fit"),
 }
-# Module circles of the application that the kzoo/cli/ package (h27b, issue 27)
-# removes; listed so that this branch stays green until it merges. Drop after it.
-KNOWN_CIRCLES = [{"kzoo.cli", "kzoo.cli_train", "kzoo.cli_tune"}]
-# Packages that import each other, likewise removed by h27b (the kzoo/cli/ and
-# kzoo/rundir/ packages). Drop after it merges.
-KNOWN_PACKAGE_PAIRS = [
-    {"kzoo.cli", "kzoo.environment"}, {"kzoo.plots", "kzoo.training"},
-    {"kzoo.plots", "kzoo.tuning"},
-]
+# No module circle and no two packages importing each other is tolerated (the last
+# ones, cli <-> cli_train <-> cli_tune, plots <-> training, plots <-> tuning and
+# cli <-> environment, ended with the kzoo/cli/ and kzoo/rundir/ packages).
+KNOWN_CIRCLES = []
+KNOWN_PACKAGE_PAIRS = []
 
 
 def _within(name, package):

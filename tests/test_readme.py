@@ -108,13 +108,12 @@ def test_python_blocks_run_in_order(tmp_path):
 
 
 def test_run_directory_description_lists_every_file():
-    """The README's run-directory table names every file `kzoo.training.run_dir` declares."""
+    """The README's run-directory table names every file of a train run (`kzoo.rundir`)."""
+    from kzoo import rundir
     from kzoo.plots.learning_curves import FILE_NAME as CURVES_PNG
     from kzoo.plots.learning_rate import LR_FIND_PNG, LR_SCHEDULE_PNG
-    from kzoo.training import run_dir
 
-    names = [v for k, v in vars(run_dir).items()
-             if k.endswith(("_FILE", "_DIR")) and isinstance(v, str)]
+    names = [*rundir.KIND_FILES["train"], rundir.MARKER_FILE, rundir.LOCK_FILE]
     text = README.read_text()
     for name in [*names, CURVES_PNG, LR_FIND_PNG, LR_SCHEDULE_PNG]:
         assert f"`{name}" in text, f"README's run directory omits {name}"

@@ -22,14 +22,13 @@ Only `measure_facts` uses keras (a model's evaluate).
 
     rules.py    the thresholds and the rules over the history and gradient log
     facts.py    measure_facts: what the trained model shows on its training data
-    reading.py  the run's files read back (history.csv, grad_norms.csv, summary.json)
+    run.py      diagnose_run: a run directory's files (read by kzoo.rundir.readers)
     text.py     render: the findings as the text `kzoo diagnose` prints
 """
 
 from kzoo.diagnose.facts import measure_facts
-from kzoo.diagnose.reading import diagnose_run, read_grad_norms, read_history
 from kzoo.diagnose.rules import diagnose
+from kzoo.diagnose.run import diagnose_run
 from kzoo.diagnose.text import render
 
-__all__ = ["diagnose", "diagnose_run", "measure_facts", "read_grad_norms", "read_history",
-           "render"]
+__all__ = ["diagnose", "diagnose_run", "measure_facts", "render"]

@@ -7,20 +7,19 @@
     search.py            a search's objective against each hyperparameter, and over time
     html_report.py       `kzoo report DIR --html`: one self-contained page (svg.py's charts)
 
-Each plot reads the file layout from `kzoo.training.run_dir` and the columns
-from the callback that writes the file. The library (`kzoo.callbacks`) never
+Each plot reads its file through `kzoo.rundir`'s reader of it (the one that resume,
+diagnose and tune use too). The library (`kzoo.callbacks`) never
 plots; `report(run_dir)` redraws everything a run holds (`kzoo report DIR`).
 """
 
 import pathlib
 
-from kzoo.plots.grad_norms import plot_grad_norms, read_grad_norms
+from kzoo import rundir as layout
+from kzoo.plots.grad_norms import plot_grad_norms
 from kzoo.plots.learning_curves import plot_learning_curves
 from kzoo.plots.learning_rate import plot_lr_find, plot_lr_run, plot_lr_schedule
 from kzoo.plots.search import plot_search
 from kzoo.runtime.errors import RunDirError
-from kzoo.training import run_dir as layout
-from kzoo.training.run_dir import read_csv
 
 # Every plot that takes a run directory; each skips what the run does not hold.
 RUN_PLOTS = (plot_learning_curves, plot_grad_norms, plot_lr_run)
@@ -33,8 +32,6 @@ __all__ = [
     "plot_lr_run",
     "plot_lr_schedule",
     "plot_search",
-    "read_csv",
-    "read_grad_norms",
     "report",
 ]
 
@@ -53,10 +50,9 @@ def report(run_dir):
 def describe(run_dir):
     """A text summary of a run directory (from summary.json): one line of
     results, the epoch the run kept, and the diagnosis of the run."""
-    path = pathlib.Path(run_dir) / layout.SUMMARY_FILE
-    if not path.exists():
+    if not (pathlib.Path(run_dir) / layout.SUMMARY_FILE).exists():
         return ""
-    s = layout.read_json_object(path)
+    s = layout.read_summary(run_dir)
     parts = [f"{k}={s[k]}" for k in ("model", "data", "backend", "epochs_run") if k in s]
     for k in ("test_accuracy", "test_loss", "wall_time_s"):
         if s.get(k) is not None:

@@ -1,40 +1,20 @@
 """Plots of `grad_norms.csv`, written by `kzoo.callbacks.GradientNormLogger`.
 
 The file's columns are the logger's `FIXED_COLUMNS` (step, global norm, clip
-threshold, clipped flag) followed by one column per layer; this module reads
-them through the logger's own constant.
+threshold, clipped flag) followed by one column per layer; `kzoo.rundir` reads
+the file, this module picks the columns through the logger's own constant.
 """
 
 import pathlib
 
 import numpy as np
 
+from kzoo import rundir as layout
 from kzoo.callbacks.gradient_norm_logger import FIXED_COLUMNS
 from kzoo.plots import _mpl
-from kzoo.reading import read_csv_rows
-from kzoo.runtime.errors import RunDirError
-from kzoo.training import run_dir as layout
 
 GLOBAL_PNG = "grad_norms.png"
 LAYERS_PNG = "grad_norms_layers.png"
-
-
-def read_grad_norms(path):
-    """`(columns, array)` of a grad_norms.csv; array is `(rows, columns)` float."""
-    lines = read_csv_rows(path, layout.RUN_FILE_FIX, RunDirError)
-    if not lines:
-        raise RunDirError(f"{path} is empty; {layout.RUN_FILE_FIX}.")
-    columns, rows = lines[0][1], []
-    for line, row in lines[1:]:
-        try:
-            rows.append([float(v) for v in row])
-        except ValueError:
-            raise RunDirError(f"{path}, line {line}: a cell is not a number; "
-                              f"{layout.RUN_FILE_FIX}.") from None
-        if len(row) != len(columns):
-            raise RunDirError(f"{path}, line {line}: {len(row)} cells, the header has "
-                              f"{len(columns)}; {layout.RUN_FILE_FIX}.")
-    return columns, np.array(rows, dtype="float64").reshape(-1, len(columns))
 
 
 def plot_grad_norms(run_dir):
@@ -57,9 +37,11 @@ def plot_grad_norms(run_dir):
     path = run_dir / layout.GRAD_NORMS_FILE
     if not path.exists():
         return None
-    columns, table = read_grad_norms(path)
-    if not len(table):
+    rows = layout.read_grad_norms(path)
+    if not rows:
         return None
+    columns = list(rows[0])
+    table = np.array([list(r.values()) for r in rows], dtype="float64")
     out_dir = run_dir / layout.PLOTS_DIR
     step, norm, threshold, clipped = (table[:, columns.index(c)] for c in FIXED_COLUMNS)
     tiny = np.finfo("float64").tiny

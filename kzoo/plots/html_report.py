@@ -15,9 +15,9 @@ import json
 import math
 import pathlib
 
+from kzoo import rundir as layout
 from kzoo.plots.svg import line_chart, scatter
 from kzoo.runtime.errors import RunDirError
-from kzoo.training import run_dir as layout
 
 REPORT_FILE = "report.html"
 # trials.csv columns that are not hyperparameters (kzoo.tuning.records.Recorder.rows)
@@ -82,15 +82,17 @@ def _page(title, sections):
 
 # ---------------------------------------------------------------- train runs
 
-def _configuration(run_dir):
-    from kzoo.training.config import default, field_names
-
+def _configuration(run_dir, defaults):
+    """The settings table; `defaults` (`{setting: default}`, from `kzoo.training`, which
+    imports plots and so is passed in) tells a user's value from a default."""
     config = layout.read_json_object(run_dir / layout.CONFIG_FILE)
     resolved = config.get("resolved") or {}
     rows = []
-    for name in field_names():
+    names = list(defaults) if defaults is not None else [k for k in config if k != "resolved"]
+    for name in names:
         if name in config and name not in resolved:
-            source = "default" if config[name] == default(name) else "user"
+            source = "" if defaults is None else (
+                "default" if config[name] == defaults[name] else "user")
             source = "runtime" if name == "backend" else source  # the Keras backend in use
             rows.append((name, config[name], source, ""))
     for name, entry in sorted(resolved.items()):
@@ -154,7 +156,7 @@ def _learning_rate(run_dir):
     return line_chart("learning rate", {"lr": points}, xlabel=xlabel, ylabel="lr")
 
 
-def train_page(run_dir):
+def train_page(run_dir, defaults=None):
     from kzoo.diagnose import render
 
     summary_path = run_dir / layout.SUMMARY_FILE
@@ -165,7 +167,7 @@ def train_page(run_dir):
     title = f"{summary.get('model', '')} on {summary.get('data', '')}: {run_dir.name}"
     diagnosis = render(summary.get("diagnosis", [])) if summary else "No summary.json."
     return _page(title, [
-        _section("configuration", "Configuration", _configuration(run_dir)
+        _section("configuration", "Configuration", _configuration(run_dir, defaults)
                  if (run_dir / layout.CONFIG_FILE).is_file() else "<p>No config.json.</p>"),
         _section("curves", "Learning curves", _curves(run_dir)),
         _section("gradient-norms", "Gradient norms", _grad_norms(run_dir)),
@@ -207,20 +209,22 @@ def search_page(out):
     ])
 
 
-def write_html_report(run_dir):
-    """Write `run_dir/report.html` for a train run or a search; returns its path."""
+def write_html_report(run_dir, defaults=None):
+    """Write `run_dir/report.html` for a train run or a search; returns its path.
+
+    `defaults`: `{setting: default}` of a train run's settings (`kzoo report --html`
+    passes `kzoo.training.config`'s), so the configuration says which the user gave.
+    """
     run_dir = pathlib.Path(run_dir)
     if (run_dir / "trials.csv").is_file():
         page = search_page(run_dir)
     elif any((run_dir / n).is_file() for n in (layout.SUMMARY_FILE, layout.HISTORY_FILE,
                                                layout.CONFIG_FILE)):
-        page = train_page(run_dir)
+        page = train_page(run_dir, defaults)
     else:
         raise RunDirError(f"{run_dir} holds neither a train run (summary.json, history.csv) "
                           "nor a search (trials.csv). Pass the --out directory of kzoo train "
                           "or tune.")
     path = run_dir / REPORT_FILE
-    tmp = run_dir / (".tmp-" + REPORT_FILE)
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    layout.atomic_write_text(path, page)
     return path

@@ -7,14 +7,14 @@ model and data (from `summary.json` or `config.json`), the best epoch (lowest
 numbers and tick labels are plain numbers.
 """
 
-import json
 import math
 import pathlib
 
 from matplotlib import ticker
 
+from kzoo import rundir as layout
 from kzoo.plots import _mpl
-from kzoo.training import run_dir as layout
+from kzoo.runtime.errors import RunDirError
 
 FILE_NAME = "learning_curves.png"
 # The loss goes on a log axis only when it spans more than this factor.
@@ -28,25 +28,25 @@ def plot_learning_curves(run_dir):
     """
     run_dir = pathlib.Path(run_dir)
     history = run_dir / layout.HISTORY_FILE
-    rows = layout.read_csv(history) if history.exists() else []
-    if not rows:
+    columns = layout.read_history(history) if history.exists() else {}
+    if not any(columns.values()):
         return None
-    keys = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
+    keys = [k for k in columns if not k.startswith("val_")]
     panels = ["loss"] + [k for k in keys if k in ("accuracy", "mae")][:1]
     fig = _mpl.figure((5 * len(panels), 3.8))
     axes = fig.subplots(1, len(panels), squeeze=False)
-    epochs = [int(r.get("epoch", i)) + 1 for i, r in enumerate(rows)]
-    best = best_epoch(run_dir, rows, epochs)
+    epochs = list(range(1, len(columns["loss"]) + 1))
+    best = best_epoch(run_dir, columns, epochs)
     for ax, key in zip(axes[0], panels, strict=True):
-        ax.plot(epochs, [r[key] for r in rows], label=f"train {key}")
-        if f"val_{key}" in rows[0]:
-            ax.plot(epochs, [r[f"val_{key}"] for r in rows], label=f"val {key}")
+        ax.plot(epochs, columns[key], label=f"train {key}")
+        if f"val_{key}" in columns:
+            ax.plot(epochs, columns[f"val_{key}"], label=f"val {key}")
         if best is not None:
             ax.axvline(best, color="0.4", ls="--", lw=1, label=f"best epoch ({best})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-        values = [r[key] for r in rows if isinstance(r[key], float) and math.isfinite(r[key])]
+        values = [v for v in columns[key] if math.isfinite(v)]
         if key == "loss" and values and min(values) > 0 and (
             max(values) / min(values) > LOG_SCALE_SPAN
         ):
@@ -61,9 +61,11 @@ def plot_learning_curves(run_dir):
 
 
 def _read_json(path):
+    """A summary or config for the title and the best epoch; a plot does without one
+    that is missing or unreadable."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return layout.read_json_object(path)
+    except (OSError, RunDirError):
         return {}
 
 
@@ -76,11 +78,11 @@ def title(run_dir):
     return run_dir.name
 
 
-def best_epoch(run_dir, rows, epochs):
+def best_epoch(run_dir, history, epochs):
     """The best epoch (summary.json's `best_epoch`, else the lowest `val_loss`), or None."""
     best = _read_json(run_dir / layout.SUMMARY_FILE).get("best_epoch")
     if isinstance(best, int):
         return best
-    val = [(r.get("val_loss"), e) for r, e in zip(rows, epochs, strict=True)]
-    val = [(v, e) for v, e in val if isinstance(v, float) and math.isfinite(v)]
+    val = zip(history.get("val_loss", []), epochs, strict=False)
+    val = [(v, e) for v, e in val if math.isfinite(v)]
     return min(val)[1] if val else None

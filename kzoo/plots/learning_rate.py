@@ -7,9 +7,8 @@ the applied rates are `LearningRateLogger`'s `step,lr` CSV (`lr_steps.csv`).
 import math
 import pathlib
 
+from kzoo import rundir as layout
 from kzoo.plots import _mpl
-from kzoo.runtime.errors import RunDirError
-from kzoo.training import run_dir as layout
 
 LR_FIND_PNG = "lr_find.png"
 LR_SCHEDULE_PNG = "lr.png"
@@ -41,7 +40,7 @@ def plot_lr_find(result, path):
 
 def plot_lr_schedule(lr_csv, path):
     """The rate applied at each step, from a `step,lr` CSV (LearningRateLogger)."""
-    rows = [(int(r["step"]), float(r["lr"])) for r in _rows(lr_csv)]
+    rows = layout.read_lr_steps(lr_csv)
     if not rows:
         return None
     fig = _mpl.figure((6, 3))
@@ -66,7 +65,7 @@ def plot_lr_run(run_dir):
     if steps.exists() and not _constant(steps):
         written = plot_lr_schedule(steps, plots / LR_SCHEDULE_PNG)
     if (run_dir / layout.LR_FIND_FILE).exists():
-        result = layout.read_json_object(run_dir / layout.LR_FIND_FILE)
+        result = layout.read_lr_find(run_dir / layout.LR_FIND_FILE)
         path = plot_lr_find(result, plots / LR_FIND_PNG)
         written = written or path
     return written
@@ -74,15 +73,6 @@ def plot_lr_run(run_dir):
 
 def _constant(lr_csv):
     """Whether every applied rate is the same (a flat line is not worth a plot)."""
-    rates = {float(r["lr"]) for r in _rows(lr_csv)}
+    rates = {lr for _, lr in layout.read_lr_steps(lr_csv)}
     return len(rates) <= 1 or max(rates) - min(rates) <= 1e-9 * max(abs(r) for r in rates)
 
-
-def _rows(lr_csv):
-    """`step,lr` rows of numbers; a garbled file is named with its line."""
-    rows = layout.read_csv(lr_csv)
-    for i, r in enumerate(rows, 2):
-        if not all(isinstance(r.get(k), float) for k in ("step", "lr")):
-            raise RunDirError(f"{lr_csv}, line {i}: expected numbers in columns step and lr; "
-                              f"{layout.RUN_FILE_FIX}.")
-    return rows

@@ -7,9 +7,8 @@ stored in `tune_config.json` (KerasTuner's, for that objective).
 import datetime
 import pathlib
 
+from kzoo import rundir as layout
 from kzoo.plots import _mpl
-from kzoo.training.run_dir import read_csv
-from kzoo.tuning.search_dir import read_config
 
 _NOT_HPS = {"trial_id", "status", "score", "epochs_run", "wall_time_s", "pruned", "rss_mb",
             "worker", "finished_at", "error"}
@@ -18,11 +17,11 @@ _NOT_HPS = {"trial_id", "status", "score", "epochs_run", "wall_time_s", "pruned"
 def plot_search(out):
     """`plots/score_vs_<hp>.png` for every tuned hp, and `plots/search_over_time.png`."""
     out = pathlib.Path(out)
-    rows = [r for r in read_csv(out / "trials.csv") if r["status"] == "COMPLETED"]
+    rows = [r for r in layout.read_trials(out) if r["status"] == "COMPLETED"]
     (out / "plots").mkdir(exist_ok=True)
     if not rows:
         return []
-    config = read_config(out)
+    config = layout.read_tune_config(out)
     objective, direction = config["objective"], config.get("direction", "max")
     written = []
     for name in [k for k in rows[0] if k not in _NOT_HPS and not k.startswith("tuner/")]:

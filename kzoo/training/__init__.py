@@ -1,9 +1,6 @@
 """kzoo.training: the route of `kzoo train` and `kzoo.train(...)`, one concept per module.
 
     config.py         TrainConfig, RunResult, the choices of each option, validate_config
-    run_files.py      the files of a run directory: their names, readers and writers
-    run_lock.py       RunLock: one process writes a run directory at a time
-    run_dir.py        the run directory's rules: marker, check_out/claim (re-exports both)
     inputs.py         prepare_data: any supported data into a checked PreparedData
     recipe.py         the family's recipe resolved for this data: auto values, the
                       tiny-set protocol, the kept epoch (resolve_run)
@@ -13,6 +10,8 @@
     runner.py         train(), which calls the modules above in that order
     results.py        the summary, the kept epoch and diagnosis, the files written at the end
     resume_run.py     resume(): continue a killed run from its checkpoint through train()
+
+The run directory (its files, readers, marker and lock) is `kzoo.rundir`.
 
 Example:
 
@@ -24,7 +23,7 @@ import importlib
 
 from kzoo.training.config import RunResult, TrainConfig
 
-# config.py and run_dir.py (with run_files.py, run_lock.py) are keras-free; the rest
+# config.py (like kzoo.rundir) is keras-free; the rest
 # load keras, so they load on first use: the CLI builds its parser from config.py
 # before `--backend` takes effect.
 _LAZY_ATTRS = {

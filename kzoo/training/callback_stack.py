@@ -7,9 +7,9 @@ the gradient callbacks) run before `CSVLogger`, so those values reach
 
 import keras
 
+from kzoo import rundir as layout
 from kzoo.callbacks import GradientClipping, GradientHealth, GradientNormLogger
 from kzoo.runtime import processes
-from kzoo.training import run_dir as layout
 
 
 def build_gradient_callbacks(config, run_dir=None):

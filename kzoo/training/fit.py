@@ -7,12 +7,12 @@ import warnings
 import keras
 import numpy as np
 
+from kzoo import rundir as layout
 from kzoo.callbacks import Checkpoint, GradientNormLogger
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
 from kzoo.fit import fit_resumable
 from kzoo.runtime import processes
 from kzoo.runtime.errors import RunDirError
-from kzoo.training import run_dir as layout
 
 # Settings a resumed run may change without breaking exactness: the epoch budget
 # (an extension) and how the run is started and reported.

@@ -2,6 +2,7 @@
 
 import math
 
+from kzoo import rundir as layout
 from kzoo.callbacks import LearningRateLogger
 from kzoo.callbacks._accumulate import per_optimizer_step
 from kzoo.plots import plot_lr_find
@@ -9,7 +10,6 @@ from kzoo.plots.learning_rate import LR_FIND_PNG
 from kzoo.runtime import processes
 from kzoo.runtime.errors import UsageError
 from kzoo.schedules import LRFinder, build_schedule, scale_learning_rate
-from kzoo.training import run_dir as layout
 
 
 def setup_learning_rate(config, net, data, run_dir):
@@ -55,18 +55,16 @@ def setup_learning_rate(config, net, data, run_dir):
 
 def _find_learning_rate(config, net, data, run_dir):
     """`--lr auto`: the LR finder's valley suggestion, or on resume the rate the
-    run chose (recorded in lr_find.json)."""
+    run chose (lr_find.json's `recommended_lr`, as `kzoo lr-find` writes it)."""
     if not isinstance(data.train, tuple):
         raise UsageError("--lr auto needs array data (the finder sweeps over x, y).")
     if config.resume:
-        return layout.read_lr_find(run_dir)["chosen_lr"]
+        return float(layout.read_lr_find(run_dir / layout.LR_FIND_FILE)["recommended_lr"])
     finder = LRFinder(num_steps=60, batch_size=config.batch_size, seed=config.seed)
     result = finder.find(net, *data.train)
-    lr, _ = recommend_lr(result["suggestions"])
-    result["chosen_lr"] = lr
+    lr, rule = recommend_lr(result["suggestions"])
     if run_dir is not None and processes.is_writer():
-        finder.save(run_dir)
-        layout.add_to_lr_find(run_dir, chosen_lr=lr)
+        layout.write_lr_find(run_dir / layout.LR_FIND_FILE, result, lr, rule)
         plot_lr_find(result, run_dir / layout.PLOTS_DIR / LR_FIND_PNG)
     return float(lr)
 

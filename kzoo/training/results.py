@@ -5,17 +5,15 @@ A failure while writing them leaves a summary.json that says what failed and
 raises RunFailedError (the checkpoints stay, so the run can be finished).
 """
 
-import json
-
 import keras
 import numpy as np
 
 from kzoo import diagnose
+from kzoo import rundir as layout
 from kzoo.plots import report
 from kzoo.runtime import processes
-from kzoo.runtime.errors import RunFailedError
+from kzoo.runtime.errors import RunDirError, RunFailedError
 from kzoo.runtime.files import atomic_write_with
-from kzoo.training import run_dir as layout
 from kzoo.training.recipe import selection_summary
 
 
@@ -64,8 +62,8 @@ def add_earlier_sessions(summary, path):
     if not path.exists():
         return
     try:
-        before = json.loads(path.read_text())
-    except (OSError, ValueError):
+        before = layout.read_json_object(path)
+    except (OSError, RunDirError):
         return
     sessions = before.get("wall_time_sessions") or [before.get("wall_time_s") or 0.0]
     sessions = [*sessions, summary["wall_time_s"]]
@@ -93,7 +91,7 @@ def select_and_diagnose(plan, net, history, run_dir):
             facts["precise_bn"] = bool(plan.resolved.values.get("precise_bn"))
     grads = None if run_dir is None else run_dir / layout.GRAD_NORMS_FILE
     processes.barrier("gradient log written")  # by process 0, read by every process
-    grad_rows = diagnose.read_grad_norms(grads) if grads is not None and grads.is_file() else None
+    grad_rows = layout.read_grad_norms(grads) if grads is not None and grads.is_file() else None
     findings = diagnose.diagnose(history, grad_rows, facts)
     return {"selected_epoch": epoch, "selection": selection, "diagnosis": findings,
             "diagnosis_facts": facts}

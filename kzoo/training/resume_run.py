@@ -8,9 +8,9 @@ Not named resume.py: a submodule of that name would shadow the function
 import os
 import pathlib
 
+from kzoo import rundir as layout
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
 from kzoo.runtime.errors import UsageError
-from kzoo.training import run_dir as layout
 from kzoo.training import runner
 from kzoo.training.config import RunResult, field_names
 
@@ -112,14 +112,13 @@ def finished_result(run_dir, verbose):
     from kzoo.zoo import load_model_safely
 
     run_dir = pathlib.Path(run_dir)
-    summary = layout.read_json_object(run_dir / layout.SUMMARY_FILE)
+    summary = layout.read_summary(run_dir)
     if verbose != 0:
         kept = summary.get("selected_epoch") or summary.get("best_epoch")
         print(f"{run_dir} is finished ({summary.get('epochs_run')} epochs"
               f"{f', kept epoch {kept}' if kept else ''}): nothing to resume, and its files are "
               "left as they are. Pass a larger --epochs to extend it.", flush=True)
     history_path = run_dir / layout.HISTORY_FILE
-    rows = layout.read_csv(history_path) if history_path.is_file() else []
-    history = {k: [r[k] for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+    history = layout.read_history(history_path) if history_path.is_file() else {}
     model = load_model_safely(run_dir / layout.MODEL_FILE)
     return RunResult(model, history, summary, run_dir)

@@ -4,7 +4,7 @@ resume_run.py, continues a run through it; results.py writes what it ends with).
 validate -> prepare the data -> build the model -> set the learning rate ->
 build the callbacks -> fit -> summarize -> write the run directory. Everything
 that can fail on bad input fails before training starts or anything is
-written; `kzoo.training.run_dir` describes the files of a run and the rules
+written; `kzoo.rundir` describes the files of a run and the rules
 that keep a user's files safe (marker, lock, what `overwrite` may delete).
 """
 
@@ -16,6 +16,7 @@ import time
 import keras
 
 from kzoo import diagnose, zoo
+from kzoo import rundir as layout
 from kzoo.callbacks.global_clipping import clip_global_gradient
 from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm
 from kzoo.fit.resumable_fit import padded_evaluation
@@ -23,7 +24,6 @@ from kzoo.runtime import devices as kzoo_devices
 from kzoo.runtime import processes
 from kzoo.runtime.errors import MachineError, UsageError, out_of_memory
 from kzoo.training import batch_size as max_batch
-from kzoo.training import run_dir as layout
 from kzoo.training import series_rule
 from kzoo.training.callback_stack import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for

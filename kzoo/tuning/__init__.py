@@ -28,18 +28,21 @@ The package follows KerasTuner's layout:
 | module | holds |
 |---|---|
 | `api` | `tune`, and the entry point of launched chief/worker processes |
-| `settings`, `search_dir` | the checks; the search directory and its config file |
-| `tuner`, `bayesian`, `tpe`, `pruning` | the tuner, the GP oracle, Optuna TPE, median stopping |
+| `config` | `TuneConfig`: every setting of a search and its default, listed once |
+| `settings` | the checks (the search directory and its config file: `kzoo.rundir.search`) |
+| `tuner`, `bayesian`, `tpe` | `KzooTuner`, `BayesianOracle`, Optuna TPE |
+| `pruning`, `oom` | the median stopping rule; out-of-memory trials and the batch cap |
 | `trial_fit` | a trial's checkpointed fit, resumed by whichever worker reruns it |
 | `records`, `progress`, `best` | trials.csv; printed lines; best.json and model |
 | `distribute/` | roles, gRPC chief, heartbeats, JSON hand-off, local launcher, clusters |
 | `_keras_tuner_private` | every touch of KerasTuner's private API (pinned 1.4.8) |
 """
 
+from kzoo.tuning.config import TuneConfig
 from kzoo.tuning.records import SearchFailedError, TuneResult
 from kzoo.tuning.settings import TUNERS
 
-__all__ = ["tune", "TuneResult", "SearchFailedError", "TUNERS", "plot_search"]
+__all__ = ["tune", "TuneConfig", "TuneResult", "SearchFailedError", "TUNERS", "plot_search"]
 
 
 def __getattr__(name):

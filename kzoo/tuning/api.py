@@ -1,5 +1,6 @@
 """`tune`: a KerasTuner search over a zoo family, resumable and distributed."""
 
+import dataclasses
 import os
 import pathlib
 import sys
@@ -9,17 +10,18 @@ import keras_tuner as kt
 
 from kzoo import datasets, zoo
 from kzoo.callbacks._accumulate import check_accumulate
+from kzoo.rundir.search import identity, prepare_search_dir
 from kzoo.runtime import devices as kzoo_devices
 from kzoo.runtime.backend import current_backend
 from kzoo.runtime.errors import UsageError
 from kzoo.training import series_rule
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.best import write_best
+from kzoo.tuning.config import TuneConfig, signature
 from kzoo.tuning.distribute import chief, handoff, launcher, roles, worker
 from kzoo.tuning.distribute.cluster import cluster_env
 from kzoo.tuning.progress import Progress
 from kzoo.tuning.records import Recorder, SearchFailedError, read_result
-from kzoo.tuning.search_dir import identity, prepare_search_dir
 from kzoo.tuning.settings import check_objective, check_scale, check_settings, jsonable_fixed
 from kzoo.tuning.tpe import check_space
 from kzoo.tuning.tuner import frozen_heap, make_tuner
@@ -43,11 +45,11 @@ def metric_names(hypermodel, dataset, hp=None):
     return list(logs)
 
 
-def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objective=None,
-         fixed=None, seed=0, early_stopping=0, prune=False, callbacks=None, workers=0,
-         heartbeat_timeout=60.0, overwrite=False, verbose=1, devices=1, gpus_per_worker=None,
-         cluster=None, rank=None, chief_port=None, accumulate=1, tensorboard=False):
+def tune(model, data, **settings):
     """Search the learning rate, batch size and architecture of a zoo family.
+
+    The settings are `TuneConfig`'s fields (`kzoo.tuning.config`), where their
+    defaults are spelled once; the signature below is read from it.
 
     Args:
         model: a name from `kzoo.zoo.list()`.
@@ -118,30 +120,40 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     >>> result = kzoo.tuning.tune("lstm", "digits-seq", out="runs/tune", max_trials=20)
     >>> result.best["hyperparameters"]
     """
-    check_settings(tuner, max_trials, epochs, workers, heartbeat_timeout, prune)
-    if tensorboard:  # before anything is written
+    return search(TuneConfig(**_SIGNATURE.bind(model, data, **settings).arguments))
+
+
+_SIGNATURE = signature()
+tune.__signature__ = _SIGNATURE
+
+
+def search(c):
+    """`tune` with its settings in a `TuneConfig` `c`."""
+    check_settings(c.tuner, c.max_trials, c.epochs, c.workers, c.heartbeat_timeout, c.prune)
+    if c.tensorboard:  # before anything is written
         from kzoo.callbacks._event_writer import require
 
         require("kzoo tune --tensorboard")
-    check_scale(devices, workers, gpus_per_worker, cluster, rank, tuner)
-    check_accumulate(accumulate)
-    blocks = None
-    if cluster is not None:  # this process's role and GPU block, from SLURM or a hostfile
-        os.environ.update(cluster_env(cluster, rank, chief_port, gpus_per_worker))
-        devices = gpus_per_worker or 1
-    elif workers:
-        blocks = launcher.plan_devices(workers, gpus_per_worker, current_backend())
+    check_scale(c.devices, c.workers, c.gpus_per_worker, c.cluster, c.rank, c.tuner)
+    check_accumulate(c.accumulate)
+    blocks, devices, data, verbose = None, c.devices, c.data, c.verbose
+    if c.cluster is not None:  # this process's role and GPU block, from SLURM or a hostfile
+        os.environ.update(cluster_env(c.cluster, c.rank, c.chief_port, c.gpus_per_worker))
+        devices = c.gpus_per_worker or 1
+    elif c.workers:
+        blocks = launcher.plan_devices(c.workers, c.gpus_per_worker, current_backend())
     role = roles.role()
     if role != "chief" and devices != 1:  # the chief trains nothing
         devices = kzoo_devices.resolve(devices)
-    if workers and role != "single":
+    if c.workers and role != "single":
         raise UsageError(
             "workers > 0 starts a local chief and workers; it cannot be combined with "
             f"{roles.ENV_IP} set (this process is already a {role})."
         )
-    fixed = dict(fixed or {})
-    dataset = load_data(data, seed)
+    fixed = dict(c.fixed or {})
+    dataset = load_data(data, c.seed)
     spec_name = data if isinstance(data, str) else getattr(dataset, "name", "custom")
+    model = c.model
     zoo.get_spec(model)
     zoo.check_model_fits_data(model, dataset)
     # Padded data: masking joins `fixed`, so tune_config.json and every trial record it.
@@ -154,6 +166,7 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     for line in (series_rule.notes(series), note, task_note):
         if line and verbose and role != "worker":
             print(line, flush=True)
+    objective = c.objective
     if objective is None:
         objective = "val_loss" if dataset.task == "regression" else "val_accuracy"
     # Everything below is checked before anything is written.
@@ -166,49 +179,42 @@ def tune(model, data, *, out, tuner="random", max_trials=10, epochs=10, objectiv
     direction = private.objective_direction(objective)
     space = kt.HyperParameters()
     check_objective(objective, metric_names(hypermodel, dataset, space), direction)
-    if tuner == "tpe":
+    if c.tuner == "tpe":
         check_space(space)
-    settings = {
-        "model": model, "data": spec_name, "tuner": tuner, "epochs": epochs,
-        "objective": objective, "fixed": jsonable_fixed(fixed), "seed": seed,
-        "backend": current_backend(), "max_trials": max_trials, "prune": prune,
+    # The search as this process runs it: objective and fixed resolved, devices counted.
+    c = dataclasses.replace(c, model=model, objective=objective, fixed=fixed, devices=devices,
+                            out=str(c.out))
+    settings = {  # tune_config.json (the identity) and best.json read these
+        "model": model, "data": spec_name, "tuner": c.tuner, "epochs": c.epochs,
+        "objective": objective, "fixed": jsonable_fixed(fixed), "seed": c.seed,
+        "backend": current_backend(), "max_trials": c.max_trials, "prune": c.prune,
         "verbose": verbose, "series": series,
-        **({"accumulate": accumulate} if accumulate > 1 else {}),
+        **({"accumulate": c.accumulate} if c.accumulate > 1 else {}),
         # OUT/tb: each trial's curves and the HParams data (kzoo.tuning.tensorboard)
-        "tensorboard": str(pathlib.Path(out) / "tb") if tensorboard else None,
+        "tensorboard": str(pathlib.Path(c.out) / "tb") if c.tensorboard else None,
     }
-    out, encoded = pathlib.Path(out), None
-    if workers:  # what the workers will read: checked now, written by the launcher
-        encoded = handoff.encode(dict(
-            model=model, data=data, out=str(out), tuner=tuner, max_trials=max_trials,
-            epochs=epochs, objective=objective, fixed=fixed, seed=seed,
-            early_stopping=early_stopping, prune=prune, callbacks=callbacks,
-            heartbeat_timeout=heartbeat_timeout, verbose=verbose, devices=gpus_per_worker or 1,
-            accumulate=accumulate,
-            tensorboard=tensorboard,
-        ))
+    out, encoded = pathlib.Path(c.out), None
+    if c.workers:  # what the workers will read: checked now, written by the launcher
+        encoded = handoff.encode(dataclasses.replace(c, devices=c.gpus_per_worker or 1))
     resumed, lock = prepare_search_dir(
-        out, identity(settings), direction, overwrite=overwrite, role=role
+        out, identity(settings), direction, overwrite=c.overwrite, role=role
     )
     try:
-        return _search(settings, hypermodel, dataset, out, resumed=resumed, role=role,
-                       workers=workers, encoded=encoded, devices=devices, blocks=blocks,
-                       max_trials=max_trials, epochs=epochs, objective=objective,
-                       early_stopping=early_stopping, callbacks=callbacks, verbose=verbose,
-                       heartbeat_timeout=heartbeat_timeout)
+        return _search(c, settings, hypermodel, dataset, resumed=resumed, role=role,
+                       encoded=encoded, blocks=blocks)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _search(settings, hypermodel, dataset, out, *, resumed, role, workers, encoded, devices,
-            blocks, max_trials, epochs, objective, early_stopping, callbacks, verbose,
-            heartbeat_timeout):
+def _search(c, settings, hypermodel, dataset, *, resumed, role, encoded, blocks):
     """The search itself, in a directory `tune` has prepared and locked."""
-    if workers:
+    out, verbose, devices = pathlib.Path(c.out), c.verbose, c.devices
+    if c.workers:
         if verbose:
-            print(f"Starting a chief and {workers} workers on 127.0.0.1 for {out}", flush=True)
-        return launcher.launch(encoded, workers, out, blocks)
+            print(f"Starting a chief and {c.workers} workers on 127.0.0.1 for {out}",
+                  flush=True)
+        return launcher.launch(encoded, c.workers, out, blocks)
 
     kt_tuner = make_tuner(settings, hypermodel, out, devices=None if role == "chief" else devices)
     oracle = private.inner_oracle(kt_tuner.oracle)
@@ -220,25 +226,26 @@ def _search(settings, hypermodel, dataset, out, *, resumed, role, workers, encod
               f"{len(queue)} interrupted to rerun.", flush=True)
     if verbose and role != "worker":
         print(hypermodel.space_summary(), flush=True)
-    progress = Progress(oracle.objective, max_trials, epochs) if verbose else None
+    progress = Progress(oracle.objective, c.max_trials, c.epochs) if verbose else None
     recorder = Recorder(out, oracle, progress)
     recorder.tensorboard = settings.get("tensorboard")
     if role == "chief":
-        chief.serve(kt_tuner, recorder, heartbeat_timeout)
+        chief.serve(kt_tuner, recorder, c.heartbeat_timeout)
     else:
         kt_tuner.progress = progress
         if role == "worker":
-            worker.start_heartbeat(min(5.0, heartbeat_timeout / 4))
+            worker.start_heartbeat(min(5.0, c.heartbeat_timeout / 4))
         else:
             kt_tuner.recorder = recorder
-        cbs = list(callbacks or [])
-        if early_stopping:
-            cbs.append(keras.callbacks.EarlyStopping(monitor=objective, patience=early_stopping))
+        cbs = list(c.callbacks or [])
+        if c.early_stopping:
+            cbs.append(keras.callbacks.EarlyStopping(monitor=c.objective,
+                                                     patience=c.early_stopping))
         with frozen_heap(), private.quiet_trial_errors():
             kt_tuner.search(
                 dataset.x_train, dataset.y_train,
                 validation_data=(dataset.x_val, dataset.y_val),
-                epochs=epochs, callbacks=cbs, verbose=0,
+                epochs=c.epochs, callbacks=cbs, verbose=0,
             )
         if role == "worker":
             return None
@@ -249,7 +256,6 @@ def _search(settings, hypermodel, dataset, out, *, resumed, role, workers, encod
 def run_role(settings_path):
     """Entry point of a chief or worker process started by `distribute.launcher`."""
     try:
-        kwargs = handoff.read(settings_path)
-        tune(**kwargs, workers=0, overwrite=False)
+        search(TuneConfig(**handoff.read(settings_path), workers=0, overwrite=False))
     except (SearchFailedError, ValueError) as err:
         sys.exit(f"kzoo tune: error: {err}")

@@ -4,8 +4,9 @@ import json
 import sys
 import warnings
 
+from kzoo import rundir as layout
 from kzoo.plots.search import plot_search
-from kzoo.tuning.records import Recorder, SearchFailedError, atomic_write, last_line
+from kzoo.tuning.records import Recorder, SearchFailedError, last_line
 
 
 def all_failed_message(oracle, rows, out):
@@ -71,7 +72,7 @@ def write_best(tuner, oracle, settings, data, out):
             # The checkpoint holds optimizer slots a fresh model lacks; weights load.
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model = load_on_one_device(tuner, best_trial)
-        save_best_model(model, out / "best_model.keras")
+        save_best_model(model, out / layout.BEST_MODEL_FILE)
         payload["model_path"] = "best_model.keras"
         if getattr(data, "x_test", None) is not None:  # a data file may have no test split
             test = model.evaluate(data.x_test, data.y_test, verbose=0, return_dict=True)
@@ -80,6 +81,6 @@ def write_best(tuner, oracle, settings, data, out):
         # Multi-host searches without a shared --out keep checkpoints on the workers.
         payload["model_path"] = None
         print(f"kzoo tune: best model not saved ({err})", file=sys.stderr)
-    atomic_write(out / "best.json", json.dumps(payload, indent=2, default=str))
+    layout.atomic_write_text(out / layout.BEST_FILE, json.dumps(payload, indent=2, default=str))
     plot_search(out)
     return payload

@@ -1,31 +1,21 @@
 """What a search leaves behind: `trials.csv`, and what `tune` returns.
 
-`trials.csv` is rewritten from the oracle's state after every trial (atomically),
-so it is consistent after a SIGKILL. This module imports no keras: it only reads
-the oracle it is given.
+`trials.csv` is rewritten from the oracle's state after every trial (atomically,
+through `kzoo.rundir`'s writer), so it is consistent after a SIGKILL. This module
+imports no keras: it only reads the oracle it is given.
 """
 
-import csv
 import dataclasses
 import datetime
 import json
 import math
-import os
 import pathlib
 import shutil
 import threading
 
+from kzoo import rundir as layout
 from kzoo.runtime.errors import EXIT_BUG, KzooError
-from kzoo.training.run_dir import read_csv
 from kzoo.tuning.oom import is_out_of_memory
-from kzoo.tuning.search_dir import PROJECT
-
-TRIAL_CHECKPOINT = "ckpt"  # a trial's resume checkpoints, in KerasTuner's trial directory
-
-
-def trial_checkpoint_dir(out, trial_id):
-    """`OUT/kt/trial_<id>/ckpt`: where trial `trial_id` checkpoints (`trial_fit`)."""
-    return pathlib.Path(out) / PROJECT / f"trial_{trial_id}" / TRIAL_CHECKPOINT
 
 
 class SearchFailedError(KzooError, RuntimeError):
@@ -55,14 +45,7 @@ class TuneResult:
 
 def read_result(out):
     out = pathlib.Path(out)
-    best = json.loads((out / "best.json").read_text()) if (out / "best.json").exists() else {}
-    return TuneResult(out, best, read_csv(out / "trials.csv"))
-
-
-def atomic_write(path, text):
-    tmp = pathlib.Path(f"{path}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    return TuneResult(out, layout.read_best(out), layout.read_trials(out))
 
 
 def last_line(message):
@@ -96,26 +79,25 @@ class Recorder:
         self.progress = progress
 
     def workers(self):
-        path = self.out / "trial_workers.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        return layout.read_optional_json(self.out / layout.TRIAL_WORKERS_FILE)
 
     def blocks(self):
         """Each local worker's devices (`workers/devices.json`, from the launcher)."""
-        path = self.out / "workers" / "devices.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        return layout.read_optional_json(
+            self.out / layout.WORKERS_DIR / layout.WORKER_DEVICES_FILE)
 
     def trial_ended(self, trial_id, worker):
         with self._lock:
             workers = self.workers()
             workers[trial_id] = worker
-            atomic_write(self.out / "trial_workers.json", json.dumps(workers))
+            layout.atomic_write_text(self.out / layout.TRIAL_WORKERS_FILE, json.dumps(workers))
             rows = self.write_csv()
             if getattr(self, "tensorboard", None):  # HParams sessions (kzoo.tuning.tensorboard)
                 from kzoo.tuning.tensorboard import write_hparams
 
                 write_hparams(self.tensorboard, self.oracle, rows)
             # Recorded as ended: its resume checkpoints are no longer needed.
-            shutil.rmtree(trial_checkpoint_dir(self.out, trial_id), ignore_errors=True)
+            shutil.rmtree(layout.trial_checkpoint_dir(self.out, trial_id), ignore_errors=True)
             if self.progress is not None:
                 self.progress.trial_ended(rows, trial_id)
 
@@ -164,13 +146,5 @@ class Recorder:
 
     def write_csv(self):
         rows = self.rows()
-        fields = []
-        for row in rows:
-            fields += [k for k in row if k not in fields]
-        tmp = self.out / "trials.csv.tmp"
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields or ["trial_id"])
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.out / "trials.csv")
+        layout.write_trials_csv(self.out, rows)
         return rows

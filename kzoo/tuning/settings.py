@@ -2,6 +2,7 @@
 
 import importlib.util
 
+from kzoo.runtime.devices import check_devices_value
 from kzoo.runtime.errors import UsageError
 
 TUNERS = ("random", "bayesian", "hyperband", "tpe")
@@ -62,9 +63,7 @@ def _is_plain(value):
 
 def check_scale(devices, workers, gpus_per_worker, cluster, rank, tuner="random"):
     """The devices of each trial, and how the search spreads over processes and hosts."""
-    if not (devices == "all" or isinstance(devices, int) and not isinstance(devices, bool)
-            and devices >= 1):
-        raise UsageError(f"devices must be an int >= 1 or 'all', got {devices!r}.")
+    check_devices_value(devices)
     if gpus_per_worker is not None and (
         isinstance(gpus_per_worker, bool) or not isinstance(gpus_per_worker, int)
         or gpus_per_worker < 1

@@ -20,10 +20,10 @@ import keras
 from kzoo.callbacks import Checkpoint
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
 from kzoo.fit import fit_resumable
+from kzoo.rundir.files import TRIAL_CHECKPOINT
 from kzoo.runtime.errors import UsageError
 from kzoo.training.batch_size import raise_fake_out_of_memory
 from kzoo.tuning import _keras_tuner_private as private
-from kzoo.tuning.records import TRIAL_CHECKPOINT
 
 
 def trial_callbacks(model, x, devices):

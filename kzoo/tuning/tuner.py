@@ -8,12 +8,12 @@ import time
 import keras
 import keras_tuner as kt
 
+from kzoo.rundir.files import PROJECT
 from kzoo.runtime.backend import drop_tf_custom_gradients, tf_custom_gradients, tf_gradient_registry
 from kzoo.tuning import _keras_tuner_private as private
 from kzoo.tuning.bayesian import BayesianOracle
 from kzoo.tuning.oom import avoid_out_of_memory
 from kzoo.tuning.pruning import MedianStop, median_curve
-from kzoo.tuning.search_dir import PROJECT
 from kzoo.tuning.tpe import TPEOracle
 from kzoo.tuning.trial_fit import (
     checkpoint_dir,

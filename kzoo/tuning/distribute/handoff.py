@@ -1,11 +1,12 @@
 """The settings a launcher hands to its chief and workers: JSON, validated, never pickle.
 
-`OUT/workers/settings.json` holds `tune`'s keyword arguments. Nothing in it can
-run code when read: a `Dataset` travels as `OUT/workers/data.npz` (read with
-`allow_pickle=False`), and a callback as its import path and `__init__`
-arguments. A callback is rebuilt only from a `keras.callbacks.Callback` subclass
-that keeps its `__init__` arguments as same-named attributes (the Keras
-convention) holding JSON values, defined in an importable module.
+`OUT/workers/settings.json` holds `tune`'s settings (`TuneConfig`'s handed-off
+fields). Nothing in it can run code when read: a `Dataset` travels as
+`OUT/workers/data.npz` (read with `allow_pickle=False`), and a callback as its
+import path and `__init__` arguments. A callback is rebuilt only from a
+`keras.callbacks.Callback` subclass that keeps its `__init__` arguments as
+same-named attributes (the Keras convention) holding JSON values, defined in an
+importable module.
 """
 
 import dataclasses
@@ -17,23 +18,22 @@ import pathlib
 import keras
 import numpy as np
 
+from kzoo import rundir as layout
 from kzoo.datasets import Dataset
 from kzoo.runtime.errors import RunDirError, UsageError
-from kzoo.tuning.records import atomic_write
+from kzoo.tuning.config import TuneConfig, handed_off
 
-SETTINGS_FILE = "settings.json"
-DATA_FILE = "data.npz"
+SETTINGS_FILE = layout.WORKER_SETTINGS_FILE
+DATA_FILE = layout.WORKER_DATA_FILE
 _ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-_SCALARS = {
-    "out": str, "tuner": str, "max_trials": int, "epochs": int, "seed": int,
-    "early_stopping": int, "prune": bool, "heartbeat_timeout": (int, float), "verbose": int,
-    "model": str,
-}
+_SCALARS = handed_off()  # {setting: JSON type(s)}, from TuneConfig
 
 
-def encode(kwargs):
-    """`tune`'s keyword arguments as a JSON document and the arrays of a `Dataset`
-    (or None); raises ValueError for what JSON cannot carry, before anything is written."""
+def encode(config):
+    """A `TuneConfig` (or a dict of its fields) as a JSON document and the arrays of a
+    `Dataset` (or None); raises ValueError for what JSON cannot carry, before anything
+    is written."""
+    kwargs = vars(config) if isinstance(config, TuneConfig) else config
     doc = {k: kwargs[k] for k in _SCALARS}
     doc["objective"] = kwargs["objective"]
     doc["devices"] = kwargs.get("devices", 1)  # each worker's trials: its GPU block
@@ -58,12 +58,12 @@ def write(encoded, folder):
     folder = pathlib.Path(folder)
     if arrays is not None:
         np.savez(folder / DATA_FILE, **arrays)
-    atomic_write(folder / SETTINGS_FILE, json.dumps(doc, indent=2))
+    layout.atomic_write_text(folder / SETTINGS_FILE, json.dumps(doc, indent=2))
     return folder / SETTINGS_FILE
 
 
 def read(path):
-    """`tune`'s keyword arguments from a settings file `write` made (validated)."""
+    """The `TuneConfig` fields of a settings file `write` made (validated), as a dict."""
     path = pathlib.Path(path)
     try:
         doc = json.loads(path.read_text())

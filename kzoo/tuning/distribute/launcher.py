@@ -22,11 +22,12 @@ import subprocess
 import sys
 import time
 
+from kzoo import rundir as layout
 from kzoo.runtime.errors import UsageError
 from kzoo.tuning.distribute import handoff
 from kzoo.tuning.distribute.roles import ENV_ID, ENV_IP, ENV_PORT
 from kzoo.tuning.distribute.worker import notify_dead
-from kzoo.tuning.records import SearchFailedError, atomic_write, read_result
+from kzoo.tuning.records import SearchFailedError, read_result
 
 VIRTUAL_KNOB = "KZOO_VIRTUAL_DEVICES"
 # Named as a string: the entry point (`api`) imports this module.
@@ -122,7 +123,7 @@ def launch(encoded, workers, out, blocks=None):
             one GPU per worker when there are several.
     """
     out = pathlib.Path(out)
-    logs = out / "workers"
+    logs = out / layout.WORKERS_DIR
     logs.mkdir(exist_ok=True)
     settings = handoff.write(encoded, logs)
     port = free_port()
@@ -131,8 +132,8 @@ def launch(encoded, workers, out, blocks=None):
     gpus = gpu_ids()
     if blocks is None:
         blocks = plan_devices(workers, None, None, gpus)
-    atomic_write(logs / "devices.json",
-                 json.dumps({f"tuner{i}": block_name(b) for i, b in enumerate(blocks)}))
+    layout.atomic_write_text(logs / layout.WORKER_DEVICES_FILE, json.dumps(
+        {f"tuner{i}": block_name(b) for i, b in enumerate(blocks)}))
 
     def spawn(i):
         env = {**base, ENV_ID: f"tuner{i}", **blocks[i]}
@@ -144,7 +145,7 @@ def launch(encoded, workers, out, blocks=None):
     chief = subprocess.Popen(cmd, env={**base, ENV_ID: "chief", "CUDA_VISIBLE_DEVICES": ""})
     procs = {i: spawn(i) for i in range(workers)}
     pids = {"chief": chief.pid, **{f"tuner{i}": p.pid for i, p in procs.items()}}
-    atomic_write(logs / "pids.json", json.dumps(pids))
+    layout.atomic_write_text(logs / layout.WORKER_PIDS_FILE, json.dumps(pids))
     restarts = workers  # a worker that keeps crashing must not loop forever
     lost = False
     try:
@@ -162,7 +163,7 @@ def launch(encoded, workers, out, blocks=None):
                     procs[i] = spawn(i)
                     print(f"worker tuner{i} exited ({rc}); restarted", flush=True)
                     pids[f"tuner{i}"] = procs[i].pid
-                    atomic_write(logs / "pids.json", json.dumps(pids))
+                    layout.atomic_write_text(logs / layout.WORKER_PIDS_FILE, json.dumps(pids))
             if lost and not any(p.poll() is None for p in procs.values()):
                 raise RuntimeError(
                     f"every worker exited before the search finished; see {logs}/*.log"

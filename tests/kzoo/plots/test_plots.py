@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from kzoo import rundir as layout
 from kzoo.callbacks.gradient_norm_logger import FIXED_COLUMNS
 from kzoo.plots import describe, plot_grad_norms, plot_learning_curves, report
-from kzoo.training import run_dir as layout
 
 
 def _write_run(root):

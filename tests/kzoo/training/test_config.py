@@ -4,14 +4,15 @@ import dataclasses
 
 import pytest
 
+from kzoo import rundir as run_dir
 from kzoo.callbacks.gradient_clipping import MODES
 from kzoo.callbacks.gradient_health import ACTIONS
 from kzoo.cli import build_parser
-from kzoo.cli_train import NOT_TRAIN_FLAGS
+from kzoo.cli.train import NOT_TRAIN_FLAGS
 from kzoo.runtime.errors import UsageError
 from kzoo.schedules.factory import SCHEDULES
 from kzoo.schedules.lr_finder import RESULT_FILE
-from kzoo.training import config, run_dir
+from kzoo.training import config
 from kzoo.training.config import TrainConfig, validate_config
 from kzoo.zoo import POLICIES
 

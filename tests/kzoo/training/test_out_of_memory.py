@@ -7,9 +7,9 @@ import json
 import keras
 import pytest
 
+from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.runtime.errors import EXIT_ENVIRONMENT, MachineError, out_of_memory
-from kzoo.training import run_dir as layout
 from kzoo.training import train
 
 pytestmark = pytest.mark.skipif(

@@ -53,9 +53,9 @@ def test_lr_auto_runs_the_finder(tmp_path):
     result = train("mlp", "digits", out=str(tmp_path / "auto"), lr="auto",
                    checkpoint_every_epochs=0, **dict(SETTINGS, epochs=1))
     found = json.loads((tmp_path / "auto" / "lr_find.json").read_text())
-    assert found["chosen_lr"] == pytest.approx(found["suggestions"]["valley"])
+    assert found["recommended_lr"] == pytest.approx(found["suggestions"]["valley"])
     lr = keras.ops.convert_to_numpy(result.model.optimizer.learning_rate)
-    assert float(lr) == pytest.approx(found["chosen_lr"], rel=1e-5)
+    assert float(lr) == pytest.approx(found["recommended_lr"], rel=1e-5)
     assert (tmp_path / "auto" / "plots" / "lr_find.png").exists()
 
 

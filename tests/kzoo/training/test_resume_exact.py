@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import pytest
 
+from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.runtime.errors import EXIT_RUN_DIR, RunDirError
 from kzoo.training import resume, train
-from kzoo.training import run_dir as layout
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",

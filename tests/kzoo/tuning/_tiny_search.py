@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from kzoo.datasets import Dataset
-from kzoo.plots import read_csv
+from kzoo.rundir import read_csv
 
 TINY = {"depth": 1, "width": 8}
 

@@ -15,7 +15,7 @@ from _tiny_search import TINY, completed, search_command, subprocess_env, tiny_d
 from keras_tuner.engine import hyperparameters as hp_types
 
 from kzoo.cli import main
-from kzoo.plots import read_csv
+from kzoo.rundir import read_csv
 from kzoo.tuning import tpe
 from kzoo.tuning import tuner as tuner_module
 from kzoo.tuning.api import tune

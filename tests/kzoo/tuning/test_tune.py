@@ -11,7 +11,7 @@ from _tiny_search import TINY, tiny_data
 
 from kzoo.cli import main
 from kzoo.datasets import Dataset
-from kzoo.plots import read_csv
+from kzoo.rundir import read_csv
 from kzoo.runtime.backend import tf_custom_gradients
 from kzoo.tuning import SearchFailedError
 from kzoo.tuning.api import tune

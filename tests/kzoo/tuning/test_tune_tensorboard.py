@@ -8,7 +8,7 @@ import keras
 import pytest
 from _tiny_search import TINY, tiny_data
 
-from kzoo.plots import read_csv
+from kzoo.rundir import read_csv
 from kzoo.tuning.api import tune
 
 # The trial's callback and the HParams protos are backend-free (the writer's backends are

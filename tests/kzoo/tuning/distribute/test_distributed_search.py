@@ -9,7 +9,7 @@ import keras
 import pytest
 from _tiny_search import completed, search_command, subprocess_env, wait_for
 
-from kzoo.plots import read_csv
+from kzoo.rundir import read_csv
 
 
 def _only_on(backend):

@@ -13,7 +13,7 @@ import pytest
 from _tiny_search import SLOW_CALLBACKS, subprocess_env, wait_for
 
 from kzoo.cli import main
-from kzoo.plots import read_csv
+from kzoo.rundir import read_csv
 from kzoo.tuning.api import tune
 
 EPOCHS, TRIALS = 3, 2
