@@ -69,6 +69,10 @@ def add_train_arguments(parser):
                         default=default("precise_bn"),
                         help="keep BatchNorm's moving averages: no recomputed statistics "
                         "before each validation and the test")
+    parser.add_argument("--ensemble", type=int, default=default("ensemble"), metavar="N",
+                        help="train N members (seeds seed..seed+N-1) into OUT/members/ and "
+                        "keep the model averaging their probabilities; default: the recipe's "
+                        "(inception_time and lite: 5 on small data, else 1); 1: one network")
     parser.add_argument("--out", default=default("out"),
                         help="run directory to write (default: runs/<model>-<data>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
@@ -110,7 +114,8 @@ def add_train_arguments(parser):
 
 # TrainConfig fields the train flags do not carry under their own name: --hp, --quiet,
 # --resume DIR (a path, not the bool) and --backend (applied before keras is imported).
-NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend")
+# init_seed: an ensemble sets it for its members (kzoo.train(init_seed=...) takes it).
+NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend", "init_seed")
 # The options that join a multi-process job (`kzoo.multiprocess`), not settings of the run.
 JOIN_FLAGS = ("coordinator", "num_processes", "process_id")
 

@@ -83,6 +83,13 @@ class TrainConfig:
             moving statistics from the current weights over a fixed subset of
             the training data (`kzoo.callbacks.precise_bn`); no effect without
             BatchNorm. False keeps Keras' moving averages.
+        ensemble: train this many members, each a run of its own in
+            `out/members/<i>`, and keep the model averaging their probabilities
+            (`kzoo.training.ensemble`); None: the recipe's (5 for inception_time
+            and lite on small data), 1: one network.
+        init_seed: seeds initialisation, dropout and batch order (None: `seed`,
+            which then seeds the split too); an ensemble's members get
+            `seed + i` here and share the split of `seed`.
     """
 
     model: str = "gru"
@@ -117,6 +124,8 @@ class TrainConfig:
     compile: str = "auto"
     devices: int | str = 1
     precise_bn: bool = True
+    ensemble: int | None = None
+    init_seed: int | None = None
 
     def to_json(self):
         return {k: v for k, v in dataclasses.asdict(self).items()}
@@ -219,6 +228,14 @@ def validate_config(config):
             raise UsageError(message)
     if config.resume and not config.out:
         raise UsageError("resume needs the run directory as out.")
+    if config.ensemble is not None and (message := _check_int("ensemble", config.ensemble, 1)):
+        raise UsageError(message + " It is the number of members (1: one network).")
+    if config.init_seed is not None and (
+        message := _check_int("init_seed", config.init_seed, 0)
+        or (config.init_seed > 2**32 - 1 and f"init_seed must be below 2**32, got "
+            f"{config.init_seed}.")
+    ):
+        raise UsageError(message)
 
 
 def _validate_gradient_settings(config):

@@ -50,7 +50,7 @@ MARKER_FORMAT = 1
 # only these. The tune names mirror kzoo.tuning (search_dir, records, best, launcher).
 KIND_FILES = {
     "train": (CONFIG_FILE, HISTORY_FILE, SUMMARY_FILE, MODEL_FILE, PLOTS_DIR, LR_FIND_FILE,
-              LR_STEPS_FILE, GRAD_NORMS_FILE, CHECKPOINTS_DIR),
+              LR_STEPS_FILE, GRAD_NORMS_FILE, CHECKPOINTS_DIR, "members"),
     "tune": ("tune_config.json", "kt", "trials.csv", "best.json", "best_model.keras",
              "trial_workers.json", "workers", PLOTS_DIR),
     "lr-find": (LR_FIND_FILE, PLOTS_DIR),
