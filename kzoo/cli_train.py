@@ -73,6 +73,9 @@ def add_train_arguments(parser):
                         help="train N members (seeds seed..seed+N-1) into OUT/members/ and "
                         "keep the model averaging their probabilities; default: the recipe's "
                         "(inception_time and lite: 5 on small data, else 1); 1: one network")
+    parser.add_argument("--init-seed", type=int, default=default("init_seed"), metavar="S",
+                        help="seed of initialisation, dropout and batch order (default: "
+                        "--seed, which then seeds the split too); ensemble members get seed+i")
     parser.add_argument("--out", default=default("out"),
                         help="run directory to write (default: runs/<model>-<data>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
@@ -114,8 +117,7 @@ def add_train_arguments(parser):
 
 # TrainConfig fields the train flags do not carry under their own name: --hp, --quiet,
 # --resume DIR (a path, not the bool) and --backend (applied before keras is imported).
-# init_seed: an ensemble sets it for its members (kzoo.train(init_seed=...) takes it).
-NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend", "init_seed")
+NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend")
 # The options that join a multi-process job (`kzoo.multiprocess`), not settings of the run.
 JOIN_FLAGS = ("coordinator", "num_processes", "process_id")
 

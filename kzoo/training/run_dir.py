@@ -52,7 +52,7 @@ KIND_FILES = {
     "train": (CONFIG_FILE, HISTORY_FILE, SUMMARY_FILE, MODEL_FILE, PLOTS_DIR, LR_FIND_FILE,
               LR_STEPS_FILE, GRAD_NORMS_FILE, CHECKPOINTS_DIR, "members"),
     "tune": ("tune_config.json", "kt", "trials.csv", "best.json", "best_model.keras",
-             "trial_workers.json", "workers", PLOTS_DIR),
+             "trial_workers.json", "workers", PLOTS_DIR, "final"),  # final: --model auto
     "lr-find": (LR_FIND_FILE, PLOTS_DIR),
 }
 # kzoo 0.1.0 wrote no marker: its runs are known by their config file holding these keys
