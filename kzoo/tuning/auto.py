@@ -133,6 +133,9 @@ def tune_auto(data, *, out, budget="10m", seed=0, epochs=None, families=None, k_
             f"budget {_clock(total)}")
         trials, cost = _search(names, prepared, x, y, splits, epochs, seed, total, start,
                                out, say)
+        if not trials:
+            raise UsageError(f"Every trial failed within the budget ({_clock(total)}); the "
+                             "lines above say why. Pass --model NAME, or a larger --budget.")
         best = max(trials, key=lambda t: (t["score"], -t["seconds"]))
         final = _final(best, data, out, seed, epochs, total - (time.monotonic() - start),
                        cost.get(best["family"], 0.0), say, kzoo)
@@ -155,16 +158,18 @@ def _search(names, prepared, x, y, splits, epochs, seed, total, start, out, say)
 
     rng = random.Random(seed)
     trials, cost = [], {}  # cost: a family's seconds for one fit on the whole split
+    failures, spent = 0, {}  # spent: a family's last trial, in seconds
     queue = [(n, {}) for n in names]
     while True:
         if not queue:
             queue = [(n, _draw(n, rng)) for n in names]
         family, hparams = queue.pop(0)
         left = total - (time.monotonic() - start)
-        members = zoo.get_spec(family).recipe.ensemble
-        if trials and left < max(cost.values(), default=0.0) * max(1, members) * 0.5:
-            break  # the best's final training needs what is left (estimated)
-        if trials and left <= 0:
+        if trials:  # keep one member of the best's final training, and this trial's time
+            top = max(trials, key=lambda t: t["score"])["family"]
+            if left < cost[top] + spent.get(family, 0.0):
+                break
+        if left <= 0 and (trials or failures >= len(names)):
             break
         began, scores = time.monotonic(), []
         parts = splits or [(None, None)]
@@ -180,6 +185,7 @@ def _search(names, prepared, x, y, splits, epochs, seed, total, start, out, say)
                                         test_data=(x[held_idx], y[held_idx]), **settings)
             except (ValueError, RuntimeError) as err:  # a draw the data refuses
                 say(f"auto: {family} {hparams} failed: {str(err).splitlines()[0]}")
+                failures += 1
                 scores = []
                 break
             scores.append(result.summary.get("test_accuracy") or 0.0)
@@ -191,6 +197,7 @@ def _search(names, prepared, x, y, splits, epochs, seed, total, start, out, say)
             continue
         whole = seconds / len(parts) * (len(parts) / max(len(parts) - 1, 1))
         cost[family] = max(cost.get(family, 0.0), whole)
+        spent[family] = seconds
         trials.append({"trial": len(trials) + 1, "family": family, "hparams": hparams,
                        "score": float(np.mean(scores)), "folds": scores,
                        "seconds": round(seconds, 1)})
