@@ -62,6 +62,11 @@ class TrainRecipe:
             on the whole training data and select by training loss.
         batchnorm: the family normalises with BatchNormalization, so the run
             needs enough steps for its moving statistics (module docstring).
+        ensemble: members of the published ensemble the family trains by default
+            (1: one network; `kzoo.training.ensemble` says how it is decided).
+        ensemble_max_work: the ensemble is the default only while the estimated
+            work of one member, training examples x series length x epochs, is at
+            most this; above it one network trains (`--ensemble N` decides).
         sources: for each field, the paper or rule it comes from.
     """
 
@@ -80,6 +85,8 @@ class TrainRecipe:
     patience: int = 0
     tiny_threshold: int = 200
     batchnorm: bool = False
+    ensemble: int = 1
+    ensemble_max_work: float = 0.0
     sources: dict = dataclasses.field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -131,9 +138,20 @@ _UCR_SOURCES = {
 }
 
 
-def _ucr(epochs, epochs_source, **changes):
-    sources = {**_UCR_SOURCES, "epochs": epochs_source}
+def _ucr(epochs, epochs_source, sources=None, **changes):
+    sources = {**_UCR_SOURCES, "epochs": epochs_source, **(sources or {})}
     return TrainRecipe(**{**_UCR, "epochs": epochs, **changes}, sources=sources)
+
+
+# The ensemble default: below 1e7 (examples x length x epochs: Trace's 100 x 275 x 150
+# is 4.1e6, PigCVP's 104 x 2000 x 150 3.1e7) a member trains in minutes on a CPU
+# (kzoo.training.ensemble prints the rule when it applies).
+ENSEMBLE_MAX_WORK = 1e7
+
+
+def _ensemble_of_5(source):
+    return dict(ensemble=5, ensemble_max_work=ENSEMBLE_MAX_WORK, sources={
+        "ensemble": source, "ensemble_max_work": "kzoo: training time, see ENSEMBLE_MAX_WORK"})
 
 
 # RNNs: Adam with global-norm clipping (Pascanu et al. 2013), batch 32
@@ -155,10 +173,13 @@ _RNN = TrainRecipe(
 RECIPES = {
     "fcn": _ucr(200, f"1/10 of FCN's 2000 ({WANG_2017}; {FAWAZ_2019})"),
     "resnet1d": _ucr(150, f"1/10 of ResNet's 1500 ({WANG_2017}; {FAWAZ_2019})"),
-    "inception_time": _ucr(150, f"1/10 of InceptionTime's 1500 ({INCEPTION_2020})"),
+    # The published InceptionTime and LITETime average 5 networks (--ensemble 1: one).
+    "inception_time": _ucr(150, f"1/10 of InceptionTime's 1500 ({INCEPTION_2020})",
+                           **_ensemble_of_5(INCEPTION_2020)),
     # LITE's reference trains as InceptionTime (Adam 1e-3, ReduceLROnPlateau on the
     # loss, the lowest-loss epoch) with batch 64 and 1500 epochs.
-    "lite": _ucr(150, f"1/10 of LITE's 1500 ({LITE_2023})", batch_max=64),
+    "lite": _ucr(150, f"1/10 of LITE's 1500 ({LITE_2023})", batch_max=64,
+                 **_ensemble_of_5(f"LITETime, {LITE_2023}")),
     "lstm_fcn": _ucr(200, f"1/10 of LSTM-FCN's 2000 ({KARIM_2018})"),
     # No published UCR budget: the harness's 150, at Bai et al.'s Adam 2e-3 would be
     # untested here, so the UCR optimizer is kept.

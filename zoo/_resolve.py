@@ -85,7 +85,9 @@ def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", **ove
         raise UsageError(f"n_train must be a positive int, got {n_train!r}.")
     if not is_int(n_val) or n_val < 0:
         raise UsageError(f"n_val must be an int >= 0, got {n_val!r}.")
-    fields = {f.name for f in dataclasses.fields(TrainRecipe)} - {"sources"}
+    # The ensemble fields are the ensemble's (kzoo.training.ensemble), not one network's.
+    fields = {f.name for f in dataclasses.fields(TrainRecipe)} - {
+        "sources", "ensemble", "ensemble_max_work"}
     unknown = set(overrides) - fields
     if unknown:
         raise UsageError(

@@ -65,6 +65,10 @@ def describe_model(name):
               if f.name != "sources"}
     lines.append("training recipe (zoo/_defaults.py; kzoo train's auto settings):")
     lines.append("  " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+    if recipe.ensemble > 1:  # kzoo/training/ensemble.py
+        lines.append(f"ensemble: {recipe.ensemble} members by default ({recipe.source('ensemble')})"
+                     f" while training examples x series length x epochs <= "
+                     f"{recipe.ensemble_max_work:.2g}; --ensemble 1 trains one network.")
     if spec.kind == "sequence":
         lines.append("input preparation: series_norm z-normalises each series over its valid "
                      "steps, resample_to interpolates padded series to one length; both run "

@@ -60,6 +60,13 @@ def add_train_arguments(parser):
                         default=default("precise_bn"),
                         help="keep BatchNorm's moving averages: no recomputed statistics "
                         "before each validation and the test")
+    parser.add_argument("--ensemble", type=int, default=default("ensemble"), metavar="N",
+                        help="train N members (seeds seed..seed+N-1) into OUT/members/ and "
+                        "keep the model averaging their probabilities; default: the recipe's "
+                        "(inception_time and lite: 5 on small data, else 1); 1: one network")
+    parser.add_argument("--init-seed", type=int, default=default("init_seed"), metavar="S",
+                        help="seed of initialisation, dropout and batch order (default: "
+                        "--seed, which then seeds the split too); ensemble members get seed+i")
     parser.add_argument("--out", default=default("out"),
                         help="run directory to write (default: runs/<model>-<data>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")

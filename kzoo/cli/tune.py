@@ -24,6 +24,21 @@ def _tune_value(value):
 def cmd_tune(args):
     from kzoo.tuning import tune
 
+    if args.model == "auto":  # the family is searched too (kzoo/tuning/auto.py)
+        from kzoo.tuning.auto import tune_auto
+
+        if args.out is None:
+            raise UsageError("kzoo tune --model auto needs --out DIR (the search is written "
+                             "there).")
+        result = tune_auto(args.data, out=args.out, budget=args.budget, seed=args.seed,
+                           epochs=args.epochs, overwrite=args.overwrite,
+                           verbose=0 if args.quiet else 1)
+        print(f"Results written to {result['out']}/ (trials.csv, best.json, final/)")
+        return 0
+    if args.budget is not None:
+        raise UsageError("--budget applies to --model auto; with one family, --max-trials "
+                         "bounds the search.")
+    args.epochs = default("epochs") if args.epochs is None else args.epochs
     fixed = {k: _tune_value(v) for k, v in args.hp}
     if args.show_space:
         from kzoo import zoo
@@ -57,8 +72,12 @@ def add_tune_arguments(parser):
 
     parser.add_argument("--tuner", choices=TUNERS, default=default("tuner"))
     parser.add_argument("--max-trials", type=int, default=default("max_trials"))
-    parser.add_argument("--epochs", type=int, default=default("epochs"),
-                        help="epochs per trial (hyperband: max)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"epochs per trial (hyperband: max); default {default('epochs')}, "
+                        "with --model auto each family's recipe budget")
+    parser.add_argument("--budget", default=None, metavar="DURATION",
+                        help="with --model auto: the time the search and the final training "
+                        "may take, e.g. 10m, 1h (the family is searched too)")
     parser.add_argument(
         "--objective",
         default=default("objective"),

@@ -16,6 +16,11 @@ def diagnose_run(run_dir, facts=None):
     """
     run_dir = pathlib.Path(run_dir)
     history_path = run_dir / files.HISTORY_FILE
+    members = run_dir / files.MEMBERS_DIR  # an ensemble: each member's findings
+    if not history_path.is_file() and members.is_dir():
+        return [{**f, "message": f"member {m.name}: {f['message']}"}
+                for m in sorted(members.iterdir(), key=lambda p: p.name)
+                if (m / files.HISTORY_FILE).is_file() for f in diagnose_run(m, facts)]
     if not history_path.is_file():
         raise RunDirError(
             f"{run_dir} holds no history.csv: pass a run directory written by `kzoo train`."

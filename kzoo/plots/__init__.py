@@ -44,7 +44,13 @@ def report(run_dir):
     known = layout.REPORTABLE_FILES
     if not any((run_dir / name).exists() for name in known):
         raise RunDirError(f"{run_dir} holds no kzoo run: none of {', '.join(known)} is there.")
-    return [p for plot in RUN_PLOTS if (p := plot(run_dir)) is not None]
+    paths = [p for plot in RUN_PLOTS if (p := plot(run_dir)) is not None]
+    # An ensemble's members are runs of their own (kzoo.training.ensemble).
+    members = run_dir / "members"
+    for member in sorted(members.iterdir() if members.is_dir() else (), key=lambda p: p.name):
+        if member.is_dir() and any((member / name).exists() for name in known):
+            paths += report(member)
+    return paths
 
 
 def describe(run_dir):
@@ -60,6 +66,12 @@ def describe(run_dir):
     if s.get("selected_epoch") is not None:
         how = (s.get("selection") or {}).get("how")
         parts.append(f"kept epoch {s['selected_epoch']}" + (f" ({how})" if how else ""))
+    members = [m for m in s.get("members") or () if isinstance(m, dict)]
+    if members:  # an ensemble: its members' own scores beside its own
+        scores = [f"{m['test_accuracy']:.4g}" for m in members
+                  if m.get("test_accuracy") is not None]
+        parts.append(f"ensemble of {len(members)}"
+                     + (f" (members' test_accuracy {' / '.join(scores)})" if scores else ""))
     text = ", ".join(parts)
     if "diagnosis" in s:
         # Deferred: kzoo.diagnose is keras-free but plots need not load it otherwise.

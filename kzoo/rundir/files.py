@@ -45,6 +45,8 @@ MODEL_FILE = "model.keras"
 PLOTS_DIR = "plots"
 TENSORBOARD_DIR = "tb"  # kzoo train/tune --tensorboard (kzoo.callbacks.TensorBoardLogger)
 HTML_REPORT_FILE = "report.html"  # kzoo report --html
+MEMBERS_DIR = "members"  # --ensemble N: one run per member (kzoo.training.ensemble)
+AUTO_FINAL_DIR = "final"  # kzoo tune --model auto: the chosen configuration trained
 LR_FIND_FILE = "lr_find.json"  # what LRFinder.save writes (kzoo.schedules.lr_finder.RESULT_FILE)
 LR_STEPS_FILE = "lr_steps.csv"
 GRAD_NORMS_FILE = "grad_norms.csv"  # what GradientNormLogger(run_dir=...) writes

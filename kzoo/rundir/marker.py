@@ -30,10 +30,12 @@ MARKER_FORMAT = 1
 KIND_FILES = {
     "train": (files.CONFIG_FILE, files.HISTORY_FILE, files.SUMMARY_FILE, files.MODEL_FILE,
               files.PLOTS_DIR, files.LR_FIND_FILE, files.LR_STEPS_FILE, files.GRAD_NORMS_FILE,
-              files.CHECKPOINTS_DIR, files.TENSORBOARD_DIR, files.HTML_REPORT_FILE),
+              files.CHECKPOINTS_DIR, files.TENSORBOARD_DIR, files.HTML_REPORT_FILE,
+              files.MEMBERS_DIR),
     "tune": (files.TUNE_CONFIG_FILE, files.PROJECT, files.TRIALS_FILE, files.BEST_FILE,
              files.BEST_MODEL_FILE, files.TRIAL_WORKERS_FILE, files.WORKERS_DIR, files.PLOTS_DIR,
-             files.TENSORBOARD_DIR, files.HTML_REPORT_FILE),
+             files.TENSORBOARD_DIR, files.HTML_REPORT_FILE,
+             files.AUTO_FINAL_DIR),
     "lr-find": (files.LR_FIND_FILE, files.PLOTS_DIR),
 }
 # kzoo 0.1.0 wrote no marker: its runs are known by their config file holding these keys

@@ -92,6 +92,13 @@ class TrainConfig:
         tensorboard: TensorBoard event files without TensorFlow
             (`kzoo.callbacks.TensorBoardLogger`): None off, True `<out>/tb`, or
             a directory. Needs the `tensorboard` package (`kzoo[tensorboard]`).
+        ensemble: train this many members, each a run of its own in
+            `out/members/<i>`, and keep the model averaging their probabilities
+            (`kzoo.training.ensemble`); None: the recipe's (5 for inception_time
+            and lite on small data), 1: one network.
+        init_seed: seeds initialisation, dropout and batch order (None: `seed`,
+            which then seeds the split too); an ensemble's members get
+            `seed + i` here and share the split of `seed`.
     """
 
     model: str = "gru"
@@ -128,6 +135,8 @@ class TrainConfig:
     devices: int | str = 1
     precise_bn: bool = True
     tensorboard: bool | str | None = None
+    ensemble: int | None = None
+    init_seed: int | None = None
 
     def to_json(self):
         return {k: v for k, v in dataclasses.asdict(self).items()}
@@ -239,6 +248,14 @@ def validate_config(config):
             raise UsageError(message)
     if config.resume and not config.out:
         raise UsageError("resume needs the run directory as out.")
+    if config.ensemble is not None and (message := _check_int("ensemble", config.ensemble, 1)):
+        raise UsageError(message + " It is the number of members (1: one network).")
+    if config.init_seed is not None and (
+        message := _check_int("init_seed", config.init_seed, 0)
+        or (config.init_seed > 2**32 - 1 and f"init_seed must be below 2**32, got "
+            f"{config.init_seed}.")
+    ):
+        raise UsageError(message)
 
 
 def _validate_gradient_settings(config):

@@ -116,7 +116,7 @@ def _fit_resumable(net, fit_kwargs, config, checkpoint):
         epochs=config.epochs,
         batch_size=config.batch_size,
         checkpoint=checkpoint,
-        seed=config.seed,
+        seed=config.seed if config.init_seed is None else config.init_seed,
         callbacks=fit_kwargs["callbacks"],
         validation_data=fit_kwargs.get("validation_data"),
         resume=config.resume,

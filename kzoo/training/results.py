@@ -111,6 +111,7 @@ def summarize(config, data, net, history, wall):
         "epochs_run": len(history.get("loss", [])),
         "wall_time_s": round(wall, 3),
         "seed": config.seed,
+        **({"init_seed": config.init_seed} if config.init_seed is not None else {}),
     }
     for key in history:
         summary[f"final_{key}"] = last(key)

@@ -24,7 +24,7 @@ from kzoo.runtime import devices as kzoo_devices
 from kzoo.runtime import processes
 from kzoo.runtime.errors import MachineError, UsageError, out_of_memory
 from kzoo.training import batch_size as max_batch
-from kzoo.training import series_rule
+from kzoo.training import ensemble, series_rule
 from kzoo.training.callback_stack import build_callbacks, build_gradient_callbacks
 from kzoo.training.compile_policy import jit_compile_for
 from kzoo.training.config import RunResult, TrainConfig, field_names, validate_config
@@ -118,6 +118,12 @@ def train(
     )
     config.backend = keras.backend.backend()
     validate_config(config)
+    if ensemble.wanted(config):  # several members, each a run of its own (ensemble.py)
+        result = ensemble.train_ensemble(  # each member is a `train` of its own
+            config, data, train, callbacks=callbacks, val_data=val_data, test_data=test_data,
+            num_classes=num_classes, task=task)
+        if result is not None:
+            return result
     devices = kzoo_devices.resolve(config.devices)
     # The output directory is checked now and again under its lock (`layout.claim`).
     run_dir, _ = layout.check_out(
@@ -188,7 +194,8 @@ def train(
     check_device_settings(run, plan)
     gradient_callbacks = build_gradient_callbacks(run, run_dir)
 
-    keras.utils.set_random_seed(config.seed)
+    # An ensemble's member seeds its weights apart from the split (TrainConfig.init_seed).
+    keras.utils.set_random_seed(config.seed if config.init_seed is None else config.init_seed)
     # Built and compiled under the engine; `_run` enters it again for the fit.
     with kzoo_devices.scope(devices), zoo.precision(config.precision):
         net = zoo.create(

@@ -1,0 +1,98 @@
+"""Single network against its ensemble (issue 28): `kzoo train --model F --data ucr:D
+--seed S --ensemble N` on the shared UCR/UEA sets, one row per run appended to
+`ensembles.jsonl`.
+
+An ensemble's member 1 is the plain single run of seed S (same split, init_seed S), so
+one ensemble run gives N single networks and their ensemble. A run killed before it
+ends resumes from its run directory (`--runs`), members already trained are kept.
+
+Run with `KZOO_DATA=../shared/data/ucr python benchmarks/ucr/ensembles.py --families
+inception_time,lite --datasets ItalyPowerDemand --seeds 0,1,2`; `--report` prints the table.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import time
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).parent
+OUT = HERE / "ensembles.jsonl"
+# hfawaz/InceptionTime results-inception-128.csv (one network) and
+# results-InceptionTime-128.csv (the ensemble of 5), as quoted in issue 28.
+PUBLISHED = {("inception_time", "PigCVP"): (94.7, 96.2)}
+
+
+def run_one(family, dataset, seed, members, runs, root):
+    import kzoo
+    from kzoo import rundir as layout
+
+    out = pathlib.Path(runs) / f"{family}-{dataset}-s{seed}-e{members}"
+    data = f"ucr:{dataset}" + (f",root={root}" if root else "")
+    load = os.getloadavg()[0]
+    start = time.time()
+    if (out / layout.CONFIG_FILE).is_file():
+        result = kzoo.training.resume(out, verbose=0)
+    else:
+        result = kzoo.train(family, data, seed=seed, ensemble=members, out=str(out),
+                            overwrite=out.exists(), verbose=0)
+    s = result.summary
+    return {"family": family, "dataset": dataset, "seed": seed, "members": members,
+            "test_accuracy": s["test_accuracy"],
+            "member_test_accuracy": [m["test_accuracy"] for m in s.get("members", [s])],
+            "member_train_seconds": [m["wall_time_s"] for m in s.get("members", [s])],
+            "wall_s": round(time.time() - start, 1), "load_start": round(load, 1),
+            "load_end": round(os.getloadavg()[0], 1), "backend": s["backend"],
+            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def report():
+    rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()]
+    lines = ["| dataset | family | seeds | single: member 1 (%) | single: all members (%) | "
+             "ensemble (%) | gain (pts) | train s per member | load | published single / "
+             "ensemble |", "|---|---|---|---|---|---|---|---|---|---|"]
+    keys = dict.fromkeys((r["dataset"], r["family"], r["members"]) for r in rows)
+    for dataset, family, members in keys:
+        runs = list({r["seed"]: r for r in rows if (r["dataset"], r["family"], r["members"])
+                     == (dataset, family, members)}.values())
+        first = 100 * np.array([r["member_test_accuracy"][0] for r in runs])
+        every = 100 * np.array([a for r in runs for a in r["member_test_accuracy"]])
+        ens = 100 * np.array([r["test_accuracy"] for r in runs])
+        secs = [t for r in runs for t in r["member_train_seconds"]]
+        loads = [x for r in runs for x in (r["load_start"], r["load_end"])]
+        pub = PUBLISHED.get((family, dataset))
+        lines.append(
+            f"| {dataset} | {family} x{members} | {','.join(str(r['seed']) for r in runs)} | "
+            f"{first.mean():.1f} ± {first.std():.1f} | {every.mean():.1f} ± {every.std():.1f} | "
+            f"{ens.mean():.1f} ± {ens.std():.1f} | {ens.mean() - every.mean():+.1f} | "
+            f"{np.mean(secs):.0f} | {min(loads):.0f}-{max(loads):.0f} | "
+            f"{'-' if pub is None else f'{pub[0]} / {pub[1]}'} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--families", default="inception_time,lite")
+    parser.add_argument("--datasets", default="ItalyPowerDemand,GunPoint,Coffee")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--runs", default="runs/ensembles", help="run directories (kept)")
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args()
+    if args.report:
+        print(report())
+        return
+    root = os.environ.get("KZOO_DATA")
+    for dataset in args.datasets.split(","):
+        for family in args.families.split(","):
+            for seed in map(int, args.seeds.split(",")):
+                row = run_one(family, dataset, seed, args.members, args.runs, root)
+                with OUT.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
