@@ -15,7 +15,6 @@ from kzoo.callbacks import (
     GradientHealth,
     GradientNormLogger,
     LearningRateLogger,
-    fit_resumable,
 )
 from kzoo.callbacks._accumulate import (
     PerOptimizerStep,
@@ -26,6 +25,7 @@ from kzoo.callbacks._accumulate import (
     set_accumulation,
 )
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
+from kzoo.fit import fit_resumable
 
 
 def _data():
