@@ -27,7 +27,7 @@ from kzoo import rundir as layout
 from kzoo import zoo
 from kzoo.runtime.errors import UsageError
 from kzoo.training.config import RunResult
-from kzoo.training.finished import finished_result, is_finished
+from kzoo.training.resume_plan import finished_result, is_finished, plan_resume
 
 MEMBERS_DIR = "members"
 # The fields a member does not take from the ensemble's config.
@@ -139,6 +139,12 @@ def _member(train_member, config, data, i, run_dir, resuming, callbacks, val_dat
     if where is not None and resuming and (where / layout.CONFIG_FILE).is_file():
         own = layout.read_json_object(where / layout.CONFIG_FILE).get("epochs")
         extend = settings["epochs"] if settings["epochs"] != own else None
+        if isinstance(data, str):  # its own config.json: `auto` values, extension, finish
+            planned = plan_resume(where, verbose=config.verbose, epochs=extend)
+            if isinstance(planned, RunResult):
+                return planned
+            model, member_data, saved = planned
+            return train_member(model, member_data, **saved, **kwargs)
         if is_finished(where) and extend is None:
             return finished_result(where, 0)
         return train_member(config.model, data, **{**settings, "out": str(where),

@@ -5,15 +5,9 @@ Not named resume.py: a submodule of that name would shadow the function
 `kzoo.training.resume` once imported.
 """
 
-import os
-import pathlib
-
-from kzoo import rundir as layout
-from kzoo.callbacks.checkpoint_format import latest_checkpoint
-from kzoo.runtime.errors import UsageError
 from kzoo.training import runner
-from kzoo.training.config import field_names
-from kzoo.training.finished import finished_result, is_finished
+from kzoo.training.config import RunResult
+from kzoo.training.resume_plan import plan_resume
 
 
 def resume(run_dir, *, verbose="auto", epochs=None, **settings):
@@ -33,64 +27,8 @@ def resume(run_dir, *, verbose="auto", epochs=None, **settings):
     Returns:
         The `RunResult` of the whole run.
     """
-    saved = layout.load_run_config(run_dir, fields=(*field_names(), "resolved"))
-    saved.pop("backend", None)
-    resolved = saved.pop("resolved", None) or {}  # resolved again, and checked against it
-    unknown = sorted(set(settings) - set(field_names()))
-    if unknown:
-        raise UsageError(f"Unknown setting(s) {', '.join(unknown)}. Valid: "
-                         f"{', '.join(field_names())}.")
-    if settings.get("overwrite"):
-        raise UsageError("--overwrite replaces a run and --resume continues it; pass one.")
-    out = settings.pop("out", None)
-    if out is not None and os.path.realpath(out) != os.path.realpath(run_dir):
-        raise UsageError(f"--resume {run_dir} writes into {run_dir}; drop --out {out}.")
-    conflicts = {k: v for k, v in settings.items()
-                 if k not in ("resume", "verbose", "backend", "overwrite") and saved.get(k) != v}
-    if conflicts:
-        listed = ", ".join(f"{k}={v!r} (the run has {saved.get(k)!r})"
-                           for k, v in sorted(conflicts.items()))
-        raise UsageError(
-            f"A resumed run keeps its own settings; these differ from {run_dir}/config.json: "
-            f"{listed}. Drop them to resume, or start a new run with another --out."
-        )
-    # "auto" (and "max") settings resume at the values they resolved to when the run started
-    # (an extended epoch budget must not change the batch-size rule's outcome).
-    for key in ("epochs", "batch_size"):
-        recorded = (resolved.get(key) or {}).get("value")
-        if saved.get(key) in ("auto", "max") and isinstance(recorded, int):
-            saved[key] = resolved[key]["value"]
-    extending = epochs is not None and epochs != saved.get("epochs")
-    if not extending and is_finished(run_dir):
-        return finished_result(run_dir, verbose)
-    if extending:
-        budget = saved.get("epochs")
-        if (isinstance(epochs, bool) or not isinstance(epochs, int)
-                or not isinstance(budget, int) or epochs < budget):
-            raise UsageError(
-                f"epochs={epochs!r}: a resumed run can only be extended, and {run_dir} was set "
-                f"to {budget} epochs. Pass a larger --epochs, or none."
-            )
-        if verbose != 0:
-            print(f"Extending {run_dir} from {budget} to {epochs} epochs.", flush=True)
-        saved["epochs"] = epochs
-    model, data = saved.pop("model"), saved.pop("data")
-    saved.update(out=str(run_dir), resume=True, overwrite=False, verbose=verbose)
-    where = resume_point(run_dir)
-    if where is not None and verbose != 0:
-        print(f"Resumed {run_dir} from epoch {where[0]}, step {where[1]} "
-              f"({where[0]} epoch(s) and {where[1]} step(s) of the next were done).", flush=True)
+    planned = plan_resume(run_dir, verbose=verbose, epochs=epochs, **settings)
+    if isinstance(planned, RunResult):  # finished: its files are left as they are
+        return planned
+    model, data, saved = planned
     return runner.train(model, data, **saved)
-
-
-def resume_point(run_dir):
-    """`(epoch, step)` where a resumed run continues: epochs finished, then steps
-    into the next one; None without a valid checkpoint."""
-    found = latest_checkpoint(pathlib.Path(run_dir) / layout.CHECKPOINTS_DIR)
-    if found is None:
-        return None
-    record = found[2]
-    spe = record.get("steps_per_epoch") or 0
-    if not spe:
-        return record.get("epoch", 0), record.get("step", 0)
-    return divmod(int(record["global_step"]), int(spe))

@@ -21,7 +21,7 @@ import numpy as np
 from kzoo import rundir as layout
 from kzoo.datasets import Dataset
 from kzoo.runtime.errors import RunDirError, UsageError
-from kzoo.tuning.config import TuneConfig, handed_off
+from kzoo.tuning.config import TuneConfig, default, handed_off
 
 SETTINGS_FILE = layout.WORKER_SETTINGS_FILE
 DATA_FILE = layout.WORKER_DATA_FILE
@@ -34,7 +34,8 @@ def encode(config):
     `Dataset` (or None); raises ValueError for what JSON cannot carry, before anything
     is written."""
     kwargs = vars(config) if isinstance(config, TuneConfig) else config
-    doc = {k: kwargs[k] for k in _SCALARS}
+    # A dict may leave out settings at their TuneConfig default (an older caller's).
+    doc = {k: kwargs[k] if k in kwargs else default(k) for k in _SCALARS}
     doc["objective"] = kwargs["objective"]
     doc["devices"] = kwargs.get("devices", 1)  # each worker's trials: its GPU block
     doc["fixed"] = _encode_fixed(kwargs["fixed"])

@@ -52,7 +52,7 @@ if job:
     processes.join(job[0], int(job[1]), int(job[2]))
 
 import kzoo  # noqa: E402
-from kzoo.callbacks import resumable_fit  # noqa: E402
+from kzoo.fit import resumable_fit  # noqa: E402
 from kzoo.runtime.errors import UsageError  # noqa: E402
 
 # {(stream size, global step): [[epoch, index, weight] of each example this process fed]};

@@ -18,7 +18,7 @@ import pytest
 
 from kzoo.runtime.errors import UsageError
 from kzoo.training import train
-from kzoo.training.resume_run import resume_point
+from kzoo.training.resume_plan import resume_point
 
 HERE = pathlib.Path(__file__).parent
 WORKER = HERE / "_devices_worker.py"
