@@ -34,9 +34,14 @@ def test_the_clis_defaults_are_the_configs():
     args = build_parser().parse_args(["tune", "--out", "o"])
     for f in dataclasses.fields(TuneConfig):
         if hasattr(args, f.name) and f.name not in ("model", "data", "seed", "early_stopping",
-                                                    "out"):
+                                                    "out", "epochs"):
             assert getattr(args, f.name) == f.default, f.name
     assert args.tuner == "random" and args.max_trials == 10 and args.heartbeat_timeout == 60.0
+    # --epochs: None until the command decides (TuneConfig's 10, or with --model auto each
+    # family's recipe budget); the help names the default.
+    assert args.epochs is None
+    assert f"default {TuneConfig.__dataclass_fields__['epochs'].default}" in " ".join(
+        a.help or "" for a in build_parser()._subparsers._group_actions[0].choices["tune"]._actions)
 
 
 def test_the_handoff_carries_the_configs_scalars(tmp_path):
