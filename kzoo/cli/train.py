@@ -8,6 +8,7 @@ import json
 import pathlib
 
 from kzoo.cli.args import add_common, add_model_and_data, auto_int, devices_value, lr_value
+from kzoo.rundir.files import TENSORBOARD_DIR
 from kzoo.runtime import processes
 from kzoo.training.config import (
     CLIP_CHOICES,
@@ -168,7 +169,7 @@ def cmd_train(args):
         print(f"Results written to {result.run_dir}/ (summary.json, history.csv, model.keras, "
               "plots/); kzoo report DIR redraws the plots.")
     if getattr(args, "tensorboard", None):
-        logs = result.run_dir / "tb" if args.tensorboard is True else args.tensorboard
+        logs = result.run_dir / TENSORBOARD_DIR if args.tensorboard is True else args.tensorboard
         print(f"TensorBoard event files in {logs}: tensorboard --logdir {logs}")
     return 0
 

@@ -17,9 +17,10 @@ import pathlib
 
 from kzoo import rundir as layout
 from kzoo.plots.svg import line_chart, scatter
+from kzoo.rundir.files import HTML_REPORT_FILE
 from kzoo.runtime.errors import RunDirError
 
-REPORT_FILE = "report.html"
+REPORT_FILE = HTML_REPORT_FILE
 # trials.csv columns that are not hyperparameters (kzoo.tuning.records.Recorder.rows)
 TRIAL_COLUMNS = {"trial_id", "status", "score", "epochs_run", "wall_time_s",
                  "resumed_from_epoch", "devices", "pruned", "rss_mb", "worker", "device_block",

@@ -3,9 +3,10 @@ writes after the fit (the diagnosis as text, the test scores)."""
 
 import pathlib
 
+from kzoo.rundir.files import TENSORBOARD_DIR
 from kzoo.runtime.errors import UsageError
 
-DEFAULT_DIR = "tb"  # inside the run directory
+DEFAULT_DIR = TENSORBOARD_DIR  # inside the run directory
 
 
 def log_dir(config, run_dir):

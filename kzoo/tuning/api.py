@@ -10,6 +10,7 @@ import keras_tuner as kt
 
 from kzoo import datasets, zoo
 from kzoo.callbacks._accumulate import check_accumulate
+from kzoo.rundir.files import TENSORBOARD_DIR
 from kzoo.rundir.search import identity, prepare_search_dir
 from kzoo.runtime import devices as kzoo_devices
 from kzoo.runtime.backend import current_backend
@@ -191,7 +192,7 @@ def search(c):
         "verbose": verbose, "series": series,
         **({"accumulate": c.accumulate} if c.accumulate > 1 else {}),
         # OUT/tb: each trial's curves and the HParams data (kzoo.tuning.tensorboard)
-        "tensorboard": str(pathlib.Path(c.out) / "tb") if c.tensorboard else None,
+        "tensorboard": str(pathlib.Path(c.out) / TENSORBOARD_DIR) if c.tensorboard else None,
     }
     out, encoded = pathlib.Path(c.out), None
     if c.workers:  # what the workers will read: checked now, written by the launcher

@@ -17,7 +17,9 @@ import os
 import pathlib
 import time
 
-TB_DIR = "tb"
+from kzoo.rundir.files import TENSORBOARD_DIR
+
+TB_DIR = TENSORBOARD_DIR
 HPARAMS_FILE = "events.out.tfevents.0000000000.hparams.kzoo"  # rewritten whole
 OBJECTIVE = "objective"
 # The dashboard's metric columns: (run group inside the trial, tag).
