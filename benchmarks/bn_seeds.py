@@ -34,7 +34,7 @@ def stress_data(seed, n, length=64, classes=6):
     return x[..., None].astype("float32"), y.astype("int32")
 
 
-def run_one(family, data, seed, precise):
+def run_one(family, data, seed, precise, ensemble=None):
     from kzoo.training import train
 
     start = time.perf_counter()
@@ -42,9 +42,11 @@ def run_one(family, data, seed, precise):
         result = train(family, stress_data(seed, 300), test_data=stress_data(seed + 1000, 120),
                        seed=seed, precise_bn=precise, verbose=0, **STRESS)
     else:
-        result = train(family, data, seed=seed, precise_bn=precise, verbose=0)
+        result = train(family, data, seed=seed, precise_bn=precise, ensemble=ensemble,
+                       verbose=0)
     s = result.summary
     return {"family": family, "data": data, "seed": seed, "precise_bn": precise,
+            "members": ((s.get("resolved") or {}).get("ensemble") or {}).get("value", 1),
             "backend": s["backend"], "test_accuracy": s.get("test_accuracy"),
             "kept_epoch": s["selected_epoch"], "epochs_run": s["epochs_run"],
             "diagnosis": [f["kind"] for f in s["diagnosis"]],
@@ -73,6 +75,9 @@ def main():
     parser.add_argument("--precise", nargs="+", default=["on", "off"], choices=["on", "off"])
     parser.add_argument("--out", default="benchmarks/bn_seeds.jsonl")
     parser.add_argument("--summary", metavar="JSONL")
+    parser.add_argument("--ensemble", type=int, default=None,
+                        help="members (default: the recipe's rule, as the plain command; "
+                             "1 = the spread of one network)")
     args = parser.parse_args()
     if args.summary:
         summary(args.summary)
@@ -81,7 +86,7 @@ def main():
         for family in args.families:
             for seed in args.seeds:
                 for precise in args.precise:
-                    row = run_one(family, data, seed, precise == "on")
+                    row = run_one(family, data, seed, precise == "on", args.ensemble)
                     print(json.dumps(row), flush=True)
                     with open(args.out, "a") as f:
                         f.write(json.dumps(row) + "\n")
