@@ -4,8 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
-# Backends run concurrently (each in its own process); JOBS=1 runs them one after another.
-JOBS ?= 3
+# JOBS test processes run at once (JOBS=1: one after another).
+JOBS ?= 4
+# Each backend runs as SHARDS processes of about equal time (tests/_sharding.py).
+SHARDS ?= 2
 DEMO_OUT ?= runs/demo
 
 .PHONY: setup demo test lint bench clean wheel-smoke
@@ -24,7 +26,7 @@ demo: setup
 
 # One process per backend: Keras fixes its backend at import.
 test: setup
-	@tests/run_backends.sh $(PY) "$(BACKENDS)" $(JOBS) $(PYTEST_ARGS)
+	@SHARDS=$(SHARDS) tests/run_backends.sh $(PY) "$(BACKENDS)" $(JOBS) $(PYTEST_ARGS)
 
 # The wheel as a pip user gets it: one extra (EXTRA=jax|torch|tensorflow|all),
 # a clean venv, an unrelated directory. CI runs it with jax.

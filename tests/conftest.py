@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import _sharding  # noqa: E402
 import keras  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -31,6 +32,10 @@ DEVICE_TESTS = (
 
 
 def pytest_collection_modifyitems(config, items):
+    # KZOO_SHARD=k/n: this process runs one shard of the backend's files (tests/_sharding.py).
+    items[:], deselected = _sharding.select(items, keras.backend.backend())
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
     here = pathlib.Path(__file__).parent
     for item in items:
         try:
@@ -39,6 +44,21 @@ def pytest_collection_modifyitems(config, items):
             continue
         if path.startswith(DEVICE_TESTS):
             item.add_marker(pytest.mark.device)
+
+
+# KZOO_DURATIONS_OUT=file.json: seconds per test file, for tests/durations.json.
+_RECORDER = _sharding.Recorder(os.environ["KZOO_DURATIONS_OUT"]) \
+    if os.environ.get("KZOO_DURATIONS_OUT") else None
+
+
+def pytest_runtest_logreport(report):
+    if _RECORDER:
+        _RECORDER.add(report)
+
+
+def pytest_sessionfinish(session):
+    if _RECORDER:
+        _RECORDER.write()
 
 
 def pytest_report_header(config):
