@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from kzoo.callbacks.precise_bn import batch_norm_layers, batch_statistics, no_grad
-from kzoo.diagnose.rules import _finite
+from kzoo.diagnose.finding import finite
 
 
 def measure_facts(model, x, y, history=None, *, batch_size=256, selected_epoch=None,
@@ -36,7 +36,7 @@ def measure_facts(model, x, y, history=None, *, batch_size=256, selected_epoch=N
              "n_train": int(len(x)), "class_balance": float(freq.min() / freq.max())}
     if np.ndim(x) == 3:  # what the underfitting rule names as a likely cause
         facts.update(series_facts(model, np.asarray(x)))
-    acc = _finite((history or {}).get("accuracy", []))
+    acc = finite((history or {}).get("accuracy", []))
     if acc:
         facts["train_accuracy_training"] = float(acc[-1])
     if batch_norm_layers(model):
