@@ -77,7 +77,12 @@ def run(args, kill_at=None):
         cmd = kzoo_command() + args
     else:
         cmd = [sys.executable, __file__, "--child", *map(str, kill_at), "--", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # jax: the resumed runs reuse the killed runs' compilations (CI time; what is
+    # checked is the same)
+    env = {"JAX_COMPILATION_CACHE_DIR": os.path.abspath(".jax-cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", **os.environ}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
     lines = []
     for line in proc.stdout:
         lines.append(line.rstrip())
