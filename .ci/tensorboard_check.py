@@ -11,8 +11,9 @@ TensorFlow must not be importable in this python. Prints one line per check; exi
 on the first failure.
 
 Run by .ci/wheel_smoke.sh with the python of a clean venv holding only the wheel
-(`kzoo[jax,tensorboard]`), and by tests/kzoo/test_tensorboard_without_tensorflow.py
-on torch with TensorFlow blocked. `kzoo` is the console script beside this python.
+(`kzoo[jax,tensorboard]`), and by tests/kzoo/cli/test_cli_tensorboard.py on torch
+(tensorflow and jax hidden from the test venv's python). `kzoo` is the console
+script beside this python.
 
 The kill: the run to kill is started as `python tensorboard_check.py --child
 EPOCH TRIALS -- <kzoo arguments>`, which runs kzoo's own `main` and, at the end of
