@@ -22,9 +22,7 @@ training run), prints a line and waits; this script SIGKILLs it on that line. Th
 point reached is the same on every run and machine.
 """
 
-import csv
 import json
-import logging
 import math
 import os
 import pathlib
@@ -32,6 +30,8 @@ import signal
 import subprocess
 import sys
 import time
+
+from tensorboard_read import accumulator, dashboard_groups, hparam_value, read_csv, scalars
 
 KILL_LINE = "kill me now"
 # 200 training examples (the recipes keep a validation split from 200 on), in
@@ -128,37 +128,13 @@ def child(epoch, trials, args):
     sys.exit(main(args))
 
 
-# ------------------------------------------------------------------ reading it back
-
-def accumulator(path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    # its note on each purge (the resumed run's rewrite of the killed run's last steps)
-    logging.getLogger("tensorboard").setLevel(logging.ERROR)
-    acc = EventAccumulator(str(path), size_guidance={"scalars": 0, "histograms": 0,
-                                                      "tensors": 0})
-    acc.Reload()
-    return acc
-
-
-def scalars(path):
-    """{tag: [(step, value)]} of the run in `path`, as TensorBoard shows it."""
-    acc = accumulator(path)
-    return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
+# ------------------------------------------------------------------ the checks
 
 def one_event_file(directory):
     files = list(pathlib.Path(directory).glob("events.out.tfevents.*"))
     check(len(files) == 1, f"{directory}: {len(files)} event files; the resumed run "
           "should continue the killed run's one")
 
-
-# ------------------------------------------------------------------ the checks
 
 def write_data():
     import numpy as np
@@ -229,34 +205,6 @@ def check_train():
         one_event_file(f"run/tb/{name}")
     print(f"PASS tensorboard train: {len(train)} train, {len(val)} validation, "
           f"{len(grads)} gradient tags at steps {steps} equal history.csv and grad_norms.csv")
-
-
-def dashboard_groups(tb_dir):
-    """What TensorBoard's HParams dashboard lists: its own backend over the files."""
-    from tensorboard import context
-    from tensorboard.backend.event_processing import data_provider
-    from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
-    from tensorboard.plugins import base_plugin
-    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
-
-    mux = pem.EventMultiplexer()
-    mux.AddRunsFromDirectory(str(tb_dir))
-    mux.Reload()
-    provider = data_provider.MultiplexerDataProvider(mux, str(tb_dir))
-    ctx = backend_context.Context(base_plugin.TBContext(
-        logdir=str(tb_dir), multiplexer=mux, data_provider=provider))
-    request = api_pb2.ListSessionGroupsRequest(
-        start_index=0, slice_size=100, aggregation_type=api_pb2.AGGREGATION_AVG,
-        allowed_statuses=[api_pb2.STATUS_SUCCESS, api_pb2.STATUS_FAILURE])
-    groups = list_session_groups.Handler(context.RequestContext(), ctx, "", request).run()
-    return {g.name: g for g in groups.session_groups}
-
-
-def hparam_value(v):
-    """A plugin's `Value` as Python."""
-    kind = v.WhichOneof("kind")
-    return {"bool_value": v.bool_value, "number_value": v.number_value,
-            "string_value": v.string_value}[kind]
 
 
 def check_tune():
