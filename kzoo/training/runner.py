@@ -19,6 +19,7 @@ from kzoo import diagnose, zoo
 from kzoo import rundir as layout
 from kzoo.callbacks.global_clipping import clip_global_gradient
 from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm
+from kzoo.fit import streamed_rows
 from kzoo.fit.resumable_fit import padded_evaluation
 from kzoo.runtime import devices as kzoo_devices
 from kzoo.runtime import processes
@@ -278,6 +279,11 @@ def _after_out_of_memory(run_dir, remove_dir, trained, message):
 def _run(config, plan, net, run_dir, gradient_callbacks, callbacks, exact=None):
     """Fit `net` with the resolved settings (`plan.config`) and write the results
     into `run_dir` (locked by the caller)."""
+    with streamed_rows.routed(net):  # .npy rows reach Keras as batches, never whole
+        return _run_routed(config, plan, net, run_dir, gradient_callbacks, callbacks, exact)
+
+
+def _run_routed(config, plan, net, run_dir, gradient_callbacks, callbacks, exact=None):
     run, prepared = plan.config, plan.data
     # LR callbacks first: the `lr` they put in the epoch logs reaches CSVLogger. Set
     # outside the engine: `--lr auto`'s finder sweeps unpadded batches, which a
