@@ -8,11 +8,11 @@ Layout (README, "Bring your own data"):
 
 `x` is `(examples, features)` or `(examples, steps, channels)`, numeric, the
 same example shape and dtype in every file; `y` one label per example. The
-features are memory-mapped (`kzoo.datasets.npy_rows`), never loaded whole; the
-labels are read into memory. The split, the label encoding and the task come
-from `kzoo.datasets.custom` on the labels, as for arrays, and the statistics
-are fitted block by block on the training rows, so the `Dataset` equals
-`from_arrays(x, y, ...)` of the same arrays to float32 rounding.
+features stay on disk and are read by row (`kzoo.datasets.npy_rows`), never
+loaded whole; the labels are read into memory. The split, the label encoding
+and the task come from `kzoo.datasets.custom` on the labels, as for arrays,
+and the statistics are fitted block by block (float64) on the training rows,
+so the `Dataset` equals `from_arrays(x, y, ...)` of the same arrays.
 """
 
 import pathlib
@@ -22,7 +22,7 @@ import numpy as np
 
 from kzoo.datasets import custom
 from kzoo.datasets._base import Dataset, statistics
-from kzoo.datasets.npy_rows import NpyRows, Shards
+from kzoo.datasets.npy_rows import NpyRows, Shards, read_header
 from kzoo.runtime.errors import DataError, UsageError
 
 SHARD = re.compile(r"^([xy])(?:_(\d+))?\.npy$")
@@ -117,34 +117,32 @@ def _pair(folder, name):
                                 "needs its y file with the same number.")
     order = sorted(keys, key=lambda k: -1 if k is None else int(k))
     xs = [found["x"][k] for k in order]
-    arrays, ys = [], []
+    first, ys = None, []
     for k in order:
-        x, y = _open(found["x"][k], mmap=True), _open(found["y"][k], mmap=False)
-        first = arrays[0] if arrays else None
-        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-            raise DataError(f"{found['x'][k]} has dtype {x.dtype}; features must be numbers: "
-                            "re-save it with x.astype('float32').")
-        if x.ndim not in (2, 3) or 0 in x.shape[1:]:
-            raise DataError(f"{found['x'][k]} is shaped {x.shape}; x is (examples, features) "
-                            "or (examples, steps, channels) with at least one feature.")
-        if first is not None and (x.shape[1:] != first.shape[1:] or x.dtype != first.dtype):
+        path = found["x"][k]
+        shape, dtype, _ = read_header(path)  # the features stay on disk
+        if not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
+            raise DataError(f"{path} has dtype {dtype}; features must be numbers: re-save it "
+                            "with x.astype('float32').")
+        if len(shape) not in (2, 3) or 0 in shape[1:]:
+            raise DataError(f"{path} is shaped {shape}; x is (examples, features) or "
+                            "(examples, steps, channels) with at least one feature.")
+        if first is not None and (shape[1:] != first[0][1:] or dtype != first[1]):
             raise DataError(
-                f"{found['x'][k]} holds examples shaped {x.shape[1:]} of {x.dtype}, but "
-                f"{xs[0]} {first.shape[1:]} of {first.dtype}; every shard needs the same "
-                "example shape and dtype: re-save it to match.")
-        y = custom._labels(y, f"{found['y'][k].name}", str(folder), len(x))
-        arrays.append(x)
-        ys.append(y)
-    return Shards(xs, arrays), np.concatenate(ys)
+                f"{path} holds examples shaped {shape[1:]} of {dtype}, but {xs[0]} "
+                f"{first[0][1:]} of {first[1]}; every shard needs the same example shape and "
+                "dtype: re-save it to match.")
+        first = first or (shape, dtype)
+        y = _load_labels(found["y"][k])
+        ys.append(custom._labels(y, found["y"][k].name, str(folder), shape[0]))
+    return Shards(xs), np.concatenate(ys)
 
 
-def _open(path, mmap):
+def _load_labels(path):
+    read_header(path)  # names the file if it is not a whole .npy array
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except ValueError as err:
-        raise DataError(f"{path} cannot be read without pickles ({err}); save numeric arrays "
-                        "with np.save.") from None
-    except (OSError, EOFError) as err:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
         raise DataError(f"{path} is not a readable .npy file ({err}); re-save it with "
                         "np.save.") from None
 
