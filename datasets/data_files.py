@@ -26,11 +26,11 @@ MAX_ARRAY_BYTES = 16 << 30
 def load_file(path, *, seed=0, **options):
     """`load_npz` or `load_csv` by the file's suffix."""
     path = pathlib.Path(path)
-    if path.is_dir():  # x.npy/y.npy or shards, memory-mapped
+    suffix = path.suffix.lower()
+    if path.is_dir() and suffix not in (".npz", ".csv"):  # a folder of .npy files
         from kzoo.datasets.npy_folder import load_npy_folder
 
         return load_npy_folder(path, seed=seed, **options)
-    suffix = path.suffix.lower()
     if suffix == ".npz":
         return load_npz(path, seed=seed, **options)
     if suffix == ".csv":
