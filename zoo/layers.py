@@ -241,13 +241,12 @@ def remat_scope(mode):
 
     check_choice("remat", mode, REMAT_MODES)
     backend = keras.backend.backend()
-    if mode and backend in ("tensorflow", "jax"):
-        # Measured with Keras 3.15: on tensorflow its custom_gradient fails inside a
-        # compiled train step; on jax, predict() of a rematerialised BatchNormalization
-        # or attention block fails with a tracer-to-bool conversion.
+    if mode and backend == "tensorflow":
+        # Measured with Keras 3.15: tf.recompute_grad fails inside a compiled train
+        # step (BatchNormalization, Dropout) and in predict() (benchmarks/RESULTS.md).
         raise UsageError(
             f"remat={mode!r} is not supported on the {backend} backend with Keras 3.15 "
-            "(it fails inside compiled steps). Use the torch backend for "
+            "(it fails inside compiled steps). Use the jax or torch backend for "
             "rematerialisation, or remat=None."
         )
     if mode and keras.config.dtype_policy().name.startswith("mixed"):
@@ -258,6 +257,10 @@ def remat_scope(mode):
             "policy (Keras 3.15 fails on the torch and jax backends). Use float32 "
             "precision with remat, or remat=None."
         )
+    if mode and backend == "jax":
+        from kzoo.zoo import _remat_jax
+
+        _remat_jax.install()  # a jax.checkpoint that Keras 3.15's layers survive
     return keras.RematScope(mode=mode)
 
 
