@@ -1,0 +1,116 @@
+"""Rematerialisation on jax: the same step, and XLA's peak temporary memory of it.
+
+For every family that takes `remat=` (kzoo.zoo._remat_jax), one training step
+`value_and_grad` of the loss through `model.stateless_call(training=True)` is
+compiled with `jax.jit` twice, `remat=None` and `remat="full"`, from the same
+weights. Reported per family:
+
+- `temp_mb`: `compiled.memory_analysis().temp_size_in_bytes`, XLA's own figure
+  for the step's temporary buffers (activations kept for the backward pass
+  included; weights, inputs and outputs not), and `ratio` = full / None;
+- `max_diff`: the largest absolute difference between the two settings over the
+  inference outputs, the loss, every gradient and the updated non-trainable
+  variables (BatchNormalization's moving statistics): remat must change memory,
+  not results.
+
+Usage (from the repository root; CPU, or a GPU jax if installed):
+
+    KERAS_BACKEND=jax .venv/bin/python benchmarks/remat_memory_jax.py [--quick]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE / "remat_memory_jax.json"
+# Deep stacks, where activations dominate memory (as benchmarks/remat_memory.py on torch).
+CASES = {
+    "fcn": {},
+    "resnet1d": {"depth": 8, "filters": 64},
+    "inception_time": {"depth": 12, "filters": 32},
+    "lite": {},
+    "tcn": {"depth": 6, "filters": 64},
+    "transformer": {"depth": 4, "d_model": 64, "num_heads": 4},
+    "lstm_fcn": {},
+}
+QUICK = {"resnet1d": {"depth": 1, "filters": 4}, "transformer": {"depth": 1, "d_model": 8,
+                                                                  "num_heads": 2}}
+BATCH, STEPS, CHANNELS, CLASSES = 16, 256, 3, 4
+
+
+def measure(family, hparams, steps):
+    import jax
+    import keras
+    import numpy as np
+
+    import kzoo.zoo
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, steps, CHANNELS)).astype("float32")
+    y = rng.integers(0, CLASSES, BATCH)
+    rows, weights = {}, None
+    for remat in (None, "full"):
+        keras.utils.set_random_seed(0)
+        drop = "lstm_dropout" if family == "lstm_fcn" else "dropout"
+        net = kzoo.zoo.create(family, (steps, CHANNELS), CLASSES, remat=remat,
+                              **{**hparams, drop: 0.0})
+        if weights is None:
+            weights = net.get_weights()
+        net.set_weights(weights)
+        tv = [v.value for v in net.trainable_variables]
+        ntv = [v.value for v in net.non_trainable_variables]
+
+        def loss_fn(tv, ntv, x, y, net=net):
+            out, new_ntv = net.stateless_call(tv, ntv, x, training=True)
+            return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, out)), new_ntv
+
+        step = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
+        start = time.perf_counter()
+        compiled = step.lower(tv, ntv, x, y).compile()
+        compile_s = time.perf_counter() - start
+        (loss, new_ntv), grads = compiled(tv, ntv, x, y)
+        out = net.stateless_call(tv, ntv, x, training=False)[0]
+        rows[remat] = {
+            "temp_mb": compiled.memory_analysis().temp_size_in_bytes / 2**20,
+            "compile_s": round(compile_s, 1),
+            "values": [np.asarray(out), np.asarray(loss), *map(np.asarray, grads),
+                       *map(np.asarray, new_ntv)],
+            "params": int(net.count_params()),
+        }
+    plain, full = rows[None], rows["full"]
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(plain["values"], full["values"],
+                                                             strict=True))
+    return {"family": family, "hparams": hparams, "batch": BATCH, "steps": steps,
+            "params": plain["params"], "temp_mb_none": round(plain["temp_mb"], 2),
+            "temp_mb_full": round(full["temp_mb"], 2),
+            "ratio": round(full["temp_mb"] / plain["temp_mb"], 3) if plain["temp_mb"] else None,
+            "max_diff": diff, "compile_s": [plain["compile_s"], full["compile_s"]],
+            "backend": "jax " + jax.__version__, "device": jax.devices()[0].platform}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two tiny models, 32 steps")
+    parser.add_argument("--families", help="comma-separated subset")
+    args = parser.parse_args(argv)
+    cases = QUICK if args.quick else CASES
+    if args.families:
+        cases = {f: cases[f] for f in args.families.split(",")}
+    rows = []
+    for family, hparams in cases.items():
+        row = measure(family, hparams, 32 if args.quick else STEPS)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    if not args.quick:
+        RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
