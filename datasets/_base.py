@@ -31,6 +31,9 @@ class Dataset:
             float32, labels int32 (classification) or float32 (regression).
             `x_test` and `y_test` are `None` when the data has no test split
             (`has_test` is then False, and no test metric should be reported).
+            Loaded from a folder of `.npy` files, the `x_*` are
+            `kzoo.datasets.npy_rows.NpyRows`: float32 rows read from disk on
+            indexing (`np.asarray(x)` reads them all).
         task: `"multiclass"`, `"binary"`, `"multilabel"` or `"regression"`; the
             head a model should use.
         num_classes: number of classes (1 for regression).
