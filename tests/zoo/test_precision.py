@@ -44,19 +44,14 @@ def test_unknown_precision_raises():
 
 # Two families per backend (CI time: one compiled step pair costs 6-8 s on jax):
 # BatchNormalization + convolutions, attention + dropout. benchmarks/remat_memory_jax.py
-# checks every family that takes remat on jax (benchmarks/RESULTS.md).
-REMAT = {"jax": ["resnet1d", "transformer"], "torch": ["resnet1d", "transformer"],
-         "tensorflow": ["resnet1d"]}
+# checks every family that takes remat on jax and tensorflow (benchmarks/RESULTS.md).
+REMAT = ["resnet1d", "transformer"]
 
 
-@pytest.mark.parametrize("family", REMAT[keras.backend.backend()])
+@pytest.mark.parametrize("family", REMAT)
 def test_remat_gives_the_same_outputs_and_gradient_step(family, data, backend):
     x, y = data
-    small = SMALL.get(family, {"filters": 4, "depth": 1})
-    if backend == "tensorflow":
-        with pytest.raises(ValueError, match=f"not supported on the {backend} backend"):
-            kzoo.zoo.create(family, (12, 3), 3, remat="full", **small)
-        return
+    small = SMALL[family]
     models = []
     for remat in (None, "full"):
         keras.utils.set_random_seed(0)
@@ -72,12 +67,12 @@ def test_remat_gives_the_same_outputs_and_gradient_step(family, data, backend):
         model.train_on_batch(x, y)
     # Same gradient step. (On torch the recomputed forward pass updates the
     # BatchNorm moving statistics a second time, so only trainable weights match;
-    # on jax they are updated once, so every weight matches.)
-    same = remat.weights if backend == "jax" else remat.trainable_weights
-    plain_same = plain.weights if backend == "jax" else plain.trainable_weights
-    for a, b in zip(plain_same, same, strict=True):
+    # on jax and tensorflow they are updated once, kzoo.zoo._remat: every weight.)
+    torch = backend == "torch"
+    for a, b in zip(*(m.trainable_weights if torch else m.weights for m in models),
+                    strict=True):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b),
-                                   atol=1e-5 if backend == "jax" else 1e-4)
+                                   atol=1e-4 if torch else 1e-5)
     with pytest.raises(ValueError, match="remat"):
         kzoo.zoo.create(family, (12, 3), 3, remat="sometimes")
 
