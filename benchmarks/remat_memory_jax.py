@@ -1,4 +1,4 @@
-"""Rematerialisation on jax: the same step, and XLA's peak temporary memory of it.
+"""Rematerialisation on jax and tensorflow: the same step, and its peak memory.
 
 For every family that takes `remat=` (kzoo.zoo._remat_jax), one training step
 `value_and_grad` of the loss through `model.stateless_call(training=True)` is
@@ -13,9 +13,16 @@ weights. Reported per family:
   variables (BatchNormalization's moving statistics): remat must change memory,
   not results.
 
+With `--tensorflow`: each setting in a fresh process, one compiled
+`train_on_batch` step after a 2-example warm-up; `rss_peak_mb` = the rise of
+`ru_maxrss` over the step (`MALLOC_MMAP_THRESHOLD_` low, so freed buffers leave
+the process), and `max_diff` over the predictions, the loss and every weight
+after the step (the moving statistics included).
+
 Usage (from the repository root; CPU, or a GPU jax if installed):
 
     KERAS_BACKEND=jax .venv/bin/python benchmarks/remat_memory_jax.py [--quick]
+    .venv/bin/python benchmarks/remat_memory_jax.py --tensorflow [--quick]
 """
 
 import argparse
@@ -94,21 +101,85 @@ def measure(family, hparams, steps):
             "backend": "jax " + jax.__version__, "device": jax.devices()[0].platform}
 
 
+def _rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def one_tf_step(family, hparams, steps, remat, out):
+    """tensorflow, in a fresh process: one compiled `train_on_batch` after a warm-up on
+    2 examples; writes the outputs, loss and weights to `out` (.npz) and returns the
+    rise of the peak RSS over the step."""
+    import resource
+
+    import keras
+    import numpy as np
+
+    import kzoo.zoo
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, steps, CHANNELS)).astype("float32")
+    y = rng.integers(0, CLASSES, BATCH)
+    keras.utils.set_random_seed(0)
+    drop = "lstm_dropout" if family == "lstm_fcn" else "dropout"
+    net = kzoo.zoo.create(family, (steps, CHANNELS), CLASSES, remat=remat,
+                          **{**hparams, drop: 0.0})
+    predicted = net.predict(x, verbose=0)
+    net.train_on_batch(x[:2], y[:2])  # builds and compiles (a 2-example step)
+    before = _rss_mb()
+    loss = net.train_on_batch(x, y)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    np.savez(out, predicted=predicted, loss=np.asarray(loss),
+             **{f"w{i}": w for i, w in enumerate(net.get_weights())})
+    return peak
+
+
+def measure_tf(family, hparams, steps, tmp):
+    import subprocess
+
+    import numpy as np
+
+    rows = {}
+    for remat in (None, "full"):
+        out = pathlib.Path(tmp) / f"{family}-{remat}.npz"
+        code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import remat_memory_jax as b; "
+                f"print(b.one_tf_step({family!r}, {hparams!r}, {steps}, {remat!r}, {str(out)!r}))")
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "MALLOC_MMAP_THRESHOLD_": "65536",
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True)
+        rows[remat] = (float(done.stdout.split()[-1]), dict(np.load(out)))
+    (peak_none, a), (peak_full, b) = rows[None], rows["full"]
+    diff = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+    return {"family": family, "hparams": hparams, "batch": BATCH, "steps": steps,
+            "rss_peak_mb_none": round(peak_none, 1), "rss_peak_mb_full": round(peak_full, 1),
+            "ratio": round(peak_full / peak_none, 3) if peak_none > 0 else None,
+            "max_diff": diff, "backend": "tensorflow"}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two tiny models, 32 steps")
     parser.add_argument("--families", help="comma-separated subset")
+    parser.add_argument("--tensorflow", action="store_true",
+                        help="tensorflow instead: a fresh process per setting, RSS peak")
     args = parser.parse_args(argv)
     cases = QUICK if args.quick else CASES
     if args.families:
         cases = {f: cases[f] for f in args.families.split(",")}
     rows = []
-    for family, hparams in cases.items():
-        row = measure(family, hparams, 32 if args.quick else STEPS)
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for family, hparams in cases.items():
+            steps = 32 if args.quick else STEPS
+            row = (measure_tf(family, hparams, steps, tmp) if args.tensorflow
+                   else measure(family, hparams, steps))
+            print(json.dumps(row), flush=True)
+            rows.append(row)
     if not args.quick:
-        RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
+        path = RESULTS.with_name("remat_memory_tf.json") if args.tensorflow else RESULTS
+        path.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 
