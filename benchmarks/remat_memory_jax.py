@@ -13,11 +13,12 @@ weights. Reported per family:
   variables (BatchNormalization's moving statistics): remat must change memory,
   not results.
 
-With `--tensorflow`: each setting in a fresh process, one compiled
-`train_on_batch` step after a 2-example warm-up; `rss_peak_mb` = the rise of
-`ru_maxrss` over the step (`MALLOC_MMAP_THRESHOLD_` low, so freed buffers leave
-the process), and `max_diff` over the predictions, the loss and every weight
-after the step (the moving statistics included).
+With `--tensorflow`: each setting in a fresh process; `max_diff` over the
+predictions, the loss and the gradients from the same weights (a compiled
+`tf.function`) and the moving statistics after a step; `rss_peak_mb` = the rise
+of `ru_maxrss` over one compiled `train_on_batch` step (learning rate 0) after a
+2-example warm-up (`MALLOC_MMAP_THRESHOLD_` low, so freed buffers leave the
+process). `worst` names the array of the largest difference.
 
 Usage (from the repository root; CPU, or a GPU jax if installed):
 
@@ -107,13 +108,16 @@ def _rss_mb():
 
 
 def one_tf_step(family, hparams, steps, remat, out):
-    """tensorflow, in a fresh process: one compiled `train_on_batch` after a warm-up on
-    2 examples; writes the outputs, loss and weights to `out` (.npz) and returns the
-    rise of the peak RSS over the step."""
+    """tensorflow, in a fresh process: the gradient of the loss from the initial
+    weights (a `tf.function`), then one compiled `train_on_batch` at learning rate 0
+    after a warm-up on 2 examples (its peak memory; only the moving statistics
+    move). Writes the predictions, loss, gradients and weights after to `out`
+    (.npz) and returns the rise of the peak RSS over the step."""
     import resource
 
     import keras
     import numpy as np
+    import tensorflow as tf
 
     import kzoo.zoo
 
@@ -123,13 +127,25 @@ def one_tf_step(family, hparams, steps, remat, out):
     keras.utils.set_random_seed(0)
     drop = "lstm_dropout" if family == "lstm_fcn" else "dropout"
     net = kzoo.zoo.create(family, (steps, CHANNELS), CLASSES, remat=remat,
-                          **{**hparams, drop: 0.0})
+                          **{**hparams, drop: 0.0}, optimizer="sgd", learning_rate=0.0)
     predicted = net.predict(x, verbose=0)
+
+    @tf.function
+    def gradient(x, y):
+        with tf.GradientTape() as tape:
+            out = net(x, training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, out))
+        return loss, tape.gradient(loss, net.trainable_variables)
+
+    weights = net.get_weights()
+    loss, grads = gradient(x, y)
+    net.set_weights(weights)  # the gradient's pass moved the moving statistics
     net.train_on_batch(x[:2], y[:2])  # builds and compiles (a 2-example step)
     before = _rss_mb()
-    loss = net.train_on_batch(x, y)
+    net.train_on_batch(x, y)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
     np.savez(out, predicted=predicted, loss=np.asarray(loss),
+             **{f"g{i}": np.asarray(g) for i, g in enumerate(grads)},
              **{f"w{i}": w for i, w in enumerate(net.get_weights())})
     return peak
 
@@ -150,11 +166,12 @@ def measure_tf(family, hparams, steps, tmp):
                               text=True, check=True)
         rows[remat] = (float(done.stdout.split()[-1]), dict(np.load(out)))
     (peak_none, a), (peak_full, b) = rows[None], rows["full"]
-    diff = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+    worst = max(a, key=lambda k: float(np.max(np.abs(a[k] - b[k]))))
     return {"family": family, "hparams": hparams, "batch": BATCH, "steps": steps,
             "rss_peak_mb_none": round(peak_none, 1), "rss_peak_mb_full": round(peak_full, 1),
             "ratio": round(peak_full / peak_none, 3) if peak_none > 0 else None,
-            "max_diff": diff, "backend": "tensorflow"}
+            "max_diff": float(np.max(np.abs(a[worst] - b[worst]))), "worst": worst,
+            "backend": "tensorflow"}
 
 
 def main(argv=None):
