@@ -1,7 +1,7 @@
 """Rematerialisation's memory saving: peak memory of one training step, torch CPU.
 
 `keras.RematScope` (the zoo's `remat=` hyperparameter) is measured here on the torch
-backend (jax: remat_memory_jax.py; kzoo refuses it on tensorflow with Keras 3.15). This
+backend (jax and tensorflow: remat_memory_jax.py, through kzoo.zoo._remat). This
 script measures, for a deep `resnet1d` and a deep `inception_time`, the peak
 memory of one `train_on_batch` step with `remat=None` and with each remat
 mode, each setting in a fresh subprocess so no allocator state carries over.
