@@ -19,7 +19,8 @@ positional inputs (the variables under their own `StatelessScope`), and their
 new values come out and are assigned once, outside the checkpoint. The moving
 statistics are then updated exactly as without remat (the recomputation in the
 backward pass updates nothing). Recurrent layers are left as they are: their
-loop keeps its own carries.
+loop keeps its own carries. What it saves (or costs: tensorflow on the CPU) per
+family: benchmarks/RESULTS.md, remat_memory_jax.
 """
 
 import keras
