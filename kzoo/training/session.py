@@ -7,6 +7,7 @@ import time
 from kzoo import diagnose, zoo
 from kzoo import rundir as layout
 from kzoo.callbacks.precise_bn import PreciseBatchNorm, recompute_batch_norm
+from kzoo.fit import streamed_rows
 from kzoo.fit.resumable_fit import padded_evaluation
 from kzoo.runtime import devices as kzoo_devices
 from kzoo.runtime import processes
@@ -26,6 +27,11 @@ from kzoo.training.results import (
 def run_session(config, plan, net, run_dir, gradient_callbacks, callbacks, exact=None):
     """Fit `net` with the resolved settings (`plan.config`) and write the results
     into `run_dir` (locked by the caller)."""
+    with streamed_rows.routed(net):  # .npy rows reach Keras as batches, never whole
+        return _session(config, plan, net, run_dir, gradient_callbacks, callbacks, exact)
+
+
+def _session(config, plan, net, run_dir, gradient_callbacks, callbacks, exact=None):
     run, prepared = plan.config, plan.data
     # LR callbacks first: the `lr` they put in the epoch logs reaches CSVLogger. Set
     # outside the engine: `--lr auto`'s finder sweeps unpadded batches, which a
