@@ -1,7 +1,7 @@
 """Rematerialisation's memory saving: peak memory of one training step, torch CPU.
 
-`keras.RematScope` (the zoo's `remat=` hyperparameter) is accepted on the torch
-backend only (kzoo refuses it on tensorflow and jax with Keras 3.15). This
+`keras.RematScope` (the zoo's `remat=` hyperparameter) is measured here on the torch
+backend (jax and tensorflow: remat_memory_jax.py, through kzoo.zoo._remat). This
 script measures, for a deep `resnet1d` and a deep `inception_time`, the peak
 memory of one `train_on_batch` step with `remat=None` and with each remat
 mode, each setting in a fresh subprocess so no allocator state carries over.

@@ -40,23 +40,23 @@ from kzoo.runtime.errors import UsageError
 _ATTR = "_kzoo_grad_hook"
 
 
-def get_hook(model):
-    """The hook of `model.optimizer`, created on first use."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        raise UsageError(
-            "Gradient callbacks need a compiled model: call `model.compile(optimizer=...)` "
-            "before `fit`."
-        )
-    hook = getattr(optimizer, _ATTR, None)
-    if hook is None:
-        hook = GradientHook(model)
-        object.__setattr__(optimizer, _ATTR, hook)
-    return hook
-
-
 class GradientHook:
     """Holds the parts (`"clip"`, `"log"`, `"health"`) and runs them on the gradients."""
+
+    @classmethod
+    def of(cls, model):
+        """The hook of `model.optimizer`, created on first use."""
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            raise UsageError(
+                "Gradient callbacks need a compiled model: call `model.compile(optimizer=...)` "
+                "before `fit`."
+            )
+        hook = getattr(optimizer, _ATTR, None)
+        if hook is None:
+            hook = cls(model)
+            object.__setattr__(optimizer, _ATTR, hook)
+        return hook
 
     @staticmethod
     def layer_of(path, model_name=None):
@@ -326,3 +326,6 @@ class GradientHook:
             log.transform(self, pre_clip, ctx)
         self.host_step += 1
         return grads
+
+
+get_hook = GradientHook.of  # the name the gradient callbacks import

@@ -197,7 +197,7 @@ def recompute_batch_norm(model, x, *, max_examples=MAX_EXAMPLES, batch_size=STAT
         return 0
     xs = list(x) if isinstance(x, (list, tuple)) else [x]
     idx = subset_indices(len(xs[0]), max_examples)
-    xs = [np.asarray(a)[idx] for a in xs]
+    xs = [a[idx] if getattr(a, "streamed", False) else np.asarray(a)[idx] for a in xs]
     aux = _moments_model(model, layers)
     moments = (_compiled_moments(aux, xs, batch_size, layers, model) if aux
                else _eager_moments(model, xs, batch_size, layers))

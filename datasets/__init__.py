@@ -6,7 +6,9 @@
 
 Your own data gets the same split, standardisation and checks:
 `kzoo.datasets.load("waves.npz")`, `kzoo.datasets.load("waves.csv", label="kind")`,
-`kzoo.datasets.from_arrays(x, y, val=0.2, test=0.2, seed=0)`. A `Dataset` without
+`kzoo.datasets.from_arrays(x, y, val=0.2, test=0.2, seed=0)`, and data larger than
+memory: `kzoo.datasets.load("big/")`, a folder of `.npy` files read from disk by
+row (`kzoo.datasets.npy_folder`). A `Dataset` without
 a test split has `has_test == False` and `x_test is None`.
 """
 

@@ -31,6 +31,9 @@ class Dataset:
             float32, labels int32 (classification) or float32 (regression).
             `x_test` and `y_test` are `None` when the data has no test split
             (`has_test` is then False, and no test metric should be reported).
+            Loaded from a folder of `.npy` files, the `x_*` are
+            `kzoo.datasets.npy_rows.NpyRows`: float32 rows read from disk on
+            indexing (`np.asarray(x)` reads them all).
         task: `"multiclass"`, `"binary"`, `"multilabel"` or `"regression"`; the
             head a model should use.
         num_classes: number of classes (1 for regression).
@@ -138,10 +141,10 @@ def _file_spec(spec):
         return pathlib.Path(spec), {}
     if not isinstance(spec, str):
         return None
-    if spec.lower().endswith(FILE_SUFFIXES):
+    if spec.lower().endswith(FILE_SUFFIXES) or os.path.isdir(spec):  # a folder: .npy files
         return pathlib.Path(spec), {}
     head, sep, tail = spec.rpartition(":")
-    if sep and head.lower().endswith(FILE_SUFFIXES):
+    if sep and (head.lower().endswith(FILE_SUFFIXES) or os.path.isdir(head)):
         _, args, kwargs = parse_spec(f"file:{tail}")
         if args:
             raise UsageError(f"Options after a file name are key=value pairs, got {spec!r}.")
@@ -155,7 +158,9 @@ def load(spec, *, seed=0, **options):
     Args:
         spec: a name from `list_datasets()`, optionally followed by `:options`;
             or the path of an `.npz` or `.csv` file (see `kzoo.datasets.data_files`),
-            optionally followed by `:key=value` options (`"waves.csv:label=kind"`).
+            or of a folder of `.npy` files, streamed from disk
+            (`kzoo.datasets.npy_folder`), optionally followed by `:key=value`
+            options (`"waves.csv:label=kind"`, `"big/:val=0.1"`).
         seed: seed of the split (and of the data, for synthetic sets). Defaults to `0`.
         **options: keyword options for a file's loader (`val`, `test`, `task`,
             `label`, `kind`).
@@ -231,8 +236,15 @@ def standardize(x_train, *others, axis=0):
         `([x_train, *others] standardised as float32, {"mean": [...], "std": [...]})`.
     """
     reduce = (0,) if x_train.ndim == 2 else (0, 1)
-    mean = x_train.mean(axis=reduce, keepdims=True)
-    std = x_train.std(axis=reduce, keepdims=True)
-    std = np.where(std < 1e-8, 1.0, std)
-    out = [((x - mean) / std).astype("float32") for x in (x_train, *others)]
+    # float64 sums (float32 ones drift over many rows), applied in float32: what a
+    # streamed split (`kzoo.datasets.npy_rows`) computes block by block.
+    mean, std = statistics(x_train.mean(axis=reduce, keepdims=True, dtype="float64"),
+                           x_train.std(axis=reduce, keepdims=True, dtype="float64"))
+    out = [((np.asarray(x, "float32") - mean) / std).astype("float32")
+           for x in (x_train, *others)]
     return out, {"mean": mean.ravel().tolist(), "std": std.ravel().tolist()}
+
+
+def statistics(mean, std):
+    """float64 statistics as applied: float32, constant features with std 1."""
+    return mean.astype("float32"), np.where(std < 1e-8, 1.0, std).astype("float32")

@@ -33,7 +33,8 @@ def check_features(x, name, part):
     if not _numeric(x):
         raise DataError(f"{what} has dtype {x.dtype}; features must be numbers: convert them "
                         "(e.g. x.astype('float32')) or encode text columns first.")
-    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+    streamed = getattr(x, "streamed", False)  # NpyRows: counted block by block on loading
+    bad = x.nonfinite if streamed else int(x.size - np.count_nonzero(np.isfinite(x)))
     if bad:
         raise DataError(f"{what} holds {bad} NaN or inf value(s); impute or drop them first "
                         "(e.g. np.nan_to_num or sklearn.impute.SimpleImputer).")
@@ -115,7 +116,7 @@ def check_dataset(ds):
         if x is None or y is None:
             raise DataError(f"{ds.name}: x_{part} and y_{part} must both be given or both "
                             "omitted.")
-        x, y = np.asarray(x), np.asarray(y)
+        x, y = (x if getattr(x, "streamed", False) else np.asarray(x)), np.asarray(y)
         if len(x) == 0 or len(y) == 0:
             raise DataError(f"{ds.name}: the {part} split is empty (x_{part} has {len(x)} "
                             f"examples, y_{part} {len(y)}); give it examples.")

@@ -27,6 +27,10 @@ def load_file(path, *, seed=0, **options):
     """`load_npz` or `load_csv` by the file's suffix."""
     path = pathlib.Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir() and suffix not in (".npz", ".csv"):  # a folder of .npy files
+        from kzoo.datasets.npy_folder import load_npy_folder
+
+        return load_npy_folder(path, seed=seed, **options)
     if suffix == ".npz":
         return load_npz(path, seed=seed, **options)
     if suffix == ".csv":

@@ -99,3 +99,16 @@ def tiny_sequence():
     x = rng.normal(size=(48, 10, 3)).astype("float32")
     y = (x[:, :, 0].mean(axis=1) > 0).astype("int32") + 2 * (x[:, -1, 1] > 0).astype("int32")
     return x, y
+
+
+def _binary(n, features):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, features)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int32")
+
+
+@pytest.fixture
+def tiny_binary():
+    """`tiny_binary(n, features)`: x drawn N(0, 1) (seed 0), y = x[:, 0] > 0 (two
+    classes); a test picks the size it needs (a partial last batch, a kept split)."""
+    return _binary

@@ -241,15 +241,6 @@ def remat_scope(mode):
 
     check_choice("remat", mode, REMAT_MODES)
     backend = keras.backend.backend()
-    if mode and backend in ("tensorflow", "jax"):
-        # Measured with Keras 3.15: on tensorflow its custom_gradient fails inside a
-        # compiled train step; on jax, predict() of a rematerialised BatchNormalization
-        # or attention block fails with a tracer-to-bool conversion.
-        raise UsageError(
-            f"remat={mode!r} is not supported on the {backend} backend with Keras 3.15 "
-            "(it fails inside compiled steps). Use the torch backend for "
-            "rematerialisation, or remat=None."
-        )
     if mode and keras.config.dtype_policy().name.startswith("mixed"):
         # Keras 3.15 fails here on torch (checkpoint recomputes with other dtypes)
         # and on jax (the functional call cannot be built); measured, not assumed.
@@ -258,6 +249,10 @@ def remat_scope(mode):
             "policy (Keras 3.15 fails on the torch and jax backends). Use float32 "
             "precision with remat, or remat=None."
         )
+    if mode and backend in ("jax", "tensorflow"):
+        from kzoo.zoo import _remat
+
+        _remat.install()  # a checkpoint that Keras 3.15's layers survive (_remat.py)
     return keras.RematScope(mode=mode)
 
 

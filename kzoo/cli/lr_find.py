@@ -17,10 +17,9 @@ def cmd_lr_find(args):
     from kzoo.plots import plot_lr_find
     from kzoo.plots.learning_rate import LR_FIND_PNG
     from kzoo.runtime.errors import UsageError
-    from kzoo.schedules import LRFinder
+    from kzoo.schedules.lr_finder import LRFinder, recommend_lr
     from kzoo.training import TrainConfig, prepare_data
     from kzoo.training.config import validate_config
-    from kzoo.training.learning_rate import recommend_lr
 
     validate_config(TrainConfig(model=args.model, data=args.data, seed=args.seed,
                                 batch_size=args.batch_size, optimizer=args.optimizer))

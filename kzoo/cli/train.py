@@ -118,6 +118,24 @@ NOT_TRAIN_FLAGS = ("hparams", "verbose", "resume", "backend")
 JOIN_FLAGS = ("coordinator", "num_processes", "process_id")
 
 
+def add_join_arguments(parser):
+    """The options that join a multi-process job (`JOIN_FLAGS`, for
+    `processes.join`), in their own group of `parser`."""
+    group = parser.add_argument_group(
+        "several processes (jax)",
+        "join a job of several processes, each with its own devices (run the same command "
+        "with --devices all on each); process 0 writes the run directory. Defaults: "
+        f"${processes.ENV_COORDINATOR}, ${processes.ENV_NUM_PROCESSES}, "
+        f"${processes.ENV_PROCESS_ID} (Keras' own variables).",
+    )
+    group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                       help="address of process 0, which every process connects to")
+    group.add_argument("--num-processes", type=int, default=None, metavar="P",
+                       help="number of processes in the job, over all hosts")
+    group.add_argument("--process-id", type=int, default=None, metavar="I",
+                       help="this process's index, 0 to P-1 (0 writes)")
+
+
 def default_run_dir(model, data, now=None):
     """`runs/<model>-<data>-<YYYYmmdd-HHMMSS>`, where `kzoo train` writes without --out."""
     import re
@@ -177,7 +195,7 @@ def cmd_train(args):
 def add_parser(sub):
     p = sub.add_parser("train", help="train a zoo model and write a run directory")
     add_train_arguments(p)
-    processes.add_arguments(p)
+    add_join_arguments(p)
     p.set_defaults(func=cmd_train)
     return p
 

@@ -20,10 +20,14 @@ unmistakable, so a normal run's noise never raises one. `diagnose_run(run_dir)`
 reads the files; `render(findings)` gives the text `kzoo diagnose` prints.
 Only `measure_facts` uses keras (a model's evaluate).
 
-    rules.py    the thresholds and the rules over the history and gradient log
-    facts.py    measure_facts: what the trained model shows on its training data
-    run.py      diagnose_run: a run directory's files (read by kzoo.rundir.readers)
-    text.py     render: the findings as the text `kzoo diagnose` prints
+    rules.py      diagnose: the rules over one run, in order
+    curves.py     the rules over the training curves, with their thresholds
+    batchnorm.py  the BatchNorm rule (train_inference_gap)
+    gradients.py  the rules over the gradient log
+    finding.py    the finding dict and the helpers every rule shares
+    facts.py      measure_facts: what the trained model shows on its training data
+    run.py        diagnose_run: a run directory's files (read by kzoo.rundir.readers)
+    text.py       render: the findings as the text `kzoo diagnose` prints
 """
 
 from kzoo.diagnose.facts import measure_facts

@@ -6,7 +6,8 @@ import math
 import numpy as np
 
 from kzoo.callbacks.precise_bn import batch_norm_layers, batch_statistics, no_grad
-from kzoo.diagnose.rules import _finite
+from kzoo.datasets import npy_rows
+from kzoo.diagnose.finding import finite
 
 
 def measure_facts(model, x, y, history=None, *, batch_size=256, selected_epoch=None,
@@ -35,8 +36,8 @@ def measure_facts(model, x, y, history=None, *, batch_size=256, selected_epoch=N
              "chance": float(freq.max()), "chance_loss": float(-(freq * np.log(freq)).sum()),
              "n_train": int(len(x)), "class_balance": float(freq.min() / freq.max())}
     if np.ndim(x) == 3:  # what the underfitting rule names as a likely cause
-        facts.update(series_facts(model, np.asarray(x)))
-    acc = _finite((history or {}).get("accuracy", []))
+        facts.update(series_facts(model, npy_rows.sample(x)))  # streamed: a sample
+    acc = finite((history or {}).get("accuracy", []))
     if acc:
         facts["train_accuracy_training"] = float(acc[-1])
     if batch_norm_layers(model):

@@ -121,8 +121,8 @@ def write_history_csv(run_dir, history):
 
 def write_lr_find(path, result, lr, rule):
     """`lr_find.json`: the finder's sweep (`LRFinder.find`'s result) with the rate it
-    recommends and the rule that chose it, the one schema of `kzoo lr-find` and
-    `--lr auto` (`recommended_lr`, `recommended_rule`)."""
+    recommends and the rule that chose it, the one schema of `kzoo lr-find`,
+    `--lr auto` and `LRFinder.save` (`recommended_lr`, `recommended_rule`)."""
     write_json(path, {**result, "recommended_lr": float(lr), "recommended_rule": rule})
 
 

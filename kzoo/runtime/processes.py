@@ -42,22 +42,6 @@ _NOT_JAX = {
 }
 
 
-def add_arguments(parser):
-    """The options that join a multi-process job, in their own group of `parser`."""
-    group = parser.add_argument_group(
-        "several processes (jax)",
-        "join a job of several processes, each with its own devices (run the same command "
-        "with --devices all on each); process 0 writes the run directory. Defaults: "
-        f"${ENV_COORDINATOR}, ${ENV_NUM_PROCESSES}, ${ENV_PROCESS_ID} (Keras' own variables).",
-    )
-    group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
-                       help="address of process 0, which every process connects to")
-    group.add_argument("--num-processes", type=int, default=None, metavar="P",
-                       help="number of processes in the job, over all hosts")
-    group.add_argument("--process-id", type=int, default=None, metavar="I",
-                       help="this process's index, 0 to P-1 (0 writes)")
-
-
 def _from_env(value, name, convert=str):
     if value is not None or not os.environ.get(name):
         return value

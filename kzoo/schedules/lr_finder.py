@@ -29,8 +29,29 @@ from kzoo.callbacks import _keras_private as private
 from kzoo.fit.batches import ShuffledBatches
 from kzoo.runtime.checks import is_number
 from kzoo.runtime.errors import UsageError
+from kzoo.runtime.files import atomic_write_text
 
 RESULT_FILE = "lr_find.json"
+
+
+# The one rule of the rate lr_find.json recommends (`--lr auto`, `kzoo lr-find`,
+# `LRFinder.save`).
+RECOMMENDATION_RULE = (
+    "the 'valley' rule: two thirds along the longest stretch where the smoothed loss keeps "
+    "falling (fastai's valley; the range test of Smith 2017), which stays clear of the "
+    "divergence after the loss minimum"
+)
+FALLBACK_RULE = "the rate at the loss minimum / 10 (no falling stretch was long enough)"
+DEFAULT_RULE = "Keras Adam's default 1e-3 (the sweep was too short to read)"
+
+
+def recommend_lr(suggestions):
+    """`(rate, why)`: the valley suggestion, else the minimum / 10, else 1e-3."""
+    if suggestions.get("valley"):
+        return float(suggestions["valley"]), RECOMMENDATION_RULE
+    if suggestions.get("min_over_10"):
+        return float(suggestions["min_over_10"]), FALLBACK_RULE
+    return 1e-3, DEFAULT_RULE
 
 
 class _Sweep(keras.callbacks.Callback):
@@ -222,13 +243,20 @@ class LRFinder:
     def save(self, out_dir):
         """Write `RESULT_FILE` (`lr_find.json`) into `out_dir`; returns its path.
 
-        The library does not plot: `kzoo.plots.plot_lr_find` draws the result.
+        Written atomically (`kzoo.runtime.files`: a kill leaves the old file or the
+        new one). The file is the sweep with the rate it recommends
+        (`recommend_lr`: `recommended_lr`, `recommended_rule`), the one schema that
+        `kzoo lr-find` and `--lr auto` write (`kzoo.rundir.write_lr_find`) and
+        `kzoo.rundir.read_lr_find` reads. The library does not plot:
+        `kzoo.plots.plot_lr_find` draws the result.
         """
         if self.result is None:
             raise UsageError("Run find() before save().")
         out = pathlib.Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / RESULT_FILE).write_text(json.dumps(_finite(self.result), indent=1))
+        lr, rule = recommend_lr(self.result["suggestions"])
+        record = {**self.result, "recommended_lr": float(lr), "recommended_rule": rule}
+        atomic_write_text(out / RESULT_FILE, json.dumps(_finite(record), indent=2) + "\n")
         return out / RESULT_FILE
 
     def get_config(self):

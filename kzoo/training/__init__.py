@@ -5,8 +5,10 @@
     recipe.py         the family's recipe resolved for this data: auto values, the
                       tiny-set protocol, the kept epoch (resolve_run)
     learning_rate.py  `--lr auto`, batch-size scaling and the schedule
-    callbacks.py      the Keras callbacks of a run
+    callback_stack.py the Keras callbacks of a run
     fit.py            plain fit, or checkpointed and resumable
+    preflight.py      the data prepared and the settings resolved, before anything is written
+    session.py        one session of a run: fit, summarize, write the results
     runner.py         train(), which calls the modules above in that order
     results.py        the summary, the kept epoch and diagnosis, the files written at the end
     resume_run.py     resume(): continue a killed run from its checkpoint through train()

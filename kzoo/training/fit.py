@@ -11,6 +11,7 @@ from kzoo import rundir as layout
 from kzoo.callbacks import Checkpoint, GradientNormLogger
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
 from kzoo.fit import fit_resumable
+from kzoo.fit.streamed_rows import is_streamed
 from kzoo.runtime import processes
 from kzoo.runtime.errors import RunDirError
 
@@ -70,9 +71,10 @@ def fit_run(net, fit_kwargs, config, run_dir, run_config=None):
         A dict of per-epoch lists (the whole run's history when resumed).
     """
     x = fit_kwargs.get("x")
+    streamed = is_streamed(x)  # .npy rows: always the seeded order of fit_resumable
     checkpointing = (
         run_dir is not None
-        and isinstance(x, np.ndarray)
+        and (isinstance(x, np.ndarray) or streamed)
         and (config.checkpoint_every_epochs or config.checkpoint_every_steps)
     )
     if not checkpointing:
@@ -81,7 +83,7 @@ def fit_run(net, fit_kwargs, config, run_dir, run_config=None):
                 f"{run_dir} cannot resume: it has no checkpoints (streaming data, or "
                 "checkpointing disabled). Start a new run with another --out."
             )
-        if config.devices > 1 and isinstance(x, np.ndarray):
+        if streamed or config.devices > 1 and isinstance(x, np.ndarray):
             return _fit_resumable(net, fit_kwargs, config, None)
         return net.fit(**fit_kwargs).history
     callbacks = list(fit_kwargs["callbacks"])

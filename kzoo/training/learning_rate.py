@@ -10,6 +10,7 @@ from kzoo.plots.learning_rate import LR_FIND_PNG
 from kzoo.runtime import processes
 from kzoo.runtime.errors import UsageError
 from kzoo.schedules import LRFinder, build_schedule, scale_learning_rate
+from kzoo.schedules.lr_finder import recommend_lr
 
 
 def setup_learning_rate(config, net, data, run_dir):
@@ -67,22 +68,3 @@ def _find_learning_rate(config, net, data, run_dir):
         layout.write_lr_find(run_dir / layout.LR_FIND_FILE, result, lr, rule)
         plot_lr_find(result, run_dir / layout.PLOTS_DIR / LR_FIND_PNG)
     return float(lr)
-
-
-# The one rule of `--lr auto` and `kzoo lr-find`'s recommendation.
-RECOMMENDATION_RULE = (
-    "the 'valley' rule: two thirds along the longest stretch where the smoothed loss keeps "
-    "falling (fastai's valley; the range test of Smith 2017), which stays clear of the "
-    "divergence after the loss minimum"
-)
-FALLBACK_RULE = "the rate at the loss minimum / 10 (no falling stretch was long enough)"
-DEFAULT_RULE = "Keras Adam's default 1e-3 (the sweep was too short to read)"
-
-
-def recommend_lr(suggestions):
-    """`(rate, why)`: the valley suggestion, else the minimum / 10, else 1e-3."""
-    if suggestions.get("valley"):
-        return float(suggestions["valley"]), RECOMMENDATION_RULE
-    if suggestions.get("min_over_10"):
-        return float(suggestions["min_over_10"]), FALLBACK_RULE
-    return 1e-3, DEFAULT_RULE

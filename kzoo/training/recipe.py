@@ -16,6 +16,7 @@ import numpy as np
 
 from kzoo.callbacks._accumulate import set_accumulation
 from kzoo.callbacks.precise_bn import subset_size
+from kzoo.datasets import npy_rows
 from kzoo.runtime.errors import RunDirError
 from kzoo.zoo import _resolve, get_spec
 
@@ -98,7 +99,7 @@ def resolve_run(config, data, devices=1):
     _put_precise_bn(put, config, arrays, devices, values.get("n_fit"))
 
     if values["protocol"] == "whole_train" and arrays and val_arrays:
-        x = np.concatenate([data.train[0], data.val[0]])
+        x = npy_rows.concat(data.train[0], data.val[0])  # arrays, or streamed rows
         y = np.concatenate([data.train[1], data.val[1]])
         data = dataclasses.replace(data, train=(x, y), val=None)
     recipe_schedule = config.schedule is None

@@ -25,6 +25,7 @@ each choice, its source and its reason under `resolved` (`series_norm`,
 
 import numpy as np
 
+from kzoo.datasets import npy_rows
 from kzoo.zoo import get_spec
 from kzoo.zoo.series import scale_spread, valid_lengths
 
@@ -36,7 +37,7 @@ MAX_STEPS = 512
 def _train_arrays(data):
     train = getattr(data, "train", None)
     if isinstance(train, tuple):
-        return np.asarray(train[0])
+        return npy_rows.sample(train[0])  # streamed .npy rows: a sample of them
     return getattr(data, "x_train", None)
 
 
@@ -53,8 +54,10 @@ def choose(model_name, hparams, data):
         each `{"value", "source", "note"}` (empty for tabular families or data).
     """
     hparams = dict(hparams)
+    if get_spec(model_name).kind != "sequence":
+        return hparams, {}
     x = _train_arrays(data)
-    if get_spec(model_name).kind != "sequence" or x is None or np.ndim(x) != 3:
+    if x is None or np.ndim(x) != 3:
         return hparams, {}
     mask_value = float(hparams.get("mask_value", (getattr(data, "info", None) or {})
                                    .get("mask_value", 0.0)))

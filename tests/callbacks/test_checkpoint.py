@@ -23,18 +23,12 @@ def _model():
     return model
 
 
-def _data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(24, 4)).astype("float32")
-    return x, (x[:, 0] > 0).astype("int32")
-
-
 def _weights(model):
     return [keras.ops.convert_to_numpy(v) for v in model.weights]
 
 
-def test_best_k_last_and_manifest(tmp_path):
-    x, y = _data()
+def test_best_k_last_and_manifest(tmp_path, tiny_binary):
+    x, y = tiny_binary(24, 4)
     ckpt = Checkpoint(tmp_path, monitor="loss", save_best_k=2, keep_last=1)
     fit_resumable(_model(), x, y, epochs=4, batch_size=8, checkpoint=ckpt)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
@@ -48,8 +42,8 @@ def test_best_k_last_and_manifest(tmp_path):
     assert manifest["checkpoints"][-1]["epoch"] == 4 and manifest["checkpoints"][-1]["step"] == 0
 
 
-def test_resume_restores_weights_optimizer_history_and_callbacks(tmp_path):
-    x, y = _data()
+def test_resume_restores_weights_optimizer_history_and_callbacks(tmp_path, tiny_binary):
+    x, y = tiny_binary(24, 4)
     keras.utils.set_random_seed(1)
     model = _model()
     es = keras.callbacks.EarlyStopping(monitor="loss", patience=30)
@@ -83,12 +77,12 @@ class _StopAtStep(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_early_stopping_best_weights_survive_a_resume(tmp_path):
+def test_early_stopping_best_weights_survive_a_resume(tmp_path, tiny_binary):
     """EarlyStopping(restore_best_weights=True) ends a resumed run on the same
     weights as an uninterrupted one: its best weights travel in the checkpoint,
     and finishing the interrupted epoch as its own short fit does not restore
     them mid-run."""
-    x, y = _data()
+    x, y = tiny_binary(24, 4)
 
     def run(directory, extra=()):
         keras.utils.set_random_seed(1)
@@ -115,8 +109,8 @@ def test_early_stopping_best_weights_survive_a_resume(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_corrupt_latest_falls_back_with_warning(tmp_path):
-    x, y = _data()
+def test_corrupt_latest_falls_back_with_warning(tmp_path, tiny_binary):
+    x, y = tiny_binary(24, 4)
     ckpt = Checkpoint(tmp_path, every_n_steps=1, keep_last=3)
     fit_resumable(_model(), x, y, epochs=1, batch_size=8, checkpoint=ckpt)
     latest = tmp_path / "step-00000003.ckpt"
@@ -144,11 +138,11 @@ def test_unwritable_directory_is_a_clear_error(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True,
                     reason="root ignores directory permissions")
-def test_permission_lost_midrun_keeps_state(tmp_path):  # pragma: no cover - non-root CI
+def test_permission_lost_midrun_keeps_state(tmp_path, tiny_binary):  # pragma: no cover
     ckpt_dir = tmp_path / "c"
     ckpt = Checkpoint(ckpt_dir)
     model = _model()
-    model.fit(*_data(), epochs=1, verbose=0)
+    model.fit(*tiny_binary(24, 4), epochs=1, verbose=0)
     os.chmod(ckpt_dir, 0o500)
     try:
         with pytest.raises(CheckpointWriteError, match="state in memory is intact"):
@@ -158,11 +152,11 @@ def test_permission_lost_midrun_keeps_state(tmp_path):  # pragma: no cover - non
     assert ckpt.save(model, directory=tmp_path / "elsewhere").endswith(".ckpt")
 
 
-def test_full_disk_error_keeps_state_and_can_save_elsewhere(tmp_path, monkeypatch):
+def test_full_disk_error_keeps_state_and_can_save_elsewhere(tmp_path, monkeypatch, tiny_binary):
     import kzoo.runtime.files as module
 
     model = _model()
-    model.fit(*_data(), epochs=1, verbose=0)
+    model.fit(*tiny_binary(24, 4), epochs=1, verbose=0)
     before = _weights(model)
     ckpt = Checkpoint(tmp_path / "full")
 
@@ -188,10 +182,10 @@ def test_lambda_model_is_refused(tmp_path):
         load_model_safely(tmp_path / "lam.keras")
 
 
-def test_mismatched_model_is_refused(tmp_path):
+def test_mismatched_model_is_refused(tmp_path, tiny_binary):
     ckpt = Checkpoint(tmp_path)
     model = _model()
-    model.fit(*_data(), epochs=1, verbose=0)
+    model.fit(*tiny_binary(24, 4), epochs=1, verbose=0)
     ckpt.save(model)
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     other.compile("adam", "mse")
@@ -239,8 +233,8 @@ def test_jax_written_weights_evaluate_identically_here(tmp_path, backend):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(full(x)), expected, atol=1e-6)
 
 
-def test_async_write_produces_the_same_resumable_files(tmp_path):
-    x, y = _data()
+def test_async_write_produces_the_same_resumable_files(tmp_path, tiny_binary):
+    x, y = tiny_binary(24, 4)
     keras.utils.set_random_seed(2)
     model = _model()
     ckpt = Checkpoint(tmp_path, every_n_steps=1, keep_last=2, async_write=True)

@@ -2,7 +2,6 @@
 
 import csv
 
-import numpy as np
 import pytest
 
 import kzoo
@@ -10,15 +9,9 @@ from kzoo.cli import build_parser
 from kzoo.plots import report
 
 
-def _data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(96, 6)).astype("float32")
-    return x, (x[:, 0] > 0).astype("int32")
-
-
-def test_train_writes_grad_norms_and_plots(tmp_path):
+def test_train_writes_grad_norms_and_plots(tmp_path, tiny_binary):
     out = tmp_path / "run"
-    kzoo.train("mlp", _data(), epochs=1, batch_size=16, out=str(out), verbose=0,
+    kzoo.train("mlp", tiny_binary(96, 6), epochs=1, batch_size=16, out=str(out), verbose=0,
                hparams={"depth": 1, "width": 8},
                grad_log_every=2, clip="autoclip", grad_health="warn")
     with open(out / "grad_norms.csv") as f:
@@ -45,10 +38,10 @@ def test_train_writes_grad_norms_and_plots(tmp_path):
         ({"clip": "autoclip", "clip_percentile": 0.0}, "percentile"),
     ],
 )
-def test_bad_gradient_settings_fail_before_writing(tmp_path, settings, match):
+def test_bad_gradient_settings_fail_before_writing(tmp_path, settings, match, tiny_binary):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=match):
-        kzoo.train("mlp", _data(), epochs=1, out=str(out), verbose=0, **settings)
+        kzoo.train("mlp", tiny_binary(96, 6), epochs=1, out=str(out), verbose=0, **settings)
     assert not out.exists()
 
 

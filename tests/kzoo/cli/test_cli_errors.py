@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import kzoo.training.runner
+import kzoo.training.session
 from kzoo.cli import main
 from kzoo.runtime.errors import (
     EXIT_DATA,
@@ -197,7 +198,7 @@ def test_tune_data_file_and_missing_out(tmp_path, capsys):
 
 def test_ctrl_c_during_training_says_how_to_resume(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
-    monkeypatch.setattr(kzoo.training.runner, "fit_run", _raising(KeyboardInterrupt()))
+    monkeypatch.setattr(kzoo.training.session, "fit_run", _raising(KeyboardInterrupt()))
     assert _train(run, "--hp", "width=8") == EXIT_INTERRUPTED
     _one_line(capsys, f"kzoo train --resume {run}")
     monkeypatch.undo()

@@ -1,5 +1,6 @@
-"""`kzoo.diagnose`'s rules over the history and the measured facts (rules.py):
-each pathology is named with evidence; healthy runs raise nothing. Pure Python."""
+"""`kzoo.diagnose`'s rules over the history and the measured facts (curves.py,
+batchnorm.py): each pathology is named with evidence; healthy runs raise nothing.
+Pure Python."""
 
 import math
 

@@ -1,6 +1,7 @@
 """Tests of kzoo.schedules.lr_finder: sweep, divergence stop, restore, suggestions, files."""
 
 import json
+import math
 
 import keras
 import numpy as np
@@ -79,3 +80,39 @@ def test_bad_arguments_and_schedule_refused():
                   "mse")
     with pytest.raises(ValueError, match="float"):
         LRFinder(num_steps=10).find(model, x, y)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="file format; backend-free: jax only")
+def test_save_is_atomic_and_writes_the_one_lr_find_schema(tmp_path, monkeypatch):
+    from kzoo import rundir as layout
+    from kzoo.runtime import files
+    from kzoo.schedules.lr_finder import recommend_lr
+
+    finder = LRFinder()
+    finder.result = {"lrs": [1e-4, 1e-3], "losses": [1.0, math.inf], "smoothed": [1.0, 0.9],
+                     "suggestions": {"valley": 2e-4, "min_over_10": 1e-4, "steepest": None},
+                     "diverged_at": 1e-3, "steps_run": 2, "settings": finder.get_config()}
+    written, real = [], files.atomic_write_with
+    monkeypatch.setattr(files, "atomic_write_with",
+                        lambda path, write, suffix="": (written.append(path),
+                                                        real(path, write, suffix)))
+    path = finder.save(tmp_path / "lib")
+    assert written == [tmp_path / "lib" / layout.LR_FIND_FILE] == [path]
+    # What --lr auto and kzoo lr-find write for the same sweep (kzoo.rundir's writer).
+    layout.write_lr_find(tmp_path / "run.json", finder.result,
+                         *recommend_lr(finder.result["suggestions"]))
+    read = layout.read_lr_find(path)
+    assert read == layout.read_lr_find(tmp_path / "run.json")
+    assert read["recommended_lr"] == 2e-4 and read["losses"] == [1.0, None]
+    # A save that fails leaves the earlier file whole and no temporary file behind.
+    before = path.read_bytes()
+    finder.result["suggestions"] = {"valley": 5e-4}
+
+    def refused(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", refused)
+    with pytest.raises(OSError, match="No space"):
+        finder.save(tmp_path / "lib")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == [layout.LR_FIND_FILE]

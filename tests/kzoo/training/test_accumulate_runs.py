@@ -18,20 +18,14 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
 TINY = dict(epochs=2, hparams={"width": 8, "depth": 1}, verbose=0, precise_bn=False)
 
 
-def _data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(160, 6)).astype("float32")
-    return x, (x[:, 0] > 0).astype("int32")
-
-
 def _rows(path):
     with open(path) as f:
         return list(csv.DictReader(f))
 
 
-def test_accumulated_run_counts_optimizer_steps(tmp_path):
+def test_accumulated_run_counts_optimizer_steps(tmp_path, tiny_binary):
     out = tmp_path / "run"
-    result = train("mlp", _data(), out=str(out), batch_size=16, accumulate=4,
+    result = train("mlp", tiny_binary(160, 6), out=str(out), batch_size=16, accumulate=4,
                    schedule="cosine", grad_log_every=1, clip="autoclip", **TINY)
     config = json.loads((out / "config.json").read_text())
     assert config["accumulate"] == 4

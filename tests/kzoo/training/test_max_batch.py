@@ -30,33 +30,28 @@ def test_doubling_then_bisection_finds_the_last_batch_that_fits():
     assert search_max_batch(lambda b: False, 4, 10)[0] == 0
 
 
-def _data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 6)).astype("float32")
-    return x, (x[:, 0] > 0).astype("int32")
-
-
 def test_batch_size_max_picks_the_threshold_batch_and_trains_as_with_it(
-        tmp_path, monkeypatch, capsys):
+        tmp_path, monkeypatch, capsys, tiny_binary):
     monkeypatch.setenv(FAKE_OOM_ENV, "128")
-    found = train("mlp", _data(), out=str(tmp_path / "max"), batch_size="max", accumulate=2,
-                  **{**TINY, "verbose": 1})
+    found = train("mlp", tiny_binary(400, 6), out=str(tmp_path / "max"), batch_size="max",
+                  accumulate=2, **{**TINY, "verbose": 1})
     printed = capsys.readouterr().out
     assert "--batch-size max: 127" in printed and "128 out of memory" in printed
     assert "global batch 254" in printed
     resolved = json.loads((tmp_path / "max" / "config.json").read_text())["resolved"]
     assert resolved["batch_size"]["value"] == 127
     assert resolved["batch_size"]["source"] == "batch-size search"
-    given = train("mlp", _data(), out=str(tmp_path / "given"), batch_size=127, accumulate=2,
-                  **TINY)
+    given = train("mlp", tiny_binary(400, 6), out=str(tmp_path / "given"), batch_size=127,
+                  accumulate=2, **TINY)
     # the probes' training was undone: the same weights as a run given the batch
     for a, b in zip(found.model.get_weights(), given.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
-def test_cli_batch_size_max_and_its_refusals(tmp_path, monkeypatch, capsys):
+def test_cli_batch_size_max_and_its_refusals(tmp_path, monkeypatch, capsys, tiny_binary):
     monkeypatch.setenv(FAKE_OOM_ENV, "128")
-    np.savez(tmp_path / "d.npz", x_train=_data()[0], y_train=_data()[1])
+    x, y = tiny_binary(400, 6)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
     args = ["train", "--model", "mlp", "--data", str(tmp_path / "d.npz"), "--epochs", "1",
             "--hp", "width=8", "--hp", "depth=1", "--quiet"]
     assert main([*args, "--batch-size", "max", "--out", str(tmp_path / "run")]) == 0

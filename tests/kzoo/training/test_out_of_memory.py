@@ -75,7 +75,7 @@ def test_the_cli_exits_4_with_one_line(tmp_path, monkeypatch, capsys):
     def exhausted(*args, **kwargs):
         raise RuntimeError(JAX_OOM)
 
-    monkeypatch.setattr(runner, "_run", exhausted)
+    monkeypatch.setattr(runner, "run_session", exhausted)
     out = tmp_path / "run"
     code = main(["train", "--model", "mlp", "--data", "digits", "--epochs", "1",
                  "--out", str(out), "--hp", "width=8"])

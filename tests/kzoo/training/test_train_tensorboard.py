@@ -8,7 +8,6 @@ import sys
 import types
 
 import keras
-import numpy as np
 import pytest
 
 from kzoo.runtime.errors import UsageError
@@ -23,12 +22,10 @@ SETTINGS = dict(epochs=3, batch_size=48, hparams={"width": 8, "depth": 1}, verbo
                 checkpoint_every_steps=2, tensorboard=True)
 
 
-def _data():
+def _data(tiny_binary):
     """192 training examples (4 steps of 48), 48 validation and 48 test ones: 240 is
     above the recipes' tiny_threshold, so the run keeps its validation split."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(288, 6)).astype("float32")
-    y = (x[:, 0] > 0).astype("int32")
+    x, y = tiny_binary(288, 6)
     return (x[:192], y[:192]), (x[192:240], y[192:240]), (x[240:], y[240:])
 
 
@@ -88,8 +85,8 @@ def _check(run):
         assert len(list((run / "tb" / name).glob("events.out.tfevents.*"))) == 1
 
 
-def test_train_tensorboard_survives_a_kill_and_a_resume(tmp_path):
-    data, val, test = _data()
+def test_train_tensorboard_survives_a_kill_and_a_resume(tmp_path, tiny_binary):
+    data, val, test = _data(tiny_binary)
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train("mlp", data, val_data=val, test_data=test, out=str(run), callbacks=[_Kill()],
@@ -104,18 +101,19 @@ def test_train_tensorboard_survives_a_kill_and_a_resume(tmp_path):
     _check(run)
 
 
-def test_missing_tensorboard_is_one_usage_error_before_writing(tmp_path, monkeypatch):
+def test_missing_tensorboard_is_one_usage_error_before_writing(tmp_path, monkeypatch,
+                                                               tiny_binary):
     for name in ("tensorboard", "tensorboard.compat.proto.event_pb2",
                  "tensorboard.summary.writer.record_writer"):
         monkeypatch.setitem(sys.modules, name, None)
-    data, _, _ = _data()
+    data, _, _ = _data(tiny_binary)
     with pytest.raises(UsageError, match=r"kzoo\[tensorboard\]"):
         train("mlp", data, out=str(tmp_path / "run"), **SETTINGS)
     assert not (tmp_path / "run").exists()
 
 
-def test_new_run_refuses_a_directory_with_another_runs_events(tmp_path):
-    data, _, _ = _data()
+def test_new_run_refuses_a_directory_with_another_runs_events(tmp_path, tiny_binary):
+    data, _, _ = _data(tiny_binary)
     (tmp_path / "tb").mkdir()
     (tmp_path / "tb" / "events.out.tfevents.1.host").write_bytes(b"theirs")
     with pytest.raises(UsageError, match="already holds TensorBoard event files"):

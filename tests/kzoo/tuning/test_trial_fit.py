@@ -2,7 +2,6 @@
 
 import keras
 import keras_tuner as kt
-import numpy as np
 import pytest
 
 from kzoo import zoo
@@ -22,13 +21,6 @@ class DieAtEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt("worker killed")
 
 
-def _data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(50, 6)).astype("float32")  # 50 % 16: a partial last batch
-    y = (x[:, 0] > 0).astype("int32")
-    return x, y, (x[:20], y[:20])
-
-
 def _model():
     keras.utils.set_random_seed(7)
     return zoo.create("mlp", (6,), 2, depth=1, width=8, dropout=0.2)
@@ -38,24 +30,25 @@ def _saver(path):
     return private.SaveBestEpoch(kt.Objective("val_loss", "min"), str(path / "best.weights.h5"))
 
 
-def _fit(directory, callbacks, record=None):
-    x, y, val = _data()
+def _fit(tiny_binary, directory, callbacks, record=None):
+    x, y = tiny_binary(50, 6)  # 50 % 16: a partial last batch
     return fit_trial(_model(), x, y, batch_size=16, epochs=3, directory=directory, seed=3,
-                     callbacks=callbacks, validation_data=val, record=record)
+                     callbacks=callbacks, validation_data=(x[:20], y[:20]), record=record)
 
 
-def test_a_trial_killed_mid_trial_resumes_from_its_checkpoint_exactly(tmp_path):
-    whole = _fit(checkpoint_dir(tmp_path / "a" / "trial_0"), [_saver(tmp_path)], record := {})
+def test_a_trial_killed_mid_trial_resumes_from_its_checkpoint_exactly(tmp_path, tiny_binary):
+    whole = _fit(tiny_binary, checkpoint_dir(tmp_path / "a" / "trial_0"), [_saver(tmp_path)],
+                 record := {})
     assert record == {"resumed_from_epoch": 0.0} and len(whole.history["loss"]) == 3
 
     directory = checkpoint_dir(tmp_path / "b" / "trial_0")
     with pytest.raises(KeyboardInterrupt):
-        _fit(directory, [_saver(tmp_path), DieAtEpoch(2)])
+        _fit(tiny_binary, directory, [_saver(tmp_path), DieAtEpoch(2)])
     # What a resumed trial's pruning curve starts from: the epochs before the kill.
     assert restored_history(directory) == {k: v[:2] for k, v in whole.history.items()}
     assert restored_history(tmp_path / "none") == {}
     saver = _saver(tmp_path)
-    again = _fit(directory, [saver], record := {})
+    again = _fit(tiny_binary, directory, [saver], record := {})
     assert record == {"resumed_from_epoch": 2.0}  # epochs 0 and 1 were not run again
     assert again.history == whole.history  # the whole trial's history, bit-equal
     assert again.epoch == [0, 1, 2]
@@ -70,8 +63,8 @@ def test_the_best_epoch_saver_knows_the_epochs_before_the_kill(tmp_path):
     assert saver.best_value == 0.3
 
 
-def test_unsupported_fit_arguments_are_refused(tmp_path):
-    x, y, _ = _data()
+def test_unsupported_fit_arguments_are_refused(tmp_path, tiny_binary):
+    x, y = tiny_binary(50, 6)
     with pytest.raises(ValueError, match="take no initial_epoch argument"):
         fit_trial(_model(), x, y, batch_size=16, epochs=2, directory=tmp_path, seed=0,
                   initial_epoch=1)
