@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
-# JOBS test processes run at once (JOBS=1: one after another).
-JOBS ?= 4
+# JOBS test processes run at once (JOBS=1: one after another). 6 = every shard at once:
+# with 4, the last two started late and one ran alone at the end (CI 1806 s; 2 cores).
+JOBS ?= 6
 # Each backend runs as SHARDS processes of about equal time (tests/_sharding.py).
 SHARDS ?= 2
 DEMO_OUT ?= runs/demo

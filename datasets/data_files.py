@@ -10,6 +10,7 @@ import zipfile
 
 import numpy as np
 
+from kzoo.datasets import npy_rows
 from kzoo.datasets._base import register_file_loader
 from kzoo.datasets.custom import from_arrays
 from kzoo.reading import read_csv_rows
@@ -72,12 +73,10 @@ def inspect_npz(path):
             for info in zf.infolist():
                 key = info.filename.removesuffix(".npy")
                 with zf.open(info) as member:
-                    version = np.lib.format.read_magic(member)
-                    readers = {(1, 0): np.lib.format.read_array_header_1_0,
-                               (2, 0): np.lib.format.read_array_header_2_0}
-                    if version not in readers:
-                        raise DataError(f"array {key!r} has .npy format {version}")
-                    shape, _, dtype = readers[version](member, max_header_size=10_000)
+                    try:
+                        shape, _, dtype = npy_rows.parse_header(member)
+                    except ValueError as err:
+                        raise DataError(f"array {key!r}: {err}") from None
                 if dtype.hasobject:
                     raise DataError(
                         f"{path}: array {key!r} holds Python objects (dtype {dtype}); kzoo "

@@ -25,16 +25,22 @@ SAMPLE_ROWS = 4096
 SAMPLE_BYTES = 16 << 20
 
 
+def parse_header(f):
+    """`(shape, fortran_order, dtype)` from an open `.npy` stream at its start (it is left
+    at the data); ValueError for a format numpy's readers do not know."""
+    version = np.lib.format.read_magic(f)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise ValueError(f".npy format {version}")
+    return readers[version](f, max_header_size=10_000)
+
+
 def read_header(path):
     """`(shape, dtype, data offset)` of an `.npy` file, from its header alone."""
     with open(path, "rb") as f:
         try:
-            version = np.lib.format.read_magic(f)
-            readers = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}
-            if version not in readers:
-                raise ValueError(f".npy format {version}")
-            shape, fortran, dtype = readers[version](f, max_header_size=10_000)
+            shape, fortran, dtype = parse_header(f)
         except ValueError as err:
             raise DataError(f"{path} is not a readable .npy file ({err}); re-save it with "
                             "np.save.") from None
