@@ -40,6 +40,12 @@ RESULTS = HERE / "remat_memory.json"
 CASES = {
     "inception_time": {"depth": 12, "filters": 32},
     "resnet1d": {"depth": 8, "filters": 64},
+    # The other families that take remat, at remat_memory_jax.py's settings.
+    "fcn": {},
+    "lite": {},
+    "tcn": {"depth": 6, "filters": 64},
+    "transformer": {"depth": 4, "d_model": 64, "num_heads": 4},
+    "lstm_fcn": {},
 }
 MODES = (None, "full", "activations")
 BATCH, STEPS, CHANNELS, CLASSES = 16, 256, 3, 4
@@ -119,6 +125,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small shapes (smoke test)")
     parser.add_argument("--one", nargs=4, metavar=("FAMILY", "REMAT", "BATCH", "STEPS"),
                         help=argparse.SUPPRESS)  # a single setting, run in a subprocess
+    parser.add_argument("--families", nargs="+", default=list(CASES))
+    parser.add_argument("--modes", nargs="+", default=[str(m).lower() for m in MODES])
+    parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     if args.one:
         family, remat, batch, steps = args.one
@@ -128,8 +137,8 @@ def main():
     batch, steps = (4, 64) if args.quick else (BATCH, STEPS)
     env = {**os.environ, "KERAS_BACKEND": "torch", "MALLOC_MMAP_THRESHOLD_": "65536"}
     rows = []
-    for family in CASES:
-        for remat in MODES:
+    for family in args.families:
+        for remat in [None if m == "none" else m for m in args.modes]:
             cmd = [sys.executable, __file__, "--one", family, str(remat).lower(),
                    str(batch), str(steps)]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -137,7 +146,7 @@ def main():
             print(json.dumps(row), flush=True)
             rows.append(row)
     if not args.quick:
-        RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
+        pathlib.Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
     print(report(rows))
 
 
