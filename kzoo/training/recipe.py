@@ -192,7 +192,7 @@ def selection_summary(plan, history, guard=None):
     rule = values["selection"]
     losses = history.get(rule) if rule != "last" else None
     finite = [v if v is not None and np.isfinite(v) else np.inf for v in (losses or [])]
-    start = guard["from_epoch"] - 1 if guard else 0
+    start = guard["from_epoch"] - 1 if guard and guard["applies"] else 0
     if finite[start:] and np.isfinite(min(finite[start:])):
         epoch = int(np.argmin(finite[start:])) + start + 1
         span = f"{len(finite)} epochs" if not start else f"epochs {start + 1}-{len(finite)}"
@@ -200,7 +200,7 @@ def selection_summary(plan, history, guard=None):
     else:
         epoch = len(history.get("loss", []))
         how = ("the last epoch" if rule == "last" else
-               "the last epoch (no epoch's BatchNorm statistics had settled)"
+               "the last epoch (the run stopped before BatchNorm's statistics settled)"
                if finite and start >= len(finite) else f"the last epoch (no finite {rule})")
     selection = {"rule": rule, "protocol": values["protocol"], "how": how,
                  "source": plan.resolved.sources["selection"],
@@ -213,6 +213,9 @@ def selection_summary(plan, history, guard=None):
             "why": f"precise BN off: momentum {guard['momentum']:g} keeps "
                    f"{guard['residual']:.0%} of the initial statistics after "
                    f"{guard['steps_needed']} steps ({guard['steps_per_epoch']} per epoch), "
-                   f"so selection and early stopping read epochs from "
-                   f"{guard['from_epoch']} on"}
+                   + (f"so selection and early stopping read epochs from "
+                      f"{guard['from_epoch']} on" if guard["applies"] else
+                      f"epoch {guard['from_epoch']}, past the budget: no epoch settles, "
+                      f"selection as usual, every validation read lagging statistics "
+                      f"(precise BN, the default, or more steps per epoch cure it)")}
     return epoch, selection

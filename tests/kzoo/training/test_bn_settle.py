@@ -15,11 +15,12 @@ pytestmark = pytest.mark.skipif(
     reason="CI time budget: bookkeeping on the model's layers, the backend cannot matter")
 
 
-def _plan(precise_bn=False, selection="val_loss", n_fit=100, batch_size=16):
+def _plan(precise_bn=False, selection="val_loss", n_fit=100, batch_size=16, epochs=80):
     values = {"precise_bn": precise_bn, "selection": selection, "n_fit": n_fit,
               "protocol": "holdout"}
     resolved = SimpleNamespace(values=values, sources={"selection": "recipe"}, notes={})
-    return SimpleNamespace(resolved=resolved, config=SimpleNamespace(batch_size=batch_size))
+    return SimpleNamespace(resolved=resolved,
+                           config=SimpleNamespace(batch_size=batch_size, epochs=epochs))
 
 
 def _model(batchnorm=True):
@@ -37,7 +38,8 @@ def test_the_bound_comes_from_momentum_and_steps():
     # The slowest layer (0.99) decides; 100 examples at batch 16 are 7 steps per epoch.
     guard = settle_guard(_plan(), _model())
     assert guard["steps_needed"] == 459 and guard["steps_per_epoch"] == 7
-    assert guard["from_epoch"] == 66  # 65 epochs are 455 steps, 66 are 462
+    assert guard["from_epoch"] == 66 and guard["applies"]  # 65 epochs: 455 steps, 66: 462
+    assert not settle_guard(_plan(epochs=65), _model())["applies"]  # no epoch settles
 
 
 def test_no_guard_with_precise_bn_without_batchnorm_or_on_the_training_loss():
@@ -49,17 +51,21 @@ def test_no_guard_with_precise_bn_without_batchnorm_or_on_the_training_loss():
 
 def test_selection_keeps_the_best_settled_epoch_and_says_so():
     history = {"loss": [1.0] * 5, "val_loss": [0.4, 0.9, 1.2, 0.7, 0.8]}
-    guard = {"from_epoch": 3, "steps_needed": 459, "steps_per_epoch": 200,
+    guard = {"from_epoch": 3, "applies": True, "steps_needed": 459, "steps_per_epoch": 200,
              "momentum": 0.99, "residual": 0.01}
     epoch, selection = selection_summary(_plan(), history, guard)
     assert epoch == 4 and "epochs 3-5" in selection["how"]
     record = selection["settle_guard"]
     assert record["unguarded_epoch"] == 1 and record["acted"] is True
     assert "459 steps" in record["why"] and "from 3 on" in record["why"]
-    # No epoch settled: the last (the most settled) is kept.
+    # The run stopped (a user's callback) before the settled epochs: the last is kept.
     epoch, selection = selection_summary(_plan(), history, {**guard, "from_epoch": 9})
-    assert epoch == 5 and "no epoch's BatchNorm statistics had settled" in selection["how"]
-    assert selection["settle_guard"]["acted"] is True
+    assert epoch == 5 and "before BatchNorm's statistics settled" in selection["how"]
+    # No epoch of the budget settles: the guard stands aside and says so.
+    epoch, selection = selection_summary(
+        _plan(), history, {**guard, "from_epoch": 9, "applies": False})
+    assert epoch == 1 and selection["settle_guard"]["acted"] is False
+    assert "no epoch settles" in selection["settle_guard"]["why"]
     epoch, selection = selection_summary(_plan(), history)
     assert epoch == 1 and "settle_guard" not in selection
 
@@ -72,10 +78,13 @@ def test_early_stopping_waits_for_the_settled_epochs():
     stop = keras.callbacks.EarlyStopping("val_loss", patience=0, min_delta=1e9,
                                          restore_best_weights=True)
     train_stop = keras.callbacks.EarlyStopping("loss", patience=0)
-    guard_early_stopping([stop, train_stop], {"from_epoch": 4})
+    guard_early_stopping([stop, train_stop], {"from_epoch": 4, "applies": True})
     assert train_stop.start_from_epoch == 0  # the training loss reads no moving average
     history = model.fit(x, y, epochs=6, validation_data=(x, y), verbose=0,
                         callbacks=[stop]).history
     # min_delta 1e9: no epoch improves on the first one read, so patience 0 stops
     # right after it; without the guard that was epoch 2, now it is epoch 5.
     assert len(history["loss"]) == 5 and stop.best_epoch == 3
+    unguarded = keras.callbacks.EarlyStopping("val_loss", patience=0, min_delta=1e9)
+    guard_early_stopping([unguarded], {"from_epoch": 4, "applies": False})
+    assert unguarded.start_from_epoch == 0
