@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bn_seeds import STRESS, stress_data  # noqa: E402
 
 MODES = ("off-unguarded", "off-guarded", "on")
+# Rows of mode "off-guarded-keep-last" in bn_guard.jsonl ran the guard's first version
+# (65b8dfc), which kept the last epoch when none settled; it was dropped for this.
 
 
 # "long": the shape, the recipe's patience (40 for fcn) over a budget of 120
