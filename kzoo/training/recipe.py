@@ -195,7 +195,8 @@ def selection_summary(plan, history, guard=None):
     start = guard["from_epoch"] - 1 if guard and guard["applies"] else 0
     if finite[start:] and np.isfinite(min(finite[start:])):
         epoch = int(np.argmin(finite[start:])) + start + 1
-        span = f"{len(finite)} epochs" if not start else f"epochs {start + 1}-{len(finite)}"
+        span = (f"{len(finite)} epochs" if not start else
+                f"epochs {start + 1}-{len(finite)}, those with settled BatchNorm statistics")
         how = f"the lowest {rule} ({min(finite[start:]):.4g}) over {span}"
     else:
         epoch = len(history.get("loss", []))
@@ -210,7 +211,7 @@ def selection_summary(plan, history, guard=None):
                  else epoch)
         selection["settle_guard"] = {
             **guard, "unguarded_epoch": plain, "acted": plain != epoch,
-            "why": f"precise BN off: momentum {guard['momentum']:g} keeps "
+            "why": f"precise BN off: momentum {guard['momentum']:g} keeps <= "
                    f"{guard['residual']:.0%} of the initial statistics after "
                    f"{guard['steps_needed']} steps ({guard['steps_per_epoch']} per epoch), "
                    + (f"so selection and early stopping read epochs from "
