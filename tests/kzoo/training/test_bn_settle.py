@@ -32,6 +32,14 @@ def _model(batchnorm=True):
     return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(h)))
 
 
+def _series(n=300, length=16):
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 3
+    t = np.linspace(0, 1, length)
+    x = np.sin(2 * np.pi * (y[:, None] + 1) * t) + rng.normal(0, 0.3, (n, length))
+    return x[..., None].astype("float32"), y.astype("int32")
+
+
 def test_the_bound_comes_from_momentum_and_steps():
     assert settle_steps(0.99) == 459 and 0.99**459 <= 0.01 < 0.99**458
     assert settle_steps(0.9) == 44 and 0.9**44 <= 0.01 < 0.9**43
@@ -88,3 +96,28 @@ def test_early_stopping_waits_for_the_settled_epochs():
     unguarded = keras.callbacks.EarlyStopping("val_loss", patience=0, min_delta=1e9)
     guard_early_stopping([unguarded], {"from_epoch": 4, "applies": False})
     assert unguarded.start_from_epoch == 0
+
+
+def test_a_run_without_precise_bn_stops_and_selects_only_on_settled_epochs(monkeypatch):
+    from kzoo.training import train
+
+    # The monitored value: best at epoch 1, flat after it, so patience 1 stops a run at
+    # epoch 2 unless the guard holds early stopping off the unsettled epochs.
+    read = []
+
+    def monitored(self, logs):
+        read.append(len(read))
+        return 0.1 if len(read) == 1 else 0.5
+
+    monkeypatch.setattr(keras.callbacks.EarlyStopping, "get_monitor_value", monitored)
+    # 240 series at batch 4: 60 steps per epoch, settled from epoch ceil(459 / 60) = 8.
+    common = dict(epochs=12, batch_size=4, lr=1e-2, seed=0, early_stopping=1, verbose=0,
+                  hparams={"filters": 4, "depth": 1})
+    guarded = train("fcn", _series(), precise_bn=False, **common).summary
+    guard = guarded["selection"]["settle_guard"]
+    assert guard["from_epoch"] == 8 and guard["applies"] and guard["steps_per_epoch"] == 60
+    # Read from epoch 8 (best), no better at 9: stopped there; kept a settled epoch.
+    assert guarded["epochs_run"] == 9 and guarded["selected_epoch"] in (8, 9)
+    read.clear()
+    precise = train("fcn", _series(), **common).summary
+    assert precise["epochs_run"] == 2 and "settle_guard" not in precise["selection"]
