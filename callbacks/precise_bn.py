@@ -53,14 +53,15 @@ def batch_norm_layers(model):
 
 
 @contextlib.contextmanager
-def batch_statistics(model, record=None):
+def batch_statistics(model, record=None, to_numpy=True):
     """Within the block, `model(x, training=False)` normalises every BN layer with
     its batch's statistics (training mode) and leaves the other layers in
     inference mode. `record`, a dict, gets `layer -> [(mean, var, rows), ...]`
-    (numpy) for each call. The moving statistics are not changed."""
+    for each call (float64 numpy; backend tensors with `to_numpy=False`, which
+    converts nothing during the pass). The moving statistics are not changed."""
     layers = batch_norm_layers(model)
     for layer in layers:
-        object.__setattr__(layer, "call", _batch_call(layer, record))
+        object.__setattr__(layer, "call", _batch_call(layer, record, to_numpy))
     try:
         yield layers
     finally:
@@ -68,16 +69,15 @@ def batch_statistics(model, record=None):
             layer.__dict__.pop("call", None)
 
 
-def _batch_call(layer, record):
+def _batch_call(layer, record, to_numpy=True):
     ops = keras.ops
 
     def call(inputs, training=None, mask=None):
         x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
         mean, var = layer._moments(x, mask)
         if record is not None:
-            record.setdefault(layer, []).append(
-                (ops.convert_to_numpy(mean).astype("float64"),
-                 ops.convert_to_numpy(var).astype("float64"), int(x.shape[0])))
+            moments = (_float64(mean), _float64(var)) if to_numpy else (mean, var)
+            record.setdefault(layer, []).append((*moments, int(x.shape[0])))
         out = ops.batch_normalization(
             x, mean, var, axis=layer.axis, epsilon=layer.epsilon,
             offset=layer.beta if layer.center else None,
@@ -140,13 +140,21 @@ _MOMENTS_MODELS = weakref.WeakKeyDictionary()
 
 def _eager_moments(model, xs, batch_size, layers):
     record = {}
-    with batch_statistics(model, record), no_grad():
+    with batch_statistics(model, record, to_numpy=False), no_grad():
         for start in range(0, len(xs[0]), batch_size):
             model([a[start:start + batch_size] for a in xs] if len(xs) > 1
                   else xs[0][start:start + batch_size], training=False)
-    return [(np.stack([b[0] for b in record[layer]]), np.stack([b[1] for b in record[layer]]),
-             np.array([b[2] for b in record[layer]], "float64")) if layer in record else None
-            for layer in layers]
+    found = []
+    for layer in layers:
+        parts = record.get(layer)
+        found.append(None if parts is None else tuple(
+            np.stack([_float64(p[i]) for p in parts]) for i in (0, 1))
+            + (np.array([p[2] for p in parts], "float64"),))
+    return found
+
+
+def _float64(tensor):
+    return keras.ops.convert_to_numpy(tensor).astype("float64")
 
 
 @contextlib.contextmanager
@@ -186,7 +194,8 @@ def recompute_batch_norm(model, x, *, max_examples=MAX_EXAMPLES, batch_size=STAT
     current weights over a fixed subset of `x` (an array, or a list of arrays).
 
     The pass is the model's compiled `predict` of the per-example moments of every
-    BN layer's input (an eager call for models that are not one functional graph).
+    BN layer's input; on torch, and for models that are not one functional graph,
+    an eager forward that records each BN layer's batch moments.
 
     Returns:
         The number of examples the statistics came from (0: the model has no
@@ -198,7 +207,10 @@ def recompute_batch_norm(model, x, *, max_examples=MAX_EXAMPLES, batch_size=STAT
     xs = list(x) if isinstance(x, (list, tuple)) else [x]
     idx = subset_indices(len(xs[0]), max_examples)
     xs = [a[idx] if getattr(a, "streamed", False) else np.asarray(a)[idx] for a in xs]
-    aux = _moments_model(model, layers)
+    # torch runs predict_on_batch eagerly too, and the moments model adds a second
+    # moments computation per BN layer (its per-example outputs) to the BN layers' own:
+    # the plain eager forward costs about 70 % of it (benchmarks/RESULTS.md, bn_cost).
+    aux = keras.backend.backend() != "torch" and _moments_model(model, layers)
     moments = (_compiled_moments(aux, xs, batch_size, layers, model) if aux
                else _eager_moments(model, xs, batch_size, layers))
     for layer, found in zip(layers, moments, strict=True):

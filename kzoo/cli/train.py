@@ -60,7 +60,8 @@ def add_train_arguments(parser):
     parser.add_argument("--no-precise-bn", dest="precise_bn", action="store_false",
                         default=default("precise_bn"),
                         help="keep BatchNorm's moving averages: no recomputed statistics "
-                        "before each validation and the test")
+                        "before each validation and the test (selection and early stopping "
+                        "then skip the epochs before the averages settle)")
     parser.add_argument("--ensemble", type=int, default=default("ensemble"), metavar="N",
                         help="train N members (seeds seed..seed+N-1) into OUT/members/ and "
                         "keep the model averaging their probabilities; default: the recipe's "

@@ -88,7 +88,10 @@ class TrainConfig:
         precise_bn: before each validation and the test, recompute BatchNorm's
             moving statistics from the current weights over a fixed subset of
             the training data (`kzoo.callbacks.precise_bn`); no effect without
-            BatchNorm. False keeps Keras' moving averages.
+            BatchNorm. False keeps Keras' moving averages; selection and early
+            stopping on a validation metric then skip the epochs before they
+            settle (`kzoo.training.bn_settle`, summary.json's
+            `selection.settle_guard`).
         tensorboard: TensorBoard event files without TensorFlow
             (`kzoo.callbacks.TensorBoardLogger`): None off, True `<out>/tb`, or
             a directory. Needs the `tensorboard` package (`kzoo[tensorboard]`).

@@ -183,19 +183,40 @@ def check_resume(plan, stored, ignore=()):
         )
 
 
-def selection_summary(plan, history):
+def selection_summary(plan, history, guard=None):
     """`selected_epoch` and `selection` for summary.json: which epoch's weights the
-    run kept, and how it chose them."""
+    run kept, and how it chose them. `guard` (`kzoo.training.bn_settle`): the
+    first epoch whose BatchNorm statistics had settled; earlier epochs are not
+    candidates, and `selection["settle_guard"]` says whether that changed the pick."""
     values = plan.resolved.values
     rule = values["selection"]
     losses = history.get(rule) if rule != "last" else None
     finite = [v if v is not None and np.isfinite(v) else np.inf for v in (losses or [])]
-    if finite and np.isfinite(min(finite)):
-        epoch = int(np.argmin(finite)) + 1
-        how = f"the lowest {rule} ({min(finite):.4g}) over {len(finite)} epochs"
+    start = guard["from_epoch"] - 1 if guard and guard["applies"] else 0
+    if finite[start:] and np.isfinite(min(finite[start:])):
+        epoch = int(np.argmin(finite[start:])) + start + 1
+        span = (f"{len(finite)} epochs" if not start else
+                f"epochs {start + 1}-{len(finite)}, those with settled BatchNorm statistics")
+        how = f"the lowest {rule} ({min(finite[start:]):.4g}) over {span}"
     else:
         epoch = len(history.get("loss", []))
-        how = "the last epoch" if rule == "last" else f"the last epoch (no finite {rule})"
-    return epoch, {"rule": rule, "protocol": values["protocol"], "how": how,
-                   "source": plan.resolved.sources["selection"],
-                   "note": plan.resolved.notes.get("selection", "")}
+        how = ("the last epoch" if rule == "last" else
+               "the last epoch (the run stopped before BatchNorm's statistics settled)"
+               if finite and start >= len(finite) else f"the last epoch (no finite {rule})")
+    selection = {"rule": rule, "protocol": values["protocol"], "how": how,
+                 "source": plan.resolved.sources["selection"],
+                 "note": plan.resolved.notes.get("selection", "")}
+    if guard:
+        plain = (int(np.argmin(finite)) + 1 if finite and np.isfinite(min(finite))
+                 else epoch)
+        selection["settle_guard"] = {
+            **guard, "unguarded_epoch": plain, "acted": plain != epoch,
+            "why": f"precise BN off: momentum {guard['momentum']:g} keeps <= "
+                   f"{guard['residual']:.0%} of the initial statistics after "
+                   f"{guard['steps_needed']} steps ({guard['steps_per_epoch']} per epoch), "
+                   + (f"so selection and early stopping read epochs from "
+                      f"{guard['from_epoch']} on" if guard["applies"] else
+                      f"epoch {guard['from_epoch']}, past the budget: no epoch settles, "
+                      f"selection as usual, every validation read lagging statistics "
+                      f"(precise BN, the default, or more steps per epoch cure it)")}
+    return epoch, selection

@@ -14,6 +14,7 @@ from kzoo.plots import report
 from kzoo.runtime import processes
 from kzoo.runtime.errors import RunDirError, RunFailedError
 from kzoo.runtime.files import atomic_write_with
+from kzoo.training.bn_settle import settle_guard
 from kzoo.training.recipe import selection_summary
 
 
@@ -79,7 +80,7 @@ def select_and_diagnose(plan, net, history, run_dir):
     BatchNorm in inference and in training mode: what exposes a BatchNorm
     train/inference gap. `precise_bn` says whether the statistics were recomputed.
     """
-    epoch, selection = selection_summary(plan, history)
+    epoch, selection = selection_summary(plan, history, settle_guard(plan, net))
     data, facts = plan.data, {}
     if isinstance(data.train, tuple) and data.task in ("multiclass", "binary"):
         facts = diagnose.measure_facts(

@@ -11,6 +11,7 @@ from kzoo.fit import streamed_rows
 from kzoo.fit.resumable_fit import padded_evaluation
 from kzoo.runtime import devices as kzoo_devices
 from kzoo.runtime import processes
+from kzoo.training.bn_settle import guard_early_stopping, settle_guard
 from kzoo.training.callback_stack import build_callbacks
 from kzoo.training.config import RunResult
 from kzoo.training.fit import fit_run
@@ -73,10 +74,13 @@ def _fit(config, plan, net, run_dir, kzoo_callbacks, callbacks, exact=None):
     # Precise BN: statistics of the validated weights before each validation (selection
     # and early stopping read it) and of the kept weights before the test.
     precise = plan.resolved.values.get("precise_bn")
+    selection = make_callbacks(plan)
+    # Without it, selection and early stopping wait for the moving statistics to settle.
+    guard_early_stopping(selection, settle_guard(plan, net))
     all_callbacks = [
         *kzoo_callbacks,
         *([PreciseBatchNorm(prepared.train[0])] if precise else []),
-        *make_callbacks(plan),
+        *selection,
         *(callbacks or []),
     ]
 

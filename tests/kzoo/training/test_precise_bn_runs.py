@@ -53,6 +53,12 @@ def test_lagging_batchnorm_statistics_no_longer_select_a_chance_level_epoch(tmp_
         assert facts["bn_split"] == "validation" and facts["precise_bn"] is False
         assert facts["bn_accuracy_training_mode"] - facts["bn_accuracy_inference"] > 0.1
         assert "--no-precise-bn" in lagging.summary["diagnosis"][0]["cure"]
+        # 30 steps of the 459 that settle the statistics (0.99**459 <= 1 %): no epoch
+        # of the budget settles (the first would be 77), and the summary says so.
+        guard = lagging.summary["selection"]["settle_guard"]
+        assert guard["from_epoch"] == 77 and guard["steps_per_epoch"] == 6
+        assert not guard["applies"] and not guard["acted"]
+        assert "no epoch settles" in guard["why"]
 
         precise, acc, record = _run(seed, tmp_path)
         # The same weights at every step (the pass draws no random number, training
@@ -61,6 +67,7 @@ def test_lagging_batchnorm_statistics_no_longer_select_a_chance_level_epoch(tmp_
         assert record["value"] is True and "48 training examples" in record["note"]
         assert acc >= 0.75 and acc - lag_acc >= 0.2
         assert precise.summary["diagnosis"] == []
+        assert "settle_guard" not in precise.summary["selection"]  # nothing to guard
 
 
 def test_a_bad_precise_bn_value_fails_before_writing(tmp_path):
