@@ -12,6 +12,8 @@ import importlib.util
 import json
 import os
 import pathlib
+import subprocess
+import time
 
 import numpy as np
 
@@ -69,9 +71,16 @@ def main():
         for dataset in args.datasets.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 spec = dataset + (f",val_fraction={args.val_fraction}" if args.val_fraction else "")
+                start = time.monotonic()
                 row = ucr_run.run_plain_cli(family, spec, seed, args.backend)
+                # The whole command (data, transform fit, ridge, training, test), where
+                # train_seconds is the fit's.
+                row["command_seconds"] = round(time.monotonic() - start, 1)
                 row["dataset"] = dataset
                 row["load_avg_1min"] = os.getloadavg()[0]
+                row["commit"] = subprocess.run(
+                    ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                    cwd=HERE).stdout.strip()
                 print(json.dumps(row), flush=True)
                 with open(OUT, "a") as f:
                     f.write(json.dumps(row) + "\n")
