@@ -56,9 +56,9 @@ from kzoo.zoo.minirocket_kernels import (
     NUM_KERNELS,
     channel_combinations,
     compiled,
+    fit_biases,
     fit_dilations,
     kernel_weights,
-    quantiles,
 )
 
 
@@ -176,27 +176,6 @@ class MiniRocketFeatures(keras.layers.Layer):
             features = (features - self.mean) * self.inv_std
         return features
 
-    def fit_biases(self, x, rng):
-        """The biases from `x` (NumPy, float64): the quantiles of the padded convolution
-        of one random example per kernel/dilation pair, in the paper's draw order."""
-        weights = kernel_weights().astype("float64")  # (9, 84)
-        mask = np.asarray(ops.convert_to_numpy(self.channel_mask), dtype="float64")
-        q = quantiles(self.total)
-        biases, start = np.zeros(self.total, dtype="float32"), 0
-        for index, dilation in enumerate(int(d) for d in self.dilations):
-            picks = rng.integers(len(x), size=NUM_KERNELS)
-            # Convolution is linear in the channels: sum each pair's channels first.
-            series = np.einsum("klc,kc->kl", x[picks].astype("float64"), mask[index])
-            pad = (KERNEL_LENGTH - 1) // 2 * dilation
-            series = np.pad(series, ((0, 0), (pad, pad)))
-            conv = sum(weights[j][:, None] * series[:, j * dilation:j * dilation + self.length]
-                       for j in range(KERNEL_LENGTH))
-            count = int(self.per_dilation[index])
-            for k in range(NUM_KERNELS):
-                biases[start:start + count] = np.quantile(conv[k], q[start:start + count])
-                start += count
-        return biases
-
     def adapt(self, x, batch_size=64):
         """Fit the biases (and the standardisation) to training series `x`, an array
         `(examples, steps, channels)`. Returns the layer's output for `x` (NumPy,
@@ -204,7 +183,9 @@ class MiniRocketFeatures(keras.layers.Layer):
         x = np.asarray(x, dtype="float32")
         if not self.built:
             self.build((None, *x.shape[1:]))
-        self.biases.assign(self.fit_biases(x, self._rng()))
+        mask = np.asarray(ops.convert_to_numpy(self.channel_mask), dtype="float64")
+        self.biases.assign(fit_biases(
+            x, self.dilations, self.per_dilation, mask, self.total, self._rng()))
         transform = compiled(self.raw_features)
         raw = np.concatenate([
             ops.convert_to_numpy(transform(ops.convert_to_tensor(x[i:i + batch_size])))
