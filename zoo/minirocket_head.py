@@ -9,6 +9,8 @@ SGD for 10,000+ training examples (angus924/minirocket README and `softmax.py`).
 and writes it into the layer's Dense kernel, so the model stays one Keras model.
 """
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -95,6 +97,9 @@ class LinearHead(keras.layers.Dense):
         if self.use_bias:
             self.bias.assign(np.asarray(ridge.intercept_, "float32").reshape(self.units))
         self.trainable = False  # the solution is final: fit only evaluates it
+        # ...so Keras' warning that the model has nothing to train (tensorflow, torch)
+        # would mislead the run's reader.
+        warnings.filterwarnings("ignore", "The model does not have any trainable weights")
         return (f"ridge head solved in closed form on {n} examples "
                 f"(alpha {float(ridge.alpha_):.3g} of logspace(-3, 3, 10) by leave-one-out)")
 

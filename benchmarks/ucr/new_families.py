@@ -32,8 +32,9 @@ PUBLISHED = {
 }
 
 
-def report():
+def report(seeds=None):
     rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if seeds is None or r["seed"] in seeds]
     lines = ["| dataset | family | seeds | mean test acc (%) | std | mean train s | "
              "published (%) | gap (pts) |", "|---|---|---|---|---|---|---|---|"]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
@@ -64,8 +65,8 @@ def main():
                         "for a non-empty validation split (train+val are fitted together)")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
-    if args.report:
-        print(report())
+    if args.report:  # the seeds asked (a rerun of a seed replaces its row)
+        print(report({int(s) for s in args.seeds.split(",")}))
         return
     for family in args.families.split(","):
         for dataset in args.datasets.split(","):

@@ -167,7 +167,8 @@ def test_resumed_run_equals_the_uninterrupted_one(tiny_sequence, tmp_path):
 
 def _separable(n, length, classes, seed):
     rng = np.random.default_rng(seed)
-    y = (np.arange(n) % classes).astype("int32")
+    # Unbalanced (the last class twice as often), so the intercepts differ between classes.
+    y = np.minimum(np.arange(n) % (classes + 1), classes - 1).astype("int32")
     x = rng.normal(size=(n, length, 1)).astype("float32")
     x[:, : length // 4, 0] += y[:, None]  # a class-dependent level early in the series
     return x, y
