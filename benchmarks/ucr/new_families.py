@@ -36,7 +36,8 @@ def report(seeds=None):
     rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if seeds is None or r["seed"] in seeds]
     lines = ["| dataset | family | seeds | mean test acc (%) | std | mean train s | "
-             "published (%) | gap (pts) |", "|---|---|---|---|---|---|---|---|"]
+             "mean command s | load | published (%) | gap (pts) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         for family in dict.fromkeys(r["family"] for r in rows):
             runs = list({r["seed"]: r for r in rows
@@ -48,10 +49,18 @@ def report(seeds=None):
             lines.append(
                 f"| {dataset} | {family} | {','.join(str(r['seed']) for r in runs)} | "
                 f"{acc.mean():.1f} | {acc.std():.1f} | "
-                f"{np.mean([r['train_seconds'] for r in runs]):.0f} | "
+                f"{np.mean([r['train_seconds'] for r in runs]):.0f} | {_command_s(runs)} | "
+                f"{min(r['load_avg_1min'] for r in runs):.0f}-"
+                f"{max(r['load_avg_1min'] for r in runs):.0f} | "
                 f"{pub if pub is not None else '-'} | "
                 f"{'' if pub is None else f'{acc.mean() - pub:+.1f}'} |")
     return "\n".join(lines)
+
+
+def _command_s(runs):
+    """The whole command's mean seconds (rows before 2026-12-05 did not record it)."""
+    seconds = [r["command_seconds"] for r in runs if "command_seconds" in r]
+    return f"{np.mean(seconds):.0f}" if len(seconds) == len(runs) else "-"
 
 
 def main():
