@@ -39,8 +39,8 @@ def choose_head_fit(head_fit, *, head, depth=1, l2=0.0, dropout=0.0, n=None):
         if on]
     if head_fit == "ridge" and logistic_only:
         raise UsageError(
-            f"minirocket: head_fit='ridge' is a linear classifier solved in closed form; "
-            f"{', '.join(logistic_only)} need the trained head: use head_fit='logistic' "
+            f"minirocket: head_fit='ridge' is a linear classifier solved in closed form, "
+            f"but {', '.join(logistic_only)} set the trained head; use head_fit='logistic' "
             "(or drop those settings).")
     if head_fit == "logistic" or logistic_only:
         return "logistic"

@@ -217,7 +217,7 @@ def test_head_fit_follows_the_papers_rule():
     assert choose_head_fit("auto", head="binary", depth=2, n=10) == "logistic"
     assert choose_head_fit("auto", head="regression", n=10) == "logistic"
     assert choose_head_fit("ridge", head="multiclass", n=limit + 1) == "ridge"
-    with pytest.raises(ValueError, match="head_fit='ridge'.*l2=0.01.*head_fit='logistic'"):
+    with pytest.raises(ValueError, match="head_fit='ridge'.*but l2=0.01 set.*head_fit='logistic'"):
         choose_head_fit("ridge", head="multiclass", l2=0.01)
     recipe = zoo.get_spec("minirocket").recipe
     rule = zoo.get_spec("minirocket").head_fit
