@@ -252,3 +252,17 @@ def test_plain_train_solves_the_ridge_head_and_runs_one_epoch(tiny_sequence, tmp
     x = tiny_sequence[0][:8]
     np.testing.assert_allclose(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0),
                                atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the tuner's fit: one backend")
+def test_a_tuning_trial_with_the_ridge_head_evaluates_it_in_one_epoch():
+    import keras_tuner as kt
+
+    x, y = _separable(24, 20, 3, seed=4)
+    for head_fit, epochs in (("auto", 1), ("logistic", 3)):
+        hm = zoo.hypermodel("minirocket", (20, 1), 3, num_features=168, head_fit=head_fit)
+        hp = kt.HyperParameters()
+        model = hm.build(hp)
+        history = hm.fit(hp, model, x, y, epochs=3, verbose=0)
+        assert len(history.history["loss"]) == epochs
+        assert model.get_layer("head").trainable == (head_fit == "logistic")
