@@ -35,8 +35,9 @@ logistic regression (softmax, zero start, trained by Adam) above that
 (angus924/minirocket: "for larger datasets (10,000+ training examples)" SGD).
 `fit_to_data(model, x, y)` solves the ridge on the standardised features that
 `adapt` computes anyway, writes it into the Dense head and freezes it; the
-output is softmax (sigmoid for a binary head) of the ridge scores, so the
-predicted class is RidgeClassifierCV's. `kzoo.train` then runs one epoch (the
+output is softmax (sigmoid for a binary head) of the ridge scores times one
+temperature fitted to their leave-one-out values (calibrated probabilities),
+so the predicted class is RidgeClassifierCV's. `kzoo.train` then runs one epoch (the
 recipe's rule: nothing is left to train, the epoch evaluates it). `head_fit`
 chooses: `"auto"` (the rule), `"ridge"` or `"logistic"`; `depth > 1`, `l2` and
 `dropout` configure the trained head, so `"auto"` trains it when they are set.

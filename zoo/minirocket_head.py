@@ -6,7 +6,8 @@ targets +1/-1, the penalty chosen among `logspace(-3, 3, 10)` by leave-one-out
 cross-validation) for small training sets, and logistic regression trained by
 SGD for 10,000+ training examples (angus924/minirocket README and `softmax.py`).
 `choose_head_fit` applies that rule; `LinearHead.fit_closed_form` solves the ridge
-and writes it into the layer's Dense kernel, so the model stays one Keras model.
+and writes it into the layer's Dense kernel, so the model stays one Keras model,
+scaled by one temperature so that its softmax gives calibrated probabilities.
 """
 
 import warnings
@@ -67,6 +68,25 @@ def _targets(y, units, n_classes):
     return targets
 
 
+def fit_temperature(scores, targets):
+    """The `t` in [0.01, 100] whose softmax(t x scores) (sigmoid for one column) has the
+    lowest cross-entropy against the +1/-1 `targets` (`scores`: leave-one-out)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    if scores.shape[1] == 1:
+        def loss(log_t):
+            return np.logaddexp(0.0, -np.exp(log_t) * scores * targets).mean()
+    else:
+        labels = targets.argmax(axis=1)
+
+        def loss(log_t):
+            logp = log_softmax(np.exp(log_t) * scores, axis=1)
+            return -logp[np.arange(len(labels)), labels].mean()
+    best = minimize_scalar(loss, bounds=(np.log(0.01), np.log(100.0)), method="bounded")
+    return float(np.exp(best.x))
+
+
 @keras.saving.register_keras_serializable(package="kzoo")
 class LinearHead(keras.layers.Dense):
     """A Dense output layer that `kzoo.zoo.fit_to_data` can solve in closed form.
@@ -74,11 +94,13 @@ class LinearHead(keras.layers.Dense):
     Args:
         units, activation, ...: as `keras.layers.Dense`.
         head_fit: `"ridge"`, `"logistic"` or `"auto"` (`choose_head_fit` at fit time).
+        temperature: the factor of the ridge scores in the kernel (None: not solved).
     """
 
-    def __init__(self, units, *, head_fit="auto", **kwargs):
+    def __init__(self, units, *, head_fit="auto", temperature=None, **kwargs):
         super().__init__(units, **kwargs)
         self.head_fit = head_fit
+        self.temperature = temperature  # set by the ridge solution (kernel = it x ridge's)
 
     def fit_closed_form(self, features, y):
         """Solve ridge on `features` (`(n, inputs)`, the head's inputs for the training
@@ -90,18 +112,28 @@ class LinearHead(keras.layers.Dense):
         from sklearn.linear_model import RidgeCV  # a kzoo dependency; imported when used
 
         targets = _targets(y, self.units, max(self.units, 2))
+        features = np.asarray(features, "float64")
         # RidgeClassifierCV is RidgeCV on these targets (leave-one-out, mean squared
         # error over every column); RidgeCV also keeps a column for an absent class.
-        ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(np.asarray(features, "float64"), targets)
-        self.kernel.assign(np.asarray(ridge.coef_, "float32").reshape(self.units, -1).T)
+        ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(features, targets)
+        # The scores are on the +1/-1 targets' scale: one temperature, fitted to the
+        # leave-one-out scores, makes softmax (sigmoid) of them calibrated probabilities
+        # without changing the predicted class.
+        loo = RidgeCV(alphas=[ridge.alpha_], scoring="neg_mean_squared_error",
+                      store_cv_results=True).fit(features, targets).cv_results_[..., 0]
+        self.temperature = fit_temperature(loo, targets)
+        scale = np.float32(self.temperature)
+        self.kernel.assign(scale * np.asarray(ridge.coef_, "float32").reshape(self.units, -1).T)
         if self.use_bias:
-            self.bias.assign(np.asarray(ridge.intercept_, "float32").reshape(self.units))
+            self.bias.assign(scale * np.asarray(ridge.intercept_, "float32").reshape(self.units))
         self.trainable = False  # the solution is final: fit only evaluates it
         # ...so Keras' warning that the model has nothing to train (tensorflow, torch)
         # would mislead the run's reader.
         warnings.filterwarnings("ignore", "The model does not have any trainable weights")
-        return (f"ridge head solved in closed form on {n} examples "
-                f"(alpha {float(ridge.alpha_):.3g} of logspace(-3, 3, 10) by leave-one-out)")
+        return (f"ridge head solved in closed form on {n} examples (alpha "
+                f"{float(ridge.alpha_):.3g} of logspace(-3, 3, 10) by leave-one-out, "
+                f"temperature {self.temperature:.3g})")
 
     def get_config(self):
-        return {**super().get_config(), "head_fit": self.head_fit}
+        return {**super().get_config(), "head_fit": self.head_fit,
+                "temperature": self.temperature}

@@ -186,9 +186,11 @@ def test_ridge_head_is_ridge_classifier_cv_and_survives_save_load(head, classes,
     assert not model.get_layer("head").trainable  # the solution is final
     features = keras.ops.convert_to_numpy(model.get_layer("minirocket")(x))
     ridge = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)).fit(features, y)
+    t = model.get_layer("head").temperature  # one positive factor: the same classes
+    assert 0.01 <= t <= 100
     for inputs in (x, x_new):
         probs = model.predict(inputs, verbose=0)
-        scores = ridge.decision_function(
+        scores = t * ridge.decision_function(
             keras.ops.convert_to_numpy(model.get_layer("minirocket")(inputs)))
         if head == "binary":  # sigmoid of the ridge score
             np.testing.assert_array_equal((probs[:, 0] > 0.5).astype(int), scores > 0)
@@ -200,9 +202,30 @@ def test_ridge_head_is_ridge_classifier_cv_and_survives_save_load(head, classes,
                                        scores - scores.mean(axis=1, keepdims=True), atol=2e-3)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    assert not loaded.get_layer("head").trainable
+    assert not loaded.get_layer("head").trainable and loaded.get_layer("head").temperature == t
     np.testing.assert_allclose(loaded.predict(x_new, verbose=0), model.predict(x_new, verbose=0),
                                atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="NumPy only: one backend")
+def test_the_temperature_minimises_the_leave_one_out_cross_entropy():
+    from scipy.special import log_softmax
+
+    from kzoo.zoo.minirocket_head import fit_temperature
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 4, 200)
+    targets = np.where(np.eye(4)[labels] > 0, 1.0, -1.0)
+    scores = 0.3 * targets + rng.normal(scale=0.3, size=targets.shape)  # under-confident
+
+    def loss(t):
+        return -log_softmax(t * scores, axis=1)[np.arange(200), labels].mean()
+
+    t = fit_temperature(scores, targets)
+    assert t > 1 and loss(t) < loss(1.0)
+    assert loss(t) <= min(loss(t * 1.1), loss(t / 1.1)) + 1e-9
+    binary = fit_temperature(scores[:, :1], targets[:, :1])
+    assert binary > 1
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras-free rules: one backend")
