@@ -5,6 +5,8 @@ Used by `kzoo.train`, `kzoo lr-find` and `kzoo tune` before a model is built.
 
 import warnings
 
+import numpy as np
+
 from kzoo.runtime.errors import UsageError
 from kzoo.zoo import _registry
 
@@ -85,16 +87,20 @@ def auto_masking(model_name, hparams, info):
 FIT_EXAMPLES_FROM_STREAM = 4096
 
 
-def fit_to_data(model, x):
+def fit_to_data(model, x, y=None):
     """Fit the data-dependent layers of `model` (those with an `adapt(x)` method that
-    kzoo defines, such as MiniRocket's biases) to the training inputs `x`.
+    kzoo defines, such as MiniRocket's biases) to the training inputs `x`, then, given
+    the labels `y`, the heads solved in closed form (`fit_closed_form`, MiniRocket's
+    ridge head) on their inputs for `x`.
 
     A no-op for models without such layers. Such layers take the model's input.
 
     Args:
         model: a model from `kzoo.zoo.create`.
-        x: the training inputs: an array, or a stream of `(x, y)` batches (its
-            first `FIT_EXAMPLES_FROM_STREAM` examples are used).
+        x: the training inputs: an array, an `(x, y)` tuple (`y` is then taken from
+            it), or a stream of `(x, y)` batches (its first `FIT_EXAMPLES_FROM_STREAM`
+            examples are used, and no head is solved).
+        y: the training labels (None: no head is solved).
 
     Returns:
         The names of the layers fitted.
@@ -102,21 +108,37 @@ def fit_to_data(model, x):
     Example:
 
     >>> model = kzoo.zoo.create("minirocket", (150, 1), 2)
-    >>> kzoo.zoo.fit_to_data(model, x_train)
-    ['minirocket']
+    >>> kzoo.zoo.fit_to_data(model, x_train, y_train)
+    ['minirocket', 'head']
     """
-    layers = [layer for layer in model._flatten_layers(include_self=False)
-              if callable(getattr(layer, "adapt", None))
-              and type(layer).__module__.startswith("kzoo.")]
-    if not layers:
+    kzoo_layers = [layer for layer in model._flatten_layers(include_self=False)
+                   if type(layer).__module__.startswith("kzoo.")]
+    layers = [layer for layer in kzoo_layers if callable(getattr(layer, "adapt", None))]
+    heads = [layer for layer in kzoo_layers if callable(getattr(layer, "fit_closed_form", None))]
+    if not layers and not heads:
         return []
     if isinstance(x, tuple):
+        y = x[1] if y is None and len(x) > 1 else y
         x = x[0]
     if not hasattr(x, "shape") or not hasattr(x, "__len__"):
-        x = _stream_inputs(x)
-    for layer in layers:
-        layer.adapt(x)
-    return [layer.name for layer in layers]
+        x, y = _stream_inputs(x), None
+    outputs = {id(layer): layer.adapt(x) for layer in layers}
+    fitted = [layer.name for layer in layers]
+    for head in heads if y is not None else ():
+        source = head.input._keras_history.operation  # the layer that feeds the head
+        features = outputs.get(id(source))
+        if features is None:
+            features = keras_predict(model, head.input, x)
+        if head.fit_closed_form(features, np.asarray(y)) is not None:
+            fitted.append(head.name)
+    return fitted
+
+
+def keras_predict(model, tensor, x):
+    """The value of the symbolic `tensor` of `model` for inputs `x` (NumPy)."""
+    import keras
+
+    return keras.Model(model.inputs, tensor).predict(x, verbose=0)
 
 
 def _stream_inputs(stream):

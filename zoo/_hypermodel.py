@@ -149,8 +149,14 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 "hypermodel(..., batch_size=64) instead of passing it to fit/search."
             )
         _, batch_size = declare_training(hp, self._training)
-        # Data-dependent layers (MiniRocket's biases) fit to this trial's training inputs.
-        fit_to_data(model, args[0] if args else kwargs.get("x"))
+        # Data-dependent layers (MiniRocket's biases, its ridge head) fit to this trial's
+        # training data. A head solved in closed form leaves nothing to train: one epoch
+        # evaluates it (as `kzoo train`'s recipe rule), the same scores at a fraction.
+        fitted = fit_to_data(model, args[0] if args else kwargs.get("x"),
+                             args[1] if len(args) > 1 else kwargs.get("y"))
+        if (fitted and not model.trainable_weights and not kwargs.get("initial_epoch")
+                and any(hasattr(model.get_layer(n), "fit_closed_form") for n in fitted)):
+            kwargs["epochs"] = 1
         kwargs = _with_trial_callbacks(model, args, kwargs, devices, trial_callbacks)
         with devices_scope(devices) as placement:
             if trial_record is not None:

@@ -37,6 +37,10 @@ class ModelSpec:
             hyperparameters (all of them, defaults filled in) uses kzoo layers,
             so that loading its `.keras` file needs `import kzoo.zoo` first.
             `None`: it only ever uses Keras' own layers. See `portable`.
+        head_fit: `head_fit(hparams, n_fit, head)` -> `"ridge"` when a model built
+            with `hparams` (defaults filled in) solves its head in closed form in
+            `kzoo.zoo.fit_to_data` for `n_fit` training examples (so `epochs="auto"`
+            is 1: `kzoo.zoo._resolve`), else `"logistic"`. `None`: always trained.
     """
 
     name: str
@@ -46,6 +50,7 @@ class ModelSpec:
     description: str = ""
     reference: str = ""
     needs_kzoo: Callable | None = None
+    head_fit: Callable | None = None
 
     def portable(self, **hparams):
         """Whether the model built with `hparams` (defaults for the rest) uses only
@@ -79,7 +84,8 @@ class ModelSpec:
         return {**own, **INPUT_HPARAMS} if self.kind == "sequence" else own
 
 
-def register_model(name, *, space, kind, description="", reference="", needs_kzoo=None):
+def register_model(name, *, space, kind, description="", reference="", needs_kzoo=None,
+                   head_fit=None):
     """Decorator registering a builder under `name` (arguments: see `ModelSpec`)."""
     if kind not in KINDS:
         raise UsageError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -88,7 +94,7 @@ def register_model(name, *, space, kind, description="", reference="", needs_kzo
         if name in _REGISTRY:
             raise UsageError(f"A model named {name!r} is already registered.")
         _REGISTRY[name] = ModelSpec(
-            name, builder, space, kind, description, reference, needs_kzoo
+            name, builder, space, kind, description, reference, needs_kzoo, head_fit
         )
         return builder
 

@@ -63,7 +63,8 @@ class Resolved:
                 for k, v in self.values.items()}
 
 
-def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", **overrides):
+def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", head_fit=None,
+            **overrides):
     """Resolve a recipe for `n_train` training examples.
 
     Args:
@@ -72,6 +73,10 @@ def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", **ove
         n_val: examples in the validation split (0: none). The protocol
             decides from `n_train + n_val` whether to hold it out or train on both.
         batch_size, epochs: an int (the user's), or `"auto"` (data rules).
+        head_fit: `head_fit(n_fit)` -> `"ridge"` when the model's head is solved in
+            closed form for `n_fit` examples (`ModelSpec.head_fit`): then `"auto"`
+            epochs are 1, which evaluates it; `"logistic"`: trained. None: the family
+            has no closed-form head.
         **overrides: other recipe fields set by the user (`lr`, `optimizer`,
             `selection`, `clipnorm`, `patience`, `schedule`, ...); None means
             "not given".
@@ -87,7 +92,7 @@ def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", **ove
         raise UsageError(f"n_val must be an int >= 0, got {n_val!r}.")
     # The ensemble fields are the ensemble's (kzoo.training.ensemble), not one network's.
     fields = {f.name for f in dataclasses.fields(TrainRecipe)} - {
-        "sources", "ensemble", "ensemble_max_work"}
+        "sources", "ensemble", "ensemble_max_work", "ridge_max_examples"}
     unknown = set(overrides) - fields
     if unknown:
         raise UsageError(
@@ -129,7 +134,19 @@ def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", **ove
     put("n_fit", n_fit, "data rule")
 
     _resolve_batch_and_epochs(values, sources, notes, put, batch_size, epochs)
+    if head_fit is not None:
+        _resolve_head_fit(recipe, head_fit(n_fit), epochs, put)
     return Resolved(values, sources, notes)
+
+
+def _resolve_head_fit(recipe, head_fit, epochs, put):
+    closed = head_fit == "ridge"
+    put("head_fit", head_fit, "data rule",
+        f"ridge solved in closed form, logistic regression for more than "
+        f"{recipe.ridge_max_examples} training examples ({recipe.source('ridge_max_examples')})")
+    if closed and epochs == "auto":
+        put("epochs", 1, "data rule",
+            "the head is solved in closed form before training: one epoch evaluates it")
 
 
 def _resolve_batch_and_epochs(values, sources, notes, put, batch_size, epochs):

@@ -28,13 +28,19 @@ by `MiniRocketFeatures.adapt(x)`: `kzoo.train`, `kzoo tune` and `kzoo lr-find`
 call it (`kzoo.zoo.fit_to_data`) before training; with `kzoo.zoo.create`
 call `kzoo.zoo.fit_to_data(model, x_train)` before `model.fit`.
 
-The head is logistic regression (softmax, zero-initialised) on the
-standardised features, trained by Adam as every family trains, so runs,
-checkpoints, resume and tuning are the usual ones. The paper's choice for
-small training sets is ridge regression with cross-validated regularisation
-(RidgeClassifierCV), and logistic regression for large ones; closed-form ridge
-would bypass `fit` (no resume, no tuning of the head), so kzoo uses the
-logistic head everywhere, with `l2` as its regularisation.
+The head (`minirocket_head.LinearHead`) follows the paper: ridge regression with
+its penalty chosen by leave-one-out cross-validation (RidgeClassifierCV) for
+training sets of at most 10,000 examples (the recipe's `ridge_max_examples`),
+logistic regression (softmax, zero start, trained by Adam) above that
+(angus924/minirocket: "for larger datasets (10,000+ training examples)" SGD).
+`fit_to_data(model, x, y)` solves the ridge on the standardised features that
+`adapt` computes anyway, writes it into the Dense head and freezes it; the
+output is softmax (sigmoid for a binary head) of the ridge scores times one
+temperature fitted to their leave-one-out values (calibrated probabilities),
+so the predicted class is RidgeClassifierCV's. `kzoo.train` then runs one epoch (the
+recipe's rule: nothing is left to train, the epoch evaluates it). `head_fit`
+chooses: `"auto"` (the rule), `"ridge"` or `"logistic"`; `depth > 1`, `l2` and
+`dropout` configure the trained head, so `"auto"` trains it when they are set.
 """
 
 
@@ -45,14 +51,15 @@ from keras import ops
 from kzoo.runtime.errors import DataError
 from kzoo.zoo._registry import check_range, output_units, register_model
 from kzoo.zoo.layers import regularizer, sequence_input
+from kzoo.zoo.minirocket_head import LinearHead, choose_head_fit
 from kzoo.zoo.minirocket_kernels import (
     KERNEL_LENGTH,
     NUM_KERNELS,
     channel_combinations,
     compiled,
+    fit_biases,
     fit_dilations,
     kernel_weights,
-    quantiles,
 )
 
 
@@ -170,46 +177,30 @@ class MiniRocketFeatures(keras.layers.Layer):
             features = (features - self.mean) * self.inv_std
         return features
 
-    def fit_biases(self, x, rng):
-        """The biases from `x` (NumPy, float64): the quantiles of the padded convolution
-        of one random example per kernel/dilation pair, in the paper's draw order."""
-        weights = kernel_weights().astype("float64")  # (9, 84)
-        mask = np.asarray(ops.convert_to_numpy(self.channel_mask), dtype="float64")
-        q = quantiles(self.total)
-        biases, start = np.zeros(self.total, dtype="float32"), 0
-        for index, dilation in enumerate(int(d) for d in self.dilations):
-            picks = rng.integers(len(x), size=NUM_KERNELS)
-            # Convolution is linear in the channels: sum each pair's channels first.
-            series = np.einsum("klc,kc->kl", x[picks].astype("float64"), mask[index])
-            pad = (KERNEL_LENGTH - 1) // 2 * dilation
-            series = np.pad(series, ((0, 0), (pad, pad)))
-            conv = sum(weights[j][:, None] * series[:, j * dilation:j * dilation + self.length]
-                       for j in range(KERNEL_LENGTH))
-            count = int(self.per_dilation[index])
-            for k in range(NUM_KERNELS):
-                biases[start:start + count] = np.quantile(conv[k], q[start:start + count])
-                start += count
-        return biases
-
     def adapt(self, x, batch_size=64):
         """Fit the biases (and the standardisation) to training series `x`, an array
-        `(examples, steps, channels)`."""
+        `(examples, steps, channels)`. Returns the layer's output for `x` (NumPy,
+        float32), which a closed-form head is solved on."""
         x = np.asarray(x, dtype="float32")
         if not self.built:
             self.build((None, *x.shape[1:]))
-        self.biases.assign(self.fit_biases(x, self._rng()))
-        if not self.standardize:
-            return
+        mask = np.asarray(ops.convert_to_numpy(self.channel_mask), dtype="float64")
+        self.biases.assign(fit_biases(
+            x, self.dilations, self.per_dilation, mask, self.total, self._rng()))
         transform = compiled(self.raw_features)
         raw = np.concatenate([
             ops.convert_to_numpy(transform(ops.convert_to_tensor(x[i:i + batch_size])))
             for i in range(0, len(x), batch_size)
-        ]).astype("float64")
-        std = raw.std(axis=0)
-        self.mean.assign(raw.mean(axis=0).astype("float32"))
+        ])
+        if not self.standardize:
+            return raw
+        std = raw.std(axis=0, dtype="float64")
+        mean = raw.mean(axis=0, dtype="float64").astype("float32")
         # Constant features (common on tiny sets) keep scale 1, as scikit-learn does.
-        self.inv_std.assign(
-            np.where(std > 1e-8, 1.0 / np.maximum(std, 1e-8), 1.0).astype("float32"))
+        inv_std = np.where(std > 1e-8, 1.0 / np.maximum(std, 1e-8), 1.0).astype("float32")
+        self.mean.assign(mean)
+        self.inv_std.assign(inv_std)
+        return (raw - mean) * inv_std  # as `call` computes it, in float32
 
     def compute_output_shape(self, input_shape):
         length = input_shape[1]
@@ -223,7 +214,9 @@ class MiniRocketFeatures(keras.layers.Layer):
 
 
 def space(hp):
-    """KerasTuner search space of MiniRocket: the head's regularisation and size."""
+    """KerasTuner search space of MiniRocket: the head and the transform's size. The
+    default point (depth 1, no l2) is the paper's ridge head where `head_fit="auto"`
+    chooses ridge; the others train a logistic head."""
     return {
         "depth": hp.Int("depth", 1, 2, default=1),
         "l2": hp.Choice("l2", [0.0, 1e-4, 1e-3, 1e-2], default=0.0),
@@ -236,7 +229,11 @@ def space(hp):
     space=space,
     kind="sequence",
     needs_kzoo=lambda hparams: True,
-    description="MiniRocket: 84 fixed dilated kernels, PPV features, logistic regression head.",
+    description="MiniRocket: 84 fixed dilated kernels, PPV features, ridge (closed form) "
+    "or logistic regression head.",
+    head_fit=lambda hparams, n, head: choose_head_fit(
+        hparams["head_fit"], head=head, depth=hparams["depth"], l2=hparams["l2"],
+        dropout=hparams["dropout"], n=n),
     reference="Dempster, Schmidt & Webb 2021, 'MiniRocket: a very fast (almost) "
     "deterministic transform for time series classification' (KDD)",
 )
@@ -251,6 +248,7 @@ def minirocket(
     units=128,
     dropout=0.0,
     l2=0.0,
+    head_fit="auto",
 ):
     """Build a MiniRocket classifier: the fixed transform and a trained head.
 
@@ -265,13 +263,16 @@ def minirocket(
         max_dilations: most dilations per kernel. Defaults to `32`, the paper's.
         units: width of the hidden layers when `depth > 1`. Defaults to `128`.
         dropout: dropout on the features. Defaults to `0.0`.
-        l2: L2 penalty on the head's weights (ridge's role). Defaults to `0.0`.
+        l2: L2 penalty on the logistic head's weights. Defaults to `0.0`.
+        head_fit: `"ridge"` (closed form, `kzoo.zoo.fit_to_data` solves it),
+            `"logistic"` (trained by `fit`) or `"auto"`: ridge for at most 10,000
+            training examples, as the paper (module docstring). Defaults to `"auto"`.
 
     Example:
 
     >>> model = kzoo.zoo.create("minirocket", input_shape=(150, 1), num_classes=2)
-    >>> kzoo.zoo.fit_to_data(model, x_train)  # biases and standardisation
-    >>> model.fit(x_train, y_train, epochs=50)
+    >>> kzoo.zoo.fit_to_data(model, x_train, y_train)  # biases, standardisation, ridge
+    >>> model.evaluate(x_test, y_test)
     """
     check_range("depth", depth, 1, kind=int)
     check_range("units", units, 1, kind=int)
@@ -291,8 +292,11 @@ def minirocket(
         x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg,
                                name=f"hidden_{i}")(x)
     out_units, activation = output_units(head, num_classes)
+    fit = choose_head_fit(head_fit, head=head, depth=depth, l2=l2, dropout=dropout)
     # Zero start, as logistic regression: the standardised features are 10^4 wide.
-    outputs = keras.layers.Dense(
+    head_layer = LinearHead if depth == 1 else keras.layers.Dense
+    outputs = head_layer(
         out_units, activation=activation, kernel_regularizer=reg, dtype="float32",
-        kernel_initializer="zeros" if depth == 1 else "glorot_uniform", name="head")(x)
+        kernel_initializer="zeros" if depth == 1 else "glorot_uniform", name="head",
+        **({"head_fit": fit} if depth == 1 else {}))(x)
     return keras.Model(inputs, outputs, name="minirocket")

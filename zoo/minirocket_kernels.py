@@ -1,6 +1,6 @@
 """MiniRocket's fixed parts (Dempster et al. 2021): the 84 kernels of length 9,
-the dilations for a series length, the bias quantiles, the channel subsets of the
-multivariate variant, and the per-backend compilation of the transform."""
+the dilations for a series length, the bias quantiles and their fit, the channel
+subsets of the multivariate variant, and the per-backend compilation of the transform."""
 
 import itertools
 import math
@@ -61,6 +61,28 @@ def channel_combinations(channels, n_pairs, rng):
     for i, count in enumerate(counts):
         mask[i, rng.choice(channels, min(count, channels), replace=False)] = 1.0
     return mask
+
+
+def fit_biases(x, dilations, per_dilation, mask, total, rng):
+    """The biases from `x` (NumPy, `(n, steps, channels)`): the quantiles (float64) of
+    the padded convolution of one random example per kernel/dilation pair, in the
+    paper's draw order; `mask` `(dilations, 84, channels)` holds each pair's channels."""
+    weights = kernel_weights().astype("float64")  # (9, 84)
+    q = quantiles(total)
+    biases, start = np.zeros(total, dtype="float32"), 0
+    for index, dilation in enumerate(int(d) for d in dilations):
+        picks = rng.integers(len(x), size=NUM_KERNELS)
+        # Convolution is linear in the channels: sum each pair's channels first.
+        series = np.einsum("klc,kc->kl", x[picks].astype("float64"), mask[index])
+        pad = (KERNEL_LENGTH - 1) // 2 * dilation
+        series = np.pad(series, ((0, 0), (pad, pad)))
+        conv = sum(weights[j][:, None] * series[:, j * dilation:j * dilation + x.shape[1]]
+                   for j in range(KERNEL_LENGTH))
+        count = int(per_dilation[index])
+        for k in range(NUM_KERNELS):
+            biases[start:start + count] = np.quantile(conv[k], q[start:start + count])
+            start += count
+    return biases
 
 
 def compiled(fn):

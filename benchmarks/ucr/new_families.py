@@ -12,6 +12,8 @@ import importlib.util
 import json
 import os
 import pathlib
+import subprocess
+import time
 
 import numpy as np
 
@@ -30,10 +32,12 @@ PUBLISHED = {
 }
 
 
-def report():
+def report(seeds=None):
     rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if seeds is None or r["seed"] in seeds]
     lines = ["| dataset | family | seeds | mean test acc (%) | std | mean train s | "
-             "published (%) | gap (pts) |", "|---|---|---|---|---|---|---|---|"]
+             "mean command s | load | published (%) | gap (pts) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         for family in dict.fromkeys(r["family"] for r in rows):
             runs = list({r["seed"]: r for r in rows
@@ -45,10 +49,18 @@ def report():
             lines.append(
                 f"| {dataset} | {family} | {','.join(str(r['seed']) for r in runs)} | "
                 f"{acc.mean():.1f} | {acc.std():.1f} | "
-                f"{np.mean([r['train_seconds'] for r in runs]):.0f} | "
+                f"{np.mean([r['train_seconds'] for r in runs]):.0f} | {_command_s(runs)} | "
+                f"{min(r['load_avg_1min'] for r in runs):.0f}-"
+                f"{max(r['load_avg_1min'] for r in runs):.0f} | "
                 f"{pub if pub is not None else '-'} | "
                 f"{'' if pub is None else f'{acc.mean() - pub:+.1f}'} |")
     return "\n".join(lines)
+
+
+def _command_s(runs):
+    """The whole command's mean seconds (rows before 2026-12-05 did not record it)."""
+    seconds = [r["command_seconds"] for r in runs if "command_seconds" in r]
+    return f"{np.mean(seconds):.0f}" if len(seconds) == len(runs) else "-"
 
 
 def main():
@@ -62,16 +74,23 @@ def main():
                         "for a non-empty validation split (train+val are fitted together)")
     parser.add_argument("--report", action="store_true")
     args = parser.parse_args()
-    if args.report:
-        print(report())
+    if args.report:  # the seeds asked (a rerun of a seed replaces its row)
+        print(report({int(s) for s in args.seeds.split(",")}))
         return
     for family in args.families.split(","):
         for dataset in args.datasets.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 spec = dataset + (f",val_fraction={args.val_fraction}" if args.val_fraction else "")
+                start = time.monotonic()
                 row = ucr_run.run_plain_cli(family, spec, seed, args.backend)
+                # The whole command (data, transform fit, ridge, training, test), where
+                # train_seconds is the fit's.
+                row["command_seconds"] = round(time.monotonic() - start, 1)
                 row["dataset"] = dataset
                 row["load_avg_1min"] = os.getloadavg()[0]
+                row["commit"] = subprocess.run(
+                    ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                    cwd=HERE).stdout.strip()
                 print(json.dumps(row), flush=True)
                 with open(OUT, "a") as f:
                     f.write(json.dumps(row) + "\n")

@@ -69,6 +69,11 @@ def describe_model(name):
         lines.append(f"ensemble: {recipe.ensemble} members by default ({recipe.source('ensemble')})"
                      f" while training examples x series length x epochs <= "
                      f"{recipe.ensemble_max_work:.2g}; --ensemble 1 trains one network.")
+    if recipe.ridge_max_examples:  # zoo/minirocket_head.py
+        lines.append(f"head: ridge solved in closed form for <= {recipe.ridge_max_examples} "
+                     "training examples (then --epochs auto is 1), logistic regression "
+                     f"trained above that ({recipe.source('ridge_max_examples')}); "
+                     "--hp head_fit=ridge|logistic chooses.")
     if spec.kind == "sequence":
         lines.append("input preparation: series_norm z-normalises each series over its valid "
                      "steps, resample_to interpolates padded series to one length; both run "

@@ -44,7 +44,8 @@ def cmd_lr_find(args):
         args.model, data.input_shape, data.num_classes, head=data.task,
         optimizer=args.optimizer, learning_rate=args.min_lr, **dict(args.hp),
     )
-    zoo.fit_to_data(net, data.train)
+    # The inputs only: no closed-form head (MiniRocket's ridge); the rate is the trained one's.
+    zoo.fit_to_data(net, data.train[0])
     result = finder.find(net, *data.train)
     lr, why = recommend_lr(result["suggestions"])
     with layout.claim(out, "lr-find", overwrite=args.overwrite):

@@ -17,7 +17,7 @@ import numpy as np
 from kzoo.callbacks._accumulate import set_accumulation
 from kzoo.callbacks.precise_bn import subset_size
 from kzoo.datasets import npy_rows
-from kzoo.runtime.errors import RunDirError
+from kzoo.runtime.errors import RunDirError, UsageError
 from kzoo.zoo import _resolve, get_spec
 
 PRECISE_BN = "Wu & Johnson 2021, Rethinking 'Batch' in BatchNorm (precise BN)"
@@ -58,7 +58,8 @@ def resolve_run(config, data, devices=1):
     with the value asked, and an `"auto"` batch size (the global batch) is
     rounded up to a multiple of it, so no full batch needs padding.
     """
-    recipe = get_spec(config.model).recipe
+    spec = get_spec(config.model)
+    recipe = spec.recipe
     arrays = isinstance(data.train, tuple)
     val_arrays = isinstance(data.val, tuple)
     if arrays:
@@ -70,7 +71,8 @@ def resolve_run(config, data, devices=1):
     res = _resolve.resolve(
         recipe, n_train=n_train, n_val=n_val,
         batch_size="auto" if config.batch_size == "max" else config.batch_size,  # the start
-        epochs=config.epochs, **_overrides(config),
+        epochs=config.epochs, head_fit=_head_fit_rule(spec, config, data, arrays),
+        **_overrides(config),
     )
     values, put = res.values, _putter(res)
     if config.lr == "auto":
@@ -116,6 +118,21 @@ def resolve_run(config, data, devices=1):
         devices=devices,
     )
     return RunPlan(run_config, data, res, recipe_schedule)
+
+
+def _head_fit_rule(spec, config, data, arrays):
+    """`n_fit -> "ridge" | "logistic"`: the family's closed-form head rule for this run
+    (None: the family has none). A stream cannot be solved on in memory."""
+    if spec.head_fit is None:
+        return None
+    hparams = {**spec.defaults, **config.hparams}
+    if not arrays:
+        if spec.head_fit(hparams, None, data.task) == "ridge":
+            raise UsageError(
+                f"{config.model}: head_fit='ridge' is solved on the whole training set in "
+                "memory, which a stream does not give; pass arrays or head_fit='logistic'.")
+        return lambda n: "logistic"
+    return lambda n: spec.head_fit(hparams, n, data.task)
 
 
 def _put_precise_bn(put, config, arrays, devices, n_fit):

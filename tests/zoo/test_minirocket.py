@@ -1,6 +1,7 @@
 """MiniRocket: the paper's kernels and dilations, the transform against a NumPy
 reference of the paper's algorithm (same features on every backend), the bias
-fit, save/load, and the fit hook of `kzoo.train`."""
+fit, save/load, the fit hook of `kzoo.train`, and the ridge head against
+scikit-learn's RidgeClassifierCV."""
 
 import itertools
 
@@ -140,8 +141,8 @@ def test_variable_length_is_refused_with_the_fix():
 def test_train_fits_the_biases_before_training(tiny_sequence):
     import kzoo
 
-    result = kzoo.train("minirocket", tiny_sequence, epochs=2, hparams={"num_features": 168},
-                        verbose=0)
+    result = kzoo.train("minirocket", tiny_sequence, epochs=2, verbose=0,
+                        hparams={"num_features": 168, "head_fit": "logistic"})
     layer = result.model.get_layer("minirocket")
     assert np.abs(keras.ops.convert_to_numpy(layer.biases)).max() > 0
     assert np.abs(keras.ops.convert_to_numpy(layer.mean)).max() > 0
@@ -155,9 +156,136 @@ def test_resumed_run_equals_the_uninterrupted_one(tiny_sequence, tmp_path):
     x, y = tiny_sequence
     data = tmp_path / "seq.npz"  # resume reloads the data by name
     np.savez(data, x_train=x, y_train=y)
-    settings = dict(hparams={"num_features": 168}, verbose=0, seed=1, batch_size=16)
+    settings = dict(hparams={"num_features": 168, "head_fit": "logistic"}, verbose=0, seed=1,
+                    batch_size=16)
     straight = kzoo.train("minirocket", str(data), epochs=4, out=tmp_path / "a", **settings)
     kzoo.train("minirocket", str(data), epochs=2, out=tmp_path / "b", **settings)
     resumed = resume(tmp_path / "b", epochs=4, verbose=0)
     for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def _separable(n, length, classes, seed):
+    rng = np.random.default_rng(seed)
+    # Unbalanced (the last class twice as often), so the intercepts differ between classes.
+    y = np.minimum(np.arange(n) % (classes + 1), classes - 1).astype("int32")
+    x = rng.normal(size=(n, length, 1)).astype("float32")
+    x[:, : length // 4, 0] += y[:, None]  # a class-dependent level early in the series
+    return x, y
+
+
+@pytest.mark.parametrize("head,classes", [("binary", 2), ("multiclass", 3)])
+def test_ridge_head_is_ridge_classifier_cv_and_survives_save_load(head, classes, tmp_path):
+    from sklearn.linear_model import RidgeClassifierCV
+
+    x, y = _separable(30, 20, classes, seed=classes)
+    x_new, _ = _separable(30, 20, classes, seed=10 + classes)
+    model = zoo.create("minirocket", input_shape=(20, 1), num_classes=classes, head=head,
+                       num_features=168)
+    assert zoo.fit_to_data(model, x, y) == ["minirocket", "head"]
+    assert not model.get_layer("head").trainable  # the solution is final
+    features = keras.ops.convert_to_numpy(model.get_layer("minirocket")(x))
+    ridge = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)).fit(features, y)
+    t = model.get_layer("head").temperature  # one positive factor: the same classes
+    assert 0.01 <= t <= 100
+    for inputs in (x, x_new):
+        probs = model.predict(inputs, verbose=0)
+        scores = t * ridge.decision_function(
+            keras.ops.convert_to_numpy(model.get_layer("minirocket")(inputs)))
+        if head == "binary":  # sigmoid of the ridge score
+            np.testing.assert_array_equal((probs[:, 0] > 0.5).astype(int), scores > 0)
+            np.testing.assert_allclose(np.log(probs / (1 - probs))[:, 0], scores, atol=2e-3)
+        else:  # softmax of the scores: log-probabilities differ by the score differences
+            np.testing.assert_array_equal(probs.argmax(axis=1), scores.argmax(axis=1))
+            logp = np.log(probs)
+            np.testing.assert_allclose(logp - logp.mean(axis=1, keepdims=True),
+                                       scores - scores.mean(axis=1, keepdims=True), atol=2e-3)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert not loaded.get_layer("head").trainable and loaded.get_layer("head").temperature == t
+    np.testing.assert_allclose(loaded.predict(x_new, verbose=0), model.predict(x_new, verbose=0),
+                               atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="NumPy only: one backend")
+def test_the_temperature_minimises_the_leave_one_out_cross_entropy():
+    from scipy.special import log_softmax
+
+    from kzoo.zoo.minirocket_head import fit_temperature
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 4, 200)
+    targets = np.where(np.eye(4)[labels] > 0, 1.0, -1.0)
+    scores = 0.3 * targets + rng.normal(scale=0.3, size=targets.shape)  # under-confident
+
+    def loss(t):
+        return -log_softmax(t * scores, axis=1)[np.arange(200), labels].mean()
+
+    t = fit_temperature(scores, targets)
+    assert t > 1 and loss(t) < loss(1.0)
+    assert loss(t) <= min(loss(t * 1.1), loss(t / 1.1)) + 1e-9
+    binary = fit_temperature(scores[:, :1], targets[:, :1])
+    assert binary > 1
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras-free rules: one backend")
+def test_head_fit_follows_the_papers_rule():
+    from kzoo.zoo import _resolve
+    from kzoo.zoo.minirocket_head import choose_head_fit
+
+    limit = zoo.get_spec("minirocket").recipe.ridge_max_examples
+    assert limit == 10_000  # angus924/minirocket: logistic regression for 10,000+
+    assert choose_head_fit("auto", head="multiclass", n=limit) == "ridge"
+    assert choose_head_fit("auto", head="multiclass", n=limit + 1) == "logistic"
+    assert choose_head_fit("auto", head="binary", depth=2, n=10) == "logistic"
+    assert choose_head_fit("auto", head="regression", n=10) == "logistic"
+    assert choose_head_fit("ridge", head="multiclass", n=limit + 1) == "ridge"
+    with pytest.raises(ValueError, match="head_fit='ridge'.*but l2=0.01 set.*head_fit='logistic'"):
+        choose_head_fit("ridge", head="multiclass", l2=0.01)
+    recipe = zoo.get_spec("minirocket").recipe
+    rule = zoo.get_spec("minirocket").head_fit
+    hp = zoo.get_spec("minirocket").defaults
+    ridge = _resolve.resolve(recipe, n_train=80, n_val=20,
+                             head_fit=lambda n: rule(hp, n, "multiclass"))
+    assert ridge.values["head_fit"] == "ridge" and ridge.values["epochs"] == 1
+    assert ridge.sources["epochs"] == "data rule"
+    mine = _resolve.resolve(recipe, n_train=80, epochs=5, head_fit=lambda n: "ridge")
+    assert mine.values["epochs"] == 5  # the user's epochs stand
+    logistic = _resolve.resolve(recipe, n_train=80, head_fit=lambda n: rule(
+        {**hp, "head_fit": "logistic"}, n, "multiclass"))
+    assert logistic.values["head_fit"] == "logistic"
+    assert logistic.values["epochs"] == recipe.epochs == 40
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the runner's hook: one backend")
+def test_plain_train_solves_the_ridge_head_and_runs_one_epoch(tiny_sequence, tmp_path):
+    import json
+
+    import kzoo
+
+    result = kzoo.train("minirocket", tiny_sequence, hparams={"num_features": 168},
+                        verbose=0, out=tmp_path / "run")
+    resolved = json.loads((tmp_path / "run" / "config.json").read_text())["resolved"]
+    assert resolved["head_fit"]["value"] == "ridge" and resolved["epochs"]["value"] == 1
+    assert result.summary["epochs_run"] == 1
+    head = result.model.get_layer("head")
+    assert not head.trainable
+    assert np.abs(keras.ops.convert_to_numpy(head.kernel)).max() > 0  # solved, not zeros
+    loaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    x = tiny_sequence[0][:8]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0),
+                               atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the tuner's fit: one backend")
+def test_a_tuning_trial_with_the_ridge_head_evaluates_it_in_one_epoch():
+    import keras_tuner as kt
+
+    x, y = _separable(24, 20, 3, seed=4)
+    for head_fit, epochs in (("auto", 1), ("logistic", 3)):
+        hm = zoo.hypermodel("minirocket", (20, 1), 3, num_features=168, head_fit=head_fit)
+        hp = kt.HyperParameters()
+        model = hm.build(hp)
+        history = hm.fit(hp, model, x, y, epochs=3, verbose=0)
+        assert len(history.history["loss"]) == epochs
+        assert model.get_layer("head").trainable == (head_fit == "logistic")
