@@ -71,7 +71,7 @@ def from_arrays(x, y, *, val=0.2, test=None, seed=0, task=None, kind=None, name=
     given = {part: (xp, encode(yp)) for part, (xp, yp) in given.items()}
     val_f = None if "val" in given else float(val)
     test_f = None if "test" in given or test is None else float(test)
-    train, val_i, test_i = _split(y, task, val_f, test_f, seed)
+    train, val_i, test_i = _split(y, task, val_f, test_f, seed, name)
     parts = {"train": (x[train], y[train])}
     parts["val"] = given["val"] if "val" in given else (x[val_i], y[val_i])
     if "test" in given:
@@ -112,29 +112,56 @@ def from_arrays(x, y, *, val=0.2, test=None, seed=0, task=None, kind=None, name=
     return ds.check()
 
 
-def _split(y, task, val_f, test_f, seed):
+def _split(y, task, val_f, test_f, seed, name="arrays"):
     """Train/val/test indices for the fractions that are not None; stratified for
-    classes when every class has enough examples, plainly shuffled otherwise."""
+    classes when every class has enough examples; else each held-out class keeps an
+    example in train (`_carve`); plainly shuffled for regression."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
-    strat = y if task != "regression" else None
-    for stratify in ((strat, None) if strat is not None else (None,)):
-        try:
-            if val_f is not None:
-                train, val, test = split_indices(len(y), val_fraction=val_f,
-                                                 test_fraction=test_f or 0.0, seed=seed,
-                                                 stratify=stratify)
-                return train, val, (test if test_f else None)
-            if test_f is not None:
-                train, test = train_test_split(idx, test_size=test_f, random_state=seed,
-                                               stratify=stratify)
-                return train, None, test
-            return idx, None, None
-        except ValueError:  # a class too small to stratify: shuffle plainly
-            if stratify is None:
-                raise
-    raise AssertionError("unreachable")
+    stratify = y if task != "regression" else None
+    try:
+        if val_f is not None:
+            train, val, test = split_indices(len(y), val_fraction=val_f,
+                                             test_fraction=test_f or 0.0, seed=seed,
+                                             stratify=stratify)
+            return train, val, (test if test_f else None)
+        if test_f is not None:
+            train, test = train_test_split(idx, test_size=test_f, random_state=seed,
+                                           stratify=stratify)
+            return train, None, test
+        return idx, None, None
+    except ValueError:  # a class too small to stratify
+        if stratify is None:
+            raise
+    rng = np.random.default_rng(seed)
+    test = _carve(y, idx, test_f, rng, "test", name) if test_f else None
+    rest = idx if test is None else np.setdiff1d(idx, test)
+    val = _carve(y, rest, val_f, rng, "validation", name) if val_f is not None else None
+    train = rest if val is None else np.setdiff1d(rest, val)
+    return train, val, test
+
+
+def _carve(y, idx, fraction, rng, part, name):
+    """About `fraction` of `idx` held out so that every held-out class keeps an
+    example in what is left: round(n_c * fraction) of each class (at most n_c - 1),
+    or, when that rounds to none, one example each from round(n * fraction) classes
+    that have two or more (52 classes of 2 examples: 21 classes give one)."""
+    held, spare = [], []
+    for c in np.unique(y[idx]):
+        members = rng.permutation(idx[y[idx] == c])
+        held.extend(members[:min(len(members) - 1, int(round(len(members) * fraction)))])
+        if len(members) >= 2:
+            spare.append(members)
+    if not held:
+        want = min(len(spare), max(1, int(round(len(idx) * fraction))))
+        held = [int(spare[i][0]) for i in rng.permutation(len(spare))[:want]]
+    if not held:
+        raise DataError(
+            f"{name}: every class has a single example, so a {part} split would take "
+            "classes out of training; give the split as a pair (x, y) of its own, or, with "
+            "kzoo.train, val_data=False to train on every example without one.")
+    return np.sort(np.asarray(held, dtype=int))
 
 
 def _describe(value):

@@ -15,7 +15,7 @@ import numpy as np
 
 from kzoo import datasets
 from kzoo.datasets._checks import check_batch
-from kzoo.runtime.errors import DataError
+from kzoo.runtime.errors import DataError, UsageError
 
 
 @dataclasses.dataclass
@@ -78,15 +78,20 @@ def prepare_data(data, *, seed=0, val_data=None, test_data=None, num_classes=Non
     Accepts a dataset spec string, a `kzoo.datasets.Dataset`, the path of an
     `.npz` or `.csv` file (`kzoo.datasets.load`), a tuple `(x, y)` of arrays
     (`kzoo.datasets.from_arrays`: a seeded 20 % validation split unless
-    `val_data` is given, standardised on train), or an iterable dataset
+    `val_data` is given; `val_data=False`: none, every example trains, as the tiny
+    protocol does, selecting by training loss), or an iterable dataset
     (`tf.data.Dataset`, `keras.utils.PyDataset`, torch `DataLoader`) yielding
     `(x, y)` batches. Files and arrays are checked by `Dataset.check()`, the
     checks of the built-in sets. Without a test split `PreparedData.test` is None.
     """
+    no_val = val_data is False
     try:
         if isinstance(data, (str, pathlib.Path)):
             data = datasets.load(str(data), seed=seed)
         arrays = isinstance(data, (tuple, list)) and len(data) == 2
+        if no_val and not (arrays and not is_iterable_dataset(data[0])):
+            raise UsageError("val_data=False (no validation split) takes (x, y) arrays; "
+                             "for a dataset name or file give its own val fraction.")
         if arrays and not is_iterable_dataset(data[0]):
             data = _from_arrays(data, seed, val_data, test_data, num_classes, task)
         if isinstance(data, datasets.Dataset):
@@ -98,7 +103,7 @@ def prepare_data(data, *, seed=0, val_data=None, test_data=None, num_classes=Non
     if isinstance(data, datasets.Dataset):
         return PreparedData(
             (data.x_train, data.y_train),
-            (data.x_val, data.y_val),
+            None if no_val else (data.x_val, data.y_val),
             (data.x_test, data.y_test) if data.has_test else None,
             data.input_shape,
             data.num_classes,
@@ -134,6 +139,8 @@ def prepare_data(data, *, seed=0, val_data=None, test_data=None, num_classes=Non
 def _from_arrays(data, seed, val_data, test_data, num_classes, task):
     """`(x, y)` as a checked `Dataset` (`kzoo.datasets.from_arrays`)."""
     x, y = (np.asarray(a) for a in data)
+    if val_data is False:  # no validation split: a placeholder row, dropped by the caller
+        val_data = (x[:1], y[:1])
     if y.ndim == 2 and y.shape[1] > 1 and task in (None, "multilabel"):
         return _multilabel(x, y, seed, val_data, test_data)
     if task in ("multiclass", "binary") and num_classes is not None and len(y):

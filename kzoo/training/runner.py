@@ -70,7 +70,9 @@ def train(
             (`has_test` is False). Defaults to `"digits-seq"`.
         callbacks: extra Keras callbacks, appended after kzoo's.
         val_data, test_data: optional `(x, y)` or iterable datasets for arrays
-            and streams.
+            and streams. `val_data=False` with `(x, y)` arrays: no validation
+            split, every example trains (selection by training loss, as the tiny
+            protocol does; for sets too small to carve one, e.g. one example a class).
         num_classes, task: needed for streaming datasets, inferred otherwise.
         **settings: any field of `TrainConfig` (epochs, batch_size, lr, out, seed,
             hparams, early_stopping, precision, overwrite, verbose, ...). Unset

@@ -26,7 +26,7 @@ import numpy as np
 
 from kzoo import rundir as layout
 from kzoo import zoo
-from kzoo.runtime.errors import UsageError
+from kzoo.runtime.errors import DataError, UsageError
 
 # Cheapest first (measured train seconds per run, benchmarks/RESULTS.md issue 28).
 SEQUENCE_FAMILIES = ("minirocket", "lite", "fcn", "resnet1d", "inception_time")
@@ -158,7 +158,7 @@ def _search(names, prepared, x, y, splits, epochs, seed, total, start, out, say)
 
     rng = random.Random(seed)
     trials, cost = [], {}  # cost: a family's seconds for one fit on the whole split
-    failures, spent = 0, {}  # spent: a family's last trial, in seconds
+    failures, spent, first_error = 0, {}, None  # spent: a family's last trial, in seconds
     queue = [(n, {}) for n in names]
     while True:
         if not queue:
@@ -180,12 +180,16 @@ def _search(names, prepared, x, y, splits, epochs, seed, total, start, out, say)
                 if fit_idx is None:  # the validation split scores the trial
                     result = kzoo.train(family, (x, y), val_data=prepared.val,
                                         test_data=prepared.val, **settings)
-                else:  # no val_data: the tiny protocol would fit the held-out fold
-                    result = kzoo.train(family, (x[fit_idx], y[fit_idx]),
+                else:  # the fold trains whole (tiny protocol), scored on the held fold
+                    result = kzoo.train(family, (x[fit_idx], y[fit_idx]), val_data=False,
                                         test_data=(x[held_idx], y[held_idx]), **settings)
-            except (ValueError, RuntimeError) as err:  # a draw the data refuses
+            except (UsageError, DataError) as err:  # kzoo's own checks: a draw the data refuses
                 say(f"auto: {family} {hparams} failed: {str(err).splitlines()[0]}")
                 failures += 1
+                if not trials and failures >= len(names):  # every family's defaults refused
+                    raise type(err)(f"--model auto: every family refused the data; the first "
+                                    f"said: {first_error or err}") from None
+                first_error = first_error or err
                 scores = []
                 break
             scores.append(result.summary.get("test_accuracy") or 0.0)

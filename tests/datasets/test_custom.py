@@ -176,3 +176,19 @@ def test_csv_label_column_by_header_first_column_or_name(tmp_path):
     ragged.write_text("0,1,2\n1,2\n")
     with pytest.raises(ValueError, match="line 2: 2 columns"):
         kzoo.datasets.load(str(ragged))
+
+
+def test_small_classes_never_leave_training_and_single_examples_are_refused():
+    """A class too small to stratify: each held-out class keeps an example in train
+    (the plain shuffle it replaced put classes in val that train never had)."""
+    x = np.random.default_rng(0).normal(size=(104, 6)).astype("float32")
+    y = np.repeat(np.arange(52), 2)  # PigCVP's shape: 52 classes of 2 examples
+    for seed in range(5):
+        ds = from_arrays(x, y, val=0.2, test=0.2, seed=seed)
+        train = set(ds.y_train.tolist())
+        assert train == set(range(52))  # every class still trains
+        assert set(ds.y_val.tolist()) <= train and set(ds.y_test.tolist()) <= train
+        assert len(ds.y_val) == 17 and len(ds.y_test) == 21  # round(n * fraction) classes
+        assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 104
+    with pytest.raises(kzoo.DataError, match="single example.*val_data=False"):
+        from_arrays(x[::2], y[::2], val=0.2)

@@ -43,6 +43,20 @@ def test_a_spent_budget_stops_after_one_trial_and_trains_the_best(npz, tmp_path,
     assert (out / "final" / "model.keras").is_file()
 
 
+def test_two_examples_a_class_folds_train_on_single_examples(tmp_path, tiny_sequence):
+    """PigCVP's shape (2 examples a class, so 2 folds of one example a class): each fold
+    trains on all of its examples with no validation split carved from it (one would
+    take its classes out of training), and is scored on the held-out fold."""
+    x, _ = tiny_sequence
+    y = np.repeat(np.arange(6), 2)
+    path = tmp_path / "pairs.npz"
+    np.savez(path, x_train=x[:12], y_train=y, x_test=x[12:24], y_test=y)
+    result = auto.tune_auto(str(path), out=tmp_path / "search", budget=0.01, epochs=1,
+                            families=("fcn",), stream=None)
+    assert len(result["trials"]) == 1 and len(result["trials"][0]["folds"]) == 2
+    assert all(0.0 <= s <= 1.0 for s in result["trials"][0]["folds"])
+
+
 def test_folds_are_stratified_and_only_for_tiny_sets():
     y = np.repeat([0, 1, 2], 4)
     k, splits = auto.folds(y, 5, 200, seed=0)
@@ -63,3 +77,26 @@ def test_bad_budgets_are_one_line_errors(tmp_path, capsys):
     assert main(["tune", "--model", "fcn", "--budget", "10m", "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--budget applies to --model auto" in err and len(err.splitlines()) == 1
+
+
+def test_every_family_refusing_the_data_stops_at_once(npz, tmp_path, monkeypatch):
+    """Not a budget spent on refusals: the first round refused by every family is one
+    error naming the first refusal; a crash (not a kzoo check) is not caught at all."""
+    import kzoo
+    from kzoo.runtime.errors import DataError
+
+    def refuse(family, *args, **kwargs):
+        raise DataError(f"{family} says no")
+
+    monkeypatch.setattr(kzoo, "train", refuse)
+    with pytest.raises(DataError, match="every family refused.*fcn says no"):
+        auto.tune_auto(str(npz), out=tmp_path / "a", budget=600, epochs=1,
+                       families=("fcn", "resnet1d"), stream=None)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(kzoo, "train", crash)
+    with pytest.raises(RuntimeError, match="a bug"):
+        auto.tune_auto(str(npz), out=tmp_path / "b", budget=600, epochs=1,
+                       families=("fcn",), stream=None)
