@@ -136,7 +136,8 @@ def tune_auto(data, *, out, budget="10m", seed=0, epochs=None, families=None, k_
         if not trials:
             raise UsageError(f"Every trial failed within the budget ({_clock(total)}); the "
                              "lines above say why. Pass --model NAME, or a larger --budget.")
-        best = max(trials, key=lambda t: (t["score"], -t["seconds"]))
+        best = max((t for t in trials if not t.get("cut")),
+                   key=lambda t: (t["score"], -t["seconds"]))
         final = _final(best, data, out, seed, epochs, total - (time.monotonic() - start),
                        cost.get(best["family"], 0.0), say, kzoo)
         record = {"best": {k2: best[k2] for k2 in ("family", "hparams", "score")},
@@ -173,9 +174,14 @@ def _search(names, prepared, x, y, splits, epochs, seed, total, start, out, say)
             break
         began, scores = time.monotonic(), []
         parts = splits or [(None, None)]
+        # Once a trial has finished, a later one stops when the budget, less the best's
+        # final training, is spent (a slow family on long series would otherwise overrun
+        # it by a whole trial); the first always finishes, so there is a candidate.
+        reserve = cost[max(trials, key=lambda t: t["score"])["family"]] if trials else 0.0
+        deadline = _deadline(start + total - reserve if trials else float("inf"))
         for i, (fit_idx, held_idx) in enumerate(parts, 1):
             settings = dict(seed=seed, verbose=0, ensemble=1, hparams=hparams,
-                            **({"epochs": epochs} if epochs else {}))
+                            callbacks=[deadline], **({"epochs": epochs} if epochs else {}))
             try:
                 if fit_idx is None:  # the validation split scores the trial
                     result = kzoo.train(family, (x, y), val_data=prepared.val,
@@ -195,10 +201,20 @@ def _search(names, prepared, x, y, splits, epochs, seed, total, start, out, say)
             scores.append(result.summary.get("test_accuracy") or 0.0)
             left = total - (time.monotonic() - start)
             say(f"auto: trial {len(trials) + 1} {family} fold {i}/{len(parts)} "
-                f"accuracy {scores[-1]:.4f} | budget left {_clock(left)}")
+                f"accuracy {scores[-1]:.4f}{' (cut at the budget)' if deadline.cut else ''} "
+                f"| budget left {_clock(left)}")
+            if deadline.cut:
+                break
         seconds = time.monotonic() - began
         if not scores:
             continue
+        if deadline.cut:  # an unfinished trial's score is not comparable: not a candidate
+            trials.append({"trial": len(trials) + 1, "family": family, "hparams": hparams,
+                           "score": float(np.mean(scores)), "folds": scores,
+                           "seconds": round(seconds, 1), "cut": True})
+            _write_trials(out, trials)
+            say(f"auto: trial {len(trials)} {family} cut at the budget: not a candidate")
+            break
         whole = seconds / len(parts) * (len(parts) / max(len(parts) - 1, 1))
         cost[family] = max(cost.get(family, 0.0), whole)
         spent[family] = seconds
@@ -212,14 +228,31 @@ def _search(names, prepared, x, y, splits, epochs, seed, total, start, out, say)
     return trials, cost
 
 
+def _deadline(at):
+    """A Keras callback that stops training at `at` (time.monotonic()); `.cut` says it
+    did. Built on call: this module imports no Keras (the CLI's parser loads it)."""
+    import keras
+
+    class Deadline(keras.callbacks.Callback):
+        cut = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.monotonic() >= at:
+                self.cut = True
+                self.model.stop_training = True
+
+    return Deadline()
+
+
 def _write_trials(out, trials):
     path = out / "trials.csv"
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["trial", "family", "hparams", "score", "folds", "seconds"])
+        writer.writerow(["trial", "family", "hparams", "score", "folds", "seconds", "cut"])
         for t in trials:
             writer.writerow([t["trial"], t["family"], json.dumps(t["hparams"]), t["score"],
-                             " ".join(f"{s:.4f}" for s in t["folds"]), t["seconds"]])
+                             " ".join(f"{s:.4f}" for s in t["folds"]), t["seconds"],
+                             int(t.get("cut", False))])
 
 
 def _final(best, data, out, seed, epochs, left, cost, say, kzoo):

@@ -100,3 +100,33 @@ def test_every_family_refusing_the_data_stops_at_once(npz, tmp_path, monkeypatch
     with pytest.raises(RuntimeError, match="a bug"):
         auto.tune_auto(str(npz), out=tmp_path / "b", budget=600, epochs=1,
                        families=("fcn",), stream=None)
+
+
+def test_a_trial_running_past_the_budget_is_cut_and_not_chosen(npz, tmp_path, capsys,
+                                                               monkeypatch):
+    """On a clock the test moves: fcn's folds take 1 s each, so 2 s are kept for its
+    final training; resnet1d starts at 2 s of a 10 s budget and is still training at
+    9 s, past the 8 s left to trials: it stops there, is recorded as cut and is not a
+    candidate, and the search ends with fcn's final training."""
+    import types
+
+    import kzoo
+
+    clock, real = [0.0], kzoo.train
+    monkeypatch.setattr(auto, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def timed(family, *args, **kwargs):
+        clock[0] += 1.0 if family == "fcn" else 7.0
+        return real(family, *args, **kwargs)
+
+    monkeypatch.setattr(kzoo, "train", timed)
+    out = tmp_path / "search"
+    result = auto.tune_auto(str(npz), out=out, budget=10, epochs=2, k_max=2,
+                            families=("fcn", "resnet1d"), stream=None)
+    trials = result["trials"]
+    assert [(t["family"], bool(t.get("cut"))) for t in trials] == [("fcn", False),
+                                                                    ("resnet1d", True)]
+    assert len(trials[1]["folds"]) == 1  # its second fold never started
+    assert result["best"]["family"] == "fcn"
+    assert [r["cut"] for r in csv.DictReader(open(out / "trials.csv"))] == ["0", "1"]
+    assert "cut at the budget" in capsys.readouterr().out
