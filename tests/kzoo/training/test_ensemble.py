@@ -61,8 +61,12 @@ def test_the_saved_model_is_the_mean_of_its_members(run, data):
     np.testing.assert_allclose(saved, np.mean(members, axis=0), atol=1e-6)
     summary = json.loads((out / layout.SUMMARY_FILE).read_text())
     x_test, y_test = prepare_data(str(data[0]), seed=0).test  # standardised as trained
-    right = _predict(out / layout.MODEL_FILE, x_test).argmax(-1) == y_test
-    assert summary["test_accuracy"] == pytest.approx(np.mean(right), abs=1e-6)
+    probs = _predict(out / layout.MODEL_FILE, x_test)
+    assert summary["test_accuracy"] == pytest.approx(np.mean(probs.argmax(-1) == y_test),
+                                                     abs=1e-6)
+    # Scored member by member (memory), the loss is Keras' on the averaged probabilities.
+    loss = keras.losses.sparse_categorical_crossentropy(y_test, probs)
+    assert summary["test_loss"] == pytest.approx(float(np.mean(loss)), rel=1e-4)
     assert [m["init_seed"] for m in summary["members"]] == [0, 1]
     assert all("test_accuracy" in m for m in summary["members"])
     assert summary["status"] == "completed" and summary["ensemble"]["members"] == 2
