@@ -65,7 +65,7 @@ def test_the_saved_model_is_the_mean_of_its_members(run, data):
     assert summary["test_accuracy"] == pytest.approx(np.mean(probs.argmax(-1) == y_test),
                                                      abs=1e-6)
     # Scored member by member (memory), the loss is Keras' on the averaged probabilities.
-    loss = keras.losses.sparse_categorical_crossentropy(y_test, probs)
+    loss = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(y_test, probs))
     assert summary["test_loss"] == pytest.approx(float(np.mean(loss)), rel=1e-4)
     assert [m["init_seed"] for m in summary["members"]] == [0, 1]
     assert all("test_accuracy" in m for m in summary["members"])
