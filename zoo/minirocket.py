@@ -49,6 +49,7 @@ import numpy as np
 from keras import ops
 
 from kzoo.runtime.errors import DataError
+from kzoo.zoo import minirocket_kernels as kernels
 from kzoo.zoo._registry import check_range, output_units, register_model
 from kzoo.zoo.layers import regularizer, sequence_input
 from kzoo.zoo.minirocket_head import LinearHead, choose_head_fit
@@ -60,6 +61,7 @@ from kzoo.zoo.minirocket_kernels import (
     fit_biases,
     fit_dilations,
     kernel_weights,
+    time_weights,
 )
 
 
@@ -133,41 +135,45 @@ class MiniRocketFeatures(keras.layers.Layer):
         x = ops.pad(ops.cast(x, "float32"), [[0, 0], [pad, pad], [0, 0]])
         return ops.conv(x, kernel, strides=1, padding="valid", dilation_rate=dilation)
 
-    def _time_weights(self, index, dilation):
-        """(steps, 84): each kernel's averaging weights over time. Padded pairs average
-        every step; unpadded ones only the steps where the whole kernel lies inside
-        the series (all pairs are padded when no step is)."""
-        pad = (KERNEL_LENGTH - 1) // 2 * dilation
-        weights = np.full((self.length, NUM_KERNELS), 1.0 / self.length, dtype="float32")
-        inner = self.length - 2 * pad
-        if inner > 0:
-            unpadded = (index + np.arange(NUM_KERNELS)) % 2 == 1
-            weights[:, unpadded] = 0.0
-            weights[pad:self.length - pad, unpadded] = 1.0 / inner
-        return weights
-
     def raw_features(self, x):
-        """The PPV features before standardisation, `(batch, features)`."""
+        """The PPV features before standardisation, `(batch, features)`.
+
+        Computed `chunk_size(x)` examples at a time (`keras.ops.map` over chunks):
+        no backend fuses the comparison of every convolution output with its
+        biases into the sum over time, so a whole batch would hold
+        `batch x steps x features` comparisons at once (20 GB for 256 series of
+        length 2,000 on jax's CPU); a chunk holds at most `minirocket_kernels.CHUNK_BYTES` of them,
+        which is also faster on a CPU (they stay in cache).
+        """
+        chunk = self.chunk_size(x)
+        batch = x.shape[0]
+        if batch is not None and batch <= chunk:
+            return self._ppv(x)
+        batch = ops.shape(x)[0]
+        padded = ops.pad(x, [[0, (chunk - batch % chunk) % chunk], [0, 0], [0, 0]])
+        chunks = ops.reshape(padded, (-1, chunk, self.length, self.channels))
+        features = ops.reshape(ops.map(self._ppv, chunks), (-1, self.total))
+        return features[:batch]
+
+    def chunk_size(self, x):
+        """Examples per chunk: `minirocket_kernels.CHUNK_BYTES` of comparisons for the widest
+        dilation (32 MB on a CPU, 1 GB on an accelerator, where parallel work
+        counts more than cache)."""
+        budget = kernels.CHUNK_BYTES * (32 if kernels.on_accelerator(x) else 1)
+        per_example = self.length * NUM_KERNELS * int(self.per_dilation.max()) * 4
+        return max(1, budget // per_example)
+
+    def _ppv(self, x):
         features, start = [], 0
-        eager = keras.backend.backend() == "torch"
         for index, dilation in enumerate(int(d) for d in self.dilations):
             conv = self.convolve(x, index)
             count = int(self.per_dilation[index])
-            weights = ops.convert_to_tensor(self._time_weights(index, dilation))
+            weights = ops.convert_to_tensor(time_weights(self.length, index, dilation))
             biases = ops.reshape(
                 self.biases[start:start + NUM_KERNELS * count], (NUM_KERNELS, count))
-            # XLA fuses the comparison into the sum; eager torch materialises the
-            # (batch, steps, 84, count) comparison, so past 256 MB it goes column by column.
-            if not eager or (x.shape[0] or 1) * self.length * NUM_KERNELS * count * 4 < 2**28:
-                ppv = ops.cast(conv[..., None] > biases, "float32") * weights[..., None]
-                part = ops.sum(ppv, axis=1)
-            else:
-                part = ops.stack([
-                    ops.sum(ops.cast(conv > biases[:, j], "float32") * weights, axis=1)
-                    for j in range(count)
-                ], axis=-1)
+            ppv = ops.cast(conv[..., None] > biases, "float32") * weights[..., None]
             # Feature order as in the paper: dilation, then kernel, then quantile.
-            features.append(ops.reshape(part, (-1, NUM_KERNELS * count)))
+            features.append(ops.reshape(ops.sum(ppv, axis=1), (-1, NUM_KERNELS * count)))
             start += NUM_KERNELS * count
         return ops.concatenate(features, axis=-1)
 

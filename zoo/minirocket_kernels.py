@@ -98,3 +98,42 @@ def compiled(fn):
 
         return tf.function(fn, reduce_retracing=True)
     return fn
+
+
+def time_weights(length, index, dilation):
+    """(steps, 84): each kernel's averaging weights over time. Padded pairs average
+    every step; unpadded ones only the steps where the whole kernel lies inside
+    the series (all pairs are padded when no step is)."""
+    pad = (KERNEL_LENGTH - 1) // 2 * dilation
+    weights = np.full((length, NUM_KERNELS), 1.0 / length, dtype="float32")
+    inner = length - 2 * pad
+    if inner > 0:
+        unpadded = (index + np.arange(NUM_KERNELS)) % 2 == 1
+        weights[:, unpadded] = 0.0
+        weights[pad:length - pad, unpadded] = 1.0 / inner
+    return weights
+
+
+# Comparisons one chunk of `raw_features` may hold on a CPU (x32 on an accelerator).
+CHUNK_BYTES = 2**25
+
+
+def on_accelerator(x):
+    """Whether `x` is computed on a GPU or TPU (the backend's default device)."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        device = getattr(x, "device", None)
+        if device is not None and not isinstance(device, str):
+            return device.type != "cpu"
+        import torch  # Keras' torch backend puts new tensors on CUDA when it has it
+
+        return torch.cuda.is_available()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    return False

@@ -91,6 +91,33 @@ def test_transform_matches_the_numpy_reference(channels):
         assert used.min() >= 1 and used.max() <= channels and used.std() > 0
 
 
+def test_the_transform_goes_chunk_by_chunk_with_the_same_features(monkeypatch):
+    # A batch of 256 series of length 2,000 held 20 GB of comparisons at once on jax's
+    # CPU; the transform now goes a bounded chunk of examples at a time. Chunks of 2
+    # over 7 series (the last chunk padded), eagerly, compiled, and in predict.
+    rng = np.random.default_rng(2)
+    x = (rng.integers(-16, 17, size=(7, 40, 2)) / 8).astype("float32")
+    layer = mr.MiniRocketFeatures(num_features=840, seed=3, standardize=False)
+    layer.adapt(x)
+    expected = _reference_features(x, layer)
+    per_example = 40 * kernels.NUM_KERNELS * int(layer.per_dilation.max()) * 4
+    monkeypatch.setattr(kernels, "CHUNK_BYTES", 2 * per_example)
+    monkeypatch.setattr(kernels, "on_accelerator", lambda x: False)
+    assert layer.chunk_size(x) == 2
+    calls = []
+    ppv = layer._ppv
+    monkeypatch.setattr(layer, "_ppv", lambda chunk: calls.append(chunk.shape[0]) or ppv(chunk))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, atol=1e-6)
+    assert set(calls) == {2}
+    transform = kernels.compiled(layer.raw_features)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(transform(keras.ops.convert_to_tensor(x))), expected,
+        atol=1e-6)
+    inputs = keras.Input((40, 2))
+    model = keras.Model(inputs, layer(inputs))
+    np.testing.assert_allclose(model.predict(x, batch_size=5, verbose=0), expected, atol=1e-6)
+
+
 def test_biases_are_quantiles_of_one_random_example_per_pair():
     rng = np.random.default_rng(1)
     x = (rng.integers(-16, 17, size=(5, 40, 1)) / 8).astype("float32")
