@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 
 from kzoo.runtime.checks import is_number
-from kzoo.runtime.errors import UsageError
+from kzoo.runtime.errors import DataError, UsageError
 
 _LOADERS: dict = {}
 # `load`'s reader of .npz/.csv files: `kzoo.datasets.data_files.load_file`, which registers
@@ -224,6 +224,31 @@ def split_indices(n, *, val_fraction, test_fraction, seed, stratify=None):
     val_share = val_fraction / (1.0 - test_fraction)
     train, val = train_test_split(rest, test_size=val_share, random_state=seed, stratify=strat_rest)
     return train, val, test
+
+
+def carve_per_class(y, idx, fraction, rng, *, what, fix):
+    """Held-out indices: about `fraction` of `idx`, so that every held-out class keeps
+    an example in what is left. Per class (in label order) a seeded permutation gives
+    round(n_c * fraction) of it (at most n_c - 1); when that rounds to none in every
+    class, one example each from round(n * fraction) of the classes that have two or
+    more (PigCVP's 52 classes of 2: 21 classes give one). The `ucr:` splits and the
+    small-class fallback of `from_arrays` both come from here, so one seed gives one
+    split. Raises `DataError` naming `what` and `fix` when every class has one example.
+    """
+    held, spare = [], []
+    for c in np.unique(y[idx]):
+        members = idx[y[idx] == c]
+        shuffled = rng.permutation(members)
+        held.extend(shuffled[:min(len(members) - 1, int(round(len(members) * fraction)))])
+        if len(members) >= 2:
+            spare.append(members)
+    if not held:
+        want = min(len(spare), max(1, int(round(len(idx) * fraction))))
+        held = [int(rng.choice(spare[i])) for i in rng.permutation(len(spare))[:want]]
+    if not held:
+        raise DataError(f"{what}: every class has a single example, so no split can be "
+                        f"carved without taking classes out of training; {fix}")
+    return np.sort(np.asarray(held, dtype=int))
 
 
 def standardize(x_train, *others, axis=0):

@@ -13,7 +13,7 @@ and `Dataset.check()`. A test split is never carved silently: without one
 
 import numpy as np
 
-from kzoo.datasets._base import Dataset, split_indices, standardize
+from kzoo.datasets._base import Dataset, carve_per_class, split_indices, standardize
 from kzoo.runtime.errors import DataError, UsageError
 
 TASKS = ("classification", "multiclass", "binary", "regression")
@@ -115,7 +115,7 @@ def from_arrays(x, y, *, val=0.2, test=None, seed=0, task=None, kind=None, name=
 def _split(y, task, val_f, test_f, seed, name="arrays"):
     """Train/val/test indices for the fractions that are not None; stratified for
     classes when every class has enough examples; else each held-out class keeps an
-    example in train (`_carve`); plainly shuffled for regression."""
+    example in train (`carve_per_class`); plainly shuffled for regression."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
@@ -135,33 +135,15 @@ def _split(y, task, val_f, test_f, seed, name="arrays"):
         if stratify is None:
             raise
     rng = np.random.default_rng(seed)
-    test = _carve(y, idx, test_f, rng, "test", name) if test_f else None
+    fix = ("give the split as a pair (x, y) of its own, or, with kzoo.train, "
+           "val_data=False to train on every example without one.")
+    test = (carve_per_class(y, idx, test_f, rng, what=f"{name}: test split", fix=fix)
+            if test_f else None)
     rest = idx if test is None else np.setdiff1d(idx, test)
-    val = _carve(y, rest, val_f, rng, "validation", name) if val_f is not None else None
+    val = (carve_per_class(y, rest, val_f, rng, what=f"{name}: validation split", fix=fix)
+           if val_f is not None else None)
     train = rest if val is None else np.setdiff1d(rest, val)
     return train, val, test
-
-
-def _carve(y, idx, fraction, rng, part, name):
-    """About `fraction` of `idx` held out so that every held-out class keeps an
-    example in what is left: round(n_c * fraction) of each class (at most n_c - 1),
-    or, when that rounds to none, one example each from round(n * fraction) classes
-    that have two or more (52 classes of 2 examples: 21 classes give one)."""
-    held, spare = [], []
-    for c in np.unique(y[idx]):
-        members = rng.permutation(idx[y[idx] == c])
-        held.extend(members[:min(len(members) - 1, int(round(len(members) * fraction)))])
-        if len(members) >= 2:
-            spare.append(members)
-    if not held:
-        want = min(len(spare), max(1, int(round(len(idx) * fraction))))
-        held = [int(spare[i][0]) for i in rng.permutation(len(spare))[:want]]
-    if not held:
-        raise DataError(
-            f"{name}: every class has a single example, so a {part} split would take "
-            "classes out of training; give the split as a pair (x, y) of its own, or, with "
-            "kzoo.train, val_data=False to train on every example without one.")
-    return np.sort(np.asarray(held, dtype=int))
 
 
 def _describe(value):

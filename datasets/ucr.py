@@ -35,7 +35,7 @@ import pathlib
 
 import numpy as np
 
-from kzoo.datasets._base import Dataset, register_dataset
+from kzoo.datasets._base import Dataset, carve_per_class, register_dataset
 from kzoo.datasets.ucr_download import MIRRORS, download, read_checksums, verify_files
 from kzoo.runtime.errors import DataError, UsageError
 
@@ -254,25 +254,12 @@ def split_archive(data, name, seed, val_fraction):
     """A `Dataset` from `load_ucr`'s dict: the archive's test split kept, a stratified
     `val_fraction` of its train split (seeded) as validation."""
     x, y = data["x_train"], data["y_train"]
-    rng = np.random.default_rng(seed)
-    val = []
-    for c in np.unique(y):  # stratified; at least one per class stays in train
-        members = rng.permutation(np.flatnonzero(y == c))
-        take = min(len(members) - 1, int(round(len(members) * val_fraction)))
-        val.extend(members[:take].tolist())
-    if not val:
-        # Too few examples per class to round to one (PigCVP: 2 a class, 0.2 * 2 -> 0):
-        # one example each from round(n * val_fraction) classes that keep one in train.
-        spare = [c for c in np.unique(y) if (y == c).sum() >= 2]
-        want = min(len(spare), max(1, int(round(len(y) * val_fraction))))
-        for c in rng.permutation(spare)[:want]:
-            val.append(int(rng.choice(np.flatnonzero(y == c))))
-    if not val:
-        raise UsageError(
-            f"{name}: no validation example can be carved from its train split (every "
-            "class has a single training example); give a validation split of your own "
-            "as an .npz (x_val, y_val).")
-    val = np.sort(np.asarray(val, dtype=int))
+    # Stratified; at least one per class stays in train; PigCVP (2 a class, 0.2 * 2
+    # rounds to 0): one example each from round(n * val_fraction) classes.
+    val = carve_per_class(
+        y, np.arange(len(y)), val_fraction, np.random.default_rng(seed),
+        what=f"{name}: validation split of the train split",
+        fix="give a validation split of your own as an .npz (x_val, y_val).")
     train = np.setdiff1d(np.arange(len(y)), val)
     info = {**data["info"], "seed": seed, "val_fraction": val_fraction}
     return Dataset(

@@ -10,6 +10,7 @@ import pytest
 
 import kzoo.datasets
 from kzoo.datasets.ucr import TsFormatError, load_ucr, parse_ts
+from kzoo.runtime.errors import DataError
 
 SHAPES = {  # name: (n_train, n_test, steps, channels, classes)
     "GunPoint": (50, 150, 150, 1, 2),
@@ -70,6 +71,28 @@ def test_two_examples_a_class_still_carve_a_validation_split():
     again = split_archive(data, "ucr:Toy", 0, 0.2)
     np.testing.assert_array_equal(ds.x_val, again.x_val)
     assert not np.isin(ds.x_val.ravel(), ds.x_train.ravel()).any()
+
+
+def test_the_split_rule_is_the_one_from_arrays_uses_and_its_draws_are_pinned():
+    # One rule (kzoo.datasets._base.carve_per_class) for `ucr:` splits and the small-class
+    # fallback of from_arrays. The draws are pinned to those the seed tables in
+    # benchmarks/RESULTS.md were measured on (split_archive before the rule moved):
+    # per class a permutation, then for 2-a-class sets one example from chosen classes.
+    from kzoo.datasets._base import carve_per_class
+    from kzoo.datasets.ucr import split_archive
+
+    for counts, val in (([6, 4, 3, 2, 5], [3, 7, 10, 18]), ([2] * 6, [3, 9])):
+        y = np.repeat(np.arange(len(counts)), counts)
+        data = {"x_train": np.arange(len(y), dtype="float32").reshape(-1, 1, 1),
+                "y_train": y, "x_test": np.zeros((1, 1, 1), "float32"),
+                "y_test": np.zeros(1, int), "classes": [str(c) for c in range(len(counts))],
+                "info": {}}
+        assert split_archive(data, "ucr:Toy", 0, 0.2).x_val.ravel().tolist() == val
+        held = carve_per_class(y, np.arange(len(y)), 0.2, np.random.default_rng(0),
+                               what="toy", fix="")
+        assert held.tolist() == val
+    with pytest.raises(DataError, match=r"ucr:Toy: validation split.*single example.*x_val"):
+        split_archive({**data, "y_train": np.arange(12)}, "ucr:Toy", 0, 0.2)
 
 
 def _write(tmp_path, text, name="bad.ts"):
