@@ -14,7 +14,6 @@ accuracy it was kept on, training accuracy per epoch, wall time, load.
 import argparse
 import contextlib
 import json
-import os
 import sys
 import time
 from collections import defaultdict
@@ -24,7 +23,7 @@ from unittest import mock
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bn_seeds import STRESS, stress_data  # noqa: E402
+from bn_seeds import STRESS, result_row, stress_data  # noqa: E402
 
 MODES = ("off-unguarded", "off-guarded", "on")
 # Rows of mode "off-guarded-keep-last" in bn_guard.jsonl ran the guard's first version
@@ -52,14 +51,12 @@ def run_one(family, seed, mode, case="stress"):
     s, h = result.summary, result.history
     kept = s["selected_epoch"]
     guard = s["selection"].get("settle_guard")
-    return {"family": family, "case": case, "seed": seed, "mode": mode, "backend": s["backend"],
-            "test_accuracy": s.get("test_accuracy"), "kept_epoch": kept,
-            "kept_val_accuracy": round(h["val_accuracy"][kept - 1], 4),
-            "train_accuracy": [round(v, 3) for v in h["accuracy"]],
-            "guard_from_epoch": guard and guard["from_epoch"],
-            "guard_acted": guard and guard["acted"],
-            "diagnosis": [f["kind"] for f in s["diagnosis"]],
-            "wall_s": round(time.perf_counter() - start, 1), "load": os.getloadavg()[0]}
+    row = {"family": family, "case": case, "seed": seed, "mode": mode,
+           "kept_val_accuracy": round(h["val_accuracy"][kept - 1], 4),
+           "train_accuracy": [round(v, 3) for v in h["accuracy"]],
+           "guard_from_epoch": guard and guard["from_epoch"],
+           "guard_acted": guard and guard["acted"]}
+    return {**row, **result_row(result, start)}
 
 
 def summary(path):

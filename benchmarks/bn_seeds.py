@@ -47,7 +47,13 @@ def run_one(family, data, seed, precise, ensemble=None):
     s = result.summary
     return {"family": family, "data": data, "seed": seed, "precise_bn": precise,
             "members": ((s.get("resolved") or {}).get("ensemble") or {}).get("value", 1),
-            "backend": s["backend"], "test_accuracy": s.get("test_accuracy"),
+            **result_row(result, start)}
+
+
+def result_row(result, start):
+    """The fields every row of this benchmark and bn_guard.py records about one run."""
+    s = result.summary
+    return {"backend": s["backend"], "test_accuracy": s.get("test_accuracy"),
             "kept_epoch": s["selected_epoch"], "epochs_run": s["epochs_run"],
             "diagnosis": [f["kind"] for f in s["diagnosis"]],
             "wall_s": round(time.perf_counter() - start, 1), "load": os.getloadavg()[0]}
