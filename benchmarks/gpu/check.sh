@@ -25,7 +25,8 @@
 # It installs .whl/*.whl into /tmp/site and runs everything from outside the checkout (so
 # the installed kzoo, not the source folders, is imported).
 #
-# Dry run on a CPU (no install: the current python; tiny shapes, 1 round, a few tests):
+# Dry run on a CPU (the current python with kzoo's wheel built from the checkout; tiny
+# shapes, 1 round, a few tests):
 #   KZOO_GPU_CHECK_DRY=1 PY=.venv/bin/python OUT=/tmp/check bash benchmarks/gpu/check.sh
 # Knobs: KZOO_CHECK_BUDGET (seconds, default 540), STEPS (40), ROUNDS (9).
 set -uo pipefail
@@ -64,6 +65,12 @@ if [ "$DRY" = 1 ]; then
   case $PY in /*) ;; */*) PY=$PWD/$PY ;; esac  # absolute, venv kept (no symlink resolving)
   STEPS=3 ROUNDS=1
   DEVICE=cpu
+  # kzoo from its wheel, as on the GPU: from outside the checkout an editable install
+  # loses `kzoo` to the tests' folder tests/kzoo (a namespace package on pytest's path).
+  phase wheel 180 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/whl" "$ROOT"
+  phase install 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target "$WORK/site" "$WORK"/whl/*.whl
+  export PYTHONPATH=$WORK/site
   TESTS=("$ROOT/tests/zoo/test_torch_rnn_layout.py" "$ROOT/tests/callbacks/test_gradient_cost.py")
   SELECT=(-m "device and not slow" -k "contiguous_weights_in or 10-True")
   TRAIN_FLAGS=(--epochs 1)
