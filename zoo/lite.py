@@ -20,14 +20,17 @@ it has about 2 % of InceptionTime's parameters. LITETime is five LITE
 networks whose probabilities are averaged.
 
 The hand-crafted filters are one Keras `Conv1D` with `trainable=False`
-whose kernel is set when the model is built; it is an ordinary weight, so
-the model saves, loads and runs on every backend without kzoo (unless
-`masking`, which pools with a kzoo layer).
+whose kernel is set when the model is built; it is an ordinary weight. The
+separable layers are kzoo's `SeparableConv1D` (`zoo/_depthwise.py`: Keras'
+layer, with a depthwise part that jax's CPU backend runs several times
+faster), so with `depth > 1` (the default) the `.keras` file needs
+`import kzoo.zoo` before loading, as does `masking` (kzoo's pooling).
 """
 
 import keras
 import numpy as np
 
+from kzoo.zoo._depthwise import SeparableConv1D
 from kzoo.zoo._registry import check_range, register_model
 from kzoo.zoo.layers import (
     batch_norm,
@@ -103,7 +106,7 @@ def _handcrafted(x, name):
     "lite",
     space=space,
     kind="sequence",
-    needs_kzoo=needs_kzoo_pooling,
+    needs_kzoo=lambda hp: hp["depth"] > 1 or needs_kzoo_pooling(hp),
     description="LITE: multiplexing + hand-crafted filters, dilated depthwise-separable convs.",
     reference="Ismail-Fawaz et al. 2023, 'LITE: Light Inception with boosTing tEchniques "
     "for Time Series Classification' (DSAA); MSD-IRIMAS/LITE",
@@ -172,7 +175,7 @@ def lite(
         x = batch_norm("multiplex_bn")(x)
         x = keras.layers.Activation("relu", name="multiplex_act")(x)
         for i in range(depth - 1):
-            x = keras.layers.SeparableConv1D(
+            x = SeparableConv1D(
                 filters, max(1, kernel_size // 2 // 2**i), padding="same",
                 dilation_rate=2 ** (i + 1) if dilation else 1, use_bias=False,
                 depthwise_regularizer=reg, pointwise_regularizer=reg, name=f"separable_{i}",
