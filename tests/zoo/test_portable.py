@@ -25,6 +25,7 @@ VARIANTS = [
     ("lstm", {"pooling": "attention"}),
     ("gru", {"pooling": "mean"}),
     ("lstm_fcn", {"masking": True, "dimension_shuffle": False}),
+    ("lite", {"depth": 1}),  # no separable layer: Keras' layers only
 ]
 
 
