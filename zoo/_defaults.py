@@ -60,6 +60,8 @@ class TrainRecipe:
             (0: never stop early; the selected weights are restored anyway).
         tiny_threshold: below this many training examples (train + val), train
             on the whole training data and select by training loss.
+        tiny_lr: the learning rate below `tiny_threshold`, where the epoch budget
+            is all a run gets (None: `lr` everywhere).
         batchnorm: the family normalises with BatchNormalization, so the run
             needs enough steps for its moving statistics (module docstring).
         ensemble: members of the published ensemble the family trains by default
@@ -87,6 +89,7 @@ class TrainRecipe:
     selection: str = "val_loss"
     patience: int = 0
     tiny_threshold: int = 200
+    tiny_lr: float | None = None
     batchnorm: bool = False
     ensemble: int = 1
     ensemble_max_work: float = 0.0
@@ -98,6 +101,8 @@ class TrainRecipe:
             raise UsageError(f"selection must be one of {SELECTIONS}, got {self.selection!r}.")
         if self.schedule not in SCHEDULES:
             raise UsageError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
+        if self.tiny_lr is not None and not self.tiny_lr > 0:
+            raise UsageError(f"tiny_lr must be positive or None, got {self.tiny_lr!r}.")
         if not 1 <= self.batch_min <= self.batch_max:
             raise UsageError(
                 f"need 1 <= batch_min <= batch_max, got {self.batch_min}, {self.batch_max}."
@@ -158,6 +163,13 @@ def _ensemble_of_5(source):
         "ensemble": source, "ensemble_max_work": "kzoo: training time, see ENSEMBLE_MAX_WORK"})
 
 
+def _lite_ensemble():
+    changes = _ensemble_of_5(f"LITETime, {LITE_2023}")
+    changes["sources"]["tiny_lr"] = (f"measured in kzoo: the shared UCR sets, 5 seeds (issue 31); "
+                                     f"{LITE_2023} train 1500 epochs at 1e-3")
+    return changes
+
+
 # RNNs: Adam with global-norm clipping (Pascanu et al. 2013), batch 32
 # (keras-io), enough epochs to converge on digits-seq. The recipe was chosen
 # on validation accuracy (digits-seq, jax, seeds 0-4, mean at the kept epoch),
@@ -181,9 +193,18 @@ RECIPES = {
     "inception_time": _ucr(150, f"1/10 of InceptionTime's 1500 ({INCEPTION_2020})",
                            **_ensemble_of_5(INCEPTION_2020)),
     # LITE's reference trains as InceptionTime (Adam 1e-3, ReduceLROnPlateau on the
-    # loss, the lowest-loss epoch) with batch 64 and 1500 epochs.
-    "lite": _ucr(150, f"1/10 of LITE's 1500 ({LITE_2023})", batch_max=64,
-                 **_ensemble_of_5(f"LITETime, {LITE_2023}")),
+    # loss, the lowest-loss epoch) with batch 64 and 1500 epochs. On a tiny set the
+    # budget is all a run gets (no validation to stop on), and at 1/10 of the published
+    # epochs Adam at 1e-3 leaves LITE (2 % of InceptionTime's weights) far from fitting
+    # a many-class one: PigCVP (52 classes, 104 series) ended at 61-75 % training
+    # accuracy and 23-58 % test accuracy over seeds 0-4. At 1e-2 its loss falls ~3x
+    # faster and the plateau rule anneals the rate once it stalls: PigCVP 86.1-89.9 %
+    # over seeds 0-4, the five other tiny shared sets within their seed spread (jax;
+    # issue 31; benchmarks/RESULTS.md, "LITE's rate on tiny sets"). On JapaneseVowels
+    # (270 series, the holdout protocol) 1e-2 lost 1.3 points, so sets of
+    # tiny_threshold or more keep the published 1e-3.
+    "lite": _ucr(150, f"1/10 of LITE's 1500 ({LITE_2023})", batch_max=64, tiny_lr=1e-2,
+                 **_lite_ensemble()),
     "lstm_fcn": _ucr(200, f"1/10 of LSTM-FCN's 2000 ({KARIM_2018})"),
     # No published UCR budget: the harness's 150, at Bai et al.'s Adam 2e-3 would be
     # untested here, so the UCR optimizer is kept.

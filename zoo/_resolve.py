@@ -27,6 +27,8 @@ The data rules:
   al. 2019); otherwise hold out the validation split and keep the epoch with
   the lowest validation loss. The threshold comes from the experiment in
   `benchmarks/ucr/protocol.md`.
+- learning rate: on a tiny set the recipe's `tiny_lr` when it has one (LITE:
+  the whole budget must fit the set, issue 31), unless the user set `lr`.
 """
 
 import dataclasses
@@ -126,6 +128,10 @@ def resolve(recipe, *, n_train, n_val=0, batch_size="auto", epochs="auto", head_
             if sources["patience"] != "user":
                 put("patience", 0, "data rule", "the full epoch budget, as published")
         n_fit = total
+        if tiny and values["tiny_lr"] is not None and sources["lr"] != "user":
+            put("lr", values["tiny_lr"], "data rule",
+                f"{total} training examples < tiny_threshold={values['tiny_threshold']}: the "
+                f"recipe's tiny_lr ({recipe.source('tiny_lr')})")
     else:
         put("protocol", "holdout", "data rule",
             f"{total} training examples >= tiny_threshold={values['tiny_threshold']}: hold "

@@ -65,6 +65,10 @@ def describe_model(name):
               if f.name != "sources"}
     lines.append("training recipe (zoo/_defaults.py; kzoo train's auto settings):")
     lines.append("  " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+    if recipe.tiny_lr is not None:  # zoo/_resolve.py
+        lines.append(f"learning rate: {recipe.tiny_lr:g} below {recipe.tiny_threshold} training "
+                     f"examples, where the epoch budget is all a run gets "
+                     f"({recipe.source('tiny_lr')}); {recipe.lr:g} otherwise.")
     if recipe.ensemble > 1:  # kzoo/training/ensemble.py
         lines.append(f"ensemble: {recipe.ensemble} members by default ({recipe.source('ensemble')})"
                      f" while training examples x series length x epochs <= "

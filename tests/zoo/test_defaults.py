@@ -80,6 +80,20 @@ def test_user_selection_survives_the_tiny_protocol():
     assert r.values["selection"] == "last" and r.sources["selection"] == "user"
 
 
+def test_lite_takes_its_tiny_rate_only_on_tiny_sets():
+    # Issue 31: at 1e-3 LITE's 150 epochs left PigCVP (104 series) unfitted.
+    lite = zoo.get_spec("lite").recipe
+    tiny = resolve(lite, n_train=84, n_val=20)  # PigCVP
+    assert tiny.values["lr"] == lite.tiny_lr == 1e-2 and tiny.sources["lr"] == "data rule"
+    assert "tiny_threshold" in tiny.notes["lr"] and "issue 31" in tiny.notes["lr"]
+    held_out = resolve(lite, n_train=216, n_val=54)  # JapaneseVowels
+    assert held_out.values["lr"] == 1e-3 and held_out.sources["lr"] == "recipe"
+    user = resolve(lite, n_train=84, n_val=20, lr=3e-3)
+    assert user.values["lr"] == 3e-3 and user.sources["lr"] == "user"
+    fcn = resolve(zoo.get_spec("fcn").recipe, n_train=84, n_val=20)
+    assert fcn.values["lr"] == 1e-3 and fcn.sources["lr"] == "recipe"
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -101,6 +115,8 @@ def test_recipe_checks_its_fields():
         TrainRecipe(selection="val_accuracy")
     with pytest.raises(ValueError, match="batch_min"):
         TrainRecipe(batch_min=32, batch_max=16)
+    with pytest.raises(ValueError, match="tiny_lr"):
+        TrainRecipe(tiny_lr=0.0)
     with pytest.raises(ValueError, match="unknown fields"):
         TrainRecipe(sources={"momentum": "x"})
 
