@@ -31,11 +31,12 @@ _LAZY_MODULES = (
 )
 _LAZY_ATTRS = {
     "train": ("kzoo.training", "train"),
+    "combine": ("kzoo.training.combination", "combine"),
     "clear_session": ("kzoo.runtime.backend", "clear_session"),
 }
 
 _ERRORS = ["KzooError", "UsageError", "DataError", "RunDirError", "RunFailedError", "MachineError"]
-__all__ = ["__version__", "train", "clear_session", "runtime", *_ERRORS, *_LAZY_MODULES]
+__all__ = ["__version__", "train", "combine", "clear_session", "runtime", *_ERRORS, *_LAZY_MODULES]
 
 
 def __getattr__(name):

@@ -8,6 +8,9 @@ ends resumes from its run directory (`--runs`), members already trained are kept
 
 Run with `KZOO_DATA=../shared/data/ucr python benchmarks/ucr/ensembles.py --families
 inception_time,lite --datasets ItalyPowerDemand --seeds 0,1,2`; `--report` prints the table.
+
+A family written `a+b` is `kzoo combine` of the ensembles `a` and `b` already run here
+(same dataset, seed and members): one row with each run's score and the combination's.
 """
 
 import argparse
@@ -67,8 +70,46 @@ def run_one(family, dataset, seed, members, runs, root):
             "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
+def combine_one(families, dataset, seed, members, runs):
+    import kzoo
+
+    parts = [pathlib.Path(runs) / f"{f}-{dataset}-s{seed}-e{members}" for f in families.split("+")]
+    out = pathlib.Path(runs) / f"{families}-{dataset}-s{seed}-e{members}"
+    load = os.getloadavg()[0]
+    start = time.time()
+    s = kzoo.combine(parts, out=str(out), overwrite=out.exists(), verbose=0).summary
+    return {"family": families, "dataset": dataset, "seed": seed, "members": members,
+            "test_accuracy": s["test_accuracy"],
+            "run_test_accuracy": [m["test_accuracy"] for m in s["members"]],
+            "run_train_seconds": [m["wall_time_s"] for m in s["members"]],
+            "wall_s": round(time.time() - start, 1), "load_start": round(load, 1),
+            "load_end": round(os.getloadavg()[0], 1), "backend": s["backend"],
+            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def report_combined(rows):
+    lines = ["| dataset | runs combined | seeds | each run (%) | combined (%) | gain over the "
+             "best run (pts) | train s (all runs) |", "|---|---|---|---|---|---|---|"]
+    keys = dict.fromkeys((r["dataset"], r["family"], r["members"]) for r in rows)
+    for dataset, family, members in keys:
+        runs = list({r["seed"]: r for r in rows if (r["dataset"], r["family"], r["members"])
+                     == (dataset, family, members)}.values())
+        each = 100 * np.array([r["run_test_accuracy"] for r in runs])  # seeds x runs
+        both = 100 * np.array([r["test_accuracy"] for r in runs])
+        names = [f"{f} x{members}" for f in family.split("+")]
+        lines.append(
+            f"| {dataset} | {' + '.join(names)} | {','.join(str(r['seed']) for r in runs)} | "
+            + " / ".join(f"{c.mean():.1f}" for c in each.T) + f" | {both.mean():.1f} ± "
+            f"{both.std():.1f} ({' / '.join(f'{b:.1f}' for b in both)}) | "
+            f"{both.mean() - each.mean(axis=0).max():+.1f} | "
+            f"{np.mean([sum(r['run_train_seconds']) for r in runs]):.0f} |")
+    return "\n".join(lines)
+
+
 def report():
     rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()]
+    combined = [r for r in rows if "+" in r["family"]]
+    rows = [r for r in rows if "+" not in r["family"]]
     lines = ["| dataset | family | seeds | single: member 1 (%) | single: all members (%) | "
              "ensemble (%) | gain (pts) | train s per member | load | published single / "
              "ensemble |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -88,7 +129,7 @@ def report():
             f"{ens.mean():.1f} ± {ens.std():.1f} | {ens.mean() - every.mean():+.1f} | "
             f"{np.mean(secs):.0f} | {min(loads):.0f}-{max(loads):.0f} | "
             f"{_published(pub)} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + ("\n\n" + report_combined(combined) if combined else "")
 
 
 def _published(pub):
@@ -113,7 +154,9 @@ def main():
     for dataset in args.datasets.split(","):
         for family in args.families.split(","):
             for seed in map(int, args.seeds.split(",")):
-                row = run_one(family, dataset, seed, args.members, args.runs, root)
+                row = (combine_one(family, dataset, seed, args.members, args.runs)
+                       if "+" in family else
+                       run_one(family, dataset, seed, args.members, args.runs, root))
                 with OUT.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)

@@ -1,6 +1,6 @@
 """The `kzoo` command line: `main` (the error boundary) and the parser. Each subcommand
 is one module of this package with the same `add_parser(subparsers)`: train.py,
-tune.py, lr_find.py, diagnose.py, report.py, describe.py, recipes.py, env.py,
+tune.py, combine.py, lr_find.py, diagnose.py, report.py, describe.py, recipes.py, env.py,
 listing.py (`kzoo list`); the shared argument types and flags are in args.py, a
 crash's report in bug.py, tensorflow's start-up lines kept out in quiet.py.
 
@@ -35,8 +35,8 @@ from kzoo.runtime.errors import (
 
 # The subcommands in the order `kzoo --help` lists them: module names of this package
 # (imported by name: a module `list` would shadow the builtin in this namespace).
-SUBCOMMANDS = ("train", "tune", "lr_find", "diagnose", "report", "describe", "recipes", "env",
-               "listing")
+SUBCOMMANDS = ("train", "tune", "combine", "lr_find", "diagnose", "report", "describe",
+               "recipes", "env", "listing")
 
 
 def build_parser():

@@ -15,6 +15,9 @@
     grad_norms.csv            gradient norms (GradientNormLogger, `--grad-log-every`)
     checkpoints/              full-state checkpoints (kzoo.callbacks.Checkpoint)
 
+A combined run (`kzoo combine`) holds `combine.json` (the runs it averages, by path),
+`summary.json`, `model.keras` and `plots/`.
+
 A search directory (`kzoo tune`) holds `tune_config.json`, `kt/` (KerasTuner's
 project), `trials.csv`, `best.json`, `best_model.keras`, `trial_workers.json` and
 `workers/` (the hand-off and logs of a distributed search); an lr-find directory
@@ -46,6 +49,7 @@ PLOTS_DIR = "plots"
 TENSORBOARD_DIR = "tb"  # kzoo train/tune --tensorboard (kzoo.callbacks.TensorBoardLogger)
 HTML_REPORT_FILE = "report.html"  # kzoo report --html
 MEMBERS_DIR = "members"  # --ensemble N: one run per member (kzoo.training.ensemble)
+COMBINE_FILE = "combine.json"  # kzoo combine: the runs it averages (kzoo.training.combination)
 AUTO_FINAL_DIR = "final"  # kzoo tune --model auto: the chosen configuration trained
 LR_FIND_FILE = "lr_find.json"  # what LRFinder.save writes (kzoo.schedules.lr_finder.RESULT_FILE)
 LR_STEPS_FILE = "lr_steps.csv"

@@ -37,6 +37,8 @@ KIND_FILES = {
              files.TENSORBOARD_DIR, files.HTML_REPORT_FILE,
              files.AUTO_FINAL_DIR),
     "lr-find": (files.LR_FIND_FILE, files.PLOTS_DIR),
+    "combine": (files.COMBINE_FILE, files.SUMMARY_FILE, files.MODEL_FILE, files.PLOTS_DIR,
+                files.HTML_REPORT_FILE),
 }
 # kzoo 0.1.0 wrote no marker: its runs are known by their config file holding these keys
 # (TrainConfig fields; a search's identity) and by holding nothing else than KIND_FILES.
@@ -87,7 +89,7 @@ def _legacy_kind(out):
 
 
 def run_kind(out):
-    """`"train"`, `"tune"` or `"lr-find"` for a kzoo directory, else None."""
+    """`"train"`, `"tune"`, `"lr-find"` or `"combine"` for a kzoo directory, else None."""
     out = pathlib.Path(out)
     if not out.is_dir():
         return None

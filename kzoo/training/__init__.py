@@ -12,6 +12,8 @@
     runner.py         train(), which calls the modules above in that order
     results.py        the summary, the kept epoch and diagnosis, the files written at the end
     resume_run.py     resume(): continue a killed run from its checkpoint through train()
+    ensemble.py       --ensemble N: N members of one family, one averaging model
+    combination.py    combine(): finished runs of any families, one averaging model
 
 The run directory (its files, readers, marker and lock) is `kzoo.rundir`.
 
@@ -31,6 +33,7 @@ from kzoo.training.config import RunResult, TrainConfig
 _LAZY_ATTRS = {
     "train": "runner",
     "resume": "resume_run",
+    "combine": "combination",
     "prepare_data": "inputs",
     "PreparedData": "inputs",
 }
