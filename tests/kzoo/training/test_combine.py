@@ -25,19 +25,14 @@ ONE_BACKEND = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(three_class_npz, tmp_path_factory):
     root = tmp_path_factory.mktemp("combine")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(90, 12)).astype("float32")
-    y = (x[:, 0] > 0).astype("int32") + (x[:, 1] > 0).astype("int32")
-    data = root / "tiny.npz"
-    np.savez(data, x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])
-    made = {"data": data, "x": x[60:]}
+    made = {"data": three_class_npz[0], "x": three_class_npz[1]}
     for name, kw in {"single": dict(hparams={"width": 16, "depth": 1}),
                      "pair": dict(hparams={"width": 8, "depth": 2}, ensemble=2),
                      "seed1": dict(hparams={"width": 16, "depth": 1}, seed=1)}.items():
         made[name] = root / name
-        train("mlp", str(data), out=str(made[name]), **SETTINGS, **kw)
+        train("mlp", str(made["data"]), out=str(made[name]), **SETTINGS, **kw)
     return made
 
 

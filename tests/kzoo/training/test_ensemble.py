@@ -31,13 +31,8 @@ ONE_BACKEND = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(90, 12)).astype("float32")
-    y = (x[:, 0] > 0).astype("int32") + (x[:, 1] > 0).astype("int32")
-    np.savez(root / "tiny.npz", x_train=x[:60], y_train=y[:60], x_test=x[60:], y_test=y[60:])
-    return root / "tiny.npz", x[60:]
+def data(three_class_npz):
+    return three_class_npz
 
 
 @pytest.fixture(scope="module")
