@@ -29,8 +29,7 @@ def runs(three_class_npz, tmp_path_factory):
     root = tmp_path_factory.mktemp("combine")
     made = {"data": three_class_npz[0], "x": three_class_npz[1]}
     for name, kw in {"single": dict(hparams={"width": 16, "depth": 1}),
-                     "pair": dict(hparams={"width": 8, "depth": 2}, ensemble=2),
-                     "seed1": dict(hparams={"width": 16, "depth": 1}, seed=1)}.items():
+                     "pair": dict(hparams={"width": 8, "depth": 2}, ensemble=2)}.items():
         made[name] = root / name
         train("mlp", str(made["data"]), out=str(made[name]), **SETTINGS, **kw)
     return made
@@ -95,6 +94,9 @@ def test_the_cli_writes_a_directory_report_reads(runs, tmp_path, capsys):
 @ONE_BACKEND
 def test_runs_that_disagree_are_refused_before_anything_is_written(runs, tmp_path, capsys):
     out = tmp_path / "never"
+    seed1 = tmp_path / "seed1"
+    train("mlp", str(runs["data"]), out=str(seed1), hparams={"width": 16, "depth": 1}, seed=1,
+          **SETTINGS)
 
     def refused(args, code, *words):
         assert main(["combine", *map(str, args), "--out", str(out)]) == code
@@ -102,7 +104,7 @@ def test_runs_that_disagree_are_refused_before_anything_is_written(runs, tmp_pat
         assert len(err.splitlines()) == 1 and all(w in err for w in words), err
         assert not out.exists()
 
-    refused([runs["single"], runs["seed1"]], 2, "--seed", str(runs["seed1"]))
+    refused([runs["single"], seed1], 2, "--seed", str(seed1))
     refused([runs["single"]], 2, "two or more runs")
     refused([runs["single"], runs["single"]], 2, "given twice")
     refused([runs["single"], tmp_path / "nowhere"], 5, "does not exist")
@@ -120,8 +122,8 @@ def test_runs_that_disagree_are_refused_before_anything_is_written(runs, tmp_pat
           **SETTINGS)
     refused([runs["single"], tmp_path / "o"], 2, "different data")
     # The out directory is a train run: kzoo never replaces it with a combination.
-    assert main(["combine", str(runs["single"]), str(runs["pair"]), "--out",
-                 str(runs["seed1"]), "--overwrite"]) == 5
+    assert main(["combine", str(runs["single"]), str(runs["pair"]), "--out", str(seed1),
+                 "--overwrite"]) == 5
     assert "not a combine one" in capsys.readouterr().err
 
 
