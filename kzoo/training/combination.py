@@ -53,6 +53,9 @@ def combine(runs, out=None, *, overwrite=False, data=None, val_data=None, test_d
     """
     sources = [_read_run(p) for p in _distinct(runs)]
     spec, seed, task = _agreement(sources, data)
+    if out is not None and any(os.path.realpath(out) == os.path.realpath(s["path"])
+                               for s in sources):
+        raise UsageError(f"--out {out} is one of the runs to combine; choose a new directory.")
     run_dir, _ = layout.check_out(out, "combine", overwrite=overwrite)
     from kzoo.training.inputs import prepare_data
     from kzoo.training.results import write_results

@@ -2,7 +2,7 @@
 
 The saved model equals the mean of the runs' models (an ensemble run weighs as one
 run) and plain Keras loads it; the runs are left byte for byte as they were; runs
-that disagree (data, split seed, unfinished, one run, a run twice) are refused in
+that disagree (data, split seed, unfinished, one run, a run twice, --out a run) are refused in
 one line before anything is written; arrays need their data passed again.
 """
 
@@ -73,6 +73,9 @@ def test_the_combined_model_is_the_mean_of_the_runs(runs, tmp_path):
     again = combine([out, runs["single"]], out=str(tmp_path / "again"), verbose=0)
     np.testing.assert_allclose(again.model.predict(x, verbose=0),
                                (np.mean(each, axis=0) + each[0]) / 2, atol=1e-6)
+    with pytest.raises(UsageError, match="is one of the runs"):  # never its own source
+        combine([out, runs["single"]], out=str(out), overwrite=True, verbose=0)
+    assert (out / layout.MODEL_FILE).is_file()
 
 
 @ONE_BACKEND
