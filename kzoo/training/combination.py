@@ -180,7 +180,7 @@ def _agreement(sources, data):
     if data is None and not _loadable(spec):
         raise UsageError(f"{first['path']} was trained on data given in memory ({spec!r}), "
                          "which its config.json cannot reload: pass the same data (and "
-                         "test_data) to kzoo.training.combination as to kzoo.train.")
+                         "test_data) to kzoo.combine as to kzoo.train.")
     return spec, first["seed"], tasks.pop()
 
 
