@@ -30,7 +30,7 @@ from kzoo import datasets, zoo
 from kzoo import rundir as layout
 from kzoo.runtime.errors import RunDirError, UsageError
 from kzoo.training.config import RunResult
-from kzoo.training.ensemble import _scores, build
+from kzoo.training.ensemble import build, scores
 
 _KINDS = ("train", "combine")
 
@@ -79,7 +79,7 @@ def combine(runs, out=None, *, overwrite=False, data=None, val_data=None, test_d
     net = build(models, name="combined")
     zoo.compile_for_head(net, task)
     net.optimizer.build(net.trainable_variables)  # loads compiled, without a warning
-    test = _scores(net, models, prepared.test, task, 256)
+    test = scores(net, models, prepared.test, task, 256)
     runs_out = []
     for i, s in enumerate(sources, 1):
         own = s["summary"]

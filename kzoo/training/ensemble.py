@@ -178,7 +178,7 @@ def build(models, name="ensemble"):
     return keras.Model(inputs, mean, name=name)
 
 
-def _scores(net, members, split, task, batch_size):
+def scores(net, members, split, task, batch_size):
     """`{loss, accuracy | mae}` of the ensemble `net` on a split (arrays or a stream).
     Arrays are scored from each member's predictions in turn, so scoring holds one
     member's activations, not N at once (5 MiniRockets on PigCVP's test split asked
@@ -186,9 +186,9 @@ def _scores(net, members, split, task, batch_size):
     if split is None:
         return {}
     if not isinstance(split, tuple):
-        scores = net.evaluate(split, verbose=0, return_dict=True)
+        result = net.evaluate(split, verbose=0, return_dict=True)
         keep = ("loss", "mae") if task == "regression" else ("loss", "accuracy")
-        return {k: float(v) for k, v in scores.items() if k in keep}
+        return {k: float(v) for k, v in result.items() if k in keep}
     x, y = split
     mean = sum(np.asarray(m.predict(x, batch_size=batch_size, verbose=0), "float64")
                for m in members) / len(members)
@@ -220,8 +220,8 @@ def _finish(config, prepared, results, run_dir, decision):
     # The validation split scores the ensemble only where no member trained on it.
     holdout = (results[0].summary.get("selection") or {}).get("protocol") == "holdout"
     models = [r.model for r in results]
-    test, val = (_scores(net, models, prepared.test, prepared.task, batch),
-                 _scores(net, models, prepared.val if holdout else None, prepared.task, batch))
+    test, val = (scores(net, models, prepared.test, prepared.task, batch),
+                 scores(net, models, prepared.val if holdout else None, prepared.task, batch))
     members = []
     for i, r in enumerate(results, 1):
         s = r.summary
