@@ -85,8 +85,8 @@ def test_python_blocks_run_in_order(tmp_path):
     """The README's Python blocks, one after the other in one process (later blocks
     use the model and data of earlier ones), with one epoch per fit."""
     if os.environ.get("KERAS_BACKEND", "jax") != "torch":
-        # The snippets' subprocess runs on jax; torch's suite, which ends first in CI
-        # (three backends share 2 cores), carries it.
+        # The snippets' subprocess runs on jax, started from one backend's suite
+        # (torch's; CI's shards are balanced by time, tests/durations.json).
         pytest.skip("README snippets run once, on jax, from the torch suite")
     python = blocks("python")
     assert len(python) >= 3

@@ -193,7 +193,7 @@ def test_kzoo_adds_no_backend_beyond_what_keras_imports():
 @pytest.mark.skipif(
     BACKEND != "tensorflow",
     reason="spawns a full training run on another backend; one host backend suffices "
-    "(tensorflow's, the suite that ends first in CI)",
+    "(tensorflow)",
 )
 def test_cli_backend_flag_sets_keras_backend(tmp_path):
     other = {"jax": "torch", "torch": "jax", "tensorflow": "jax"}[BACKEND]

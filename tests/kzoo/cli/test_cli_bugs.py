@@ -14,7 +14,7 @@ from kzoo.runtime.errors import EXIT_BUG
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="argument and error handling; one backend is enough: torch (ends first in CI)",
+    reason="argument and error handling; one backend is enough: torch",
 )
 
 

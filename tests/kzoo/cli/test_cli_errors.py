@@ -1,7 +1,7 @@
 """The CLI's one error boundary and its single validation pass (issue #13): a user's or
 the machine's problem is one line naming it and the fix, with an exit code per kind,
-before anything is written; a bug keeps its traceback. In process, torch only (it
-ends first in CI): the checks run before keras trains anything."""
+before anything is written; a bug keeps its traceback. In process, torch only:
+the checks run before keras trains anything."""
 
 import errno
 import json
@@ -23,7 +23,7 @@ from kzoo.runtime.errors import (
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="argument and error handling; one backend is enough: torch (ends first in CI)",
+    reason="argument and error handling; one backend is enough: torch",
 )
 
 

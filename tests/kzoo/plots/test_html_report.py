@@ -15,7 +15,7 @@ from kzoo.cli import main
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="the report reads files; one backend is enough: torch (ends first in CI)")
+    reason="the report reads files; one backend is enough: torch")
 
 
 class _Page(html.parser.HTMLParser):

@@ -1,6 +1,6 @@
 """Every file of a run is written atomically, the final model.keras included, and a
 failure at the end of training keeps the checkpoints and says what failed (issue
-#13). torch only (it ends first in CI): file handling does not depend on the backend."""
+#13). torch only: file handling does not depend on the backend."""
 
 import errno
 import json
@@ -17,7 +17,7 @@ from kzoo.training.results import save_model_atomically
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="file handling; one backend is enough: torch (ends first in CI)",
+    reason="file handling; one backend is enough: torch",
 )
 TINY = dict(epochs=1, batch_size=64, hparams={"width": 8, "depth": 1}, verbose=0)
 

@@ -1,6 +1,6 @@
 """A run directory is known by kzoo's marker, locked while written, and replaced
 only when it is provably kzoo's (issue #13, data loss). Backend-independent
-file logic: runs on torch only (it ends first in CI)."""
+file logic: runs on torch only."""
 
 import json
 import os
@@ -20,7 +20,7 @@ from kzoo.training import train
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="file and lock logic; one backend is enough: torch (ends first in CI)",
+    reason="file and lock logic; one backend is enough: torch",
 )
 TINY = dict(epochs=1, batch_size=64, hparams={"width": 8, "depth": 1}, verbose=0)
 

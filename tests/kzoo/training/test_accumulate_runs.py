@@ -13,8 +13,7 @@ from kzoo.cli import main
 from kzoo.training import train
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
-                                reason="run wiring, backend-free: one backend (torch: ends "
-                                "first in CI)")
+                                reason="run wiring, backend-free: one backend (torch)")
 TINY = dict(epochs=2, hparams={"width": 8, "depth": 1}, verbose=0, precise_bn=False)
 
 

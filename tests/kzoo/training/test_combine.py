@@ -21,7 +21,7 @@ from kzoo.training import combine, prepare_data, train
 SETTINGS = dict(epochs=2, batch_size=16, verbose=0)
 ONE_BACKEND = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="run-directory rules; one backend is enough: torch (ends first in CI)")
+    reason="run-directory rules; one backend is enough: torch")
 
 
 @pytest.fixture(scope="module")

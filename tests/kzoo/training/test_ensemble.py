@@ -27,7 +27,7 @@ KILL_WORKER = pathlib.Path(__file__).with_name("_ensemble_kill_worker.py")
 SETTINGS = dict(epochs=2, batch_size=16, hparams={"width": 16, "depth": 1}, verbose=0)
 ONE_BACKEND = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="run-directory rules; one backend is enough: torch (ends first in CI)")
+    reason="run-directory rules; one backend is enough: torch")
 
 
 @pytest.fixture(scope="module")

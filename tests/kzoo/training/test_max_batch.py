@@ -13,7 +13,7 @@ from kzoo.training import train
 from kzoo.training.batch_size import FAKE_OOM_ENV, search_max_batch
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
-                                reason="backend-free search: one backend (torch: ends first)")
+                                reason="backend-free search: one backend (torch)")
 TINY = dict(epochs=1, hparams={"width": 8, "depth": 1, "dropout": 0.0}, verbose=0,
             precise_bn=False, seed=1)
 

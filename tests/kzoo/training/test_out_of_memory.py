@@ -14,7 +14,7 @@ from kzoo.training import train
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="error mapping; one backend is enough: torch (ends first in CI)",
+    reason="error mapping; one backend is enough: torch",
 )
 TINY = dict(epochs=2, batch_size=256, hparams={"width": 8, "depth": 1}, verbose=0)
 JAX_OOM = "RESOURCE_EXHAUSTED: Out of memory allocating 5123396833664 bytes."

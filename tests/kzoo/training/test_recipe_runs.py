@@ -13,7 +13,7 @@ from kzoo.training import train
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
     reason="CI time budget (2 cores, 3 backends): full training runs through the CLI go on "
-    "one backend, torch (whose suite ends first in CI); the recipe rules are keras-free (jax "
+    "one backend, torch; the recipe rules are keras-free (jax "
     "and tensorflow passed when run by hand)",
 )
 

@@ -1,7 +1,7 @@
 """`--resume` honours or refuses, never half-honours (issue 26): a finished run is
 left byte-identical, or extended with the best epoch selected over the whole
 history; unreadable checkpoints and a config.json edited since the checkpoint are
-errors naming them. One backend: the rules are backend-free (torch ends first in CI)."""
+errors naming them. One backend: the rules are backend-free (torch)."""
 
 import hashlib
 import json
@@ -18,7 +18,7 @@ from kzoo.training import resume, train
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="resume rules; one backend is enough: torch (ends first in CI)",
+    reason="resume rules; one backend is enough: torch",
 )
 # Random labels: the model memorises noise, so val_loss is lowest early and the
 # kept epoch is not the last one.

@@ -1,6 +1,6 @@
 """`kzoo train --resume` with other flags: --epochs extends the run, anything that
 would change it is refused with the list, never ignored; a run stopped before its
-first checkpoint starts over (issue #13). torch only (it ends first in CI): the rules
+first checkpoint starts over (issue #13). torch only: the rules
 are backend-free."""
 
 import json
@@ -16,7 +16,7 @@ from kzoo.training import resume, train
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="flag handling; one backend is enough: torch (ends first in CI)",
+    reason="flag handling; one backend is enough: torch",
 )
 TINY = dict(epochs=1, batch_size=64, hparams={"width": 8, "depth": 1}, verbose=0)
 

@@ -1,5 +1,5 @@
 """The one validation pass of `kzoo.train` on arrays: what used to be accepted
-silently or caught only after training (issue #13). torch only (it ends first in CI):
+silently or caught only after training (issue #13). torch only:
 numpy checks."""
 
 import keras
@@ -11,7 +11,7 @@ from kzoo.training import prepare_data, train
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="numpy checks; one backend is enough: torch (ends first in CI)",
+    reason="numpy checks; one backend is enough: torch",
 )
 RNG = np.random.default_rng(0)
 X, Y = RNG.normal(size=(40, 6)), RNG.integers(0, 3, 40)

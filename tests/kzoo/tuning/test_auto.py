@@ -15,7 +15,7 @@ from kzoo.tuning import auto
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="search rules; one backend is enough: torch (ends first in CI)")
+    reason="search rules; one backend is enough: torch")
 
 
 @pytest.fixture

@@ -249,7 +249,7 @@ def test_model_based_searches_leave_random_sampling_within_small_budgets():
     keras.backend.backend() != "tensorflow",
     reason="Optuna's proposals from a seed do not depend on the backend, and each backend's "
     "search reproducing from its seed is test_tune.py's test_same_seed_same_search; one "
-    "backend (tensorflow's suite ends first in CI) keeps the three searches cheap",
+    "backend (tensorflow) keeps the three searches cheap",
 )
 def test_a_tpe_search_records_its_study_and_reproduces_from_its_seed(tmp_path, monkeypatch):
     startups = []

@@ -12,8 +12,7 @@ from kzoo.callbacks._accumulate import micro_steps
 from kzoo.tuning.api import tune
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
-                                reason="search wiring, backend-free: one backend (torch: "
-                                "ends first in CI)")
+                                reason="search wiring, backend-free: one backend (torch)")
 
 
 class Seen(keras.callbacks.Callback):

@@ -13,8 +13,7 @@ from kzoo.tuning.api import tune
 from kzoo.tuning.oom import batch_limits, is_out_of_memory, model_key
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
-                                reason="search logic, backend-free: one backend (torch: "
-                                "ends first in CI)")
+                                reason="search logic, backend-free: one backend (torch)")
 
 
 def test_search_goes_on_and_stops_proposing_batches_that_ran_out(tmp_path, monkeypatch):

@@ -12,10 +12,10 @@ from _tiny_search import TINY, tiny_data
 
 from kzoo.tuning.api import tune
 
-# Backend-free: one backend is enough, torch (ends first in CI).
+# Backend-free: one backend is enough, torch.
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
-    reason="backend-free check; one backend is enough: torch (ends first in CI)",
+    reason="backend-free check; one backend is enough: torch",
 )
 
 
