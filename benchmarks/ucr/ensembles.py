@@ -111,7 +111,7 @@ def report():
     combined = [r for r in rows if "+" in r["family"]]
     rows = [r for r in rows if "+" not in r["family"]]
     lines = ["| dataset | family | seeds | single: member 1 (%) | single: all members (%) | "
-             "ensemble (%) | gain (pts) | train s per member | load | published single / "
+             "ensemble (%) | gain (pts) | train s per member (median) | load | published single / "
              "ensemble |", "|---|---|---|---|---|---|---|---|---|---|"]
     keys = dict.fromkeys((r["dataset"], r["family"], r["members"]) for r in rows)
     for dataset, family, members in keys:
@@ -127,7 +127,7 @@ def report():
             f"| {dataset} | {family} x{members} | {','.join(str(r['seed']) for r in runs)} | "
             f"{first.mean():.1f} ± {first.std():.1f} | {every.mean():.1f} ± {every.std():.1f} | "
             f"{ens.mean():.1f} ± {ens.std():.1f} | {ens.mean() - every.mean():+.1f} | "
-            f"{np.mean(secs):.0f} | {min(loads):.0f}-{max(loads):.0f} | "
+            f"{np.median(secs):.0f} | {min(loads):.0f}-{max(loads):.0f} | "
             f"{_published(pub)} |")
     return "\n".join(lines) + ("\n\n" + report_combined(combined) if combined else "")
 
