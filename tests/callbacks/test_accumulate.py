@@ -8,6 +8,7 @@ per optimizer step; a kill at micro-batch 2 of 4 resumes bit-exact.
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo.callbacks import (
     Checkpoint,
@@ -114,7 +115,7 @@ def test_kill_at_micro_batch_2_of_4_resumes_bit_exact(tmp_path):
     assert clip.get_state() == ref_clip.get_state()
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="host-side checks, one backend")
+@one_backend("jax", "host-side checks")
 def test_settings_are_checked_and_the_schedule_serializes():
     assert accumulation_steps(keras.optimizers.SGD()) == 1
     for bad in (0, 1.5, True):

@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo.callbacks import GradientClipping, GradientNormLogger
 
@@ -203,7 +204,7 @@ def test_all_three_callbacks_agree_with_and_without_xla(tiny_tabular, jit_compil
     np.testing.assert_allclose(health_hist, health_ref, rtol=1e-4)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the host-path row is eager torch's")
+@one_backend("torch", "the host-path row is eager torch's")
 def test_torch_host_rows_equal_the_keras_ops_rows(tiny_tabular, monkeypatch):
     """On eager torch with CPU tensors a logged row is written into the buffer in place;
     every column (step, global norm, AutoClip threshold, clipped, per-layer norms)

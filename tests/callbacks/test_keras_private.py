@@ -6,7 +6,7 @@ A Keras upgrade that renames or moves one of them fails here first; then fix
 
 import keras
 import numpy as np
-import pytest
+from _backends import one_backend
 from keras import ops
 
 from kzoo.callbacks import _keras_private as kp
@@ -83,7 +83,7 @@ def test_live_state_and_host_tensor_and_running_callbacks():
     assert kp.running_callbacks() is None  # outside fit
 
 
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's tensor")
+@one_backend("torch", "torch's tensor")
 def test_host_tensor_is_updated_in_place():
     var = keras.Variable(np.zeros(()), dtype="float32", trainable=False)
     kp.host_tensor(var).add_(2.0)

@@ -5,6 +5,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 from keras import ops
 
 from kzoo.callbacks._ring import percentile, ring_array, ring_record
@@ -46,7 +47,7 @@ def test_ring_array_keeps_the_newest_values():
     assert int(count) == 3
 
 
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile's warnings")
+@one_backend("torch", "torch.compile's warnings")
 def test_torch_compile_gives_no_warning_from_the_hook(tmp_path):
     """#19: with jit_compile=True, indexing by a 0-d tensor in the AutoClip percentile
     broke the torch.compile graph, printing ~36 lines of compiler warnings."""

@@ -6,6 +6,7 @@ import types
 
 import keras
 import pytest
+from _backends import one_backend
 
 from kzoo.callbacks import TensorBoardLogger
 from kzoo.runtime import processes
@@ -83,7 +84,7 @@ for run, tag in (("train", "epoch_loss"), ("gradients", "grad_norm/global"),
 """
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="one backend shows it")
+@one_backend("jax", "one backend shows it")
 def test_no_tensorflow_is_imported_to_write_or_read(tmp_path):
     import os
     import subprocess

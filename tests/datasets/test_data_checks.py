@@ -5,14 +5,14 @@ is refused with one line naming the file, the split and the fix, or announced
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 import kzoo.datasets
 from kzoo.datasets import Dataset, from_arrays
 from kzoo.datasets.ucr import load_ucr
 from kzoo.runtime.errors import DataError
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
-                                reason="data checks; the backend cannot matter: jax only")
+pytestmark = one_backend("jax", "data checks; the backend cannot matter")
 
 
 def _x(n=60, seed=0):

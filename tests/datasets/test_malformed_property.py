@@ -6,15 +6,13 @@ accepted. Loading cannot depend on the backend: jax only."""
 
 import pathlib
 
-import keras
 import numpy as np
-import pytest
+from _backends import one_backend
 
 import kzoo.datasets
 from kzoo.runtime.errors import KzooError
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
-                                reason="data checks; the backend cannot matter: jax only")
+pytestmark = one_backend("jax", "data checks; the backend cannot matter")
 CASES = 300
 
 

@@ -9,6 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 import kzoo
 from kzoo import datasets
@@ -16,8 +17,7 @@ from kzoo.datasets.npy_rows import NpyRows
 from kzoo.fit.batches import ShuffledBatches
 from kzoo.runtime.errors import DataError
 
-ONE_BACKEND = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                                 reason="numpy only: one backend is enough")
+ONE_BACKEND = one_backend("tensorflow", "numpy only")
 SETTINGS = dict(epochs=2, batch_size=64, hparams={"width": 16, "depth": 1}, verbose=0)
 
 

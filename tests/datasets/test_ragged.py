@@ -1,17 +1,14 @@
 """`ragged:` (datasets/ragged.py): issue 32's development set, series cut to random
 lengths and rescaled per series, seeded; made from tiny synthetic series here."""
 
-import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo import datasets
 from kzoo.datasets.ragged import distort
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: numpy only, runs on one backend (the backend cannot matter)",
-)
+pytestmark = one_backend("torch", "CI time budget: numpy only, the backend cannot matter")
 
 
 def _series(n=300, steps=40):

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo.zoo._depthwise import SeparableConv1D
 
@@ -61,8 +62,7 @@ def test_config_round_trip_and_the_same_weights_as_keras():
     assert type(clone) is SeparableConv1D and clone.get_config() == layer.get_config()
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="only jax takes the shifted-slice path; the other backends call "
+@one_backend("jax", "only jax takes the shifted-slice path; the other backends call "
                     "Keras' own SeparableConv1D.call")
 @pytest.mark.parametrize("size, dilation, padding, bias, multiplier",
                          [(6, 2, "same", True, 1), (7, 4, "valid", False, 1),

@@ -1,8 +1,8 @@
-import os
 
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 import kzoo.zoo
 from kzoo.zoo.fcn import block_kernels, block_widths
@@ -30,10 +30,7 @@ def test_masked_pooling_skips_padded_steps():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("KERAS_BACKEND", "jax") != "jax",
-    reason="accuracy check: one backend suffices (80 epochs, ~15-45 s); jax is fastest",
-)
+@one_backend("jax", "accuracy check (80 epochs, ~15-45 s); jax is fastest")
 def test_fcn_reaches_95_percent_on_gunpoint(ucr_dir, monkeypatch):
     monkeypatch.setenv("KZOO_DATA", str(ucr_dir))
     import kzoo.datasets

@@ -8,6 +8,7 @@ import itertools
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo import zoo
 from kzoo.zoo import minirocket as mr
@@ -164,7 +165,7 @@ def test_variable_length_is_refused_with_the_fix():
         zoo.create("minirocket", input_shape=(None, 1), num_classes=2)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the runner's hook: one backend")
+@one_backend("jax", "the runner's hook, backend-free")
 def test_train_fits_the_biases_before_training(tiny_sequence):
     import kzoo
 
@@ -175,7 +176,7 @@ def test_train_fits_the_biases_before_training(tiny_sequence):
     assert np.abs(keras.ops.convert_to_numpy(layer.mean)).max() > 0
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the runner's hook: one backend")
+@one_backend("jax", "the runner's hook, backend-free")
 def test_resumed_run_equals_the_uninterrupted_one(tiny_sequence, tmp_path):
     import kzoo
     from kzoo.training.resume_run import resume
@@ -234,7 +235,7 @@ def test_ridge_head_is_ridge_classifier_cv_and_survives_save_load(head, classes,
                                atol=1e-6)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="NumPy only: one backend")
+@one_backend("jax", "NumPy only")
 def test_the_temperature_minimises_the_leave_one_out_cross_entropy():
     from scipy.special import log_softmax
 
@@ -255,7 +256,7 @@ def test_the_temperature_minimises_the_leave_one_out_cross_entropy():
     assert binary > 1
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras-free rules: one backend")
+@one_backend("jax", "keras-free rules")
 def test_head_fit_follows_the_papers_rule():
     from kzoo.zoo import _resolve
     from kzoo.zoo.minirocket_head import choose_head_fit
@@ -284,7 +285,7 @@ def test_head_fit_follows_the_papers_rule():
     assert logistic.values["epochs"] == recipe.epochs == 40
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the runner's hook: one backend")
+@one_backend("jax", "the runner's hook, backend-free")
 def test_plain_train_solves_the_ridge_head_and_runs_one_epoch(tiny_sequence, tmp_path):
     import json
 
@@ -304,7 +305,7 @@ def test_plain_train_solves_the_ridge_head_and_runs_one_epoch(tiny_sequence, tmp
                                atol=1e-6)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the tuner's fit: one backend")
+@one_backend("jax", "the tuner's fit, backend-free")
 def test_a_tuning_trial_with_the_ridge_head_evaluates_it_in_one_epoch():
     import keras_tuner as kt
 

@@ -13,6 +13,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 import kzoo.zoo
 
@@ -95,11 +96,8 @@ def loaded_without_kzoo(tmp_path_factory):
     return uses, expected, json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: runs on one backend (the backend does not change it): torch, "
-    "whose eager calls cost a fraction of jax's first-use compilations (82 s on jax in CI)",
-)
+@one_backend("torch", "CI time budget (the backend does not change it); torch's eager calls "
+             "cost a fraction of jax's first-use compilations (82 s on jax in CI)")
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_default_model_loads_without_kzoo_when_portable(name, loaded_without_kzoo):
@@ -115,11 +113,8 @@ def test_default_model_loads_without_kzoo_when_portable(name, loaded_without_kzo
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="SavedModel export is checked on the tensorflow backend (Keras converts jax "
-    "through jax2tf and torch through torch_xla; the artifact is the same format)",
-)
+@one_backend("tensorflow", "SavedModel export (Keras converts jax through jax2tf and torch "
+             "through torch_xla; the artifact is the same format)")
 @pytest.mark.parametrize("name", NAMES)
 def test_every_family_exports_a_saved_model_with_the_same_predictions(name, tmp_path):
     import tensorflow as tf

@@ -9,15 +9,13 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo import zoo
 from kzoo.zoo import _torch_rnn
 
 pytestmark = [
-    pytest.mark.skipif(
-        keras.backend.backend() != "torch",
-        reason="the fused path exists only on the torch backend (a no-op elsewhere)",
-    ),
+    one_backend("torch", "the fused path exists only on the torch backend (a no-op elsewhere)"),
     pytest.mark.device,  # kernels: benchmarks/gpu/check.sh runs these on CUDA too
 ]
 

@@ -8,6 +8,7 @@ import sys
 
 import keras
 import pytest
+from _backends import one_backend
 
 from kzoo import zoo
 from kzoo.cli import main
@@ -190,11 +191,8 @@ def test_kzoo_adds_no_backend_beyond_what_keras_imports():
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.skipif(
-    BACKEND != "tensorflow",
-    reason="spawns a full training run on another backend; one host backend suffices "
-    "(tensorflow)",
-)
+@one_backend("tensorflow", "spawns a full training run on another backend; one host backend "
+             "suffices")
 def test_cli_backend_flag_sets_keras_backend(tmp_path):
     other = {"jax": "torch", "torch": "jax", "tensorflow": "jax"}[BACKEND]
     code = (

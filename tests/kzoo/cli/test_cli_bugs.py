@@ -6,16 +6,14 @@ the same on all three."""
 
 import keras
 import pytest
+from _backends import one_backend
 
 import kzoo.cli.listing
 from kzoo.cli import main
 from kzoo.cli.bug import HEADER, write_error_file
 from kzoo.runtime.errors import EXIT_BUG
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="argument and error handling; one backend is enough: torch",
-)
+pytestmark = one_backend("torch", "argument and error handling; one backend is enough")
 
 
 def _crash_in_fit(monkeypatch, exc):

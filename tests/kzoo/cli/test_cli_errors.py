@@ -6,9 +6,9 @@ the checks run before keras trains anything."""
 import errno
 import json
 
-import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 import kzoo.training.runner
 import kzoo.training.session
@@ -21,10 +21,7 @@ from kzoo.runtime.errors import (
     EXIT_USAGE,
 )
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="argument and error handling; one backend is enough: torch",
-)
+pytestmark = one_backend("torch", "argument and error handling; one backend is enough")
 
 
 def _train(out, *flags):

@@ -10,18 +10,15 @@ import pathlib
 import subprocess
 import sys
 
-import keras
-import pytest
+from _backends import one_backend
 
 CHECK = pathlib.Path(__file__).parents[3] / ".ci" / "tensorboard_check.py"
 
 # The jax proof is the wheel smoke's clean venv (CI); installing torch there is too
 # slow, so torch's is here: this venv's python, seeing what a kzoo[torch,tensorboard]
 # install holds (tensorflow and jax hidden).
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="torch's proof (jax's is CI's wheel smoke, in a venv without TensorFlow)",
-)
+pytestmark = one_backend(
+    "torch", "torch's proof (jax's is CI's wheel smoke, in a venv without TensorFlow)")
 
 # As if tensorflow and jax were not installed: the path finder does not see them
 # (importing them raises ModuleNotFoundError, importlib.util.find_spec returns None,

@@ -4,6 +4,7 @@ and a healthy default run. One backend (torch): the backend does not change them
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 from _histories import kinds as _kinds
 
 from kzoo import diagnose as dg
@@ -18,15 +19,11 @@ def _tiny_series(n, seed, length=64):
     return (3.0 + x + rng.normal(0, 0.3, x.shape)).astype("float32"), y.astype("int32")
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: runs on one backend (the backend does not change it)",
-)
+@one_backend("torch", "CI time budget (the backend does not change it)")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_real_batchnorm_gap_of_one_step_per_epoch(seed):
     # The old GunPoint default: 40 examples at batch 64, 1 step per epoch, so
     # BatchNorm's moving statistics keep 0.99**40 = 67 % of their initial values.
-    import keras
 
     from kzoo import zoo
 
@@ -47,15 +44,11 @@ def _digits():
     return datasets.load("digits", seed=0)
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: runs on one backend (the backend does not change it)",
-)
+@one_backend("torch", "CI time budget (the backend does not change it)")
 def test_real_overfitting_of_an_oversized_mlp_on_a_small_subset():
     # 200 digits, half of them relabelled at random, a 3 x 512 MLP without dropout:
     # it memorises the noise and the validation loss climbs (measured: +43 % and
     # +55 % over the minimum for seeds 0 and 1; the threshold is +15 %).
-    import keras
 
     from kzoo import zoo
 
@@ -73,12 +66,8 @@ def test_real_overfitting_of_an_oversized_mlp_on_a_small_subset():
     assert findings[0]["evidence"]["best_epoch"] <= 20
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: runs on one backend (the backend does not change it)",
-)
+@one_backend("torch", "CI time budget (the backend does not change it)")
 def test_real_divergence_at_lr_10():
-    import keras
 
     from kzoo import zoo
 
@@ -90,12 +79,8 @@ def test_real_divergence_at_lr_10():
     assert [f["kind"] for f in dg.diagnose(history, facts=facts)] == ["lr_too_high"]
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: runs on one backend (the backend does not change it)",
-)
+@one_backend("torch", "CI time budget (the backend does not change it)")
 def test_real_healthy_default_run_is_silent():
-    import keras
 
     from kzoo import zoo
 

@@ -7,15 +7,12 @@ import html.parser
 import json
 import xml.etree.ElementTree as ET
 
-import keras
 import numpy as np
-import pytest
+from _backends import one_backend
 
 from kzoo.cli import main
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="the report reads files; one backend is enough: torch")
+pytestmark = one_backend("torch", "the report reads files; one backend is enough")
 
 
 class _Page(html.parser.HTMLParser):

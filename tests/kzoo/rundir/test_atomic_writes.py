@@ -8,6 +8,7 @@ import os
 
 import keras
 import pytest
+from _backends import one_backend
 
 from kzoo import rundir as layout
 from kzoo.cli import main
@@ -15,10 +16,7 @@ from kzoo.runtime.errors import EXIT_ENVIRONMENT, RunFailedError
 from kzoo.training import train
 from kzoo.training.results import save_model_atomically
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="file handling; one backend is enough: torch",
-)
+pytestmark = one_backend("torch", "file handling; one backend is enough")
 TINY = dict(epochs=1, batch_size=64, hparams={"width": 8, "depth": 1}, verbose=0)
 
 

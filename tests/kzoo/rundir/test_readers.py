@@ -5,15 +5,14 @@ are backend-free: jax only (no training: the run files are written by hand)."""
 
 import json
 
-import keras
 import pytest
+from _backends import one_backend
 
 from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.runtime.errors import EXIT_RUN_DIR, EXIT_USAGE, DataError, RunDirError
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
-                                reason="readers and flags; backend-free: jax only")
+pytestmark = one_backend("jax", "readers and flags; backend-free")
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ the writers load no backend): jax only."""
 import json
 import math
 
-import keras
 import pytest
+from _backends import one_backend
 
 from kzoo import rundir as layout
 from kzoo.runtime.errors import RunDirError
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
-                                reason="file formats; backend-free: jax only")
+pytestmark = one_backend("jax", "file formats; backend-free")
 
 
 def test_json_files_round_trip(tmp_path):

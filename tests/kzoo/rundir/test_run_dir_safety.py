@@ -8,9 +8,9 @@ import pathlib
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo import rundir as layout
 from kzoo.cli import main
@@ -18,10 +18,7 @@ from kzoo.rundir.search import prepare_search_dir
 from kzoo.runtime.errors import DataError, RunDirError
 from kzoo.training import train
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="file and lock logic; one backend is enough: torch",
-)
+pytestmark = one_backend("torch", "file and lock logic; one backend is enough")
 TINY = dict(epochs=1, batch_size=64, hparams={"width": 8, "depth": 1}, verbose=0)
 
 

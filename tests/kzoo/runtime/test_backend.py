@@ -2,7 +2,7 @@
 
 import keras
 import numpy as np
-import pytest
+from _backends import one_backend
 
 import kzoo
 from kzoo.runtime.backend import tf_custom_gradients
@@ -18,7 +18,7 @@ def _fit_small_model():
     return model.fit(x, y, epochs=2, batch_size=8, verbose=0).history["loss"]
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a tensorflow leak")
+@one_backend("tensorflow", "a tensorflow leak")
 def test_clear_session_drops_the_graphs_keras_leaves_on_tensorflow():
     _fit_small_model()
     keras.backend.clear_session()

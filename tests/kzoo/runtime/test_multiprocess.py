@@ -13,21 +13,18 @@ import socket
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 WORKER = pathlib.Path(__file__).with_name("_multiprocess_worker.py")
 # Under 200 examples kzoo trains on train + val (the tiny-data protocol): 110 = 6 x 16 + 14,
 # not a multiple of 4, so the last batch of each epoch is padded with 2 examples of weight 0.
 N_TRAIN, N_VAL, N_FIT = 90, 20, 110
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "jax",
-    reason="several processes join through keras.distribution.initialize, which kzoo "
-    "supports on jax only (tf/torch refuse, tested in test_multiprocess_join.py); three "
-    "subprocesses are too heavy to repeat for every backend",
-)
+pytestmark = one_backend(
+    "jax", "several processes join through keras.distribution.initialize, which kzoo supports "
+    "on jax only (tf/torch refuse, tested in test_multiprocess_join.py)")
 
 
 def _free_port():

@@ -6,6 +6,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo.schedules.lr_finder import LRFinder, smooth_losses, suggest
 
@@ -82,7 +83,7 @@ def test_bad_arguments_and_schedule_refused():
         LRFinder(num_steps=10).find(model, x, y)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="file format; backend-free: jax only")
+@one_backend("jax", "file format; backend-free")
 def test_save_is_atomic_and_writes_the_one_lr_find_schema(tmp_path, monkeypatch):
     from kzoo import rundir as layout
     from kzoo.runtime import files

@@ -8,12 +8,12 @@ import json
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo.cli import main
 from kzoo.training import train
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
-                                reason="run wiring, backend-free: one backend (torch)")
+pytestmark = one_backend("torch", "run wiring, backend-free")
 TINY = dict(epochs=2, hparams={"width": 8, "depth": 1}, verbose=0, precise_bn=False)
 
 

@@ -5,14 +5,13 @@ from types import SimpleNamespace
 
 import keras
 import numpy as np
-import pytest
+from _backends import one_backend
 
 from kzoo.training.bn_settle import guard_early_stopping, settle_guard, settle_steps
 from kzoo.training.recipe import selection_summary
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: bookkeeping on the model's layers, the backend cannot matter")
+pytestmark = one_backend(
+    "torch", "CI time budget: bookkeeping on the model's layers, the backend cannot matter")
 
 
 def _plan(precise_bn=False, selection="val_loss", n_fit=100, batch_size=16, epochs=80):

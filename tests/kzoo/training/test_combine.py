@@ -12,6 +12,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo import rundir as layout
 from kzoo.cli import main
@@ -19,9 +20,7 @@ from kzoo.runtime.errors import RunDirError, UsageError
 from kzoo.training import combine, prepare_data, train
 
 SETTINGS = dict(epochs=2, batch_size=16, verbose=0)
-ONE_BACKEND = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="run-directory rules; one backend is enough: torch")
+ONE_BACKEND = one_backend("torch", "run-directory rules; one backend is enough")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import types
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo import rundir as layout
 from kzoo.callbacks.checkpoint_format import latest_checkpoint
@@ -25,9 +26,7 @@ from kzoo.training import ensemble, prepare_data, resume, train
 
 KILL_WORKER = pathlib.Path(__file__).with_name("_ensemble_kill_worker.py")
 SETTINGS = dict(epochs=2, batch_size=16, hparams={"width": 16, "depth": 1}, verbose=0)
-ONE_BACKEND = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="run-directory rules; one backend is enough: torch")
+ONE_BACKEND = one_backend("torch", "run-directory rules; one backend is enough")
 
 
 @pytest.fixture(scope="module")

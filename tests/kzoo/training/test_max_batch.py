@@ -4,16 +4,14 @@ batch that fits; here an out-of-memory error injected from batch 128 on
 
 import json
 
-import keras
 import numpy as np
-import pytest
+from _backends import one_backend
 
 from kzoo.cli import main
 from kzoo.training import train
 from kzoo.training.batch_size import FAKE_OOM_ENV, search_max_batch
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
-                                reason="backend-free search: one backend (torch)")
+pytestmark = one_backend("torch", "backend-free search")
 TINY = dict(epochs=1, hparams={"width": 8, "depth": 1, "dropout": 0.0}, verbose=0,
             precise_bn=False, seed=1)
 

@@ -6,16 +6,14 @@ import json
 
 import keras
 import pytest
+from _backends import one_backend
 
 from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.runtime.errors import EXIT_ENVIRONMENT, MachineError, out_of_memory
 from kzoo.training import train
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="error mapping; one backend is enough: torch",
-)
+pytestmark = one_backend("torch", "error mapping; one backend is enough")
 TINY = dict(epochs=2, batch_size=256, hparams={"width": 8, "depth": 1}, verbose=0)
 JAX_OOM = "RESOURCE_EXHAUSTED: Out of memory allocating 5123396833664 bytes."
 

@@ -4,17 +4,15 @@ a chance-level epoch. Precise BN (the default) validates on the weights' statist
 
 import json
 
-import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo.training import train
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: full runs on one backend (the precise-BN pass itself is tested "
-    "on every backend in tests/callbacks/test_precise_bn.py)",
-)
+pytestmark = one_backend(
+    "torch", "CI time budget: full runs (the precise-BN pass itself is tested on every backend "
+    "in tests/callbacks/test_precise_bn.py)")
 
 
 def _series(n, seed, length=64, classes=6):

@@ -6,16 +6,14 @@ import json
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo import cli, datasets
 from kzoo.training import train
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget (2 cores, 3 backends): full training runs through the CLI go on "
-    "one backend, torch; the recipe rules are keras-free (jax "
-    "and tensorflow passed when run by hand)",
-)
+pytestmark = one_backend(
+    "torch", "CI time budget (2 cores, 3 backends): full training runs through the CLI; the "
+    "recipe rules are keras-free (jax and tensorflow passed when run by hand)")
 
 
 def _kinds(summary):
@@ -71,7 +69,6 @@ def test_tiny_training_sets_train_on_everything_and_keep_the_lowest_training_los
 
 
 def test_the_saved_model_is_the_selected_epochs(tmp_path):
-    import keras
 
     class Record(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

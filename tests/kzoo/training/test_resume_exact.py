@@ -10,16 +10,14 @@ import shutil
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.runtime.errors import EXIT_RUN_DIR, RunDirError
 from kzoo.training import resume, train
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="resume rules; one backend is enough: torch",
-)
+pytestmark = one_backend("torch", "resume rules; one backend is enough")
 # Random labels: the model memorises noise, so val_loss is lowest early and the
 # kept epoch is not the last one.
 SETTINGS = dict(epochs=5, batch_size=32, lr=0.01, hparams={"width": 64, "depth": 2},

@@ -6,18 +6,15 @@ are backend-free."""
 import json
 import shutil
 
-import keras
 import pytest
+from _backends import one_backend
 
 from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.runtime.errors import EXIT_USAGE, UsageError
 from kzoo.training import resume, train
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="flag handling; one backend is enough: torch",
-)
+pytestmark = one_backend("torch", "flag handling; one backend is enough")
 TINY = dict(epochs=1, batch_size=64, hparams={"width": 8, "depth": 1}, verbose=0)
 
 

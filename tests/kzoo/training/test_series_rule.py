@@ -4,9 +4,8 @@ convolutional families; recorded in config.json with the reason."""
 
 import json
 
-import keras
 import numpy as np
-import pytest
+from _backends import one_backend
 
 import kzoo
 from kzoo.datasets import Dataset
@@ -14,11 +13,9 @@ from kzoo.datasets.ragged import distort
 from kzoo.training import series_rule
 from kzoo.training.inputs import prepare_data
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: runs on one backend (the rule is numpy; the layer's backends "
-    "are tested in tests/zoo/test_series.py)",
-)
+pytestmark = one_backend(
+    "torch", "CI time budget (the rule is numpy; the layer's backends are tested in "
+    "tests/zoo/test_series.py)")
 
 
 def _shapes(n, steps, rng):

@@ -15,6 +15,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo.runtime.errors import UsageError
 from kzoo.training import train
@@ -23,11 +24,9 @@ from kzoo.training.resume_plan import resume_point
 HERE = pathlib.Path(__file__).parent
 WORKER = HERE / "_devices_worker.py"
 STEPS = 14  # 2 epochs of ceil(202 / 32) = 7 steps
-JAX_ONLY = pytest.mark.skipif(
-    keras.backend.backend() != "jax",
-    reason="jax's DataParallel on 4 virtual CPU devices (XLA_FLAGS), a subprocess: one "
-    "backend is enough for CI (tensorflow's MirroredStrategy has its own test)",
-)
+JAX_ONLY = one_backend(
+    "jax", "jax's DataParallel on 4 virtual CPU devices (XLA_FLAGS), a subprocess: one backend "
+    "is enough for CI (tensorflow's MirroredStrategy has its own test)")
 
 
 def _sigkill_helpers(monkeypatch):
@@ -111,10 +110,7 @@ def test_jax_four_devices_equal_one_device_and_resume_bit_equal_after_sigkill(
     assert config["batch_size"] == 32  # the global batch, as given
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="tensorflow's MirroredStrategy on 2 logical CPUs, a subprocess",
-)
+@one_backend("tensorflow", "tensorflow's MirroredStrategy on 2 logical CPUs, a subprocess")
 @pytest.mark.slow
 def test_tensorflow_two_replicas_equal_one_device_and_refuse_gradient_logs(tmp_path):
     lines = _worker(tmp_path / "run", tmp_path / "out.npz", "equal", 2)

@@ -2,17 +2,14 @@
 silently or caught only after training (issue #13). torch only:
 numpy checks."""
 
-import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo.runtime.errors import DataError, UsageError
 from kzoo.training import prepare_data, train
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="numpy checks; one backend is enough: torch",
-)
+pytestmark = one_backend("torch", "numpy checks; one backend is enough")
 RNG = np.random.default_rng(0)
 X, Y = RNG.normal(size=(40, 6)), RNG.integers(0, 3, 40)
 

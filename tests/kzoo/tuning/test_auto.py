@@ -5,17 +5,15 @@ backend: the search drives `kzoo.train`, whose backends are tested elsewhere."""
 import csv
 import json
 
-import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 
 from kzoo.cli import main
 from kzoo.runtime.errors import UsageError
 from kzoo.tuning import auto
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="search rules; one backend is enough: torch")
+pytestmark = one_backend("torch", "search rules; one backend is enough")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
+from _backends import one_backend
 from _tiny_search import TINY, completed, search_command, subprocess_env, tiny_data, wait_for
 from keras_tuner.engine import hyperparameters as hp_types
 
@@ -245,12 +246,9 @@ def test_model_based_searches_leave_random_sampling_within_small_budgets():
     assert random_startup_trials("random", 8) is None
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="Optuna's proposals from a seed do not depend on the backend, and each backend's "
-    "search reproducing from its seed is test_tune.py's test_same_seed_same_search; one "
-    "backend (tensorflow) keeps the three searches cheap",
-)
+@one_backend("tensorflow", "Optuna's proposals from a seed do not depend on the backend, and "
+             "each backend's search reproducing from its seed is test_tune.py's "
+             "test_same_seed_same_search; one backend keeps the three searches cheap")
 def test_a_tpe_search_records_its_study_and_reproduces_from_its_seed(tmp_path, monkeypatch):
     startups = []
 
@@ -305,10 +303,7 @@ def test_pruned_trials_are_told_with_the_score_they_reached(tmp_path):
 # ------------------------------------------------------------------ subprocesses
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: runs on one backend (the backend does not change it)",
-)
+@one_backend("torch", "CI time budget (the backend does not change it)")
 @pytest.mark.slow
 def test_sigkill_then_restart_loses_and_repeats_no_trial(tmp_path):
     cmd = search_command(tmp_path, tuner="tpe", sleep=0.25, trials=3, workers=0)
@@ -334,10 +329,7 @@ def test_sigkill_then_restart_loses_and_repeats_no_trial(tmp_path):
     assert not [t for t in _journal_trials(out) if t.state.name == "RUNNING"]
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="CI time budget: runs on one backend (the backend does not change it)",
-)
+@one_backend("torch", "CI time budget (the backend does not change it)")
 @pytest.mark.slow
 def test_chief_and_two_workers_run_a_tpe_search(tmp_path):
     cmd = search_command(tmp_path, tuner="tpe", sleep=0.25, trials=4, workers=2)

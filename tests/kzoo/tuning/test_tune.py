@@ -7,6 +7,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 from _tiny_search import TINY, tiny_data
 
 from kzoo.cli import main
@@ -235,12 +236,9 @@ def _many_tiny_trials(out, trials):
     )
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="20 trials cost 40-90 s per backend, so this runs on torch only (CI time "
-    "budget); jax stayed bounded when measured (0.06 MiB per trial on tensorflow after "
-    "the fix that test_tensorflow_trials_do_not_keep_their_graphs checks)",
-)
+@one_backend("torch", "20 trials cost 40-90 s per backend (CI time budget); jax stayed bounded "
+             "when measured (0.06 MiB per trial on tensorflow after the fix that "
+             "test_tensorflow_trials_do_not_keep_their_graphs checks)")
 def test_memory_stays_bounded_over_20_trials(tmp_path):
     result = _many_tiny_trials(tmp_path, 20)
     rss = [r["rss_mb"] for r in result.trials]
@@ -250,7 +248,7 @@ def test_memory_stays_bounded_over_20_trials(tmp_path):
     assert growth < 60, f"RSS grew {growth:.0f} MiB from trial 5 to 20: {rss}"
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a tensorflow leak")
+@one_backend("tensorflow", "a tensorflow leak")
 def test_tensorflow_trials_do_not_keep_their_graphs(tmp_path):
     """Keras' TF optimizer registers a `tf.custom_gradient` per traced train step in
     TF's global gradient registry, which kept every trial's graphs alive (+5 MiB RSS

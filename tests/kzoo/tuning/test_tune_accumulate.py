@@ -6,13 +6,13 @@ import json
 
 import keras
 import pytest
+from _backends import one_backend
 from _tiny_search import TINY, tiny_data
 
 from kzoo.callbacks._accumulate import micro_steps
 from kzoo.tuning.api import tune
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
-                                reason="search wiring, backend-free: one backend (torch)")
+pytestmark = one_backend("torch", "search wiring, backend-free")
 
 
 class Seen(keras.callbacks.Callback):

@@ -5,15 +5,14 @@ and backend-free: jax only."""
 import dataclasses
 import inspect
 
-import keras
 import pytest
+from _backends import one_backend
 
 from kzoo.cli import build_parser
 from kzoo.tuning import TuneConfig
 from kzoo.tuning.distribute import handoff
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
-                                reason="settings and parsers; backend-free: jax only")
+pytestmark = one_backend("jax", "settings and parsers; backend-free")
 
 
 def test_tunes_signature_is_the_configs_fields():

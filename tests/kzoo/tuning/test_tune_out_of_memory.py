@@ -3,17 +3,16 @@ error injected from batch 128 on (`KZOO_FAKE_OOM_FROM_BATCH`), every trial finis
 the out-of-memory ones are recorded with their batch size, and no batch >= 128 is
 proposed after the first. Backend-free search logic: one backend."""
 
-import keras
 import numpy as np
 import pytest
+from _backends import one_backend
 from _tiny_search import TINY, tiny_data
 
 from kzoo.training.batch_size import FAKE_OOM_ENV
 from kzoo.tuning.api import tune
 from kzoo.tuning.oom import batch_limits, is_out_of_memory, model_key
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "torch",
-                                reason="search logic, backend-free: one backend (torch)")
+pytestmark = one_backend("torch", "search logic, backend-free")
 
 
 def test_search_goes_on_and_stops_proposing_batches_that_ran_out(tmp_path, monkeypatch):

@@ -6,17 +6,14 @@ Both run .ci/tensorboard_check.py.)"""
 
 import sys
 
-import keras
 import pytest
+from _backends import one_backend
 from _tiny_search import TINY, tiny_data
 
 from kzoo.tuning.api import tune
 
 # Backend-free: one backend is enough, torch.
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="backend-free check; one backend is enough: torch",
-)
+pytestmark = one_backend("torch", "backend-free check; one backend is enough")
 
 
 def test_missing_tensorboard_is_one_usage_error_before_writing(tmp_path, monkeypatch):

@@ -5,8 +5,8 @@ import os
 import signal
 import subprocess
 
-import keras
 import pytest
+from _backends import one_backend
 from _tiny_search import completed, search_command, subprocess_env, wait_for
 
 from kzoo.rundir import read_csv
@@ -15,10 +15,7 @@ from kzoo.rundir import read_csv
 def _only_on(backend):
     # Subprocess searches are slow; the engine is backend-neutral (KerasTuner's oracle
     # and kzoo's bookkeeping), so each runs on one backend to stay in the CI budget.
-    return pytest.mark.skipif(
-        keras.backend.backend() != backend,
-        reason=f"subprocess search: runs on the {backend} backend only (CI time budget)",
-    )
+    return one_backend(backend, "subprocess search (CI time budget)")
 
 
 @_only_on("torch")

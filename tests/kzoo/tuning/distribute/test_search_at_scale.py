@@ -10,6 +10,7 @@ import textwrap
 
 import keras
 import pytest
+from _backends import one_backend
 from _tiny_search import SLOW_CALLBACKS, subprocess_env, wait_for
 
 from kzoo.cli import main
@@ -50,11 +51,8 @@ def _checkpointed_trial(out):
     return None
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "jax",
-    reason="a chief and two workers on virtual CPU devices: jax only (XLA_FLAGS makes the "
-    "devices; one backend keeps the subprocess search within the CI time budget)",
-)
+@one_backend("jax", "a chief and two workers on virtual CPU devices (XLA_FLAGS makes the "
+             "devices; one backend keeps the subprocess search within the CI time budget)")
 @pytest.mark.slow
 def test_gpu_blocks_and_a_killed_worker_resuming_from_its_checkpoint(tmp_path):
     (tmp_path / "slow_callbacks.py").write_text(SLOW_CALLBACKS)
