@@ -12,7 +12,7 @@ from kzoo.datasets import Dataset, from_arrays
 from kzoo.datasets.ucr import load_ucr
 from kzoo.runtime.errors import DataError
 
-pytestmark = one_backend("jax", "data checks; the backend cannot matter")
+pytestmark = one_backend("tensorflow", "data checks; the backend cannot matter")
 
 
 def _x(n=60, seed=0):

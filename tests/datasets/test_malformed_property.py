@@ -12,7 +12,7 @@ from _backends import one_backend
 import kzoo.datasets
 from kzoo.runtime.errors import KzooError
 
-pytestmark = one_backend("jax", "data checks; the backend cannot matter")
+pytestmark = one_backend("tensorflow", "data checks; the backend cannot matter")
 CASES = 300
 
 

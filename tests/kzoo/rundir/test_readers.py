@@ -12,7 +12,7 @@ from kzoo import rundir as layout
 from kzoo.cli import main
 from kzoo.runtime.errors import EXIT_RUN_DIR, EXIT_USAGE, DataError, RunDirError
 
-pytestmark = one_backend("jax", "readers and flags; backend-free")
+pytestmark = one_backend("tensorflow", "readers and flags; backend-free")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from _backends import one_backend
 from kzoo.runtime.errors import DataError, UsageError
 from kzoo.training import prepare_data, train
 
-pytestmark = one_backend("torch", "numpy checks; one backend is enough")
+pytestmark = one_backend("tensorflow", "numpy checks; one backend is enough")
 RNG = np.random.default_rng(0)
 X, Y = RNG.normal(size=(40, 6)), RNG.integers(0, 3, 40)
 

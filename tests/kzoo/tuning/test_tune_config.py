@@ -12,7 +12,7 @@ from kzoo.cli import build_parser
 from kzoo.tuning import TuneConfig
 from kzoo.tuning.distribute import handoff
 
-pytestmark = one_backend("jax", "settings and parsers; backend-free")
+pytestmark = one_backend("tensorflow", "settings and parsers; backend-free")
 
 
 def test_tunes_signature_is_the_configs_fields():
