@@ -2,11 +2,11 @@
 
 The suite runs once per backend (tests/run_backends.sh). A test of backend-free logic
 (files, locks, flags, numpy rules) or a full run too costly to repeat three times runs
-on one backend only; which one is chosen to balance CI's shards (tensorflow's suite is
-the longest, torch's eager calls the cheapest). A test that needs one backend's own
-feature (torch's fused RNN path, tensorflow's SavedModel, jax's multi-process join)
-runs there for that reason. Both say so with `one_backend`, so the skip reads the same
-everywhere:
+on one backend only; which one is chosen to balance CI's shards (the seconds per file
+in tests/durations.json; torch's eager calls are the cheapest for tiny runs). A test
+that needs one backend's own feature (torch's fused RNN path, tensorflow's SavedModel,
+jax's multi-process join) runs there for that reason. Both say so with `one_backend`,
+so the skip reads the same everywhere:
 
     pytestmark = one_backend("torch", "file and lock logic")
 """
